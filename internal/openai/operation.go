@@ -1,0 +1,56 @@
+package openai
+
+// Operation is one inference operation of the data plane. Its fields drive
+// routing, RBAC and logging, so that adding an operation is one table row.
+type Operation struct {
+	// Name is moat's short name, used in config (scoped keys) and metrics.
+	Name string
+	// Suffix is the path after /deployments/{id}/ or /openai/v1/.
+	Suffix string
+	// ID is Azure's operation ID, which appears verbatim in 429 messages.
+	ID string
+	// DataAction is the Azure RBAC data action the operation requires (§4.2).
+	DataAction string
+	// Multipart is true for operations whose body is multipart/form-data.
+	Multipart bool
+	// Preview is true when only preview api-versions serve the operation.
+	Preview bool
+}
+
+const dataActionPrefix = "Microsoft.CognitiveServices/accounts/OpenAI/"
+
+// Operations is the data-plane operation table.
+var operations = []Operation{
+	{Name: "chat", Suffix: "chat/completions", ID: "ChatCompletions_Create", DataAction: dataActionPrefix + "deployments/chat/completions/action"},
+	{Name: "completions", Suffix: "completions", ID: "Completions_Create", DataAction: dataActionPrefix + "deployments/completions/action"},
+	{Name: "embeddings", Suffix: "embeddings", ID: "Embeddings_Create", DataAction: dataActionPrefix + "deployments/embeddings/action"},
+	{Name: "images", Suffix: "images/generations", ID: "ImageGenerations_Create", DataAction: dataActionPrefix + "images/generations/action"},
+	{Name: "transcriptions", Suffix: "audio/transcriptions", ID: "Transcriptions_Create", DataAction: dataActionPrefix + "deployments/audio/action", Multipart: true},
+	{Name: "translations", Suffix: "audio/translations", ID: "Translations_Create", DataAction: dataActionPrefix + "deployments/audio/action", Multipart: true},
+	{Name: "speech", Suffix: "audio/speech", ID: "Speech_Create", DataAction: dataActionPrefix + "deployments/audio/action", Preview: true},
+	{Name: "responses", Suffix: "responses", ID: "Responses_Create", DataAction: dataActionPrefix + "responses/write"},
+	{Name: "models", Suffix: "models", ID: "Models_List", DataAction: dataActionPrefix + "models/read"},
+}
+
+// Operations returns a copy of the operation table.
+func Operations() []Operation { return append([]Operation(nil), operations...) }
+
+// LookupOperation finds the deployment-scoped operation for a path suffix.
+func LookupOperation(suffix string) (Operation, bool) {
+	for _, op := range operations {
+		if op.Suffix == suffix {
+			return op, true
+		}
+	}
+	return Operation{}, false
+}
+
+// OperationByName finds an operation by its short name.
+func OperationByName(name string) (Operation, bool) {
+	for _, op := range operations {
+		if op.Name == name {
+			return op, true
+		}
+	}
+	return Operation{}, false
+}

@@ -1,0 +1,157 @@
+package openai
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// Request is what the gateway reads from a JSON request body. Everything
+// else in the body is passed upstream untouched.
+type Request struct {
+	Model               string          `json:"model"`
+	Stream              bool            `json:"stream"`
+	StreamOptions       *StreamOptions  `json:"stream_options"`
+	MaxTokens           *int            `json:"max_tokens"`
+	MaxCompletionTokens *int            `json:"max_completion_tokens"`
+	MaxOutputTokens     *int            `json:"max_output_tokens"`
+	N                   *int            `json:"n"`
+	Messages            json.RawMessage `json:"messages"`
+	Prompt              json.RawMessage `json:"prompt"`
+	Input               json.RawMessage `json:"input"`
+	Instructions        string          `json:"instructions"`
+}
+
+// StreamOptions mirrors the stream_options request field.
+type StreamOptions struct {
+	IncludeUsage bool `json:"include_usage"`
+}
+
+// WantsUsageChunk reports whether the client asked for the trailing usage chunk.
+func (r *Request) WantsUsageChunk() bool {
+	return r.StreamOptions != nil && r.StreamOptions.IncludeUsage
+}
+
+// OutputCap is the most completion tokens the request may produce, or 0 when
+// the client set no cap.
+func (r *Request) OutputCap() int {
+	for _, p := range []*int{r.MaxCompletionTokens, r.MaxTokens, r.MaxOutputTokens} {
+		if p != nil && *p > 0 {
+			n := *p
+			if r.N != nil && *r.N > 1 {
+				n *= *r.N
+			}
+			return n
+		}
+	}
+	return 0
+}
+
+// ErrBodyNotObject is returned when a JSON body is valid JSON but not an object.
+var ErrBodyNotObject = errors.New("request body must be a JSON object")
+
+// ParseRequest decodes the fields moat needs from a JSON body. The error
+// message is safe to show to the client: it names the JSON problem only.
+func ParseRequest(body []byte) (*Request, error) {
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 {
+		return nil, errors.New("request body is empty")
+	}
+	if trimmed[0] != '{' {
+		if !json.Valid(trimmed) {
+			return nil, fmt.Errorf("request body is not valid JSON")
+		}
+		return nil, ErrBodyNotObject
+	}
+	var r Request
+	if err := json.Unmarshal(trimmed, &r); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			return nil, fmt.Errorf("invalid type for '%s': expected %s", te.Field, te.Type.String())
+		}
+		return nil, fmt.Errorf("request body is not valid JSON")
+	}
+	return &r, nil
+}
+
+// WithUsageRequested returns body with stream_options.include_usage set to
+// true, keeping every other field and any other stream_options member.
+func WithUsageRequested(body []byte) ([]byte, error) {
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(body, &obj); err != nil {
+		return nil, fmt.Errorf("decode body: %w", err)
+	}
+	opts := map[string]json.RawMessage{}
+	if raw, ok := obj["stream_options"]; ok && !bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
+		if err := json.Unmarshal(raw, &opts); err != nil {
+			return nil, fmt.Errorf("decode stream_options: %w", err)
+		}
+	}
+	opts["include_usage"] = json.RawMessage("true")
+	raw, err := json.Marshal(opts)
+	if err != nil {
+		return nil, err
+	}
+	obj["stream_options"] = raw
+	return json.Marshal(obj)
+}
+
+// PromptText gathers the text of a request that counts as prompt tokens:
+// chat message contents (string or text parts), names, tool-call arguments,
+// completion prompts, embedding or responses inputs and instructions. It is
+// used for offline estimation, so it errs toward including text.
+func (r *Request) PromptText() []string {
+	var out []string
+	out = appendText(out, r.Messages)
+	out = appendText(out, r.Prompt)
+	out = appendText(out, r.Input)
+	if r.Instructions != "" {
+		out = append(out, r.Instructions)
+	}
+	return out
+}
+
+// MessageCount is the number of chat messages, used for per-message overhead.
+func (r *Request) MessageCount() int {
+	var msgs []json.RawMessage
+	if json.Unmarshal(r.Messages, &msgs) != nil {
+		return 0
+	}
+	return len(msgs)
+}
+
+// appendText walks a JSON value and collects string leaves under keys that
+// carry model-visible text.
+func appendText(out []string, raw json.RawMessage) []string {
+	if len(raw) == 0 {
+		return out
+	}
+	var v any
+	if json.Unmarshal(raw, &v) != nil {
+		return out
+	}
+	return walkText(out, v, "")
+}
+
+func walkText(out []string, v any, key string) []string {
+	switch t := v.(type) {
+	case string:
+		switch key {
+		case "", "content", "text", "name", "arguments", "input", "prompt", "output", "instructions":
+			out = append(out, t)
+		}
+	case []any:
+		for _, e := range t {
+			out = walkText(out, e, key)
+		}
+	case map[string]any:
+		for k, e := range t {
+			if k == "image_url" || k == "input_audio" || k == "file" {
+				continue
+			}
+			out = walkText(out, e, k)
+		}
+	}
+	return out
+}

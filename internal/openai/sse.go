@@ -1,0 +1,113 @@
+package openai
+
+import (
+	"bytes"
+	"encoding/json"
+)
+
+// SplitEvent finds the end of the first complete server-sent event in buf.
+// It returns the length of the event including its blank-line terminator,
+// or -1 when buf holds no complete event yet. Both \n\n and \r\n\r\n
+// terminators are accepted.
+func SplitEvent(buf []byte) int {
+	best := -1
+	if i := bytes.Index(buf, []byte("\n\n")); i >= 0 {
+		best = i + 2
+	}
+	if i := bytes.Index(buf, []byte("\r\n\r\n")); i >= 0 && (best < 0 || i+4 < best) {
+		best = i + 4
+	}
+	return best
+}
+
+// EventData returns the concatenated data: lines of one event, and the
+// event: name if present.
+func EventData(ev []byte) (name string, data []byte) {
+	var parts [][]byte
+	for _, line := range bytes.Split(ev, []byte("\n")) {
+		line = bytes.TrimSuffix(line, []byte("\r"))
+		switch {
+		case bytes.HasPrefix(line, []byte("data:")):
+			parts = append(parts, bytes.TrimPrefix(bytes.TrimPrefix(line, []byte("data:")), []byte(" ")))
+		case bytes.HasPrefix(line, []byte("event:")):
+			name = string(bytes.TrimSpace(bytes.TrimPrefix(line, []byte("event:"))))
+		}
+	}
+	return name, bytes.Join(parts, []byte("\n"))
+}
+
+// StreamChunk is what the gateway reads from one streamed JSON chunk.
+type StreamChunk struct {
+	// Usage is set when the chunk carries a non-null usage object.
+	Usage *Usage
+	// UsageOnly is true for the include_usage trailer: empty choices plus usage.
+	UsageOnly bool
+	// Text is the generated text carried by the chunk's deltas.
+	Text string
+	// Done is true for the [DONE] sentinel.
+	Done bool
+}
+
+// ParseStreamChunk reads one event's data. Unknown shapes yield an empty chunk.
+func ParseStreamChunk(name string, data []byte) StreamChunk {
+	data = bytes.TrimSpace(data)
+	if bytes.Equal(data, []byte("[DONE]")) {
+		return StreamChunk{Done: true}
+	}
+	var c struct {
+		Choices *[]struct {
+			Text  string `json:"text"`
+			Delta struct {
+				Content   *string `json:"content"`
+				Refusal   *string `json:"refusal"`
+				ToolCalls []struct {
+					Function struct {
+						Arguments string `json:"arguments"`
+					} `json:"function"`
+				} `json:"tool_calls"`
+			} `json:"delta"`
+		} `json:"choices"`
+		Usage *usageWire `json:"usage"`
+		// Responses API events.
+		Type     string `json:"type"`
+		Delta    string `json:"delta"`
+		Response *struct {
+			Usage *usageWire `json:"usage"`
+		} `json:"response"`
+	}
+	if json.Unmarshal(data, &c) != nil {
+		return StreamChunk{}
+	}
+	var out StreamChunk
+	if c.Usage != nil {
+		if u, ok := c.Usage.usage(); ok {
+			out.Usage = &u
+		}
+	}
+	if c.Response != nil && c.Response.Usage != nil && (c.Type == "response.completed" || name == "response.completed") {
+		if u, ok := c.Response.Usage.usage(); ok {
+			out.Usage = &u
+		}
+	}
+	if c.Choices != nil {
+		var b []byte
+		for _, ch := range *c.Choices {
+			b = append(b, ch.Text...)
+			if ch.Delta.Content != nil {
+				b = append(b, *ch.Delta.Content...)
+			}
+			if ch.Delta.Refusal != nil {
+				b = append(b, *ch.Delta.Refusal...)
+			}
+			for _, tc := range ch.Delta.ToolCalls {
+				b = append(b, tc.Function.Arguments...)
+			}
+		}
+		out.Text = string(b)
+		out.UsageOnly = len(*c.Choices) == 0 && out.Usage != nil
+	}
+	if c.Type == "response.output_text.delta" {
+		out.Text = c.Delta
+	}
+	return out
+}

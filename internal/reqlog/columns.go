@@ -1,0 +1,85 @@
+package reqlog
+
+// ColumnType is the logical type of a log column; stores map it to SQL types.
+type ColumnType string
+
+// Column types.
+const (
+	TypeTime   ColumnType = "datetime" // stored as a timestamp (UTC)
+	TypeString ColumnType = "string"
+	TypeInt    ColumnType = "long"
+	TypeReal   ColumnType = "real"
+	TypeBool   ColumnType = "bool"
+)
+
+// Column describes one log column: its SQL name in the stores and its name
+// in the KQL table (TableName), close to Azure's log tables.
+type Column struct {
+	SQL  string
+	KQL  string
+	Type ColumnType
+}
+
+// TableName is the KQL name of the request log. SQLTable is its SQL name.
+const (
+	TableName = "MoatGatewayLogs"
+	SQLTable  = "request_log"
+)
+
+// Columns is the request-log schema in storage order, after the id column.
+// The order matches the fields of Record.
+var columns = []Column{
+	{"time", "TimeGenerated", TypeTime},
+	{"request_id", "CorrelationId", TypeString},
+	{"caller", "CallerId", TypeString},
+	{"auth_type", "AuthType", TypeString},
+	{"client_ip", "CallerIpAddress", TypeString},
+	{"listener", "Listener", TypeString},
+	{"deployment", "DeploymentName", TypeString},
+	{"model", "ModelName", TypeString},
+	{"upstream", "BackendId", TypeString},
+	{"operation", "OperationName", TypeString},
+	{"api_version", "ApiVersion", TypeString},
+	{"method", "Method", TypeString},
+	{"path", "Url", TypeString},
+	{"status", "ResponseCode", TypeInt},
+	{"upstream_status", "BackendResponseCode", TypeInt},
+	{"error_kind", "LastErrorReason", TypeString},
+	{"error_message", "LastErrorMessage", TypeString},
+	{"total_ms", "TotalTime", TypeReal},
+	{"upstream_ms", "BackendTime", TypeReal},
+	{"first_byte_ms", "FirstByteTime", TypeReal},
+	{"prompt_tokens", "PromptTokens", TypeInt},
+	{"completion_tokens", "CompletionTokens", TypeInt},
+	{"total_tokens", "TotalTokens", TypeInt},
+	{"tokens_estimated", "TokensEstimated", TypeBool},
+	{"streamed", "IsStreamCompletion", TypeBool},
+	{"request_bytes", "RequestSize", TypeInt},
+	{"response_bytes", "ResponseSize", TypeInt},
+	{"region", "Region", TypeString},
+	{"attempts", "Attempts", TypeInt},
+	{"request_body", "RequestMessages", TypeString},
+	{"response_body", "ResponseMessages", TypeString},
+}
+
+// Columns returns the schema (without the id column, which is "id"/"Id").
+func Columns() []Column { return append([]Column(nil), columns...) }
+
+// Values returns r's column values in Columns order, for inserts.
+func (r *Record) Values() []any {
+	return []any{r.Time.UTC(), r.RequestID, r.Caller, r.AuthType, r.ClientIP, r.Listener,
+		r.Deployment, r.Model, r.Upstream, r.Operation, r.APIVersion, r.Method, r.Path,
+		r.Status, r.UpstreamStatus, r.ErrorKind, r.ErrorMessage, r.TotalMs, r.UpstreamMs,
+		r.FirstByteMs, r.PromptTokens, r.CompletionTokens, r.TotalTokens, r.TokensEstimated,
+		r.Streamed, r.RequestBytes, r.ResponseBytes, r.Region, r.Attempts, r.RequestBody, r.ResponseBody}
+}
+
+// ScanTargets returns pointers to r's fields in Columns order, preceded by
+// &r.ID, for scanning a "SELECT id, <columns>" row.
+func (r *Record) ScanTargets() []any {
+	return []any{&r.ID, &r.Time, &r.RequestID, &r.Caller, &r.AuthType, &r.ClientIP, &r.Listener,
+		&r.Deployment, &r.Model, &r.Upstream, &r.Operation, &r.APIVersion, &r.Method, &r.Path,
+		&r.Status, &r.UpstreamStatus, &r.ErrorKind, &r.ErrorMessage, &r.TotalMs, &r.UpstreamMs,
+		&r.FirstByteMs, &r.PromptTokens, &r.CompletionTokens, &r.TotalTokens, &r.TokensEstimated,
+		&r.Streamed, &r.RequestBytes, &r.ResponseBytes, &r.Region, &r.Attempts, &r.RequestBody, &r.ResponseBody}
+}

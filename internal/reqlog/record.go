@@ -1,0 +1,59 @@
+// Package reqlog is the request log: one Record per call, written
+// asynchronously in batches by a Writer to a Store. Stores (SQLite,
+// PostgreSQL) implement the Store interface declared here.
+package reqlog
+
+import (
+	"context"
+	"time"
+)
+
+// Record is one call through the gateway. Column names in stores and in the
+// KQL table follow the Go field names mapped in Columns, which stay close to
+// Azure's ApiManagementGatewayLogs / ApiManagementGatewayLlmLog.
+type Record struct {
+	ID               int64     // assigned by the store
+	Time             time.Time // when the request arrived (UTC)
+	RequestID        string
+	Caller           string // key ID, principal object ID or "anonymous"; never a secret
+	AuthType         string // "key", "entra", "none"
+	ClientIP         string
+	Listener         string
+	Deployment       string
+	Model            string
+	Upstream         string // upstream name from config
+	Operation        string // Azure operation ID, e.g. ChatCompletions_Create
+	APIVersion       string
+	Method           string
+	Path             string // path only, no query string
+	Status           int
+	UpstreamStatus   int
+	ErrorKind        string
+	ErrorMessage     string // internal detail for operators; never secrets
+	TotalMs          float64
+	UpstreamMs       float64
+	FirstByteMs      float64
+	PromptTokens     int
+	CompletionTokens int
+	TotalTokens      int
+	TokensEstimated  bool // counted offline because upstream sent no usage
+	Streamed         bool
+	RequestBytes     int64
+	ResponseBytes    int64
+	Region           string
+	Attempts         int
+	RequestBody      string // only when body logging is enabled
+	ResponseBody     string // only when body logging is enabled
+}
+
+// Store persists records. Implementations must be safe for concurrent use.
+type Store interface {
+	// WriteBatch appends records in one transaction.
+	WriteBatch(ctx context.Context, recs []Record) error
+	// After returns up to limit records with ID > afterID in ID order; with
+	// afterID < 0 it returns the newest limit records, oldest first.
+	After(ctx context.Context, afterID int64, limit int) ([]Record, error)
+	// DeleteBefore removes records older than t, for retention.
+	DeleteBefore(ctx context.Context, t time.Time) (int64, error)
+	Close() error
+}
