@@ -1,0 +1,244 @@
+// Package config is moat's configuration: one YAML file, decoded strictly
+// (an unknown key is an error with its line), secrets resolved from the
+// environment or files at load, and validated at once with every problem
+// reported together. A loaded Config is never mutated; reload builds a new one.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the whole gateway configuration.
+type Config struct {
+	// DataDir holds the embedded SQLite store and other local state.
+	DataDir string `yaml:"data_dir"`
+	// Region is the x-ms-region value sent when the upstream sends none.
+	Region string `yaml:"region"`
+	// Listeners are the data-plane listeners (Azure-compatible API).
+	Listeners []Listener `yaml:"listeners"`
+	// Management configures the management plane (metrics, health, admin).
+	Management Management `yaml:"management"`
+	// Network holds Azure's public network access rules.
+	Network Network `yaml:"network"`
+	// Limits bounds what a request may carry.
+	Limits Limits `yaml:"limits"`
+	// APIVersions overrides the accepted dated api-version list.
+	APIVersions []string `yaml:"api_versions"`
+	// Log configures the request log.
+	Log Log `yaml:"log"`
+	// Upstreams are the model services moat forwards to.
+	Upstreams []Upstream `yaml:"upstreams"`
+	// Deployments are the names clients call, each mapped to upstreams.
+	Deployments []Deployment `yaml:"deployments"`
+	// Simulator configures the built-in simulator used by simulator upstreams.
+	Simulator Simulator `yaml:"simulator"`
+	// Shutdown bounds graceful shutdown.
+	Shutdown Shutdown `yaml:"shutdown"`
+}
+
+// Listener is one socket moat accepts calls on.
+type Listener struct {
+	// Name identifies the listener in logs and metrics.
+	Name string `yaml:"name"`
+	// Address is host:port to bind, e.g. "10.0.1.4:443" or "[::1]:8080".
+	Address string `yaml:"address"`
+	// Kind is "private_endpoint" (inside the VNet; always allowed by the
+	// public-access rules) or "public".
+	Kind string `yaml:"kind"`
+	// TLS enables HTTPS on the listener.
+	TLS *TLS `yaml:"tls"`
+	// AllowedSources restricts source addresses like an NSG (CIDRs or addresses).
+	AllowedSources []string `yaml:"allowed_sources"`
+	// ProxyProtocol accepts PROXY protocol v1/v2 headers from trusted proxies.
+	ProxyProtocol bool `yaml:"proxy_protocol"`
+}
+
+// TLS is a listener's certificate.
+type TLS struct {
+	// CertFile is a PEM certificate chain.
+	CertFile string `yaml:"cert_file"`
+	// KeyFile is the PEM private key.
+	KeyFile string `yaml:"key_file"`
+	// MinVersion is "1.2" (default) or "1.3".
+	MinVersion string `yaml:"min_version"`
+}
+
+// Management is the management plane: it has its own listeners and never
+// shares the data-plane ones unless configured on purpose.
+type Management struct {
+	// Listeners serve /metrics, /healthz, /readyz and the admin API.
+	Listeners []Listener `yaml:"listeners"`
+}
+
+// Network mirrors the Cognitive Services account network settings.
+type Network struct {
+	// PublicNetworkAccess is "enabled", "selected" or "disabled".
+	PublicNetworkAccess string `yaml:"public_network_access"`
+	// IPRules are source CIDRs allowed on public listeners in "selected" mode.
+	IPRules []string `yaml:"ip_rules"`
+	// VirtualNetworkRules are named source subnets allowed in "selected" mode.
+	VirtualNetworkRules []Subnet `yaml:"virtual_network_rules"`
+	// TrustedProxies are peers whose X-Forwarded-For/Forwarded/PROXY headers are believed.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+}
+
+// Subnet is a named source subnet, the self-hosted stand-in for a VNet subnet ID.
+type Subnet struct {
+	// Name is the subnet's name, logged when it decides.
+	Name string `yaml:"name"`
+	// Prefix is the subnet's CIDR.
+	Prefix string `yaml:"prefix"`
+}
+
+// Limits bounds request sizes.
+type Limits struct {
+	// MaxBodyBytes is the largest request body accepted (413 beyond). Default 25MiB.
+	MaxBodyBytes ByteSize `yaml:"max_body_bytes"`
+	// MaxRetryBodyBytes is the largest body kept for replay on failover. Default equals MaxBodyBytes.
+	MaxRetryBodyBytes ByteSize `yaml:"max_retry_body_bytes"`
+}
+
+// Log configures the request log.
+type Log struct {
+	// Store is "sqlite" (default, in DataDir) or "postgres".
+	Store string `yaml:"store"`
+	// SQLitePath overrides the SQLite file (default DataDir/moat.db).
+	SQLitePath string `yaml:"sqlite_path"`
+	// PostgresDSN is the PostgreSQL connection string (a secret).
+	PostgresDSN Secret `yaml:"postgres_dsn"`
+	// QueueSize bounds records waiting to be written; beyond it they are dropped and counted.
+	QueueSize int `yaml:"queue_size"`
+	// BatchSize is the most records written in one transaction.
+	BatchSize int `yaml:"batch_size"`
+	// FlushInterval is the longest a record waits before being written.
+	FlushInterval Duration `yaml:"flush_interval"`
+	// Bodies stores prompts and completions in the log when true. Off by default.
+	Bodies bool `yaml:"bodies"`
+	// MaxBodyLogBytes truncates logged bodies. Default 32KiB.
+	MaxBodyLogBytes ByteSize `yaml:"max_body_log_bytes"`
+	// Retention deletes records older than this (e.g. "30d"); 0 keeps everything.
+	Retention Duration `yaml:"retention"`
+	// Level is the process log level: debug, info, warn or error.
+	Level string `yaml:"level"`
+	// Format is the process log format: text or json.
+	Format string `yaml:"format"`
+}
+
+// Upstream is a model service.
+type Upstream struct {
+	// Name is referenced by deployments and appears in logs.
+	Name string `yaml:"name"`
+	// Type is "azure", "openai", "openai_compatible" or "simulator".
+	Type string `yaml:"type"`
+	// Endpoint is the Azure resource endpoint, e.g. https://contoso.openai.azure.com.
+	Endpoint string `yaml:"endpoint"`
+	// BaseURL is the OpenAI-style base URL ending in /v1 (openai, openai_compatible).
+	BaseURL string `yaml:"base_url"`
+	// APIKey authenticates to the upstream (api-key for azure, Bearer for others).
+	APIKey Secret `yaml:"api_key"`
+	// Auth selects Azure authentication: "api_key" (default when api_key is set),
+	// "managed_identity", "workload_identity", "client_secret" or "default".
+	Auth string `yaml:"auth"`
+	// TenantID is the Entra tenant for client_secret and workload_identity.
+	TenantID string `yaml:"tenant_id"`
+	// ClientID selects a user-assigned managed identity or the app registration.
+	ClientID string `yaml:"client_id"`
+	// ClientSecret is the app registration secret for client_secret auth.
+	ClientSecret Secret `yaml:"client_secret"`
+	// Scope is the token scope; default https://cognitiveservices.azure.com/.default.
+	Scope string `yaml:"scope"`
+	// APIVersion is sent to Azure when the client called the v1 or OpenAI
+	// surface (which carry no dated version). Default 2024-10-21.
+	APIVersion string `yaml:"api_version"`
+	// StreamUsage asks the upstream for stream usage (stream_options.include_usage)
+	// and hides the extra chunk from clients that did not ask. Default true.
+	StreamUsage *bool `yaml:"stream_usage"`
+	// Timeout bounds connecting and receiving response headers. Default 60s.
+	Timeout Duration `yaml:"timeout"`
+	// CAFile adds a PEM CA bundle for the upstream's TLS (private CAs).
+	CAFile string `yaml:"ca_file"`
+}
+
+// Deployment is a name clients call (Azure deployment, or v1 "model").
+type Deployment struct {
+	// Name is the deployment name in paths and in v1 "model".
+	Name string `yaml:"name"`
+	// Model is the underlying model, used for token counting and /models.
+	Model string `yaml:"model"`
+	// Upstreams lists where the deployment is served.
+	Upstreams []DeploymentUpstream `yaml:"upstreams"`
+}
+
+// DeploymentUpstream binds a deployment to an upstream.
+type DeploymentUpstream struct {
+	// Upstream names an entry of upstreams.
+	Upstream string `yaml:"upstream"`
+	// Deployment is the name on the upstream (Azure deployment or model). Default: the deployment's name.
+	Deployment string `yaml:"deployment"`
+}
+
+// Simulator configures the built-in simulator.
+type Simulator struct {
+	// TimeToFirstToken is the simulated latency before the first token.
+	TimeToFirstToken Duration `yaml:"time_to_first_token"`
+	// TokensPerSecond is the simulated generation speed (0 = instant).
+	TokensPerSecond float64 `yaml:"tokens_per_second"`
+	// TPM and RPM are the simulated per-deployment limits (0 = unlimited).
+	TPM int `yaml:"tpm"`
+	RPM int `yaml:"rpm"`
+	// ErrorRate, TimeoutRate, DropStreamRate and RateLimitRate inject faults (0..1).
+	ErrorRate      float64 `yaml:"error_rate"`
+	TimeoutRate    float64 `yaml:"timeout_rate"`
+	DropStreamRate float64 `yaml:"drop_stream_rate"`
+	RateLimitRate  float64 `yaml:"rate_limit_rate"`
+	// Seed makes simulated content reproducible.
+	Seed int64 `yaml:"seed"`
+}
+
+// Shutdown bounds graceful shutdown.
+type Shutdown struct {
+	// GracePeriod is how long in-flight calls and streams may take to finish.
+	GracePeriod Duration `yaml:"grace_period"`
+}
+
+// Load reads, decodes, defaults and validates the file at path.
+func Load(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	c, err := Parse(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Parse decodes YAML strictly, applies defaults and validates.
+func Parse(b []byte) (*Config, error) {
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("decode: %s", strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	var extra any
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return nil, errors.New("decode: only one YAML document is allowed")
+	}
+	c.ApplyDefaults()
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// Dump renders the config as YAML with secrets redacted.
+func (c *Config) Dump() ([]byte, error) { return yaml.Marshal(c) }

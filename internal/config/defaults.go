@@ -1,0 +1,142 @@
+package config
+
+import "time"
+
+// Default values, named so docs and tests can refer to them.
+const (
+	DefaultDataAddress       = "127.0.0.1:8080"
+	DefaultManagementAddress = "127.0.0.1:9090"
+	DefaultDataDir           = "moat-data"
+	DefaultMaxBodyBytes      = 25 << 20
+	DefaultAzureAPIVersion   = "2024-10-21"
+	DefaultScope             = "https://cognitiveservices.azure.com/.default"
+	DefaultRegion            = "local"
+)
+
+// ApplyDefaults fills unset fields. With no upstreams and no deployments it
+// configures the built-in simulator, so `moat serve` works with no file.
+func (c *Config) ApplyDefaults() {
+	if c.DataDir == "" {
+		c.DataDir = DefaultDataDir
+	}
+	if c.Region == "" {
+		c.Region = DefaultRegion
+	}
+	if len(c.Listeners) == 0 {
+		c.Listeners = []Listener{{Name: "default", Address: DefaultDataAddress, Kind: "private_endpoint"}}
+	}
+	if len(c.Management.Listeners) == 0 {
+		c.Management.Listeners = []Listener{{Name: "management", Address: DefaultManagementAddress, Kind: "private_endpoint"}}
+	}
+	for i := range c.Listeners {
+		defaultListener(&c.Listeners[i], "listener", i)
+	}
+	for i := range c.Management.Listeners {
+		defaultListener(&c.Management.Listeners[i], "management", i)
+	}
+	if c.Network.PublicNetworkAccess == "" {
+		c.Network.PublicNetworkAccess = "enabled"
+	}
+	if c.Limits.MaxBodyBytes == 0 {
+		c.Limits.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if c.Limits.MaxRetryBodyBytes == 0 {
+		c.Limits.MaxRetryBodyBytes = c.Limits.MaxBodyBytes
+	}
+	c.Log.applyDefaults()
+	if len(c.Upstreams) == 0 && len(c.Deployments) == 0 {
+		c.Upstreams = []Upstream{{Name: "simulator", Type: "simulator"}}
+		c.Deployments = []Deployment{
+			{Name: "gpt-4o-mini", Model: "gpt-4o-mini", Upstreams: []DeploymentUpstream{{Upstream: "simulator"}}},
+			{Name: "gpt-4o", Model: "gpt-4o", Upstreams: []DeploymentUpstream{{Upstream: "simulator"}}},
+			{Name: "text-embedding-3-small", Model: "text-embedding-3-small", Upstreams: []DeploymentUpstream{{Upstream: "simulator"}}},
+		}
+	}
+	for i := range c.Upstreams {
+		c.Upstreams[i].applyDefaults()
+	}
+	for i := range c.Deployments {
+		d := &c.Deployments[i]
+		if d.Model == "" {
+			d.Model = d.Name
+		}
+		for j := range d.Upstreams {
+			if d.Upstreams[j].Deployment == "" {
+				d.Upstreams[j].Deployment = d.Name
+			}
+		}
+	}
+	if c.Simulator.TimeToFirstToken == 0 && c.Simulator.TokensPerSecond == 0 {
+		c.Simulator.TimeToFirstToken = Duration(150 * time.Millisecond)
+		c.Simulator.TokensPerSecond = 200
+	}
+	if c.Shutdown.GracePeriod == 0 {
+		c.Shutdown.GracePeriod = Duration(30 * time.Second)
+	}
+}
+
+func defaultListener(l *Listener, prefix string, i int) {
+	if l.Name == "" {
+		l.Name = prefix
+		if i > 0 {
+			l.Name += "-" + itoa(i)
+		}
+	}
+	if l.Kind == "" {
+		l.Kind = "private_endpoint"
+	}
+	if l.TLS != nil && l.TLS.MinVersion == "" {
+		l.TLS.MinVersion = "1.2"
+	}
+}
+
+func (l *Log) applyDefaults() {
+	if l.Store == "" {
+		l.Store = "sqlite"
+	}
+	if l.QueueSize == 0 {
+		l.QueueSize = 8192
+	}
+	if l.BatchSize == 0 {
+		l.BatchSize = 256
+	}
+	if l.FlushInterval == 0 {
+		l.FlushInterval = Duration(200 * time.Millisecond)
+	}
+	if l.MaxBodyLogBytes == 0 {
+		l.MaxBodyLogBytes = 32 << 10
+	}
+	if l.Level == "" {
+		l.Level = "info"
+	}
+	if l.Format == "" {
+		l.Format = "text"
+	}
+}
+
+func (u *Upstream) applyDefaults() {
+	if u.Type == "azure" && u.Auth == "" && u.APIKey.IsSet() {
+		u.Auth = "api_key"
+	}
+	if u.Scope == "" {
+		u.Scope = DefaultScope
+	}
+	if u.APIVersion == "" {
+		u.APIVersion = DefaultAzureAPIVersion
+	}
+	if u.StreamUsage == nil {
+		t := true
+		u.StreamUsage = &t
+	}
+	if u.Timeout == 0 {
+		u.Timeout = Duration(60 * time.Second)
+	}
+}
+
+func itoa(i int) string {
+	const digits = "0123456789"
+	if i < 10 {
+		return digits[i : i+1]
+	}
+	return itoa(i/10) + digits[i%10:i%10+1]
+}

@@ -1,0 +1,265 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+)
+
+// apiVersionRE is the shape of a dated Azure api-version.
+var apiVersionRE = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}(-preview)?$`)
+
+// ValidAPIVersion reports whether v has the YYYY-MM-DD(-preview) shape.
+func ValidAPIVersion(v string) bool { return apiVersionRE.MatchString(v) }
+
+// Validate reports every problem in c at once. It does not touch the
+// network; it only reads TLS and CA files to check they exist.
+func (c *Config) Validate() error {
+	var errs []error
+	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+
+	addrs := map[string]string{}
+	names := map[string]bool{}
+	checkListener := func(where string, l Listener) {
+		if names[l.Name] {
+			add("%s: duplicate listener name %q", where, l.Name)
+		}
+		names[l.Name] = true
+		if _, _, err := net.SplitHostPort(l.Address); err != nil {
+			add("%s %q: address %q: %v", where, l.Name, l.Address, err)
+		}
+		if other, ok := addrs[l.Address]; ok {
+			add("%s %q: address %s is already used by %q", where, l.Name, l.Address, other)
+		}
+		addrs[l.Address] = l.Name
+		if l.Kind != "private_endpoint" && l.Kind != "public" {
+			add("%s %q: kind must be private_endpoint or public, not %q", where, l.Name, l.Kind)
+		}
+		for _, s := range l.AllowedSources {
+			if _, err := ParsePrefix(s); err != nil {
+				add("%s %q: allowed_sources: %v", where, l.Name, err)
+			}
+		}
+		if l.TLS != nil {
+			if l.TLS.CertFile == "" || l.TLS.KeyFile == "" {
+				add("%s %q: tls needs cert_file and key_file", where, l.Name)
+			}
+			for _, f := range []string{l.TLS.CertFile, l.TLS.KeyFile} {
+				if f == "" {
+					continue
+				}
+				if _, err := os.Stat(f); err != nil {
+					add("%s %q: tls: %v", where, l.Name, err)
+				}
+			}
+			if l.TLS.MinVersion != "1.2" && l.TLS.MinVersion != "1.3" {
+				add("%s %q: tls.min_version must be 1.2 or 1.3", where, l.Name)
+			}
+		}
+	}
+	if len(c.Listeners) == 0 {
+		add("listeners: at least one is required")
+	}
+	for _, l := range c.Listeners {
+		checkListener("listener", l)
+	}
+	for _, l := range c.Management.Listeners {
+		checkListener("management listener", l)
+	}
+
+	switch c.Network.PublicNetworkAccess {
+	case "enabled", "selected", "disabled":
+	default:
+		add("network.public_network_access must be enabled, selected or disabled, not %q", c.Network.PublicNetworkAccess)
+	}
+	for _, s := range c.Network.IPRules {
+		if _, err := ParsePrefix(s); err != nil {
+			add("network.ip_rules: %v", err)
+		}
+	}
+	for _, s := range c.Network.TrustedProxies {
+		if _, err := ParsePrefix(s); err != nil {
+			add("network.trusted_proxies: %v", err)
+		}
+	}
+	for i, s := range c.Network.VirtualNetworkRules {
+		if s.Name == "" {
+			add("network.virtual_network_rules[%d]: name is required", i)
+		}
+		if _, err := ParsePrefix(s.Prefix); err != nil {
+			add("network.virtual_network_rules[%d]: %v", i, err)
+		}
+	}
+
+	if c.Limits.MaxBodyBytes <= 0 {
+		add("limits.max_body_bytes must be positive")
+	}
+	if c.Limits.MaxRetryBodyBytes > c.Limits.MaxBodyBytes {
+		add("limits.max_retry_body_bytes cannot exceed limits.max_body_bytes")
+	}
+	for _, v := range c.APIVersions {
+		if !ValidAPIVersion(v) {
+			add("api_versions: %q is not YYYY-MM-DD or YYYY-MM-DD-preview", v)
+		}
+	}
+	errs = append(errs, c.Log.validate()...)
+
+	ups := map[string]bool{}
+	for i, u := range c.Upstreams {
+		if u.Name == "" {
+			add("upstreams[%d]: name is required", i)
+		} else if ups[u.Name] {
+			add("upstreams[%d]: duplicate name %q", i, u.Name)
+		}
+		ups[u.Name] = true
+		for _, err := range u.validate() {
+			add("upstream %q: %w", u.Name, err)
+		}
+	}
+	deps := map[string]bool{}
+	for i, d := range c.Deployments {
+		if d.Name == "" || strings.ContainsAny(d.Name, "/?#") {
+			add("deployments[%d]: name %q is empty or contains / ? #", i, d.Name)
+		} else if deps[d.Name] {
+			add("deployments[%d]: duplicate name %q", i, d.Name)
+		}
+		deps[d.Name] = true
+		if len(d.Upstreams) == 0 {
+			add("deployment %q: at least one upstream is required", d.Name)
+		}
+		if len(d.Upstreams) > 1 {
+			add("deployment %q: only one upstream per deployment is supported for now", d.Name)
+		}
+		for _, du := range d.Upstreams {
+			if !ups[du.Upstream] {
+				add("deployment %q: unknown upstream %q", d.Name, du.Upstream)
+			}
+		}
+	}
+
+	s := c.Simulator
+	for name, v := range map[string]float64{"error_rate": s.ErrorRate, "timeout_rate": s.TimeoutRate, "drop_stream_rate": s.DropStreamRate, "rate_limit_rate": s.RateLimitRate} {
+		if v < 0 || v > 1 {
+			add("simulator.%s must be between 0 and 1", name)
+		}
+	}
+	if s.TokensPerSecond < 0 || s.TPM < 0 || s.RPM < 0 {
+		add("simulator: tokens_per_second, tpm and rpm cannot be negative")
+	}
+	if c.Shutdown.GracePeriod < 0 {
+		add("shutdown.grace_period cannot be negative")
+	}
+	return errors.Join(errs...)
+}
+
+func (l *Log) validate() []error {
+	var errs []error
+	switch l.Store {
+	case "sqlite":
+	case "postgres":
+		if !l.PostgresDSN.IsSet() {
+			errs = append(errs, errors.New("log.postgres_dsn is required when log.store is postgres"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("log.store must be sqlite or postgres, not %q", l.Store))
+	}
+	if l.QueueSize < 1 || l.BatchSize < 1 || l.FlushInterval <= 0 {
+		errs = append(errs, errors.New("log.queue_size, log.batch_size and log.flush_interval must be positive"))
+	}
+	switch l.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log.level must be debug, info, warn or error, not %q", l.Level))
+	}
+	if l.Format != "text" && l.Format != "json" {
+		errs = append(errs, fmt.Errorf("log.format must be text or json, not %q", l.Format))
+	}
+	if l.Retention < 0 {
+		errs = append(errs, errors.New("log.retention cannot be negative"))
+	}
+	return errs
+}
+
+func (u *Upstream) validate() []error {
+	var errs []error
+	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	checkURL := func(field, raw string) {
+		p, err := url.Parse(raw)
+		if err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" {
+			add("%s %q must be an http(s) URL", field, raw)
+		}
+	}
+	switch u.Type {
+	case "azure":
+		if u.Endpoint == "" {
+			add("endpoint is required")
+		} else {
+			checkURL("endpoint", u.Endpoint)
+		}
+		switch u.Auth {
+		case "api_key":
+			if !u.APIKey.IsSet() {
+				add("auth api_key needs api_key")
+			}
+		case "client_secret":
+			if u.TenantID == "" || u.ClientID == "" || !u.ClientSecret.IsSet() {
+				add("auth client_secret needs tenant_id, client_id and client_secret")
+			}
+		case "managed_identity", "workload_identity", "default":
+		case "":
+			add("auth is required: api_key, managed_identity, workload_identity, client_secret or default")
+		default:
+			add("auth %q is not one of api_key, managed_identity, workload_identity, client_secret, default", u.Auth)
+		}
+		if !ValidAPIVersion(u.APIVersion) {
+			add("api_version %q is not a dated api-version", u.APIVersion)
+		}
+	case "openai", "openai_compatible":
+		if u.BaseURL == "" {
+			add("base_url is required")
+		} else {
+			checkURL("base_url", u.BaseURL)
+		}
+		if u.Type == "openai" && !u.APIKey.IsSet() {
+			add("api_key is required for openai")
+		}
+		if u.Auth != "" {
+			add("auth applies to azure upstreams only")
+		}
+	case "simulator":
+	default:
+		add("type must be azure, openai, openai_compatible or simulator, not %q", u.Type)
+	}
+	if u.CAFile != "" {
+		if _, err := os.Stat(u.CAFile); err != nil {
+			add("ca_file: %v", err)
+		}
+	}
+	if u.Timeout < 0 {
+		add("timeout cannot be negative")
+	}
+	return errs
+}
+
+// ParsePrefix parses a CIDR or a bare address (as a single-address prefix).
+func ParsePrefix(s string) (netip.Prefix, error) {
+	s = strings.TrimSpace(s)
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, fmt.Errorf("invalid CIDR %q", s)
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil || a.Zone() != "" {
+		return netip.Prefix{}, fmt.Errorf("invalid address %q", s)
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}

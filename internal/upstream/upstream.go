@@ -1,0 +1,203 @@
+// Package upstream turns a configured model service into a Target that knows
+// how to address one call: the URL for the operation, the credentials to
+// present (api-key, Bearer key, or an Entra token from azidentity), and the
+// body rewrite the service needs (OpenAI-style services want their own model
+// name in "model").
+package upstream
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/moat-gw/moat/internal/openai"
+)
+
+// Type is the kind of model service.
+type Type string
+
+// Upstream types.
+const (
+	TypeAzure            Type = "azure"
+	TypeOpenAI           Type = "openai"
+	TypeOpenAICompatible Type = "openai_compatible"
+	TypeSimulator        Type = "simulator"
+)
+
+// Options configure a Target. The gateway fills them from config.
+type Options struct {
+	Name string
+	Type Type
+	// BaseURL is the Azure endpoint (azure, simulator) or the /v1 base URL.
+	BaseURL string
+	// Auth presents credentials; nil sends none.
+	Auth Authenticator
+	// APIVersion is used for Azure when the client sent no dated version.
+	APIVersion string
+	// StreamUsage enables stream_options.include_usage injection.
+	StreamUsage bool
+	// Timeout bounds connect and response headers.
+	Timeout time.Duration
+	// CAFile is an extra PEM bundle for TLS.
+	CAFile string
+}
+
+// Target is one upstream, immutable after New and safe for concurrent use.
+type Target struct {
+	name        string
+	typ         Type
+	base        *url.URL
+	auth        Authenticator
+	apiVersion  string
+	streamUsage bool
+	transport   *http.Transport
+}
+
+// New validates opts and builds the Target with its own connection pool.
+func New(opts Options) (*Target, error) {
+	u, err := url.Parse(strings.TrimRight(opts.BaseURL, "/"))
+	if err != nil || u.Host == "" {
+		return nil, fmt.Errorf("upstream %s: invalid base URL", opts.Name)
+	}
+	tr := &http.Transport{
+		Proxy:                 nil, // a closed network has no proxy to the internet; never read HTTP_PROXY
+		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          512,
+		MaxIdleConnsPerHost:   256,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ResponseHeaderTimeout: opts.Timeout,
+		ExpectContinueTimeout: time.Second,
+		TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12},
+	}
+	if opts.CAFile != "" {
+		pem, err := os.ReadFile(opts.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("upstream %s: read ca_file: %w", opts.Name, err)
+		}
+		pool, err := x509.SystemCertPool()
+		if err != nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("upstream %s: ca_file holds no PEM certificate", opts.Name)
+		}
+		tr.TLSClientConfig.RootCAs = pool
+	}
+	return &Target{name: opts.Name, typ: opts.Type, base: u, auth: opts.Auth,
+		apiVersion: opts.APIVersion, streamUsage: opts.StreamUsage, transport: tr}, nil
+}
+
+// Name is the upstream's configured name.
+func (t *Target) Name() string { return t.name }
+
+// Type is the upstream's type.
+func (t *Target) Type() Type { return t.typ }
+
+// Transport is the Target's connection pool.
+func (t *Target) Transport() http.RoundTripper { return t.transport }
+
+// Close releases idle connections.
+func (t *Target) Close() { t.transport.CloseIdleConnections() }
+
+// Call is one client call in upstream-neutral terms.
+type Call struct {
+	Operation openai.Operation
+	// Deployment is the name on the upstream (Azure deployment or model).
+	Deployment string
+	// APIVersion is the client's dated api-version, or "" (v1, OpenAI paths).
+	APIVersion string
+}
+
+// Azure reports whether the target speaks Azure's deployment-scoped API.
+func (t *Target) Azure() bool { return t.typ == TypeAzure || t.typ == TypeSimulator }
+
+// UpstreamAPIVersion is the api-version sent to an Azure-style target.
+func (t *Target) UpstreamAPIVersion(c Call) string {
+	if c.APIVersion != "" && c.APIVersion != "v1" && c.APIVersion != "preview" && c.APIVersion != "latest" {
+		return c.APIVersion
+	}
+	return t.apiVersion
+}
+
+// InjectStreamUsage reports whether stream usage may be requested upstream.
+func (t *Target) InjectStreamUsage(c Call) bool {
+	if !t.streamUsage {
+		return false
+	}
+	if t.Azure() && c.Operation.Name != "responses" {
+		return openai.SupportsStreamUsage(t.UpstreamAPIVersion(c))
+	}
+	return c.Operation.Name == "chat" || c.Operation.Name == "completions"
+}
+
+// URL builds the upstream URL for c.
+func (t *Target) URL(c Call) *url.URL {
+	// JoinPath takes escaped segments, so the deployment is escaped once here.
+	if t.Azure() {
+		if c.Operation.Name == "responses" {
+			return t.base.JoinPath("openai", "v1", "responses")
+		}
+		u := t.base.JoinPath("openai", "deployments", url.PathEscape(c.Deployment), c.Operation.Suffix)
+		u.RawQuery = url.Values{"api-version": {t.UpstreamAPIVersion(c)}}.Encode()
+		return u
+	}
+	return t.base.JoinPath(c.Operation.Suffix)
+}
+
+// RewriteBody adapts a JSON body for the target: OpenAI-style services and
+// Azure's v1 responses endpoint route on "model", so it is set to the
+// upstream name. Legacy Azure paths ignore "model" and get the body as is.
+func (t *Target) RewriteBody(c Call, body []byte) ([]byte, error) {
+	if c.Operation.Multipart || len(body) == 0 {
+		return body, nil
+	}
+	if t.Azure() && c.Operation.Name != "responses" {
+		return body, nil
+	}
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(body, &obj); err != nil {
+		return nil, fmt.Errorf("rewrite body: %w", err)
+	}
+	m, _ := json.Marshal(c.Deployment)
+	obj["model"] = m
+	return json.Marshal(obj)
+}
+
+// Authorize sets the upstream credentials on out, replacing any the client sent.
+func (t *Target) Authorize(ctx context.Context, out *http.Request) error {
+	out.Header.Del("Api-Key")
+	out.Header.Del("Authorization")
+	if t.auth == nil {
+		return nil
+	}
+	if err := t.auth.Authorize(ctx, out.Header); err != nil {
+		return &AuthError{Upstream: t.name, Err: err}
+	}
+	return nil
+}
+
+// AuthError means moat could not obtain credentials for the upstream.
+type AuthError struct {
+	Upstream string
+	Err      error
+}
+
+func (e *AuthError) Error() string { return "authenticate to upstream " + e.Upstream + ": " + e.Err.Error() }
+func (e *AuthError) Unwrap() error { return e.Err }
+
+// IsAuthError reports whether err is an AuthError.
+func IsAuthError(err error) bool {
+	var ae *AuthError
+	return errors.As(err, &ae)
+}
