@@ -193,7 +193,9 @@ type AuthError struct {
 	Err      error
 }
 
-func (e *AuthError) Error() string { return "authenticate to upstream " + e.Upstream + ": " + e.Err.Error() }
+func (e *AuthError) Error() string {
+	return "authenticate to upstream " + e.Upstream + ": " + e.Err.Error()
+}
 func (e *AuthError) Unwrap() error { return e.Err }
 
 // IsAuthError reports whether err is an AuthError.
