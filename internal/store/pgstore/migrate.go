@@ -1,0 +1,142 @@
+package pgstore
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// migration is one versioned schema step. Pending steps are applied in
+// order, each once, and recorded in schema_migrations.
+type migration struct {
+	version int    // 1, 2, 3, ... with no gaps
+	name    string // short description, recorded for operators
+	sql     string // one or more statements, run with the simple protocol
+}
+
+// migrations returns the schema history, oldest first.
+//
+// This is the extension point for every feature that stores state (API keys,
+// role assignments, the audit log, quotas): append a step with the next
+// version number, and add the same feature to sqlitestore's list. Never edit,
+// reorder or remove a step once it has shipped, since databases in the field
+// have already applied it; change the schema with a new step instead. A new
+// request_log column needs a step here as well as an entry in
+// reqlog.Columns; a test checks that the two agree. ALTER TABLE on the
+// partitioned request_log reaches every partition.
+func migrations() []migration {
+	return []migration{
+		{
+			version: 1,
+			name:    "request_log",
+			// Partitioned by UTC day; the store creates the day partitions
+			// (partition.go). The default partition catches rows for days
+			// without one, so an insert never fails for want of a partition.
+			// A primary key on a partitioned table must include the
+			// partition key, hence (id, time); it also serves After.
+			sql: `
+CREATE TABLE request_log (
+	id                bigserial        NOT NULL,
+	time              timestamptz      NOT NULL,
+	request_id        text             NOT NULL DEFAULT '',
+	caller            text             NOT NULL DEFAULT '',
+	auth_type         text             NOT NULL DEFAULT '',
+	client_ip         text             NOT NULL DEFAULT '',
+	listener          text             NOT NULL DEFAULT '',
+	deployment        text             NOT NULL DEFAULT '',
+	model             text             NOT NULL DEFAULT '',
+	upstream          text             NOT NULL DEFAULT '',
+	operation         text             NOT NULL DEFAULT '',
+	api_version       text             NOT NULL DEFAULT '',
+	method            text             NOT NULL DEFAULT '',
+	path              text             NOT NULL DEFAULT '',
+	status            bigint           NOT NULL DEFAULT 0,
+	upstream_status   bigint           NOT NULL DEFAULT 0,
+	error_kind        text             NOT NULL DEFAULT '',
+	error_message     text             NOT NULL DEFAULT '',
+	total_ms          double precision NOT NULL DEFAULT 0,
+	upstream_ms       double precision NOT NULL DEFAULT 0,
+	first_byte_ms     double precision NOT NULL DEFAULT 0,
+	prompt_tokens     bigint           NOT NULL DEFAULT 0,
+	completion_tokens bigint           NOT NULL DEFAULT 0,
+	total_tokens      bigint           NOT NULL DEFAULT 0,
+	tokens_estimated  boolean          NOT NULL DEFAULT false,
+	streamed          boolean          NOT NULL DEFAULT false,
+	request_bytes     bigint           NOT NULL DEFAULT 0,
+	response_bytes    bigint           NOT NULL DEFAULT 0,
+	region            text             NOT NULL DEFAULT '',
+	attempts          bigint           NOT NULL DEFAULT 0,
+	request_body      text             NOT NULL DEFAULT '',
+	response_body     text             NOT NULL DEFAULT '',
+	PRIMARY KEY (id, time)
+) PARTITION BY RANGE (time);
+CREATE TABLE request_log_default PARTITION OF request_log DEFAULT;
+CREATE INDEX request_log_time ON request_log (time);
+CREATE INDEX request_log_caller_time ON request_log (caller, time);
+CREATE INDEX request_log_deployment_time ON request_log (deployment, time);
+`,
+		},
+	}
+}
+
+// migrate creates the schema and schema_migrations if needed and applies
+// the pending steps, all in one transaction under the schema's advisory
+// lock: replicas starting together wait for the first one, then find
+// nothing to do. PostgreSQL's DDL is transactional, so a failed step leaves
+// the database as it was.
+func migrate(ctx context.Context, pool *pgxpool.Pool, schema string, lockKey int64, logger *slog.Logger) error {
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }() // a no-op after Commit
+	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", lockKey); err != nil {
+		return fmt.Errorf("migrate: lock: %w", err)
+	}
+	if schema != "" {
+		if _, err := tx.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+pgx.Identifier{schema}.Sanitize()); err != nil {
+			return fmt.Errorf("migrate: create schema: %w", err)
+		}
+	}
+	const createTable = `CREATE TABLE IF NOT EXISTS schema_migrations (
+	version    integer     PRIMARY KEY,
+	name       text        NOT NULL,
+	applied_at timestamptz NOT NULL DEFAULT now()
+)`
+	if _, err := tx.Exec(ctx, createTable); err != nil {
+		return fmt.Errorf("migrate: create schema_migrations: %w", err)
+	}
+	var current int
+	if err := tx.QueryRow(ctx, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations").Scan(&current); err != nil {
+		return fmt.Errorf("migrate: read version: %w", err)
+	}
+	steps := migrations()
+	var applied []migration
+	for _, m := range steps {
+		if m.version <= current {
+			continue
+		}
+		if _, err := tx.Exec(ctx, m.sql); err != nil {
+			return fmt.Errorf("migrate to version %d (%s): %w", m.version, m.name, err)
+		}
+		if _, err := tx.Exec(ctx, "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", m.version, m.name); err != nil {
+			return fmt.Errorf("migrate to version %d (%s): record: %w", m.version, m.name, err)
+		}
+		applied = append(applied, m)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("migrate: commit: %w", err)
+	}
+	for _, m := range applied {
+		logger.Info("postgres schema migrated", "schema", schema, "version", m.version, "name", m.name)
+	}
+	if known := steps[len(steps)-1].version; current > known {
+		// A newer moat has migrated this database; steps only add, so
+		// this binary can still run, but say so.
+		logger.Warn("postgres schema is newer than this moat", "schema_version", current, "known_version", known)
+	}
+	return nil
+}

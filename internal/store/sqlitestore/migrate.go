@@ -1,0 +1,141 @@
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// migration is one versioned schema step. Each is applied once, in order,
+// in its own transaction, and recorded in schema_migrations.
+type migration struct {
+	version int    // 1, 2, 3, ... with no gaps
+	name    string // short description, recorded for operators
+	sql     string // one or more statements
+}
+
+// migrations returns the schema history, oldest first.
+//
+// This is the extension point for every feature that stores state (API keys,
+// role assignments, the audit log, quotas): append a step with the next
+// version number, and add the same feature to pgstore's list. Never edit,
+// reorder or remove a step once it has shipped, since databases in the field
+// have already applied it; change the schema with a new step instead
+// (ALTER TABLE ... ADD COLUMN, CREATE TABLE, CREATE INDEX). A new request_log
+// column needs a step here as well as an entry in reqlog.Columns; a test
+// checks that the two agree.
+func migrations() []migration {
+	return []migration{
+		{
+			version: 1,
+			name:    "request_log",
+			// time is microseconds since the Unix epoch (see TimeEncoding);
+			// booleans are 0 or 1. AUTOINCREMENT keeps ids of deleted rows
+			// from being reused, so tail cursors (After) never skip rows.
+			sql: `
+CREATE TABLE request_log (
+	id                INTEGER PRIMARY KEY AUTOINCREMENT,
+	time              INTEGER NOT NULL,
+	request_id        TEXT    NOT NULL DEFAULT '',
+	caller            TEXT    NOT NULL DEFAULT '',
+	auth_type         TEXT    NOT NULL DEFAULT '',
+	client_ip         TEXT    NOT NULL DEFAULT '',
+	listener          TEXT    NOT NULL DEFAULT '',
+	deployment        TEXT    NOT NULL DEFAULT '',
+	model             TEXT    NOT NULL DEFAULT '',
+	upstream          TEXT    NOT NULL DEFAULT '',
+	operation         TEXT    NOT NULL DEFAULT '',
+	api_version       TEXT    NOT NULL DEFAULT '',
+	method            TEXT    NOT NULL DEFAULT '',
+	path              TEXT    NOT NULL DEFAULT '',
+	status            INTEGER NOT NULL DEFAULT 0,
+	upstream_status   INTEGER NOT NULL DEFAULT 0,
+	error_kind        TEXT    NOT NULL DEFAULT '',
+	error_message     TEXT    NOT NULL DEFAULT '',
+	total_ms          REAL    NOT NULL DEFAULT 0,
+	upstream_ms       REAL    NOT NULL DEFAULT 0,
+	first_byte_ms     REAL    NOT NULL DEFAULT 0,
+	prompt_tokens     INTEGER NOT NULL DEFAULT 0,
+	completion_tokens INTEGER NOT NULL DEFAULT 0,
+	total_tokens      INTEGER NOT NULL DEFAULT 0,
+	tokens_estimated  INTEGER NOT NULL DEFAULT 0,
+	streamed          INTEGER NOT NULL DEFAULT 0,
+	request_bytes     INTEGER NOT NULL DEFAULT 0,
+	response_bytes    INTEGER NOT NULL DEFAULT 0,
+	region            TEXT    NOT NULL DEFAULT '',
+	attempts          INTEGER NOT NULL DEFAULT 0,
+	request_body      TEXT    NOT NULL DEFAULT '',
+	response_body     TEXT    NOT NULL DEFAULT ''
+) STRICT;
+CREATE INDEX request_log_time ON request_log (time);
+CREATE INDEX request_log_caller_time ON request_log (caller, time);
+CREATE INDEX request_log_deployment_time ON request_log (deployment, time);
+`,
+		},
+	}
+}
+
+// migrate creates schema_migrations if needed and applies the steps that
+// the database lacks. Every transaction on db begins IMMEDIATE, so two
+// processes opening the same file apply each step once.
+func migrate(ctx context.Context, db *sql.DB, logger *slog.Logger) error {
+	const createTable = `CREATE TABLE IF NOT EXISTS schema_migrations (
+	version    INTEGER PRIMARY KEY,
+	name       TEXT    NOT NULL,
+	applied_at INTEGER NOT NULL
+) STRICT`
+	if _, err := db.ExecContext(ctx, createTable); err != nil {
+		return fmt.Errorf("migrate: create schema_migrations: %w", err)
+	}
+	steps := migrations()
+	for _, m := range steps {
+		applied, err := applyMigration(ctx, db, m)
+		if err != nil {
+			return fmt.Errorf("migrate to version %d (%s): %w", m.version, m.name, err)
+		}
+		if applied {
+			logger.Info("sqlite schema migrated", "version", m.version, "name", m.name)
+		}
+	}
+	var current int
+	if err := db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
+		return fmt.Errorf("migrate: read version: %w", err)
+	}
+	if known := steps[len(steps)-1].version; current > known {
+		// A newer moat has migrated this database; steps only add, so
+		// this binary can still run, but say so.
+		logger.Warn("sqlite schema is newer than this moat", "schema_version", current, "known_version", known)
+	}
+	return nil
+}
+
+// applyMigration applies m unless it is already recorded, and reports
+// whether it did.
+func applyMigration(ctx context.Context, db *sql.DB, m migration) (applied bool, err error) {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return false, err
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = ?`, m.version).Scan(&n); err != nil {
+		return false, err
+	}
+	if n > 0 {
+		return false, tx.Rollback()
+	}
+	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+		return false, err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
+		m.version, m.name, EncodeTime(time.Now())); err != nil {
+		return false, err
+	}
+	return true, tx.Commit()
+}

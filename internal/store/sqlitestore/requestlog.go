@@ -1,0 +1,143 @@
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/moat-gw/moat/internal/reqlog"
+)
+
+// deleteChunk is how many rows DeleteBefore removes per transaction, so that
+// retention never holds the write lock long enough to stall the log writer.
+const deleteChunk = 5000
+
+// requestLogSQL builds the insert and select statements from reqlog.Columns.
+func requestLogSQL() (insert, sel string) {
+	cols := reqlog.Columns()
+	names := make([]string, len(cols))
+	for i, c := range cols {
+		names[i] = c.SQL
+	}
+	list := strings.Join(names, ", ")
+	insert = "INSERT INTO " + reqlog.SQLTable + " (" + list + ") VALUES (?" + strings.Repeat(", ?", len(cols)-1) + ")"
+	sel = "SELECT id, " + list + " FROM " + reqlog.SQLTable
+	return insert, sel
+}
+
+// WriteBatch appends recs in one transaction. Times are truncated to the
+// microsecond; NaN durations are stored as 0, since SQLite would turn them
+// into NULL.
+func (s *Store) WriteBatch(ctx context.Context, recs []reqlog.Record) (err error) {
+	if len(recs) == 0 {
+		return nil
+	}
+	tx, err := s.write.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("write request log: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	stmt, err := tx.PrepareContext(ctx, s.insertSQL)
+	if err != nil {
+		return fmt.Errorf("write request log: %w", err)
+	}
+	defer stmt.Close()
+	for i := range recs {
+		if _, err := stmt.ExecContext(ctx, values(&recs[i])...); err != nil {
+			return fmt.Errorf("write request log: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("write request log: commit: %w", err)
+	}
+	return nil
+}
+
+// values returns r's column values encoded for SQLite.
+func values(r *reqlog.Record) []any {
+	v := r.Values()
+	v[0] = EncodeTime(r.Time)
+	for i, x := range v {
+		if f, ok := x.(float64); ok && math.IsNaN(f) {
+			v[i] = 0.0
+		}
+	}
+	return v
+}
+
+// After returns up to limit records with id > afterID in id order; with
+// afterID < 0, the newest limit records, oldest first.
+func (s *Store) After(ctx context.Context, afterID int64, limit int) ([]reqlog.Record, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	var q string
+	var args []any
+	if afterID < 0 {
+		q = "SELECT * FROM (" + s.selectSQL + " ORDER BY id DESC LIMIT ?) ORDER BY id"
+		args = []any{limit}
+	} else {
+		q = s.selectSQL + " WHERE id > ? ORDER BY id LIMIT ?"
+		args = []any{afterID, limit}
+	}
+	rows, err := s.read.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("read request log: %w", err)
+	}
+	defer rows.Close()
+	recs, err := scanRecords(rows, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read request log: %w", err)
+	}
+	return recs, nil
+}
+
+// scanRecords reads "id, <columns>" rows into records.
+func scanRecords(rows *sql.Rows, sizeHint int) ([]reqlog.Record, error) {
+	recs := make([]reqlog.Record, 0, min(sizeHint, 1024))
+	var us int64
+	for rows.Next() {
+		var r reqlog.Record
+		dst := r.ScanTargets()
+		dst[1] = &us // time is stored as an integer
+		if err := rows.Scan(dst...); err != nil {
+			return nil, err
+		}
+		r.Time = DecodeTime(us)
+		recs = append(recs, r)
+	}
+	return recs, rows.Err()
+}
+
+// DeleteBefore removes records older than t, a chunk per transaction so
+// that the log writer can interleave, and returns how many it removed.
+func (s *Store) DeleteBefore(ctx context.Context, t time.Time) (int64, error) {
+	const q = "DELETE FROM " + reqlog.SQLTable + " WHERE id IN (SELECT id FROM " + reqlog.SQLTable +
+		" WHERE time < ? ORDER BY time LIMIT ?)"
+	cutoff := EncodeTime(t)
+	if t.Nanosecond()%1000 != 0 {
+		cutoff++ // a stored time equal to t's microsecond is still older than t
+	}
+	var total int64
+	for {
+		res, err := s.write.ExecContext(ctx, q, cutoff, deleteChunk)
+		if err != nil {
+			return total, fmt.Errorf("delete old request log: %w", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return total, fmt.Errorf("delete old request log: %w", err)
+		}
+		total += n
+		if n < deleteChunk {
+			return total, nil
+		}
+	}
+}

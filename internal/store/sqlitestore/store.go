@@ -1,0 +1,141 @@
+// Package sqlitestore keeps moat's state in one SQLite file (pure Go driver,
+// no cgo), for single-node deployments. It implements reqlog.Store and gives
+// the query engine read access through DB.
+//
+// The database runs in WAL mode with synchronous=NORMAL: readers never block
+// the writer, and a crash loses at most the last transactions, never
+// consistency. Writes go through a pool of one connection (SQLite has one
+// writer at a time anyway, and queueing in Go beats spinning on
+// SQLITE_BUSY); reads use a separate read-only pool.
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+
+	"github.com/moat-gw/moat/internal/reqlog"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+)
+
+// Dialect is the SQL dialect name that Store.Dialect returns.
+const Dialect = "sqlite"
+
+// busyTimeoutMs is how long a connection waits for another process's lock
+// before it reports SQLITE_BUSY.
+const busyTimeoutMs = 5000
+
+// Store is a SQLite database holding moat's state. It is safe for
+// concurrent use.
+type Store struct {
+	write  *sql.DB // one connection: every write and migration
+	read   *sql.DB // read-only connections, for After and the query engine
+	logger *slog.Logger
+
+	insertSQL string // the request_log insert, built once from reqlog.Columns
+	selectSQL string // "SELECT id, <columns> FROM request_log"
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Open opens (creating it if needed, with its folder) the database at path
+// and brings its schema up to date. A nil logger discards the store's logs.
+func Open(ctx context.Context, path string, logger *slog.Logger) (*Store, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if path == "" || strings.ContainsRune(path, '?') || strings.HasPrefix(path, "file:") {
+		return nil, fmt.Errorf("open sqlite store: invalid path %q (want a plain file path)", path)
+	}
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return nil, fmt.Errorf("open sqlite store: %w", err)
+		}
+	}
+
+	write, err := sql.Open("sqlite", dsn(path, false))
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite store: %w", err)
+	}
+	write.SetMaxOpenConns(1)
+	write.SetMaxIdleConns(1)
+	write.SetConnMaxIdleTime(0)
+	write.SetConnMaxLifetime(0)
+
+	s := &Store{write: write, logger: logger}
+	s.insertSQL, s.selectSQL = requestLogSQL()
+	if err := write.PingContext(ctx); err != nil {
+		write.Close()
+		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
+	}
+	if err := migrate(ctx, write, logger); err != nil {
+		write.Close()
+		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
+	}
+
+	// The read pool opens after the writer has switched the file to WAL
+	// (a persistent setting), so readers never see a rollback journal.
+	read, err := sql.Open("sqlite", dsn(path, true))
+	if err != nil {
+		write.Close()
+		return nil, fmt.Errorf("open sqlite store: %w", err)
+	}
+	readers := max(4, runtime.GOMAXPROCS(0))
+	read.SetMaxOpenConns(readers)
+	read.SetMaxIdleConns(readers)
+	if err := read.PingContext(ctx); err != nil {
+		read.Close()
+		write.Close()
+		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
+	}
+	s.read = read
+	return s, nil
+}
+
+// dsn builds the modernc.org/sqlite data source name for path. Writers begin
+// transactions IMMEDIATE, so a transaction never fails halfway on a lock
+// upgrade; readers are query_only.
+func dsn(path string, readOnly bool) string {
+	q := url.Values{}
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeoutMs))
+	q.Add("_pragma", "foreign_keys(1)")
+	if readOnly {
+		q.Add("_pragma", "query_only(1)")
+	} else {
+		q.Add("_pragma", "journal_mode(WAL)")
+		q.Add("_pragma", "synchronous(NORMAL)")
+		q.Set("_txlock", "immediate")
+	}
+	return path + "?" + q.Encode()
+}
+
+// DB returns a read-only pool on the database, for the query engine. Its
+// time column is encoded as described by TimeEncoding. The pool belongs to
+// the Store: do not close it.
+func (s *Store) DB() *sql.DB { return s.read }
+
+// Dialect returns "sqlite", so that SQL generators pick this dialect.
+func (s *Store) Dialect() string { return Dialect }
+
+// Close closes both pools. It is safe to call more than once.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.closeErr = errors.Join(s.read.Close(), s.write.Close())
+		if s.closeErr != nil {
+			s.closeErr = fmt.Errorf("close sqlite store: %w", s.closeErr)
+		}
+	})
+	return s.closeErr
+}
+
+var _ reqlog.Store = (*Store)(nil)

@@ -1,0 +1,189 @@
+package sqlitestore_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/moat-gw/moat/internal/reqlog"
+	"github.com/moat-gw/moat/internal/store/sqlitestore"
+	"github.com/moat-gw/moat/internal/store/storetest"
+)
+
+// newStore is the storetest.Factory for SQLite: a file in a fresh folder
+// that the open creates.
+func newStore(tb testing.TB) storetest.Opener {
+	path := filepath.Join(tb.TempDir(), "sub", "dir", "moat.db")
+	return func(tb testing.TB) reqlog.Store {
+		return open(tb, path)
+	}
+}
+
+func open(tb testing.TB, path string) *sqlitestore.Store {
+	tb.Helper()
+	s, err := sqlitestore.Open(context.Background(), path, nil)
+	if err != nil {
+		tb.Fatalf("Open(%q): %v", path, err)
+	}
+	tb.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			tb.Errorf("Close: %v", err)
+		}
+	})
+	return s
+}
+
+func TestContract(t *testing.T) {
+	storetest.Run(t, newStore)
+}
+
+func BenchmarkWriteBatch(b *testing.B) {
+	storetest.BenchmarkWriteBatch(b, newStore)
+}
+
+func TestOpenInvalidPath(t *testing.T) {
+	tests := []struct {
+		name string
+		path string
+	}{
+		{"empty", ""},
+		{"query string", filepath.Join(t.TempDir(), "x.db?mode=ro")},
+		{"uri", "file:x.db"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if s, err := sqlitestore.Open(context.Background(), tt.path, nil); err == nil {
+				s.Close()
+				t.Errorf("Open(%q) succeeded, want an error", tt.path)
+			}
+		})
+	}
+}
+
+// TestSchemaMatchesColumns keeps migrations and reqlog.Columns in step: a
+// column added to one needs the other.
+func TestSchemaMatchesColumns(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "moat.db"))
+	rows, err := s.DB().QueryContext(context.Background(), "SELECT name, type FROM pragma_table_info('request_log') ORDER BY cid")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var got [][2]string
+	for rows.Next() {
+		var name, typ string
+		if err := rows.Scan(&name, &typ); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, [2]string{name, typ})
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	sqlType := map[reqlog.ColumnType]string{
+		reqlog.TypeTime: "INTEGER", reqlog.TypeString: "TEXT", reqlog.TypeInt: "INTEGER",
+		reqlog.TypeReal: "REAL", reqlog.TypeBool: "INTEGER",
+	}
+	want := [][2]string{{"id", "INTEGER"}}
+	for _, c := range reqlog.Columns() {
+		want = append(want, [2]string{c.SQL, sqlType[c.Type]})
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("request_log columns (-Columns +table):\n%s", diff)
+	}
+}
+
+func TestMigrationsRecorded(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "moat.db")
+	open(t, path)
+	s := open(t, path) // a second process-like open on the same file
+	var versions []int
+	rows, err := s.DB().QueryContext(context.Background(), "SELECT version FROM schema_migrations ORDER BY version")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		versions = append(versions, v)
+	}
+	for i, v := range versions {
+		if v != i+1 {
+			t.Fatalf("schema_migrations versions = %v, want 1..n without gaps", versions)
+		}
+	}
+	if len(versions) == 0 {
+		t.Fatal("no migrations recorded")
+	}
+}
+
+func TestPragmas(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "moat.db"))
+	tests := []struct {
+		pragma string
+		want   string
+	}{
+		{"journal_mode", "wal"},
+		{"busy_timeout", "5000"},
+		{"foreign_keys", "1"},
+		{"query_only", "1"}, // DB() is for reading
+	}
+	for _, tt := range tests {
+		t.Run(tt.pragma, func(t *testing.T) {
+			var got string
+			if err := s.DB().QueryRowContext(context.Background(), "PRAGMA "+tt.pragma).Scan(&got); err != nil {
+				t.Fatal(err)
+			}
+			if got != tt.want {
+				t.Errorf("PRAGMA %s = %q, want %q", tt.pragma, got, tt.want)
+			}
+		})
+	}
+	if _, err := s.DB().ExecContext(context.Background(), "DELETE FROM request_log"); err == nil {
+		t.Error("DB() accepted a write")
+	}
+	if got := s.Dialect(); got != "sqlite" {
+		t.Errorf("Dialect() = %q", got)
+	}
+}
+
+// TestTimeEncoding checks the exported encoding against what SQLite does
+// with it, as the query compiler will use it.
+func TestTimeEncoding(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "moat.db"))
+	ts := time.Date(2025, 3, 4, 5, 6, 7, 890123456, time.UTC)
+	if got := sqlitestore.DecodeTime(sqlitestore.EncodeTime(ts)); !got.Equal(ts.Truncate(time.Microsecond)) {
+		t.Errorf("DecodeTime(EncodeTime(%v)) = %v", ts, got)
+	}
+	tests := []struct {
+		name string
+		t    time.Time
+		d    time.Duration
+		want time.Time
+	}{
+		{"hour", ts, time.Hour, time.Date(2025, 3, 4, 5, 0, 0, 0, time.UTC)},
+		{"day", ts, 24 * time.Hour, time.Date(2025, 3, 4, 0, 0, 0, 0, time.UTC)},
+		{"5 minutes", ts, 5 * time.Minute, time.Date(2025, 3, 4, 5, 5, 0, 0, time.UTC)},
+		{"microsecond", ts, time.Nanosecond, ts.Truncate(time.Microsecond)},
+		{"before 1970", time.Date(1969, 12, 31, 23, 30, 0, 0, time.UTC), time.Hour, time.Date(1969, 12, 31, 23, 0, 0, 0, time.UTC)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got int64
+			// The placeholder appears more than once; bind it by number.
+			q := "SELECT " + sqlitestore.BinTimeSQL("?1", tt.d)
+			if err := s.DB().QueryRowContext(context.Background(), q, sqlitestore.EncodeTime(tt.t)).Scan(&got); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+			if g := sqlitestore.DecodeTime(got); !g.Equal(tt.want) {
+				t.Errorf("bin(%v, %v) = %v, want %v", tt.t, tt.d, g, tt.want)
+			}
+		})
+	}
+}
