@@ -33,7 +33,7 @@ func (c *Config) Validate() error {
 		if _, _, err := net.SplitHostPort(l.Address); err != nil {
 			add("%s %q: address %q: %v", where, l.Name, l.Address, err)
 		}
-		if other, ok := addrs[l.Address]; ok {
+		if other, ok := addrs[l.Address]; ok && !strings.HasSuffix(l.Address, ":0") {
 			add("%s %q: address %s is already used by %q", where, l.Name, l.Address, other)
 		}
 		addrs[l.Address] = l.Name

@@ -68,6 +68,9 @@ func New(opts Options) (*Target, error) {
 	if err != nil || u.Host == "" {
 		return nil, fmt.Errorf("upstream %s: invalid base URL", opts.Name)
 	}
+	if u.Path == "" {
+		u.Path = "/" // JoinPath keeps a relative path relative; the request line needs it absolute
+	}
 	tr := &http.Transport{
 		Proxy:                 nil, // a closed network has no proxy to the internet; never read HTTP_PROXY
 		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,

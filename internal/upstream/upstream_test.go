@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -48,8 +49,12 @@ func TestURL(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := tg.URL(tt.call).String(); got != tt.want {
+			u := tg.URL(tt.call)
+			if got := u.String(); got != tt.want {
 				t.Fatalf("got %s\nwant %s", got, tt.want)
+			}
+			if !strings.HasPrefix(u.Path, "/") {
+				t.Fatalf("path %q is not absolute; the request line would be malformed", u.Path)
 			}
 		})
 	}

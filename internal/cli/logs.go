@@ -1,0 +1,101 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"text/tabwriter"
+	"time"
+
+	"github.com/moat-gw/moat/internal/config"
+	"github.com/moat-gw/moat/internal/reqlog"
+	"github.com/moat-gw/moat/internal/store/pgstore"
+	"github.com/moat-gw/moat/internal/store/sqlitestore"
+)
+
+func runLogs(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "tail" {
+		fmt.Fprintln(stderr, "usage: moat logs tail [--config FILE] [-n N] [-f]")
+		return errUsage
+	}
+	fs := newFlags("logs tail", stderr)
+	path := fs.String("config", "", "config file naming the log store (default: ./moat-data/moat.db)")
+	n := fs.Int("n", 20, "how many recent calls to show first")
+	follow := fs.Bool("f", false, "keep showing new calls as they arrive")
+	interval := fs.Duration("interval", 500*time.Millisecond, "poll interval with -f")
+	if err := parse(fs, args[1:]); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*path)
+	if err != nil {
+		return err
+	}
+	store, err := openLogStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	return tail(ctx, store, stdout, *n, *follow, *interval)
+}
+
+// openLogStore opens the configured store for reading.
+func openLogStore(ctx context.Context, cfg *config.Config) (reqlog.Store, error) {
+	if cfg.Log.Store == "postgres" {
+		return pgstore.Open(ctx, cfg.Log.PostgresDSN.Value(), nil)
+	}
+	p := cfg.Log.SQLitePath
+	if p == "" {
+		p = filepath.Join(cfg.DataDir, "moat.db")
+	}
+	if !fileExists(p) {
+		return nil, fmt.Errorf("no request log at %s (has moat served from this folder?)", p)
+	}
+	return sqlitestore.Open(ctx, p, nil)
+}
+
+func tail(ctx context.Context, store reqlog.Store, w io.Writer, n int, follow bool, interval time.Duration) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TIME\tREQUEST ID\tCALLER\tCLIENT\tDEPLOYMENT\tOPERATION\tSTATUS\tERROR\tMS\tTOKENS\tSTREAM")
+	last := int64(-1)
+	recs, err := store.After(ctx, -1, n)
+	for {
+		if err != nil {
+			if errors.Is(err, context.Canceled) {
+				return nil
+			}
+			return fmt.Errorf("read request log: %w", err)
+		}
+		for _, r := range recs {
+			tokens := fmt.Sprintf("%d/%d", r.PromptTokens, r.CompletionTokens)
+			if r.TokensEstimated {
+				tokens += "~"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%.1f\t%s\t%v\n",
+				r.Time.Local().Format("15:04:05.000"), r.RequestID, dash(r.Caller), r.ClientIP, dash(r.Deployment),
+				dash(r.Operation), r.Status, dash(r.ErrorKind), r.TotalMs, tokens, r.Streamed)
+			last = r.ID
+		}
+		tw.Flush()
+		if !follow {
+			return nil
+		}
+		if last < 0 {
+			last = 0
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(interval):
+		}
+		recs, err = store.After(ctx, last, 1000)
+	}
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

@@ -1,0 +1,101 @@
+package gateway
+
+import (
+	"fmt"
+	"log/slog"
+	"sort"
+	"time"
+
+	"github.com/moat-gw/moat/internal/config"
+	"github.com/moat-gw/moat/internal/openai"
+	"github.com/moat-gw/moat/internal/reqlog"
+	"github.com/moat-gw/moat/internal/upstream"
+)
+
+// buildDeps are the long-lived parts a pipeline build borrows from the Server.
+type buildDeps struct {
+	log       *slog.Logger
+	now       func() time.Time
+	tokens    TokenCounter
+	metrics   *metrics
+	sink      func(reqlog.Record)
+	simulator string // base URL of the in-process simulator, if running
+	newID     func() string
+}
+
+// buildPipeline turns a validated config into an immutable pipeline.
+func buildPipeline(cfg *config.Config, d buildDeps) (*pipeline, error) {
+	p := &pipeline{
+		log: d.log, now: d.now, region: cfg.Region,
+		maxBody: int64(cfg.Limits.MaxBodyBytes), maxRetry: int64(cfg.Limits.MaxRetryBodyBytes),
+		logBodies: cfg.Log.Bodies, maxBodyLog: int(cfg.Log.MaxBodyLogBytes),
+		deployments: map[string]*deployment{}, targets: map[string]*upstream.Target{},
+		tokens: d.tokens, metrics: d.metrics, sink: d.sink, newID: d.newID,
+		versions: map[string]bool{},
+	}
+	versions := cfg.APIVersions
+	if len(versions) == 0 {
+		versions = openai.DefaultAPIVersions()
+	}
+	for _, v := range versions {
+		p.versions[v] = true
+	}
+	for _, u := range cfg.Upstreams {
+		t, err := newTarget(u, d.simulator)
+		if err != nil {
+			p.close()
+			return nil, err
+		}
+		p.targets[u.Name] = t
+	}
+	for _, dc := range cfg.Deployments {
+		du := dc.Upstreams[0]
+		p.deployments[dc.Name] = &deployment{name: dc.Name, model: dc.Model, target: p.targets[du.Upstream], upstream: du.Deployment}
+		p.depNames = append(p.depNames, dc.Name)
+	}
+	sort.Strings(p.depNames)
+	p.proxy = p.newProxy()
+	return p, nil
+}
+
+// newTarget builds an upstream Target from config.
+func newTarget(u config.Upstream, simulatorURL string) (*upstream.Target, error) {
+	o := upstream.Options{Name: u.Name, Type: upstream.Type(u.Type), APIVersion: u.APIVersion,
+		StreamUsage: *u.StreamUsage, Timeout: u.Timeout.D(), CAFile: u.CAFile}
+	switch u.Type {
+	case "azure":
+		o.BaseURL = u.Endpoint
+		if u.Auth == "api_key" {
+			o.Auth = upstream.APIKey(u.APIKey.Value())
+		} else {
+			a, err := upstream.NewEntra(upstream.EntraOptions{Mode: u.Auth, TenantID: u.TenantID,
+				ClientID: u.ClientID, ClientSecret: u.ClientSecret.Value(), Scope: u.Scope})
+			if err != nil {
+				return nil, fmt.Errorf("upstream %s: %w", u.Name, err)
+			}
+			o.Auth = a
+		}
+	case "openai", "openai_compatible":
+		o.BaseURL = u.BaseURL
+		if u.APIKey.IsSet() {
+			o.Auth = upstream.BearerKey(u.APIKey.Value())
+		}
+	case "simulator":
+		if simulatorURL == "" {
+			return nil, fmt.Errorf("upstream %s: simulator is not running", u.Name)
+		}
+		o.BaseURL = simulatorURL
+	}
+	t, err := upstream.New(o)
+	if err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// close releases the pipeline's upstream connection pools.
+func (p *pipeline) close() {
+	for _, t := range p.targets {
+		t.Close()
+	}
+}

@@ -1,0 +1,134 @@
+package gateway
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"net/http"
+	"strconv"
+
+	"github.com/moat-gw/moat/internal/httpx"
+	"github.com/moat-gw/moat/internal/reqlog"
+)
+
+// finish completes the call's accounting and logs it once: usage (offline
+// count when the upstream sent none), metrics, and the request-log record.
+func (p *pipeline) finish(r *http.Request, s *scope) {
+	end := p.now()
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	kind := httpx.KindNone
+	if s.err != nil {
+		kind = s.err.Kind
+	}
+	if kind == httpx.KindNone {
+		switch {
+		case s.canceled:
+			kind = httpx.KindClientCanceled
+		case s.upstreamStatus == http.StatusTooManyRequests:
+			kind = httpx.KindUpstreamRateLimit
+		case s.upstreamStatus == http.StatusUnauthorized || s.upstreamStatus == http.StatusForbidden:
+			kind = httpx.KindUpstreamAuth
+		case s.upstreamStatus >= 500:
+			kind = httpx.KindUpstreamError
+		case s.upstreamStatus >= 400:
+			kind = httpx.KindClientBadRequest
+		}
+	}
+	estimated := false
+	if !s.usageSeen && s.deployment != nil && s.upstreamStatus > 0 && s.upstreamStatus < 400 {
+		// No usage from upstream (a stream without include_usage, or a
+		// client that left mid-stream): count what was sent and generated.
+		s.usage.PromptTokens = s.promptEstimate
+		s.usage.CompletionTokens = p.tokens.Count(s.deployment.model, string(s.completionText))
+		s.usage.TotalTokens = s.usage.PromptTokens + s.usage.CompletionTokens
+		estimated = true
+	}
+	depLabel, opLabel := "", s.call.Operation.Name
+	rec := reqlog.Record{
+		Time:             s.start.UTC(),
+		RequestID:        s.id,
+		Caller:           s.caller,
+		AuthType:         s.authType,
+		ClientIP:         s.clientIP.String(),
+		Listener:         s.listener.name,
+		Operation:        s.call.Operation.ID,
+		APIVersion:       s.call.APIVersion,
+		Method:           r.Method,
+		Path:             r.URL.Path,
+		Status:           s.status,
+		UpstreamStatus:   s.upstreamStatus,
+		ErrorKind:        string(kind),
+		TotalMs:          ms(end.Sub(s.start).Seconds()),
+		PromptTokens:     s.usage.PromptTokens,
+		CompletionTokens: s.usage.CompletionTokens,
+		TotalTokens:      s.usage.TotalTokens,
+		TokensEstimated:  estimated,
+		Streamed:         s.streamed,
+		RequestBytes:     int64(len(s.body)),
+		ResponseBytes:    s.respBytes,
+		Region:           p.region,
+		Attempts:         s.attempts,
+		Upstream:         s.upstream,
+	}
+	if s.err != nil && s.err.Err != nil {
+		rec.ErrorMessage = truncate(s.err.Err.Error(), 512)
+	}
+	if s.deployment != nil {
+		depLabel = s.deployment.name
+		rec.Deployment = s.deployment.name
+		rec.Model = s.deployment.model
+	}
+	if !s.upstreamStart.IsZero() {
+		rec.UpstreamMs = ms(s.upstreamHeader.Sub(s.upstreamStart).Seconds())
+		p.metrics.upstream.WithLabelValues(s.upstream).Observe(s.upstreamHeader.Sub(s.upstreamStart).Seconds())
+	}
+	if !s.firstByte.IsZero() {
+		rec.FirstByteMs = ms(s.firstByte.Sub(s.start).Seconds())
+		p.metrics.ttfb.WithLabelValues(depLabel).Observe(s.firstByte.Sub(s.start).Seconds())
+	}
+	if p.logBodies {
+		rec.RequestBody = truncate(string(s.body), p.maxBodyLog)
+		if s.streamed {
+			rec.ResponseBody = truncate(string(s.completionText), p.maxBodyLog)
+		} else {
+			rec.ResponseBody = truncate(string(s.respBody), p.maxBodyLog)
+		}
+	}
+	p.metrics.requests.WithLabelValues(depLabel, opLabel, strconv.Itoa(s.status), string(kind)).Inc()
+	p.metrics.duration.WithLabelValues(depLabel, opLabel).Observe(end.Sub(s.start).Seconds())
+	if s.usage.TotalTokens > 0 && depLabel != "" {
+		p.metrics.tokens.WithLabelValues(depLabel, "prompt").Add(float64(s.usage.PromptTokens))
+		p.metrics.tokens.WithLabelValues(depLabel, "completion").Add(float64(s.usage.CompletionTokens))
+	}
+	p.sink(rec)
+}
+
+func ms(seconds float64) float64 { return seconds * 1000 }
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
+
+// newRequestID returns a random UUID (version 4), the shape Azure uses for
+// apim-request-id.
+func newRequestID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	var out [36]byte
+	hex.Encode(out[0:8], b[0:4])
+	out[8] = '-'
+	hex.Encode(out[9:13], b[4:6])
+	out[13] = '-'
+	hex.Encode(out[14:18], b[6:8])
+	out[18] = '-'
+	hex.Encode(out[19:23], b[8:10])
+	out[23] = '-'
+	hex.Encode(out[24:], b[10:])
+	return string(out[:])
+}

@@ -1,0 +1,109 @@
+package gateway
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/moat-gw/moat/internal/config"
+	"github.com/moat-gw/moat/internal/reqlog"
+	"github.com/moat-gw/moat/internal/store/sqlitestore"
+)
+
+// testServer is a running moat on loopback ports with its SQLite log in a
+// temp dir.
+type testServer struct {
+	*Server
+	t       *testing.T
+	url     string
+	mgmtURL string
+	dbPath  string
+	stopped bool
+}
+
+// startServer runs moat with cfgYAML (listeners and store are filled in).
+func startServer(t *testing.T, cfgYAML string) *testServer {
+	t.Helper()
+	dir := t.TempDir()
+	db := filepath.Join(dir, "moat.db")
+	y := cfgYAML + "\ndata_dir: " + dir + "\nlisteners: [{name: data, address: '127.0.0.1:0'}]\n" +
+		"management: {listeners: [{name: mgmt, address: '127.0.0.1:0'}]}\n"
+	if !strings.Contains(cfgYAML, "simulator:") {
+		y += "simulator: {time_to_first_token: 1ms, tokens_per_second: 0}\n"
+	}
+	if !strings.Contains(cfgYAML, "shutdown:") {
+		y += "shutdown: {grace_period: 5s}\n"
+	}
+	cfg, err := config.Parse([]byte(y))
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	srv, err := New(context.Background(), cfg, Options{Version: "test"})
+	if err != nil {
+		t.Fatalf("new: %v", err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	ts := &testServer{Server: srv, t: t, url: "http://" + srv.Addr("data"), mgmtURL: "http://" + srv.Addr("mgmt"), dbPath: db}
+	t.Cleanup(func() { ts.stop() })
+	return ts
+}
+
+// stop shuts moat down, flushing the request log.
+func (ts *testServer) stop() {
+	if ts.stopped {
+		return
+	}
+	ts.stopped = true
+	if err := ts.Shutdown(context.Background()); err != nil {
+		ts.t.Errorf("shutdown: %v", err)
+	}
+}
+
+// records stops moat and returns every request-log record.
+func (ts *testServer) records() []reqlog.Record {
+	ts.t.Helper()
+	ts.stop()
+	st, err := sqlitestore.Open(context.Background(), ts.dbPath, nil)
+	if err != nil {
+		ts.t.Fatal(err)
+	}
+	defer st.Close()
+	recs, err := st.After(context.Background(), 0, 10000)
+	if err != nil {
+		ts.t.Fatal(err)
+	}
+	return recs
+}
+
+// do sends a request and returns status, headers and body.
+func do(t *testing.T, method, url, body string, hdr ...string) (int, http.Header, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	resp, err := http.DefaultClient.Do(req.WithContext(ctx))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, resp.Header, string(b)
+}
+
+const chatBody = `{"messages":[{"role":"user","content":"Hello there"}],"max_tokens":12}`

@@ -1,0 +1,49 @@
+package gateway
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the gateway's Prometheus series. Label values come only from
+// config (deployment and upstream names) or closed sets (status class,
+// error kind, operation), never from client input, so cardinality is bounded
+// and no secret can become a label.
+type metrics struct {
+	requests   *prometheus.CounterVec
+	tokens     *prometheus.CounterVec
+	duration   *prometheus.HistogramVec
+	ttfb       *prometheus.HistogramVec
+	upstream   *prometheus.HistogramVec
+	inflight   prometheus.Gauge
+	logDropped prometheus.CounterFunc
+}
+
+// latencyBuckets span sub-millisecond gateway answers to minutes-long streams.
+var latencyBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "moat_requests_total",
+			Help: "Calls answered, by deployment, operation, HTTP status and error kind.",
+		}, []string{"deployment", "operation", "status", "error_kind"}),
+		tokens: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "moat_tokens_total",
+			Help: "Tokens processed, by deployment and type (prompt, completion).",
+		}, []string{"deployment", "type"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "moat_request_duration_seconds", Help: "Total call duration as seen by moat.", Buckets: latencyBuckets,
+		}, []string{"deployment", "operation"}),
+		ttfb: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "moat_time_to_first_byte_seconds", Help: "Time from request arrival to the first response body byte.", Buckets: latencyBuckets,
+		}, []string{"deployment"}),
+		upstream: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "moat_upstream_duration_seconds", Help: "Time the upstream took to send response headers.", Buckets: latencyBuckets,
+		}, []string{"upstream"}),
+		inflight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "moat_inflight_requests", Help: "Calls in progress.",
+		}),
+	}
+	reg.MustRegister(m.requests, m.tokens, m.duration, m.ttfb, m.upstream, m.inflight)
+	return m
+}

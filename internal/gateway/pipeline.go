@@ -1,0 +1,218 @@
+package gateway
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"net/http/httputil"
+	"strings"
+	"time"
+
+	"github.com/moat-gw/moat/internal/httpx"
+	"github.com/moat-gw/moat/internal/openai"
+	"github.com/moat-gw/moat/internal/reqlog"
+	"github.com/moat-gw/moat/internal/upstream"
+)
+
+// pipeline is one immutable build of the data plane from one config. A
+// reload builds a new pipeline and swaps it in; calls in flight finish on
+// the one they started with.
+type pipeline struct {
+	log         *slog.Logger
+	now         func() time.Time
+	region      string
+	versions    map[string]bool
+	maxBody     int64
+	maxRetry    int64
+	logBodies   bool
+	maxBodyLog  int
+	deployments map[string]*deployment
+	depNames    []string
+	targets     map[string]*upstream.Target
+	tokens      TokenCounter
+	proxy       *httputil.ReverseProxy
+	metrics     *metrics
+	sink        func(reqlog.Record)
+	newID       func() string
+}
+
+// deployment is a configured deployment with its resolved upstream.
+type deployment struct {
+	name     string
+	model    string
+	target   *upstream.Target
+	upstream string // name on the upstream
+}
+
+// TokenCounter counts tokens offline, per model family.
+type TokenCounter interface {
+	Prompt(model string, r *openai.Request) int
+	Count(model, text string) int
+}
+
+// ServeHTTP runs the stages in their fixed order. The order is the contract:
+//
+//  1. scope: request ID and Azure's correlation headers, on every answer.
+//  2. network: (added with listeners' rules) before anything that could tell
+//     a denied caller about keys or deployments.
+//  3. authentication, then 4. authorization (added by the identity layer).
+//  5. route: path and api-version, answered as Azure does (404/400).
+//  6. body: bounded read (413), JSON parse (400), deployment from body on v1.
+//  7. deployment lookup (404 DeploymentNotFound) — after auth, as Azure does.
+//  8. limits (added by the limits layer), reserve before forwarding.
+//  9. forward through ReverseProxy; usage captured from the response.
+//  10. log once, in finish, whatever happened above.
+func (p *pipeline) ServeHTTP(w http.ResponseWriter, r *http.Request, l *listener) {
+	s := &scope{id: p.newID(), start: p.now(), listener: l, clientIP: l.clientAddr(r)}
+	h := w.Header()
+	h.Set("Apim-Request-Id", s.id)
+	h.Set("X-Request-Id", s.id)
+	h.Set("X-Ms-Region", p.region)
+	h.Set("Strict-Transport-Security", "max-age=31536000; includeSubDomains; preload")
+	if v := r.Header.Get("X-Ms-Client-Request-Id"); v != "" {
+		h.Set("X-Ms-Client-Request-Id", v)
+	}
+	p.metrics.inflight.Inc()
+	defer p.metrics.inflight.Dec()
+	defer func() {
+		rec := recover()
+		if rec != nil && rec != http.ErrAbortHandler {
+			p.log.Error("panic serving request", "request_id", s.id, "panic", fmt.Sprint(rec))
+			s.err = httpx.As(errors.New("panic"), openai.FrontDoorError("500", openai.MsgInternalError))
+			httpx.Write(w, s.err)
+			s.status = s.err.Status
+		}
+		p.finish(r, s)
+		if rec == http.ErrAbortHandler {
+			panic(rec)
+		}
+	}()
+	if err := p.serve(w, r, s); err != nil {
+		he := httpx.As(err, openai.FrontDoorError("500", openai.MsgInternalError))
+		s.err = he
+		s.status = he.Status
+		httpx.Write(w, he)
+	}
+}
+
+// serve runs stages 5–9; each returns an error that ServeHTTP renders.
+func (p *pipeline) serve(w http.ResponseWriter, r *http.Request, s *scope) error {
+	call, err := route(r, p.versions)
+	if err != nil {
+		return err
+	}
+	s.call = call
+	if call.List != listNone {
+		return p.serveList(w, s)
+	}
+	if err := p.readBody(w, r, s); err != nil {
+		return err
+	}
+	dep := p.deployments[s.call.Deployment]
+	if dep == nil {
+		return httpx.New(http.StatusNotFound, httpx.KindClientNotFound,
+			openai.FrontDoorError("DeploymentNotFound", openai.MsgDeploymentNotFound), errString("unknown deployment"))
+	}
+	s.deployment = dep
+	if err := p.prepareUpstream(s); err != nil {
+		return err
+	}
+	p.proxy.ServeHTTP(w, r.WithContext(withScope(r.Context(), s)))
+	return nil
+}
+
+// readBody reads the bounded body, parses it and finds the deployment on
+// surfaces that carry it in the body.
+func (p *pipeline) readBody(w http.ResponseWriter, r *http.Request, s *scope) error {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, p.maxBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return httpx.New(http.StatusRequestEntityTooLarge, httpx.KindClientTooLarge,
+				openai.ModelError(fmt.Sprintf("Request body too large. The maximum size is %d bytes.", p.maxBody), "invalid_request_error", "", "request_too_large"), err)
+		}
+		return httpx.New(http.StatusBadRequest, httpx.KindClientCanceled,
+			openai.ModelError("Could not read the request body.", "invalid_request_error", "", ""), err)
+	}
+	s.body = body
+	if s.call.Operation.Multipart {
+		model, err := multipartModel(r.Header.Get("Content-Type"), body)
+		if err != nil {
+			return httpx.New(http.StatusBadRequest, httpx.KindClientBadRequest,
+				openai.ModelError(err.Error(), "invalid_request_error", "", ""), err)
+		}
+		s.req = &openai.Request{Model: model}
+	} else {
+		req, err := openai.ParseRequest(body)
+		if err != nil {
+			return httpx.New(http.StatusBadRequest, httpx.KindClientBadRequest,
+				openai.ModelError(err.Error(), "invalid_request_error", "", ""), err)
+		}
+		s.req = req
+	}
+	if s.call.Surface != SurfaceLegacy {
+		if s.req.Model == "" {
+			return httpx.New(http.StatusBadRequest, httpx.KindClientBadRequest,
+				openai.ModelError("you must provide a model parameter", "invalid_request_error", "model", ""), errString("no model"))
+		}
+		s.call.Deployment = s.req.Model
+	}
+	return nil
+}
+
+// multipartModel reads the "model" field of a multipart body (v1 audio).
+func multipartModel(contentType string, body []byte) (string, error) {
+	mt, params, err := mime.ParseMediaType(contentType)
+	if err != nil || !strings.HasPrefix(mt, "multipart/") || params["boundary"] == "" {
+		return "", errors.New("request must be multipart/form-data")
+	}
+	mr := multipart.NewReader(bytes.NewReader(body), params["boundary"])
+	for {
+		part, err := mr.NextPart()
+		if err == io.EOF {
+			return "", nil
+		}
+		if err != nil {
+			return "", errors.New("malformed multipart body")
+		}
+		if part.FormName() == "model" {
+			b, err := io.ReadAll(io.LimitReader(part, 256))
+			if err != nil {
+				return "", errors.New("malformed multipart body")
+			}
+			return strings.TrimSpace(string(b)), nil
+		}
+	}
+}
+
+// prepareUpstream builds the upstream body: model rewrite and stream usage.
+func (p *pipeline) prepareUpstream(s *scope) error {
+	t := s.deployment.target
+	uc := s.upstreamCall()
+	out, err := t.RewriteBody(uc, s.body)
+	if err != nil {
+		return httpx.New(http.StatusBadRequest, httpx.KindClientBadRequest,
+			openai.ModelError("request body is not valid JSON", "invalid_request_error", "", ""), err)
+	}
+	if s.req.Stream && !s.req.WantsUsageChunk() && t.InjectStreamUsage(uc) {
+		if out, err = openai.WithUsageRequested(out); err != nil {
+			return httpx.New(http.StatusBadRequest, httpx.KindClientBadRequest,
+				openai.ModelError("invalid stream_options", "invalid_request_error", "stream_options", ""), err)
+		}
+		s.injectedUsage = true
+	}
+	s.bodyOut = out
+	if !s.call.Operation.Multipart {
+		s.promptEstimate = p.tokens.Prompt(s.deployment.model, s.req)
+	}
+	return nil
+}
+
+func (s *scope) upstreamCall() upstream.Call {
+	return upstream.Call{Operation: s.call.Operation, Deployment: s.deployment.upstream, APIVersion: s.call.APIVersion}
+}

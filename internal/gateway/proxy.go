@@ -1,0 +1,178 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/moat-gw/moat/internal/httpx"
+	"github.com/moat-gw/moat/internal/openai"
+	"github.com/moat-gw/moat/internal/upstream"
+)
+
+// newProxy builds the ReverseProxy shared by all calls of a pipeline. The
+// target of each call is chosen in the Transport, so Rewrite only scrubs
+// what must never travel upstream.
+func (p *pipeline) newProxy() *httputil.ReverseProxy {
+	return &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			// Client credentials and forwarding headers stay inside moat.
+			for _, h := range []string{"Api-Key", "Authorization", "Forwarded", "X-Forwarded-For",
+				"X-Forwarded-Host", "X-Forwarded-Proto", "Cookie"} {
+				pr.Out.Header.Del(h)
+			}
+		},
+		Transport:      &callTransport{p: p},
+		FlushInterval:  -1, // SSE must reach the client event by event
+		ModifyResponse: p.modifyResponse,
+		ErrorHandler:   p.proxyError,
+		ErrorLog:       log.New(slogWriter{p.log}, "", 0),
+		BufferPool:     newBufferPool(),
+	}
+}
+
+// callTransport sends a call to its upstream: it builds the upstream URL,
+// replays the buffered body, and sets upstream credentials.
+type callTransport struct{ p *pipeline }
+
+func (ct *callTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	s := scopeFrom(r.Context())
+	if s == nil {
+		return nil, errors.New("call without scope")
+	}
+	t := s.deployment.target
+	out := r.Clone(r.Context())
+	out.URL = t.URL(s.upstreamCall())
+	out.Host = out.URL.Host
+	out.Body = io.NopCloser(bytes.NewReader(s.bodyOut))
+	out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(s.bodyOut)), nil }
+	out.ContentLength = int64(len(s.bodyOut))
+	out.Header.Set("Content-Length", strconv.Itoa(len(s.bodyOut)))
+	out.Header.Del("Accept-Encoding") // usage must be readable; the transport negotiates gzip itself
+	s.upstream = t.Name()
+	s.attempts++
+	if err := t.Authorize(r.Context(), out); err != nil {
+		return nil, err
+	}
+	s.upstreamStart = ct.p.now()
+	resp, err := t.Transport().RoundTrip(out)
+	s.upstreamHeader = ct.p.now()
+	if err == nil {
+		s.upstreamStatus = resp.StatusCode
+	}
+	return resp, err
+}
+
+// modifyResponse sets Azure's headers and wraps the body to capture usage.
+func (p *pipeline) modifyResponse(resp *http.Response) error {
+	s := scopeFrom(resp.Request.Context())
+	h := resp.Header
+	for _, name := range []string{"Set-Cookie", "Openai-Organization", "Openai-Project"} {
+		h.Del(name)
+	}
+	// moat's request ID is the correlation ID: the client, the log and the
+	// upstream's own ID (kept when present) can all be joined on it.
+	h.Set("Apim-Request-Id", s.id)
+	if h.Get("X-Request-Id") == "" {
+		h.Set("X-Request-Id", s.id)
+	}
+	if h.Get("X-Ms-Region") == "" {
+		h.Set("X-Ms-Region", p.region)
+	}
+	s.status = resp.StatusCode
+	ct := h.Get("Content-Type")
+	switch {
+	case strings.HasPrefix(ct, "text/event-stream"):
+		s.streamed = true
+		resp.Body = newSSECapture(resp.Body, s, p.now)
+		if s.injectedUsage {
+			// Stripping changes the length; the stream is chunked anyway.
+			h.Del("Content-Length")
+			resp.ContentLength = -1
+		}
+	case strings.HasPrefix(ct, "application/json"):
+		resp.Body = newJSONCapture(resp.Body, s, p.now, p.logBodies)
+	default:
+		resp.Body = &countingBody{ReadCloser: resp.Body, s: s, now: p.now}
+	}
+	resp.Body = &byteCounter{ReadCloser: resp.Body, s: s}
+	return nil
+}
+
+// proxyError answers when the upstream could not be called at all.
+func (p *pipeline) proxyError(w http.ResponseWriter, r *http.Request, err error) {
+	s := scopeFrom(r.Context())
+	var he *httpx.Error
+	switch {
+	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
+		he = httpx.New(499, httpx.KindClientCanceled, nil, err)
+		s.canceled = true
+	case upstream.IsAuthError(err):
+		he = httpx.New(http.StatusInternalServerError, httpx.KindUpstreamAuth,
+			openai.FrontDoorError("500", openai.MsgInternalError), err)
+	case isTimeout(err):
+		he = httpx.New(http.StatusGatewayTimeout, httpx.KindUpstreamTimeout,
+			openai.FrontDoorError("504", openai.MsgGatewayTimeout), err)
+	default:
+		he = httpx.New(http.StatusBadGateway, httpx.KindUpstreamUnreachble,
+			openai.FrontDoorError("502", openai.MsgServiceUnavailable), err)
+	}
+	s.err, s.status = he, he.Status
+	if he.Status == 499 {
+		return // nobody is listening
+	}
+	httpx.Write(w, he)
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
+}
+
+// countingBody records the first byte of bodies that are neither JSON nor SSE (audio).
+type countingBody struct {
+	io.ReadCloser
+	s   *scope
+	now func() time.Time
+}
+
+func (c *countingBody) Read(b []byte) (int, error) {
+	n, err := c.ReadCloser.Read(b)
+	if n > 0 && c.s.firstByte.IsZero() {
+		c.s.firstByte = c.now()
+	}
+	if err != nil && !errors.Is(err, io.EOF) {
+		c.s.canceled = true
+	}
+	return n, err
+}
+
+// byteCounter counts bytes sent to the client.
+type byteCounter struct {
+	io.ReadCloser
+	s *scope
+}
+
+func (b *byteCounter) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.s.respBytes += int64(n)
+	return n, err
+}
+
+// slogWriter routes ReverseProxy's own log lines to slog at debug level:
+// they repeat what the request log already records.
+type slogWriter struct{ l *slog.Logger }
+
+func (w slogWriter) Write(b []byte) (int, error) {
+	w.l.Debug("reverse proxy", "msg", strings.TrimSpace(string(b)))
+	return len(b), nil
+}

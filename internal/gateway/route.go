@@ -1,0 +1,141 @@
+package gateway
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/moat-gw/moat/internal/httpx"
+	"github.com/moat-gw/moat/internal/openai"
+)
+
+// Surface is the API family a request arrived on.
+type Surface string
+
+// Surfaces. The deployment comes from the path on the legacy surface and
+// from the body's "model" on the others.
+const (
+	SurfaceLegacy Surface = "azure"    // /openai/deployments/{d}/…?api-version=
+	SurfaceV1     Surface = "azure_v1" // /openai/v1/…
+	SurfaceOpenAI Surface = "openai"   // /v1/…
+)
+
+// Call is what routing learned from the method, path and query.
+type Call struct {
+	Surface   Surface
+	Operation openai.Operation
+	// Deployment is set from the path on the legacy surface.
+	Deployment string
+	// APIVersion is the client's api-version ("" on v1 without one).
+	APIVersion string
+	// PathTemplate is the Azure operation path with {deployment-id}, for RBAC messages.
+	PathTemplate string
+	// List is set for listing endpoints answered by moat itself.
+	List listKind
+}
+
+type listKind int
+
+const (
+	listNone listKind = iota
+	listModelsAzure
+	listModelsOpenAI
+	listDeployments
+	getDeployment
+)
+
+// errNotFound is Azure's answer to an unknown path or a missing or
+// unsupported api-version on the legacy surface (§2.7).
+func errNotFound(cause string) *httpx.Error {
+	return httpx.New(http.StatusNotFound, httpx.KindClientNotFound,
+		openai.FrontDoorError("404", openai.MsgResourceNotFound), errString(cause))
+}
+
+type errString string
+
+func (e errString) Error() string { return string(e) }
+
+// route parses r into a Call. versions is the api-version allow-list.
+func route(r *http.Request, versions map[string]bool) (Call, error) {
+	p := r.URL.Path
+	q := r.URL.Query()
+	apiVersion := q.Get("api-version")
+	switch {
+	case strings.HasPrefix(p, "/openai/v1/"):
+		return routeV1(r.Method, strings.TrimPrefix(p, "/openai/v1/"), apiVersion, SurfaceV1)
+	case strings.HasPrefix(p, "/v1/"):
+		return routeV1(r.Method, strings.TrimPrefix(p, "/v1/"), "", SurfaceOpenAI)
+	case strings.HasPrefix(p, "/openai/"):
+	default:
+		return Call{}, errNotFound("unknown path")
+	}
+	if apiVersion == "" || !versions[apiVersion] {
+		return Call{}, errNotFound("missing or unsupported api-version " + apiVersion)
+	}
+	rest := strings.TrimPrefix(p, "/openai/")
+	c := Call{Surface: SurfaceLegacy, APIVersion: apiVersion}
+	switch {
+	case rest == "models" && r.Method == http.MethodGet:
+		c.Operation, _ = openai.OperationByName("models")
+		c.List = listModelsAzure
+		c.PathTemplate = "/openai/models"
+		return c, nil
+	case rest == "deployments" && r.Method == http.MethodGet:
+		c.Operation, _ = openai.OperationByName("models")
+		c.List = listDeployments
+		c.PathTemplate = "/openai/deployments"
+		return c, nil
+	case rest == "responses" && r.Method == http.MethodPost:
+		c.Operation, _ = openai.OperationByName("responses")
+		c.PathTemplate = "/openai/responses"
+		return c, nil
+	case strings.HasPrefix(rest, "deployments/"):
+	default:
+		return Call{}, errNotFound("unknown path")
+	}
+	rest = strings.TrimPrefix(rest, "deployments/")
+	dep, suffix, found := strings.Cut(rest, "/")
+	if dep == "" {
+		return Call{}, errNotFound("empty deployment")
+	}
+	c.Deployment = dep
+	if !found && r.Method == http.MethodGet {
+		c.Operation, _ = openai.OperationByName("models")
+		c.List = getDeployment
+		c.PathTemplate = "/openai/deployments/{deployment-id}"
+		return c, nil
+	}
+	op, ok := openai.LookupOperation(suffix)
+	if !ok || op.Name == "models" || op.Name == "responses" || r.Method != http.MethodPost {
+		return Call{}, errNotFound("unknown operation " + suffix)
+	}
+	c.Operation = op
+	c.PathTemplate = "/openai/deployments/{deployment-id}/" + op.Suffix
+	return c, nil
+}
+
+// routeV1 handles /openai/v1/… and /v1/…, where the deployment is the body's
+// "model". A dated api-version on v1 is refused as Azure does (§1.4).
+func routeV1(method, rest, apiVersion string, s Surface) (Call, error) {
+	if apiVersion != "" && apiVersion != "v1" && apiVersion != "preview" && apiVersion != "latest" {
+		return Call{}, httpx.New(http.StatusBadRequest, httpx.KindClientBadRequest,
+			openai.FrontDoorError("BadRequest", openai.MsgAPIVersionNotSupp), errString("dated api-version on v1"))
+	}
+	c := Call{Surface: s, APIVersion: apiVersion}
+	prefix := "/openai/v1/"
+	if s == SurfaceOpenAI {
+		prefix = "/v1/"
+	}
+	if rest == "models" && method == http.MethodGet {
+		c.Operation, _ = openai.OperationByName("models")
+		c.List = listModelsOpenAI
+		c.PathTemplate = prefix + "models"
+		return c, nil
+	}
+	op, ok := openai.LookupOperation(rest)
+	if !ok || op.Name == "models" || method != http.MethodPost {
+		return Call{}, errNotFound("unknown operation " + rest)
+	}
+	c.Operation = op
+	c.PathTemplate = prefix + op.Suffix
+	return c, nil
+}

@@ -1,0 +1,62 @@
+package gateway
+
+import (
+	"context"
+	"net/netip"
+	"time"
+
+	"github.com/moat-gw/moat/internal/httpx"
+	"github.com/moat-gw/moat/internal/openai"
+)
+
+// scope is the one per-request state, filled by the stages in order and
+// logged once when the call ends (oauth2-proxy's RequestScope).
+type scope struct {
+	id       string
+	start    time.Time
+	listener *listener
+	clientIP netip.Addr
+
+	caller   string
+	authType string
+
+	call       Call
+	deployment *deployment
+	body       []byte
+	req        *openai.Request
+	// bodyOut is the body sent upstream (after rewrites).
+	bodyOut []byte
+	// injectedUsage is true when moat asked the upstream for stream usage
+	// that the client did not request, so the usage chunk must be hidden.
+	injectedUsage  bool
+	promptEstimate int
+
+	upstream       string
+	upstreamStatus int
+	attempts       int
+	upstreamStart  time.Time
+	upstreamHeader time.Time
+	firstByte      time.Time
+
+	status    int
+	err       *httpx.Error
+	streamed  bool
+	respBytes int64
+	usage     openai.Usage
+	usageSeen bool
+	// completionText is the streamed text, counted offline when no usage arrives.
+	completionText []byte
+	canceled       bool
+	respBody       []byte
+}
+
+type scopeKey struct{}
+
+func withScope(ctx context.Context, s *scope) context.Context {
+	return context.WithValue(ctx, scopeKey{}, s)
+}
+
+func scopeFrom(ctx context.Context) *scope {
+	s, _ := ctx.Value(scopeKey{}).(*scope)
+	return s
+}

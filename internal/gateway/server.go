@@ -1,0 +1,362 @@
+package gateway
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/moat-gw/moat/internal/config"
+	"github.com/moat-gw/moat/internal/reqlog"
+	"github.com/moat-gw/moat/internal/store/pgstore"
+	"github.com/moat-gw/moat/internal/store/sqlitestore"
+	"github.com/moat-gw/moat/internal/tokens"
+)
+
+// Options are the process-level inputs of a Server.
+type Options struct {
+	Logger  *slog.Logger
+	Version string
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Server is the running gateway: listeners, the request log, metrics and
+// the current pipeline, which Reload swaps atomically.
+type Server struct {
+	log     *slog.Logger
+	now     func() time.Time
+	version string
+	reg     *prometheus.Registry
+	metrics *metrics
+	tokens  *tokens.Counter
+	store   reqlog.Store
+	writer  *reqlog.Writer
+	sim     *simHost
+
+	cfg      atomic.Pointer[config.Config]
+	pipe     atomic.Pointer[pipeline]
+	draining atomic.Bool
+	reloadMu sync.Mutex
+
+	servers []*boundServer
+}
+
+type boundServer struct {
+	name string
+	mgmt bool
+	ln   net.Listener
+	srv  *http.Server
+}
+
+// New builds a Server from a validated config: it opens the log store and
+// builds the first pipeline, but binds nothing until Start.
+func New(ctx context.Context, cfg *config.Config, o Options) (*Server, error) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	s := &Server{log: o.Logger, now: o.Now, version: o.Version, reg: prometheus.NewRegistry(), tokens: tokens.New()}
+	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.metrics = newMetrics(s.reg)
+
+	store, err := openStore(ctx, cfg, s.log)
+	if err != nil {
+		return nil, err
+	}
+	s.store = store
+	s.writer = reqlog.NewWriter(store, reqlog.WriterOptions{
+		QueueSize: cfg.Log.QueueSize, BatchSize: cfg.Log.BatchSize, FlushInterval: cfg.Log.FlushInterval.D(),
+	}, s.log)
+	s.registerLogMetrics()
+
+	s.sim, err = startSimHost(s.log)
+	if err != nil {
+		s.closeStores(ctx)
+		return nil, err
+	}
+	if err := s.install(cfg); err != nil {
+		s.sim.close()
+		s.closeStores(ctx)
+		return nil, err
+	}
+	return s, nil
+}
+
+// openStore opens the configured request-log store.
+func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (reqlog.Store, error) {
+	switch cfg.Log.Store {
+	case "postgres":
+		st, err := pgstore.Open(ctx, cfg.Log.PostgresDSN.Value(), log)
+		if err != nil {
+			return nil, fmt.Errorf("open postgres log store: %w", err)
+		}
+		return st, nil
+	default:
+		path := cfg.Log.SQLitePath
+		if path == "" {
+			path = filepath.Join(cfg.DataDir, "moat.db")
+		}
+		st, err := sqlitestore.Open(ctx, path, log)
+		if err != nil {
+			return nil, fmt.Errorf("open sqlite log store: %w", err)
+		}
+		return st, nil
+	}
+}
+
+// install builds a pipeline for cfg and makes it current.
+func (s *Server) install(cfg *config.Config) error {
+	if err := s.sim.configure(cfg, s.tokens); err != nil {
+		return err
+	}
+	p, err := buildPipeline(cfg, buildDeps{log: s.log, now: s.now, tokens: s.tokens, metrics: s.metrics,
+		sink: s.writer.Log, simulator: s.sim.url(), newID: newRequestID})
+	if err != nil {
+		return err
+	}
+	s.cfg.Store(cfg)
+	if old := s.pipe.Swap(p); old != nil {
+		// Calls in flight keep their pipeline; idle connections can go.
+		time.AfterFunc(cfg.Shutdown.GracePeriod.D(), old.close)
+	}
+	return nil
+}
+
+// Reload swaps in a new config. Listener addresses cannot change without a
+// restart; a config that changes them, or that fails to build, is refused
+// and the running one stays.
+func (s *Server) Reload(cfg *config.Config) error {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	old := s.cfg.Load()
+	if !sameListeners(old.Listeners, cfg.Listeners) || !sameListeners(old.Management.Listeners, cfg.Management.Listeners) {
+		return errors.New("reload: listeners changed; restart moat to apply listener changes")
+	}
+	if old.Log.Store != cfg.Log.Store || old.Log.SQLitePath != cfg.Log.SQLitePath || old.DataDir != cfg.DataDir ||
+		old.Log.PostgresDSN.Value() != cfg.Log.PostgresDSN.Value() {
+		return errors.New("reload: log store changed; restart moat to apply store changes")
+	}
+	if err := s.install(cfg); err != nil {
+		return fmt.Errorf("reload: %w", err)
+	}
+	return nil
+}
+
+func sameListeners(a, b []config.Listener) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Name != b[i].Name || a[i].Address != b[i].Address || (a[i].TLS == nil) != (b[i].TLS == nil) ||
+			a[i].ProxyProtocol != b[i].ProxyProtocol {
+			return false
+		}
+	}
+	return true
+}
+
+// Registry is the Server's Prometheus registry.
+func (s *Server) Registry() *prometheus.Registry { return s.reg }
+
+// Store is the request-log store.
+func (s *Server) Store() reqlog.Store { return s.store }
+
+// Start binds every listener and serves in the background.
+func (s *Server) Start() error {
+	cfg := s.cfg.Load()
+	for _, lc := range cfg.Listeners {
+		l := &listener{name: lc.Name, kind: lc.Kind}
+		if err := s.bind(lc, false, s.dataHandler(l)); err != nil {
+			s.closeListeners()
+			return err
+		}
+	}
+	mgmt := s.managementHandler()
+	for _, lc := range cfg.Management.Listeners {
+		if err := s.bind(lc, true, mgmt); err != nil {
+			s.closeListeners()
+			return err
+		}
+	}
+	for _, b := range s.servers {
+		go func() {
+			var err error
+			if b.srv.TLSConfig != nil {
+				err = b.srv.ServeTLS(b.ln, "", "")
+			} else {
+				err = b.srv.Serve(b.ln)
+			}
+			if err != nil && !errors.Is(err, http.ErrServerClosed) {
+				s.log.Error("listener stopped", "listener", b.name, "err", err)
+			}
+		}()
+	}
+	return nil
+}
+
+func (s *Server) bind(lc config.Listener, mgmt bool, h http.Handler) error {
+	ln, err := net.Listen("tcp", lc.Address)
+	if err != nil {
+		return fmt.Errorf("listen %s (%s): %w", lc.Name, lc.Address, err)
+	}
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    1 << 20,
+		ErrorLog:          nil,
+	}
+	if lc.TLS != nil {
+		cert, err := tls.LoadX509KeyPair(lc.TLS.CertFile, lc.TLS.KeyFile)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("listener %s: load certificate: %w", lc.Name, err)
+		}
+		minV := uint16(tls.VersionTLS12)
+		if lc.TLS.MinVersion == "1.3" {
+			minV = tls.VersionTLS13
+		}
+		srv.TLSConfig = &tls.Config{MinVersion: minV, Certificates: []tls.Certificate{cert}}
+	}
+	s.servers = append(s.servers, &boundServer{name: lc.Name, mgmt: mgmt, ln: ln, srv: srv})
+	s.log.Info("listening", "listener", lc.Name, "address", ln.Addr().String(), "kind", lc.Kind,
+		"management", mgmt, "tls", lc.TLS != nil)
+	return nil
+}
+
+// Addr returns the bound address of the named listener ("" if none), so
+// tests and the startup banner can use port 0.
+func (s *Server) Addr(name string) string {
+	for _, b := range s.servers {
+		if b.name == name {
+			return b.ln.Addr().String()
+		}
+	}
+	return ""
+}
+
+// dataHandler serves the data plane on one listener.
+func (s *Server) dataHandler(l *listener) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/healthz":
+			healthz(w)
+			return
+		case "/readyz":
+			s.readyz(w)
+			return
+		}
+		s.pipe.Load().ServeHTTP(w, r, l)
+	})
+}
+
+// managementHandler serves the management plane.
+func (s *Server) managementHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { healthz(w) })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) { s.readyz(w) })
+	mux.HandleFunc("GET /version", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintln(w, s.version)
+	})
+	return mux
+}
+
+func healthz(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = w.Write([]byte("ok\n"))
+}
+
+func (s *Server) readyz(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if s.draining.Load() {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte("draining\n"))
+		return
+	}
+	_, _ = w.Write([]byte("ready\n"))
+}
+
+// Shutdown stops accepting, marks the server not ready, lets in-flight calls
+// and streams finish within the grace period, flushes the request log and
+// closes the stores.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.draining.Store(true)
+	grace := s.cfg.Load().Shutdown.GracePeriod.D()
+	ctx, cancel := context.WithTimeout(ctx, grace)
+	defer cancel()
+	var errs []error
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	for _, b := range s.servers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := b.srv.Shutdown(ctx); err != nil {
+				_ = b.srv.Close() // grace period over: cut what is left
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("shutdown %s: %w", b.name, err))
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	s.sim.close()
+	if p := s.pipe.Load(); p != nil {
+		p.close()
+	}
+	flushCtx, cancelFlush := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancelFlush()
+	errs = append(errs, s.closeStores(flushCtx))
+	return errors.Join(errs...)
+}
+
+func (s *Server) closeStores(ctx context.Context) error {
+	var errs []error
+	if s.writer != nil {
+		if err := s.writer.Close(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("flush request log: %w", err))
+		}
+	}
+	if s.store != nil {
+		if err := s.store.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close store: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (s *Server) closeListeners() {
+	for _, b := range s.servers {
+		b.ln.Close()
+	}
+	s.servers = nil
+}
+
+// registerLogMetrics exports the request-log writer's counters.
+func (s *Server) registerLogMetrics() {
+	w := s.writer
+	s.reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "moat_log_records_written_total", Help: "Request-log records written to the store."},
+			func() float64 { return float64(w.Stats().Written) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "moat_log_records_dropped_total", Help: "Request-log records dropped because the queue was full or the store failed."},
+			func() float64 { st := w.Stats(); return float64(st.Dropped + st.Failed) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "moat_log_queue_length", Help: "Request-log records waiting to be written."},
+			func() float64 { return float64(w.Stats().QueueLen) }),
+	)
+}
