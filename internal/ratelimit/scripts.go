@@ -1,0 +1,158 @@
+package ratelimit
+
+import "github.com/redis/go-redis/v9"
+
+// The scripts keep the whole check-and-charge in Redis so that replicas see
+// one exact window: Redis runs a script atomically, so no other replica's
+// call can interleave between reading the window and charging it. Both
+// scripts take three keys per limit (token window hash, request window hash,
+// quota counter); a window hash maps a unix second to its count. Time comes
+// from the caller (ARGV), never from Redis, so tests can drive it; replicas
+// therefore need synchronized clocks (NTP), as any time-based limit does.
+// Arithmetic arguments are passed through as the caller's strings where they
+// are written, because Lua would print large numbers in exponent form.
+
+// reserveScript: ARGV = now_ms, n, then per limit 6 values: tokens, tpm, rpm,
+// quota, quota_retry_ms (to the period end), quota_ttl_ms. It returns
+// {0, rem_tokens, rem_requests, rem_quota} when admitted and
+// {1, limit_index, kind, retry_ms, rem_tokens, rem_requests, rem_quota} when
+// not; kind is 1 tokens, 2 requests, 3 quota; -1 means not limited.
+var reserveScript = redis.NewScript(`
+local W = 60
+local now_ms = tonumber(ARGV[1])
+local n = tonumber(ARGV[2])
+local now_s = math.floor(now_ms / 1000)
+local oldest = now_s - W
+
+local function scan(key)
+  local flat = redis.call('HGETALL', key)
+  local sum, live, stale = 0, {}, {}
+  for i = 1, #flat, 2 do
+    local s = tonumber(flat[i])
+    if s > oldest then
+      local v = tonumber(flat[i + 1])
+      sum = sum + v
+      live[#live + 1] = {s, v}
+    else
+      stale[#stale + 1] = flat[i]
+    end
+  end
+  for i = 1, #stale, 500 do
+    redis.call('HDEL', key, unpack(stale, i, math.min(i + 499, #stale)))
+  end
+  return sum, live
+end
+
+local function retry(live, used, need, limit)
+  if need > limit then return W * 1000 end
+  table.sort(live, function(a, b) return a[1] < b[1] end)
+  for _, e in ipairs(live) do
+    used = used - e[2]
+    if used + need <= limit then return (e[1] + W) * 1000 - now_ms end
+  end
+  return W * 1000
+end
+
+local function fold(cur, v)
+  if v >= 0 and (cur < 0 or v < cur) then return v end
+  return cur
+end
+
+local kind, idx, wait = 0, 0, -1
+local function deny(i, k, ms)
+  if ms > wait then kind, idx, wait = k, i, ms end
+end
+
+local rt, rr, rq = -1, -1, -1
+local tused, rused, qused = {}, {}, {}
+for i = 1, n do
+  local a = 2 + (i - 1) * 6
+  local tokens, tpm, rpm, quota = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])
+  local k = (i - 1) * 3
+  if tpm > 0 then
+    local used, live = scan(KEYS[k + 1])
+    tused[i] = used
+    rt = fold(rt, math.max(0, tpm - used))
+    if used + tokens > tpm then deny(i, 1, retry(live, used, tokens, tpm)) end
+  end
+  if rpm > 0 then
+    local used, live = scan(KEYS[k + 2])
+    rused[i] = used
+    rr = fold(rr, math.max(0, rpm - used))
+    if used + 1 > rpm then deny(i, 2, retry(live, used, 1, rpm)) end
+  end
+  if quota > 0 then
+    local used = tonumber(redis.call('GET', KEYS[k + 3]) or '0')
+    qused[i] = used
+    rq = fold(rq, math.max(0, quota - used))
+    if used + tokens > quota then deny(i, 3, tonumber(ARGV[a + 5])) end
+  end
+end
+if kind > 0 then return {1, idx, kind, wait, rt, rr, rq} end
+
+rt, rr, rq = -1, -1, -1
+for i = 1, n do
+  local a = 2 + (i - 1) * 6
+  local tokens, tpm, rpm, quota = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])
+  local k = (i - 1) * 3
+  if tpm > 0 then
+    redis.call('HINCRBY', KEYS[k + 1], now_s, ARGV[a + 1])
+    redis.call('PEXPIRE', KEYS[k + 1], 2 * W * 1000)
+    rt = fold(rt, math.max(0, tpm - tused[i] - tokens))
+  end
+  if rpm > 0 then
+    redis.call('HINCRBY', KEYS[k + 2], now_s, 1)
+    redis.call('PEXPIRE', KEYS[k + 2], 2 * W * 1000)
+    rr = fold(rr, math.max(0, rpm - rused[i] - 1))
+  end
+  if quota > 0 then
+    redis.call('INCRBY', KEYS[k + 3], ARGV[a + 1])
+    redis.call('PEXPIRE', KEYS[k + 3], ARGV[a + 6])
+    rq = fold(rq, math.max(0, quota - qused[i] - tokens))
+  end
+end
+return {0, rt, rr, rq}
+`)
+
+// settleScript: ARGV = now_ms, admission_s, n, cancel (0/1), then per limit 5
+// values: token delta, tpm, rpm, quota, quota_ttl_ms (≤ 0 once the period of
+// admission is over). The token delta goes to the admission bucket while it
+// is in the window; later, an increase goes to the current bucket and a
+// refund is dropped. Cancel also gives the request back.
+var settleScript = redis.NewScript(`
+local W = 60
+local now_ms = tonumber(ARGV[1])
+local adm_s = tonumber(ARGV[2])
+local n = tonumber(ARGV[3])
+local cancel = ARGV[4] == '1'
+local now_s = math.floor(now_ms / 1000)
+local in_window = adm_s > now_s - W
+
+local function add(key, field, delta)
+  local v = redis.call('HINCRBY', key, field, delta)
+  if v < 0 then redis.call('HSET', key, field, 0) end
+  redis.call('PEXPIRE', key, 2 * W * 1000)
+end
+
+for i = 1, n do
+  local a = 4 + (i - 1) * 5
+  local delta, tpm, rpm, quota, qttl = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4]), tonumber(ARGV[a + 5])
+  local k = (i - 1) * 3
+  if tpm > 0 and delta ~= 0 then
+    if in_window then
+      add(KEYS[k + 1], ARGV[2], ARGV[a + 1])
+    elseif delta > 0 then
+      add(KEYS[k + 1], now_s, ARGV[a + 1])
+    end
+  end
+  if cancel and rpm > 0 and in_window then
+    add(KEYS[k + 2], ARGV[2], -1)
+  end
+  if quota > 0 and delta ~= 0 and qttl > 0 then
+    local v = redis.call('INCRBY', KEYS[k + 3], ARGV[a + 1])
+    if v < 0 then redis.call('SET', KEYS[k + 3], 0) end
+    redis.call('PEXPIRE', KEYS[k + 3], ARGV[a + 5])
+  end
+end
+return 0
+`)
