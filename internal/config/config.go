@@ -75,6 +75,10 @@ type TLS struct {
 type Management struct {
 	// Listeners serve /metrics, /healthz, /readyz and the admin API.
 	Listeners []Listener `yaml:"listeners"`
+	// AllowPublic permits public management listeners. Off by default, so
+	// nothing that can change keys or rules is reachable from a public
+	// network unless configured on purpose.
+	AllowPublic bool `yaml:"allow_public"`
 }
 
 // Network mirrors the Cognitive Services account network settings.

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/netip"
 	"net/url"
 	"os"
 	"regexp"
@@ -39,11 +38,8 @@ func (c *Config) Validate() error {
 		addrs[l.Address] = l.Name
 		if l.Kind != "private_endpoint" && l.Kind != "public" {
 			add("%s %q: kind must be private_endpoint or public, not %q", where, l.Name, l.Kind)
-		}
-		for _, s := range l.AllowedSources {
-			if _, err := ParsePrefix(s); err != nil {
-				add("%s %q: allowed_sources: %v", where, l.Name, err)
-			}
+		} else if _, err := l.Policy(); err != nil {
+			add("%s %q: %w", where, l.Name, err)
 		}
 		if l.TLS != nil {
 			if l.TLS.CertFile == "" || l.TLS.KeyFile == "" {
@@ -70,30 +66,13 @@ func (c *Config) Validate() error {
 	}
 	for _, l := range c.Management.Listeners {
 		checkListener("management listener", l)
-	}
-
-	switch c.Network.PublicNetworkAccess {
-	case "enabled", "selected", "disabled":
-	default:
-		add("network.public_network_access must be enabled, selected or disabled, not %q", c.Network.PublicNetworkAccess)
-	}
-	for _, s := range c.Network.IPRules {
-		if _, err := ParsePrefix(s); err != nil {
-			add("network.ip_rules: %v", err)
+		if l.Kind == "public" && !c.Management.AllowPublic {
+			add("management listener %q: kind public exposes the admin API and metrics; "+
+				"use a private_endpoint listener or set management.allow_public: true on purpose", l.Name)
 		}
 	}
-	for _, s := range c.Network.TrustedProxies {
-		if _, err := ParsePrefix(s); err != nil {
-			add("network.trusted_proxies: %v", err)
-		}
-	}
-	for i, s := range c.Network.VirtualNetworkRules {
-		if s.Name == "" {
-			add("network.virtual_network_rules[%d]: name is required", i)
-		}
-		if _, err := ParsePrefix(s.Prefix); err != nil {
-			add("network.virtual_network_rules[%d]: %v", i, err)
-		}
+	if _, err := c.NetworkRules(); err != nil {
+		add("network: %w", err)
 	}
 
 	if c.Limits.MaxBodyBytes <= 0 {
@@ -244,22 +223,4 @@ func (u *Upstream) validate() []error {
 		add("timeout cannot be negative")
 	}
 	return errs
-}
-
-// ParsePrefix parses a CIDR or a bare address (as a single-address prefix).
-func ParsePrefix(s string) (netip.Prefix, error) {
-	s = strings.TrimSpace(s)
-	if strings.Contains(s, "/") {
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			return netip.Prefix{}, fmt.Errorf("invalid CIDR %q", s)
-		}
-		return p.Masked(), nil
-	}
-	a, err := netip.ParseAddr(s)
-	if err != nil || a.Zone() != "" {
-		return netip.Prefix{}, fmt.Errorf("invalid address %q", s)
-	}
-	a = a.Unmap()
-	return netip.PrefixFrom(a, a.BitLen()), nil
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/moat-gw/moat/internal/config"
+	"github.com/moat-gw/moat/internal/netpolicy"
 	"github.com/moat-gw/moat/internal/openai"
 	"github.com/moat-gw/moat/internal/reqlog"
 	"github.com/moat-gw/moat/internal/upstream"
@@ -54,6 +55,23 @@ func buildPipeline(cfg *config.Config, d buildDeps) (*pipeline, error) {
 		p.depNames = append(p.depNames, dc.Name)
 	}
 	sort.Strings(p.depNames)
+	rules, err := cfg.NetworkRules()
+	if err == nil {
+		p.policy, err = netpolicy.New(rules)
+	}
+	if err != nil {
+		p.close()
+		return nil, fmt.Errorf("network rules: %w", err)
+	}
+	p.listeners = map[string]*netpolicy.Listener{}
+	for _, lc := range append(append([]config.Listener(nil), cfg.Listeners...), cfg.Management.Listeners...) {
+		l, err := lc.Policy()
+		if err != nil {
+			p.close()
+			return nil, fmt.Errorf("listener %s: %w", lc.Name, err)
+		}
+		p.listeners[lc.Name] = &l
+	}
 	p.proxy = p.newProxy()
 	return p, nil
 }

@@ -51,7 +51,7 @@ func (p *pipeline) finish(r *http.Request, s *scope) {
 		Caller:           s.caller,
 		AuthType:         s.authType,
 		ClientIP:         s.clientIP.String(),
-		Listener:         s.listener.name,
+		Listener:         s.listener,
 		Operation:        s.call.Operation.ID,
 		APIVersion:       s.call.APIVersion,
 		Method:           r.Method,

@@ -30,18 +30,18 @@ func startServer(t *testing.T, cfgYAML string) *testServer {
 	t.Helper()
 	dir := t.TempDir()
 	db := filepath.Join(dir, "moat.db")
-	y := cfgYAML + "\ndata_dir: " + dir + "\nlisteners: [{name: data, address: '127.0.0.1:0'}]\n" +
-		"management: {listeners: [{name: mgmt, address: '127.0.0.1:0'}]}\n"
+	y := cfgYAML + "\ndata_dir: " + dir + "\n"
+	if !strings.Contains(cfgYAML, "listeners:") {
+		y += "listeners: [{name: data, address: '127.0.0.1:0'}]\n" +
+			"management: {listeners: [{name: mgmt, address: '127.0.0.1:0'}]}\n"
+	}
 	if !strings.Contains(cfgYAML, "simulator:") {
 		y += "simulator: {time_to_first_token: 1ms, tokens_per_second: 0}\n"
 	}
 	if !strings.Contains(cfgYAML, "shutdown:") {
 		y += "shutdown: {grace_period: 5s}\n"
 	}
-	cfg, err := config.Parse([]byte(y))
-	if err != nil {
-		t.Fatalf("config: %v", err)
-	}
+	cfg := mustConfig(t, y)
 	srv, err := New(context.Background(), cfg, Options{Version: "test"})
 	if err != nil {
 		t.Fatalf("new: %v", err)
@@ -107,3 +107,14 @@ func do(t *testing.T, method, url, body string, hdr ...string) (int, http.Header
 }
 
 const chatBody = `{"messages":[{"role":"user","content":"Hello there"}],"max_tokens":12}`
+
+func mustConfig(t *testing.T, y string) *config.Config {
+	t.Helper()
+	cfg, err := config.Parse([]byte(y))
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	return cfg
+}
+
+func parseForTest(y string) (*config.Config, error) { return config.Parse([]byte(y)) }

@@ -15,7 +15,7 @@ type metrics struct {
 	ttfb       *prometheus.HistogramVec
 	upstream   *prometheus.HistogramVec
 	inflight   prometheus.Gauge
-	logDropped prometheus.CounterFunc
+	network    *prometheus.CounterVec
 }
 
 // latencyBuckets span sub-millisecond gateway answers to minutes-long streams.
@@ -45,5 +45,6 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 	}
 	reg.MustRegister(m.requests, m.tokens, m.duration, m.ttfb, m.upstream, m.inflight)
+	m.network = newNetworkMetric(reg)
 	return m
 }

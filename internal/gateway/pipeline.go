@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/moat-gw/moat/internal/httpx"
+	"github.com/moat-gw/moat/internal/netpolicy"
 	"github.com/moat-gw/moat/internal/openai"
 	"github.com/moat-gw/moat/internal/reqlog"
 	"github.com/moat-gw/moat/internal/upstream"
@@ -39,6 +40,8 @@ type pipeline struct {
 	metrics     *metrics
 	sink        func(reqlog.Record)
 	newID       func() string
+	policy      *netpolicy.Policy
+	listeners   map[string]*netpolicy.Listener
 }
 
 // deployment is a configured deployment with its resolved upstream.
@@ -58,8 +61,8 @@ type TokenCounter interface {
 // ServeHTTP runs the stages in their fixed order. The order is the contract:
 //
 //  1. scope: request ID and Azure's correlation headers, on every answer.
-//  2. network: (added with listeners' rules) before anything that could tell
-//     a denied caller about keys or deployments.
+//  2. network: client address and public network access rules, before
+//     anything that could tell a denied caller about keys or deployments.
 //  3. authentication, then 4. authorization (added by the identity layer).
 //  5. route: path and api-version, answered as Azure does (404/400).
 //  6. body: bounded read (413), JSON parse (400), deployment from body on v1.
@@ -67,8 +70,8 @@ type TokenCounter interface {
 //  8. limits (added by the limits layer), reserve before forwarding.
 //  9. forward through ReverseProxy; usage captured from the response.
 //  10. log once, in finish, whatever happened above.
-func (p *pipeline) ServeHTTP(w http.ResponseWriter, r *http.Request, l *listener) {
-	s := &scope{id: p.newID(), start: p.now(), listener: l, clientIP: l.clientAddr(r)}
+func (p *pipeline) ServeHTTP(w http.ResponseWriter, r *http.Request, listener string) {
+	s := &scope{id: p.newID(), start: p.now(), listener: listener}
 	h := w.Header()
 	h.Set("Apim-Request-Id", s.id)
 	h.Set("X-Request-Id", s.id)
@@ -100,8 +103,13 @@ func (p *pipeline) ServeHTTP(w http.ResponseWriter, r *http.Request, l *listener
 	}
 }
 
-// serve runs stages 5–9; each returns an error that ServeHTTP renders.
+// serve runs stages 2–9; each returns an error that ServeHTTP renders.
 func (p *pipeline) serve(w http.ResponseWriter, r *http.Request, s *scope) error {
+	client, err := p.network(r, s.listener)
+	s.clientIP = client
+	if err != nil {
+		return err
+	}
 	call, err := route(r, p.versions)
 	if err != nil {
 		return err

@@ -14,7 +14,7 @@ import (
 type scope struct {
 	id       string
 	start    time.Time
-	listener *listener
+	listener string
 	clientIP netip.Addr
 
 	caller   string

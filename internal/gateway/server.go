@@ -18,6 +18,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/moat-gw/moat/internal/config"
+	"github.com/moat-gw/moat/internal/httpx"
+	"github.com/moat-gw/moat/internal/proxyproto"
 	"github.com/moat-gw/moat/internal/reqlog"
 	"github.com/moat-gw/moat/internal/store/pgstore"
 	"github.com/moat-gw/moat/internal/store/sqlitestore"
@@ -179,15 +181,14 @@ func (s *Server) Store() reqlog.Store { return s.store }
 func (s *Server) Start() error {
 	cfg := s.cfg.Load()
 	for _, lc := range cfg.Listeners {
-		l := &listener{name: lc.Name, kind: lc.Kind}
-		if err := s.bind(lc, false, s.dataHandler(l)); err != nil {
+		if err := s.bind(cfg, lc, false, s.dataHandler(lc.Name)); err != nil {
 			s.closeListeners()
 			return err
 		}
 	}
 	mgmt := s.managementHandler()
 	for _, lc := range cfg.Management.Listeners {
-		if err := s.bind(lc, true, mgmt); err != nil {
+		if err := s.bind(cfg, lc, true, s.guardManagement(lc.Name, mgmt)); err != nil {
 			s.closeListeners()
 			return err
 		}
@@ -208,10 +209,21 @@ func (s *Server) Start() error {
 	return nil
 }
 
-func (s *Server) bind(lc config.Listener, mgmt bool, h http.Handler) error {
+func (s *Server) bind(cfg *config.Config, lc config.Listener, mgmt bool, h http.Handler) error {
 	ln, err := net.Listen("tcp", lc.Address)
 	if err != nil {
 		return fmt.Errorf("listen %s (%s): %w", lc.Name, lc.Address, err)
+	}
+	if lc.ProxyProtocol {
+		// PROXY headers are read per connection before TLS, and believed
+		// only from trusted proxies. Changing trusted_proxies needs a restart
+		// for PROXY-protocol listeners (HTTP headers follow reloads).
+		rules, err := cfg.NetworkRules()
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		ln = proxyproto.NewListener(ln, proxyproto.Options{Trusted: rules.TrustedProxies, Required: true, Logger: s.log})
 	}
 	srv := &http.Server{
 		Handler:           h,
@@ -250,17 +262,24 @@ func (s *Server) Addr(name string) string {
 }
 
 // dataHandler serves the data plane on one listener.
-func (s *Server) dataHandler(l *listener) http.Handler {
+func (s *Server) dataHandler(listener string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
-		case "/healthz":
-			healthz(w)
-			return
-		case "/readyz":
-			s.readyz(w)
+		case "/healthz", "/readyz":
+			// Probes obey the network rules too: a public listener with
+			// public access disabled does not even say that moat is there.
+			if _, err := s.pipe.Load().network(r, listener); err != nil {
+				httpx.Write(w, httpx.As(err, nil))
+				return
+			}
+			if r.URL.Path == "/healthz" {
+				healthz(w)
+			} else {
+				s.readyz(w)
+			}
 			return
 		}
-		s.pipe.Load().ServeHTTP(w, r, l)
+		s.pipe.Load().ServeHTTP(w, r, listener)
 	})
 }
 
