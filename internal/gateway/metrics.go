@@ -9,13 +9,13 @@ import (
 // error kind, operation), never from client input, so cardinality is bounded
 // and no secret can become a label.
 type metrics struct {
-	requests   *prometheus.CounterVec
-	tokens     *prometheus.CounterVec
-	duration   *prometheus.HistogramVec
-	ttfb       *prometheus.HistogramVec
-	upstream   *prometheus.HistogramVec
-	inflight   prometheus.Gauge
-	network    *prometheus.CounterVec
+	requests *prometheus.CounterVec
+	tokens   *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	ttfb     *prometheus.HistogramVec
+	upstream *prometheus.HistogramVec
+	inflight prometheus.Gauge
+	network  *prometheus.CounterVec
 }
 
 // latencyBuckets span sub-millisecond gateway answers to minutes-long streams.

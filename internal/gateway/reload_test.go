@@ -27,7 +27,9 @@ simulator: {time_to_first_token: 1ms, tokens_per_second: 100}
 		t.Fatal(err)
 	}
 
-	withDir := func(y string) string { return y + "\ndata_dir: " + ts.cfg.Load().DataDir + "\nshutdown: {grace_period: 5s}\n" }
+	withDir := func(y string) string {
+		return y + "\ndata_dir: " + ts.cfg.Load().DataDir + "\nshutdown: {grace_period: 5s}\n"
+	}
 	if err := ts.Reload(mustConfig(t, withDir(base+"network: {public_network_access: disabled}"))); err != nil {
 		t.Fatal(err)
 	}
