@@ -27,6 +27,8 @@ type Config struct {
 	Management Management `yaml:"management"`
 	// Network holds Azure's public network access rules.
 	Network Network `yaml:"network"`
+	// Auth configures API keys, tokens and roles.
+	Auth Auth `yaml:"auth"`
 	// Limits bounds what a request may carry.
 	Limits Limits `yaml:"limits"`
 	// APIVersions overrides the accepted dated api-version list.
@@ -41,6 +43,8 @@ type Config struct {
 	Simulator Simulator `yaml:"simulator"`
 	// Shutdown bounds graceful shutdown.
 	Shutdown Shutdown `yaml:"shutdown"`
+
+	fromFile bool
 }
 
 // Listener is one socket moat accepts calls on.
@@ -225,9 +229,15 @@ func Load(path string) (*Config, error) {
 	return c, nil
 }
 
-// Parse decodes YAML strictly, applies defaults and validates.
+// Parse decodes YAML strictly, applies defaults and validates. An empty
+// document is the zero-config development setup: simulator upstream and
+// authentication disabled.
 func Parse(b []byte) (*Config, error) {
 	var c Config
+	c.fromFile = len(bytes.TrimSpace(b)) > 0
+	if !c.fromFile {
+		c.Auth.Disabled = true
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {

@@ -186,6 +186,7 @@ func TestExampleConfigLoads(t *testing.T) {
 	t.Setenv("AZURE_OPENAI_API_KEY", "example-key")
 	t.Setenv("OPENAI_API_KEY", "example-key")
 	t.Setenv("MOAT_POSTGRES_DSN", "postgres://moat@db.internal/moat")
+	t.Setenv("MOAT_KEY1", "0123456789abcdef0123456789abcdef")
 	for _, f := range []string{"../../moat.example.yaml"} {
 		c, err := Load(f)
 		if err != nil {

@@ -87,6 +87,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	errs = append(errs, c.Log.validate()...)
+	errs = append(errs, c.Auth.validate()...)
 
 	ups := map[string]bool{}
 	for i, u := range c.Upstreams {

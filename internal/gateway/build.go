@@ -1,11 +1,13 @@
 package gateway
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"sort"
 	"time"
 
+	"github.com/moat-gw/moat/internal/auth"
 	"github.com/moat-gw/moat/internal/config"
 	"github.com/moat-gw/moat/internal/netpolicy"
 	"github.com/moat-gw/moat/internal/openai"
@@ -22,10 +24,11 @@ type buildDeps struct {
 	sink      func(reqlog.Record)
 	simulator string // base URL of the in-process simulator, if running
 	newID     func() string
+	keyStore  auth.KeyStore // keys created with `moat keys create`, if the store keeps them
 }
 
 // buildPipeline turns a validated config into an immutable pipeline.
-func buildPipeline(cfg *config.Config, d buildDeps) (*pipeline, error) {
+func buildPipeline(ctx context.Context, cfg *config.Config, d buildDeps) (*pipeline, error) {
 	p := &pipeline{
 		log: d.log, now: d.now, region: cfg.Region,
 		maxBody: int64(cfg.Limits.MaxBodyBytes), maxRetry: int64(cfg.Limits.MaxRetryBodyBytes),
@@ -71,6 +74,10 @@ func buildPipeline(cfg *config.Config, d buildDeps) (*pipeline, error) {
 			return nil, fmt.Errorf("listener %s: %w", lc.Name, err)
 		}
 		p.listeners[lc.Name] = &l
+	}
+	if p.id, err = buildIdentity(ctx, cfg, d.keyStore, d.log, d.now); err != nil {
+		p.close()
+		return nil, fmt.Errorf("auth: %w", err)
 	}
 	p.proxy = p.newProxy()
 	return p, nil

@@ -38,6 +38,9 @@ func startServer(t *testing.T, cfgYAML string) *testServer {
 	if !strings.Contains(cfgYAML, "simulator:") {
 		y += "simulator: {time_to_first_token: 1ms, tokens_per_second: 0}\n"
 	}
+	if !strings.Contains(cfgYAML, "auth:") {
+		y += "auth: {disabled: true}\n"
+	}
 	if !strings.Contains(cfgYAML, "shutdown:") {
 		y += "shutdown: {grace_period: 5s}\n"
 	}

@@ -42,6 +42,7 @@ type pipeline struct {
 	newID       func() string
 	policy      *netpolicy.Policy
 	listeners   map[string]*netpolicy.Listener
+	id          *identity
 }
 
 // deployment is a configured deployment with its resolved upstream.
@@ -63,11 +64,15 @@ type TokenCounter interface {
 //  1. scope: request ID and Azure's correlation headers, on every answer.
 //  2. network: client address and public network access rules, before
 //     anything that could tell a denied caller about keys or deployments.
-//  3. authentication, then 4. authorization (added by the identity layer).
-//  5. route: path and api-version, answered as Azure does (404/400).
-//  6. body: bounded read (413), JSON parse (400), deployment from body on v1.
-//  7. deployment lookup (404 DeploymentNotFound) — after auth, as Azure does.
-//  8. limits (added by the limits layer), reserve before forwarding.
+//  3. authenticate: key or token (401/403), before routing, so unknown
+//     paths and deployments are not revealed to anonymous callers.
+//  4. route: path and api-version, answered as Azure does (404/400).
+//  5. body: bounded read (413), JSON parse (400), deployment from body on v1.
+//  6. authorize: the key's scope, then RBAC for the operation's data action
+//     at the deployment's scope (401 PermissionDenied), before the lookup,
+//     so a caller cannot probe which deployments exist beyond its grants.
+//  7. deployment lookup (404 DeploymentNotFound).
+//  8. limits: reserve tokens before forwarding.
 //  9. forward through ReverseProxy; usage captured from the response.
 //  10. log once, in finish, whatever happened above.
 func (p *pipeline) ServeHTTP(w http.ResponseWriter, r *http.Request, listener string) {
@@ -110,15 +115,24 @@ func (p *pipeline) serve(w http.ResponseWriter, r *http.Request, s *scope) error
 	if err != nil {
 		return err
 	}
+	if err := p.authenticate(r, s); err != nil {
+		return err
+	}
 	call, err := route(r, p.versions)
 	if err != nil {
 		return err
 	}
 	s.call = call
 	if call.List != listNone {
+		if err := p.authorize(s); err != nil {
+			return err
+		}
 		return p.serveList(w, s)
 	}
 	if err := p.readBody(w, r, s); err != nil {
+		return err
+	}
+	if err := p.authorize(s); err != nil {
 		return err
 	}
 	dep := p.deployments[s.call.Deployment]

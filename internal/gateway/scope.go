@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/moat-gw/moat/internal/auth"
 	"github.com/moat-gw/moat/internal/httpx"
 	"github.com/moat-gw/moat/internal/openai"
 )
@@ -17,8 +18,9 @@ type scope struct {
 	listener string
 	clientIP netip.Addr
 
-	caller   string
-	authType string
+	caller    string
+	authType  string
+	principal *auth.Principal
 
 	call       Call
 	deployment *deployment

@@ -87,25 +87,37 @@ func TestGoSDK(t *testing.T) {
 // TestNodeSDK runs test/sdk/node with the official openai npm package
 // (AzureOpenAI and OpenAI clients) against moat + simulator.
 func TestNodeSDK(t *testing.T) {
+	dir, node := nodeSDK(t)
+	ts := startServer(t, "")
+	runNode(t, dir, node, "sdk.test.mjs", "MOAT_URL="+ts.url)
+}
+
+// nodeSDK finds node and the installed SDK; CI must have both.
+func nodeSDK(t *testing.T) (dir, node string) {
+	t.Helper()
 	dir, err := filepath.Abs("../../test/sdk/node")
 	if err != nil {
 		t.Fatal(err)
 	}
-	node, err := exec.LookPath("node")
+	node, err = exec.LookPath("node")
 	if err != nil || !fileExists(filepath.Join(dir, "node_modules", "openai", "package.json")) {
 		if os.Getenv("CI") != "" {
 			t.Fatalf("node or test/sdk/node/node_modules missing (run make node-deps): %v", err)
 		}
 		t.Skip("node SDK tests need node and `make node-deps`")
 	}
-	ts := startServer(t, "")
+	return dir, node
+}
+
+func runNode(t *testing.T, dir, node, script string, env ...string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, node, "--test", "--test-reporter=spec", "sdk.test.mjs")
+	cmd := exec.CommandContext(ctx, node, "--test", "--test-reporter=spec", script)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "MOAT_URL="+ts.url)
+	cmd.Env = append(os.Environ(), env...)
 	out, err := cmd.CombinedOutput()
-	t.Logf("node --test:\n%s", out)
+	t.Logf("node --test %s:\n%s", script, out)
 	if err != nil {
 		t.Fatalf("node SDK tests failed: %v", err)
 	}

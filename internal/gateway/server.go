@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/moat-gw/moat/internal/auth"
 	"github.com/moat-gw/moat/internal/config"
 	"github.com/moat-gw/moat/internal/httpx"
 	"github.com/moat-gw/moat/internal/proxyproto"
@@ -90,7 +91,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Server, error) {
 		s.closeStores(ctx)
 		return nil, err
 	}
-	if err := s.install(cfg); err != nil {
+	if err := s.install(ctx, cfg); err != nil {
 		s.sim.close()
 		s.closeStores(ctx)
 		return nil, err
@@ -121,12 +122,13 @@ func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (reqlo
 }
 
 // install builds a pipeline for cfg and makes it current.
-func (s *Server) install(cfg *config.Config) error {
+func (s *Server) install(ctx context.Context, cfg *config.Config) error {
 	if err := s.sim.configure(cfg, s.tokens); err != nil {
 		return err
 	}
-	p, err := buildPipeline(cfg, buildDeps{log: s.log, now: s.now, tokens: s.tokens, metrics: s.metrics,
-		sink: s.writer.Log, simulator: s.sim.url(), newID: newRequestID})
+	keyStore, _ := s.store.(auth.KeyStore)
+	p, err := buildPipeline(ctx, cfg, buildDeps{log: s.log, now: s.now, tokens: s.tokens, metrics: s.metrics,
+		sink: s.writer.Log, simulator: s.sim.url(), newID: newRequestID, keyStore: keyStore})
 	if err != nil {
 		return err
 	}
@@ -152,7 +154,7 @@ func (s *Server) Reload(cfg *config.Config) error {
 		old.Log.PostgresDSN.Value() != cfg.Log.PostgresDSN.Value() {
 		return errors.New("reload: log store changed; restart moat to apply store changes")
 	}
-	if err := s.install(cfg); err != nil {
+	if err := s.install(context.Background(), cfg); err != nil {
 		return fmt.Errorf("reload: %w", err)
 	}
 	return nil

@@ -1,0 +1,104 @@
+package gateway
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/moat-gw/moat/internal/auth"
+	"github.com/moat-gw/moat/internal/config"
+	"github.com/moat-gw/moat/internal/rbac"
+)
+
+// identity is the authentication and authorization part of a pipeline.
+// A nil authn means authentication is disabled (development mode).
+type identity struct {
+	authn  *auth.Authenticator
+	authz  *rbac.Authorizer
+	keys   *auth.KeyVerifier
+	hasher auth.Hasher
+}
+
+// buildIdentity builds the authenticator (static keys from config, then keys
+// in the store) and the role authorizer from cfg.
+func buildIdentity(ctx context.Context, cfg *config.Config, store auth.KeyStore, log *slog.Logger, now func() time.Time) (*identity, error) {
+	rc, err := cfg.Auth.RBAC()
+	if err != nil {
+		return nil, err
+	}
+	authz, err := rbac.New(rc)
+	if err != nil {
+		return nil, err
+	}
+	id := &identity{authz: authz, hasher: auth.NewHasher([]byte(cfg.Auth.Pepper.Value()))}
+	if cfg.Auth.Disabled {
+		return id, nil
+	}
+	static, err := cfg.Auth.StaticKeys(id.hasher, now())
+	if err != nil {
+		return nil, err
+	}
+	mem, err := auth.NewMemKeyStore(static...)
+	if err != nil {
+		return nil, err
+	}
+	stores := []auth.KeyStore{mem}
+	if store != nil {
+		stores = append(stores, store)
+	}
+	id.keys, err = auth.NewKeyVerifier(auth.KeyVerifierOptions{Stores: stores, Hasher: id.hasher, Now: now})
+	if err != nil {
+		return nil, err
+	}
+	var tokens *auth.Validator
+	if issuers := cfg.Auth.TokenIssuers(); len(issuers) > 0 {
+		tokens, err = auth.NewValidator(issuers, auth.ValidatorOptions{Logger: log, Now: now})
+		if err != nil {
+			return nil, err
+		}
+		// Fetch signing keys now so the first call does not wait; failure is
+		// not fatal (the issuer may come up later) and validation fails closed.
+		go func() {
+			pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			defer cancel()
+			if err := tokens.Prefetch(pctx); err != nil {
+				log.Warn("token issuer keys not available yet; token calls fail until they are", "err", err)
+			}
+		}()
+	}
+	id.authn = auth.NewAuthenticator(auth.AuthenticatorOptions{Keys: id.keys, Tokens: tokens, DisableLocalAuth: cfg.Auth.DisableLocalAuth})
+	return id, nil
+}
+
+// authenticate is stage 3: who is calling. The surface is read from the path
+// alone, so an unauthenticated caller learns nothing about routes.
+func (p *pipeline) authenticate(r *http.Request, s *scope) error {
+	if p.id.authn == nil {
+		s.authType, s.caller = "none", "anonymous"
+		return nil
+	}
+	v1 := !strings.HasPrefix(r.URL.Path, "/openai/") || strings.HasPrefix(r.URL.Path, "/openai/v1/")
+	pr, err := p.id.authn.AuthenticateRequest(r.Context(), r.Header, v1)
+	if err != nil {
+		return err
+	}
+	s.principal = pr
+	s.authType, s.caller = pr.Type, pr.ID
+	return nil
+}
+
+// authorize is the RBAC stage: the key's own scope, then role assignments,
+// for the call's data action at the deployment's scope.
+func (p *pipeline) authorize(s *scope) error {
+	if s.principal == nil {
+		return nil
+	}
+	op := s.call.Operation
+	tmpl := rbac.OperationTemplate(op, s.call.Surface != SurfaceLegacy)
+	if err := s.principal.CheckKeyScope(s.call.Deployment, op, tmpl, p.now()); err != nil {
+		return err
+	}
+	return p.id.authz.Check(s.principal, op.DataAction, s.call.Deployment).Err(tmpl)
+}
