@@ -50,6 +50,8 @@ Usage:
   moat simulator [flags]                 run the Azure OpenAI simulator on its own
   moat logs tail [--config FILE] [-n N] [-f]
                                          show recent calls from the request log (-f follows)
+  moat idp [--addr A] [--identity name=clientID:objectID]
+                                         run a development token issuer (managed-identity protocol, OIDC)
   moat version                           print the version
 
 Run 'moat COMMAND -h' for a command's flags.
@@ -71,6 +73,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runSimulator(ctx, args[1:], stdout, stderr)
 	case "logs":
 		err = runLogs(ctx, args[1:], stdout, stderr)
+	case "idp":
+		err = runIDP(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "moat", version())
 	case "help", "-h", "--help":

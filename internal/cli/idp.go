@@ -1,0 +1,96 @@
+package cli
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/moat-gw/moat/internal/idp"
+)
+
+// identityFlag collects --identity name=clientID:objectID values.
+type identityFlag []idp.Identity
+
+func (f *identityFlag) String() string { return fmt.Sprint(len(*f), " identities") }
+
+func (f *identityFlag) Set(v string) error {
+	name, ids, ok := strings.Cut(v, "=")
+	client, object, ok2 := strings.Cut(ids, ":")
+	if !ok || !ok2 || name == "" || client == "" || object == "" {
+		return errors.New("want name=clientID:objectID")
+	}
+	*f = append(*f, idp.Identity{Name: name, ClientID: client, ObjectID: object, Managed: true})
+	return nil
+}
+
+// runIDP serves the development token issuer: OIDC discovery, JWKS, client
+// credentials and the App Service managed-identity protocol, so keyless
+// flows can be tried with no Entra ID. Never for production.
+func runIDP(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("idp", stderr)
+	addr := fs.String("addr", "127.0.0.1:8090", "address to listen on")
+	tenant := fs.String("tenant", "00000000-0000-0000-0000-0000000000aa", "tenant ID put in tokens (tid, iss)")
+	keyFile := fs.String("key-file", "", "PEM RSA signing key (default: a new key each start)")
+	var ids identityFlag
+	fs.Var(&ids, "identity", "managed identity name=clientID:objectID (repeatable; the first is the system-assigned one)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if len(ids) == 0 {
+		ids = identityFlag{{Name: "vm", ClientID: "11111111-1111-1111-1111-111111111111",
+			ObjectID: "22222222-2222-2222-2222-222222222222", Managed: true}}
+	}
+	opts := idp.Options{TenantID: *tenant, Identities: ids, SystemAssigned: ids[0].ClientID,
+		Logger: slog.New(slog.NewTextHandler(stderr, nil))}
+	if *keyFile != "" {
+		b, err := os.ReadFile(*keyFile)
+		if err != nil {
+			return fmt.Errorf("read key: %w", err)
+		}
+		if opts.Key, err = idp.ParsePrivateKeyPEM(b); err != nil {
+			return err
+		}
+	}
+	secret := make([]byte, 16)
+	_, _ = rand.Read(secret)
+	opts.IdentityHeader = hex.EncodeToString(secret)
+	iss, err := idp.New(opts)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	base := "http://" + ln.Addr().String()
+	fmt.Fprintf(stdout, "moat idp (development only) issuing tokens for tenant %s on %s\n", *tenant, base)
+	fmt.Fprintf(stdout, "\nFor clients (azidentity ManagedIdentityCredential / DefaultAzureCredential):\n"+
+		"  export IDENTITY_ENDPOINT=%s%s IDENTITY_HEADER=%s\n", base, idp.MSIPath, opts.IdentityHeader)
+	fmt.Fprintf(stdout, "\nFor moat's config:\n  auth:\n    issuers:\n      - {name: local, tenant_id: %s, discovery_url: '%s%s'}\n"+
+		"    assignments:\n      - {role: Cognitive Services OpenAI User, principal: 'object:%s', scope: /deployments/gpt-4o-mini}\n",
+		*tenant, base, idp.DiscoveryPath, ids[0].ObjectID)
+	srv := &http.Server{Handler: iss.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+		return nil
+	}
+}
+
+var _ flag.Value = (*identityFlag)(nil)
