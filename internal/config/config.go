@@ -39,6 +39,10 @@ type Config struct {
 	Upstreams []Upstream `yaml:"upstreams"`
 	// Deployments are the names clients call, each mapped to upstreams.
 	Deployments []Deployment `yaml:"deployments"`
+	// Routing tunes failover and circuit breaking across a deployment's upstreams.
+	Routing Routing `yaml:"routing"`
+	// RateLimits are token and request limits reserved at admission.
+	RateLimits RateLimits `yaml:"rate_limits"`
 	// Simulator configures the built-in simulator used by simulator upstreams.
 	Simulator Simulator `yaml:"simulator"`
 	// Shutdown bounds graceful shutdown.
@@ -168,8 +172,12 @@ type Upstream struct {
 	// StreamUsage asks the upstream for stream usage (stream_options.include_usage)
 	// and hides the extra chunk from clients that did not ask. Default true.
 	StreamUsage *bool `yaml:"stream_usage"`
-	// Timeout bounds connecting and receiving response headers. Default 60s.
+	// Timeout bounds the wait for response headers (the first byte). Default 60s.
 	Timeout Duration `yaml:"timeout"`
+	// ConnectTimeout bounds establishing the connection. Default 10s.
+	ConnectTimeout Duration `yaml:"connect_timeout"`
+	// IdleTimeout bounds the silence between stream events; 0 = no limit.
+	IdleTimeout Duration `yaml:"idle_timeout"`
 	// CAFile adds a PEM CA bundle for the upstream's TLS (private CAs).
 	CAFile string `yaml:"ca_file"`
 }
@@ -184,12 +192,17 @@ type Deployment struct {
 	Upstreams []DeploymentUpstream `yaml:"upstreams"`
 }
 
-// DeploymentUpstream binds a deployment to an upstream.
+// DeploymentUpstream binds a deployment to an upstream, as a member of the
+// deployment's pool.
 type DeploymentUpstream struct {
 	// Upstream names an entry of upstreams.
 	Upstream string `yaml:"upstream"`
 	// Deployment is the name on the upstream (Azure deployment or model). Default: the deployment's name.
 	Deployment string `yaml:"deployment"`
+	// Priority orders tiers: lower first (e.g. 1 = provisioned throughput, 2 = pay-as-you-go). Default 1.
+	Priority int `yaml:"priority"`
+	// Weight shares traffic inside a tier. Default 1.
+	Weight int `yaml:"weight"`
 }
 
 // Simulator configures the built-in simulator.

@@ -44,6 +44,8 @@ func (c *Config) ApplyDefaults() {
 		c.Limits.MaxRetryBodyBytes = c.Limits.MaxBodyBytes
 	}
 	c.Log.applyDefaults()
+	c.Routing.applyDefaults()
+	c.RateLimits.applyDefaults()
 	if len(c.Upstreams) == 0 && len(c.Deployments) == 0 {
 		c.Upstreams = []Upstream{{Name: "simulator", Type: "simulator"}}
 		c.Deployments = []Deployment{
@@ -63,6 +65,12 @@ func (c *Config) ApplyDefaults() {
 		for j := range d.Upstreams {
 			if d.Upstreams[j].Deployment == "" {
 				d.Upstreams[j].Deployment = d.Name
+			}
+			if d.Upstreams[j].Priority == 0 {
+				d.Upstreams[j].Priority = 1
+			}
+			if d.Upstreams[j].Weight == 0 {
+				d.Upstreams[j].Weight = 1
 			}
 		}
 	}
@@ -130,6 +138,9 @@ func (u *Upstream) applyDefaults() {
 	}
 	if u.Timeout == 0 {
 		u.Timeout = Duration(60 * time.Second)
+	}
+	if u.ConnectTimeout == 0 {
+		u.ConnectTimeout = Duration(10 * time.Second)
 	}
 }
 

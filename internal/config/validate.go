@@ -88,6 +88,8 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, c.Log.validate()...)
 	errs = append(errs, c.Auth.validate()...)
+	errs = append(errs, c.Routing.validate()...)
+	errs = append(errs, c.RateLimits.validate()...)
 
 	ups := map[string]bool{}
 	for i, u := range c.Upstreams {
@@ -112,12 +114,17 @@ func (c *Config) Validate() error {
 		if len(d.Upstreams) == 0 {
 			add("deployment %q: at least one upstream is required", d.Name)
 		}
-		if len(d.Upstreams) > 1 {
-			add("deployment %q: only one upstream per deployment is supported for now", d.Name)
-		}
+		members := map[string]bool{}
 		for _, du := range d.Upstreams {
 			if !ups[du.Upstream] {
 				add("deployment %q: unknown upstream %q", d.Name, du.Upstream)
+			}
+			if members[du.Upstream] {
+				add("deployment %q: upstream %q listed twice", d.Name, du.Upstream)
+			}
+			members[du.Upstream] = true
+			if du.Priority < 0 || du.Weight < 0 {
+				add("deployment %q: priority and weight cannot be negative", d.Name)
 			}
 		}
 	}
@@ -220,8 +227,8 @@ func (u *Upstream) validate() []error {
 			add("ca_file: %v", err)
 		}
 	}
-	if u.Timeout < 0 {
-		add("timeout cannot be negative")
+	if u.Timeout < 0 || u.ConnectTimeout < 0 || u.IdleTimeout < 0 {
+		add("timeouts cannot be negative")
 	}
 	return errs
 }

@@ -11,7 +11,9 @@ import (
 	"github.com/moat-gw/moat/internal/config"
 	"github.com/moat-gw/moat/internal/netpolicy"
 	"github.com/moat-gw/moat/internal/openai"
+	"github.com/moat-gw/moat/internal/ratelimit"
 	"github.com/moat-gw/moat/internal/reqlog"
+	"github.com/moat-gw/moat/internal/route"
 	"github.com/moat-gw/moat/internal/upstream"
 )
 
@@ -25,6 +27,7 @@ type buildDeps struct {
 	simulator string // base URL of the in-process simulator, if running
 	newID     func() string
 	keyStore  auth.KeyStore // keys created with `moat keys create`, if the store keeps them
+	limiter   ratelimit.Limiter
 }
 
 // buildPipeline turns a validated config into an immutable pipeline.
@@ -52,11 +55,30 @@ func buildPipeline(ctx context.Context, cfg *config.Config, d buildDeps) (*pipel
 		}
 		p.targets[u.Name] = t
 	}
+	idle := map[string]time.Duration{}
+	for _, u := range cfg.Upstreams {
+		idle[u.Name] = u.IdleTimeout.D()
+	}
 	for _, dc := range cfg.Deployments {
-		du := dc.Upstreams[0]
-		p.deployments[dc.Name] = &deployment{name: dc.Name, model: dc.Model, target: p.targets[du.Upstream], upstream: du.Deployment}
+		dep := &deployment{name: dc.Name, model: dc.Model, members: map[string]poolMember{}}
+		var members []route.Member
+		for _, du := range dc.Upstreams {
+			members = append(members, route.Member{Name: du.Upstream, Priority: du.Priority, Weight: du.Weight})
+			dep.members[du.Upstream] = poolMember{target: p.targets[du.Upstream], upstream: du.Deployment, idle: idle[du.Upstream]}
+		}
+		pool, err := route.NewPool(members, cfg.Routing.PoolOptions())
+		if err != nil {
+			p.close()
+			return nil, fmt.Errorf("deployment %s: %w", dc.Name, err)
+		}
+		dep.pool = pool
+		p.deployments[dc.Name] = dep
 		p.depNames = append(p.depNames, dc.Name)
 	}
+	p.maxAttempts = cfg.Routing.MaxAttempts
+	p.limiter = d.limiter
+	p.rateRules = cfg.RateLimits.Rules
+	p.defaultMaxTokens = cfg.RateLimits.DefaultMaxTokens
 	sort.Strings(p.depNames)
 	rules, err := cfg.NetworkRules()
 	if err == nil {
@@ -86,7 +108,7 @@ func buildPipeline(ctx context.Context, cfg *config.Config, d buildDeps) (*pipel
 // newTarget builds an upstream Target from config.
 func newTarget(u config.Upstream, simulatorURL string) (*upstream.Target, error) {
 	o := upstream.Options{Name: u.Name, Type: upstream.Type(u.Type), APIVersion: u.APIVersion,
-		StreamUsage: *u.StreamUsage, Timeout: u.Timeout.D(), CAFile: u.CAFile}
+		StreamUsage: *u.StreamUsage, Timeout: u.Timeout.D(), ConnectTimeout: u.ConnectTimeout.D(), CAFile: u.CAFile}
 	switch u.Type {
 	case "azure":
 		o.BaseURL = u.Endpoint

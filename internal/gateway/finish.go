@@ -14,6 +14,9 @@ import (
 // count when the upstream sent none), metrics, and the request-log record.
 func (p *pipeline) finish(r *http.Request, s *scope) {
 	end := p.now()
+	if s.cancelUpstream != nil {
+		s.cancelUpstream()
+	}
 	if s.status == 0 {
 		s.status = http.StatusOK
 	}
@@ -23,6 +26,8 @@ func (p *pipeline) finish(r *http.Request, s *scope) {
 	}
 	if kind == httpx.KindNone {
 		switch {
+		case s.idleTimedOut.Load():
+			kind = httpx.KindUpstreamTimeout
 		case s.canceled:
 			kind = httpx.KindClientCanceled
 		case s.upstreamStatus == http.StatusTooManyRequests:
@@ -71,8 +76,14 @@ func (p *pipeline) finish(r *http.Request, s *scope) {
 		Attempts:         s.attempts,
 		Upstream:         s.upstream,
 	}
-	if s.err != nil && s.err.Err != nil {
+	switch {
+	case s.err != nil && s.err.Err != nil:
 		rec.ErrorMessage = truncate(s.err.Err.Error(), 512)
+	case s.attempts > 1 || kind != httpx.KindNone:
+		rec.ErrorMessage = truncate("attempts: "+s.attemptLog, 512)
+	}
+	if s.err != nil && s.err.Err != nil && s.attemptLog != "" {
+		rec.ErrorMessage = truncate(rec.ErrorMessage+"; attempts: "+s.attemptLog, 512)
 	}
 	if s.deployment != nil {
 		depLabel = s.deployment.name
@@ -101,6 +112,7 @@ func (p *pipeline) finish(r *http.Request, s *scope) {
 		p.metrics.tokens.WithLabelValues(depLabel, "prompt").Add(float64(s.usage.PromptTokens))
 		p.metrics.tokens.WithLabelValues(depLabel, "completion").Add(float64(s.usage.CompletionTokens))
 	}
+	p.settle(r.Context(), s)
 	p.sink(rec)
 }
 

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -23,10 +24,19 @@ type testServer struct {
 	mgmtURL string
 	dbPath  string
 	stopped bool
+
+	clientOnce sync.Once
+	httpClient *http.Client
 }
 
 // startServer runs moat with cfgYAML (listeners and store are filled in).
 func startServer(t *testing.T, cfgYAML string) *testServer {
+	t.Helper()
+	return startServerOpts(t, cfgYAML, Options{Version: "test"})
+}
+
+// startServerOpts is startServer with process options (a test clock).
+func startServerOpts(t *testing.T, cfgYAML string, opts Options) *testServer {
 	t.Helper()
 	dir := t.TempDir()
 	db := filepath.Join(dir, "moat.db")
@@ -45,7 +55,7 @@ func startServer(t *testing.T, cfgYAML string) *testServer {
 		y += "shutdown: {grace_period: 5s}\n"
 	}
 	cfg := mustConfig(t, y)
-	srv, err := New(context.Background(), cfg, Options{Version: "test"})
+	srv, err := New(context.Background(), cfg, opts)
 	if err != nil {
 		t.Fatalf("new: %v", err)
 	}
@@ -121,3 +131,41 @@ func mustConfig(t *testing.T, y string) *config.Config {
 }
 
 func parseForTest(y string) (*config.Config, error) { return config.Parse([]byte(y)) }
+
+// clock is a settable test clock.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newClock() *clock { return &clock{now: time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// client is an HTTP client with enough idle connections for load tests.
+func (ts *testServer) client() *http.Client {
+	ts.clientOnce.Do(func() {
+		ts.httpClient = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}, Timeout: 30 * time.Second}
+	})
+	return ts.httpClient
+}
+
+func httpRequest(method, url, body string) (*http.Request, error) {
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("api-key", "k")
+	return req, nil
+}

@@ -16,6 +16,8 @@ type metrics struct {
 	upstream *prometheus.HistogramVec
 	inflight prometheus.Gauge
 	network  *prometheus.CounterVec
+	attempts *prometheus.CounterVec
+	limited  *prometheus.CounterVec
 }
 
 // latencyBuckets span sub-millisecond gateway answers to minutes-long streams.
@@ -46,5 +48,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	reg.MustRegister(m.requests, m.tokens, m.duration, m.ttfb, m.upstream, m.inflight)
 	m.network = newNetworkMetric(reg)
+	m.attempts = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "moat_upstream_attempts_total",
+		Help: "Upstream attempts, by upstream and outcome (2xx, 4xx, throttled, server_error, error).",
+	}, []string{"upstream", "outcome"})
+	m.limited = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "moat_ratelimit_denials_total",
+		Help: "Calls refused by moat's own limits, by kind (tokens, requests, quota, unavailable).",
+	}, []string{"kind"})
+	reg.MustRegister(m.attempts, m.limited)
 	return m
 }

@@ -10,13 +10,17 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/http/httputil"
+	"runtime/debug"
 	"strings"
 	"time"
 
+	"github.com/moat-gw/moat/internal/config"
 	"github.com/moat-gw/moat/internal/httpx"
 	"github.com/moat-gw/moat/internal/netpolicy"
 	"github.com/moat-gw/moat/internal/openai"
+	"github.com/moat-gw/moat/internal/ratelimit"
 	"github.com/moat-gw/moat/internal/reqlog"
+	"github.com/moat-gw/moat/internal/route"
 	"github.com/moat-gw/moat/internal/upstream"
 )
 
@@ -24,33 +28,44 @@ import (
 // reload builds a new pipeline and swaps it in; calls in flight finish on
 // the one they started with.
 type pipeline struct {
-	log         *slog.Logger
-	now         func() time.Time
-	region      string
-	versions    map[string]bool
-	maxBody     int64
-	maxRetry    int64
-	logBodies   bool
-	maxBodyLog  int
-	deployments map[string]*deployment
-	depNames    []string
-	targets     map[string]*upstream.Target
-	tokens      TokenCounter
-	proxy       *httputil.ReverseProxy
-	metrics     *metrics
-	sink        func(reqlog.Record)
-	newID       func() string
-	policy      *netpolicy.Policy
-	listeners   map[string]*netpolicy.Listener
-	id          *identity
+	log              *slog.Logger
+	now              func() time.Time
+	region           string
+	versions         map[string]bool
+	maxBody          int64
+	maxRetry         int64
+	logBodies        bool
+	maxBodyLog       int
+	deployments      map[string]*deployment
+	depNames         []string
+	targets          map[string]*upstream.Target
+	tokens           TokenCounter
+	proxy            *httputil.ReverseProxy
+	metrics          *metrics
+	sink             func(reqlog.Record)
+	newID            func() string
+	policy           *netpolicy.Policy
+	listeners        map[string]*netpolicy.Listener
+	id               *identity
+	maxAttempts      int
+	limiter          ratelimit.Limiter
+	rateRules        []config.RateRule
+	defaultMaxTokens int
 }
 
-// deployment is a configured deployment with its resolved upstream.
+// deployment is a configured deployment with its pool of upstreams.
 type deployment struct {
-	name     string
-	model    string
+	name    string
+	model   string
+	pool    *route.Pool
+	members map[string]poolMember
+}
+
+// poolMember is one upstream serving a deployment.
+type poolMember struct {
 	target   *upstream.Target
-	upstream string // name on the upstream
+	upstream string        // the deployment's name on the upstream
+	idle     time.Duration // longest silence between stream events
 }
 
 // TokenCounter counts tokens offline, per model family.
@@ -90,7 +105,7 @@ func (p *pipeline) ServeHTTP(w http.ResponseWriter, r *http.Request, listener st
 	defer func() {
 		rec := recover()
 		if rec != nil && rec != http.ErrAbortHandler {
-			p.log.Error("panic serving request", "request_id", s.id, "panic", fmt.Sprint(rec))
+			p.log.Error("panic serving request", "request_id", s.id, "panic", fmt.Sprint(rec), "stack", string(debug.Stack()))
 			s.err = httpx.As(errors.New("panic"), openai.FrontDoorError("500", openai.MsgInternalError))
 			httpx.Write(w, s.err)
 			s.status = s.err.Status
@@ -118,7 +133,7 @@ func (p *pipeline) serve(w http.ResponseWriter, r *http.Request, s *scope) error
 	if err := p.authenticate(r, s); err != nil {
 		return err
 	}
-	call, err := route(r, p.versions)
+	call, err := parseRoute(r, p.versions)
 	if err != nil {
 		return err
 	}
@@ -141,7 +156,7 @@ func (p *pipeline) serve(w http.ResponseWriter, r *http.Request, s *scope) error
 			openai.FrontDoorError("DeploymentNotFound", openai.MsgDeploymentNotFound), errString("unknown deployment"))
 	}
 	s.deployment = dep
-	if err := p.prepareUpstream(s); err != nil {
+	if err := p.admit(r.Context(), s); err != nil {
 		return err
 	}
 	p.proxy.ServeHTTP(w, r.WithContext(withScope(r.Context(), s)))
@@ -210,31 +225,4 @@ func multipartModel(contentType string, body []byte) (string, error) {
 			return strings.TrimSpace(string(b)), nil
 		}
 	}
-}
-
-// prepareUpstream builds the upstream body: model rewrite and stream usage.
-func (p *pipeline) prepareUpstream(s *scope) error {
-	t := s.deployment.target
-	uc := s.upstreamCall()
-	out, err := t.RewriteBody(uc, s.body)
-	if err != nil {
-		return httpx.New(http.StatusBadRequest, httpx.KindClientBadRequest,
-			openai.ModelError("request body is not valid JSON", "invalid_request_error", "", ""), err)
-	}
-	if s.req.Stream && !s.req.WantsUsageChunk() && t.InjectStreamUsage(uc) {
-		if out, err = openai.WithUsageRequested(out); err != nil {
-			return httpx.New(http.StatusBadRequest, httpx.KindClientBadRequest,
-				openai.ModelError("invalid stream_options", "invalid_request_error", "stream_options", ""), err)
-		}
-		s.injectedUsage = true
-	}
-	s.bodyOut = out
-	if !s.call.Operation.Multipart {
-		s.promptEstimate = p.tokens.Prompt(s.deployment.model, s.req)
-	}
-	return nil
-}
-
-func (s *scope) upstreamCall() upstream.Call {
-	return upstream.Call{Operation: s.call.Operation, Deployment: s.deployment.upstream, APIVersion: s.call.APIVersion}
 }

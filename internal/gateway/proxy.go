@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/moat-gw/moat/internal/httpx"
 	"github.com/moat-gw/moat/internal/openai"
+	"github.com/moat-gw/moat/internal/route"
 	"github.com/moat-gw/moat/internal/upstream"
 )
 
@@ -40,38 +40,6 @@ func (p *pipeline) newProxy() *httputil.ReverseProxy {
 	}
 }
 
-// callTransport sends a call to its upstream: it builds the upstream URL,
-// replays the buffered body, and sets upstream credentials.
-type callTransport struct{ p *pipeline }
-
-func (ct *callTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	s := scopeFrom(r.Context())
-	if s == nil {
-		return nil, errors.New("call without scope")
-	}
-	t := s.deployment.target
-	out := r.Clone(r.Context())
-	out.URL = t.URL(s.upstreamCall())
-	out.Host = out.URL.Host
-	out.Body = io.NopCloser(bytes.NewReader(s.bodyOut))
-	out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(s.bodyOut)), nil }
-	out.ContentLength = int64(len(s.bodyOut))
-	out.Header.Set("Content-Length", strconv.Itoa(len(s.bodyOut)))
-	out.Header.Del("Accept-Encoding") // usage must be readable; the transport negotiates gzip itself
-	s.upstream = t.Name()
-	s.attempts++
-	if err := t.Authorize(r.Context(), out); err != nil {
-		return nil, err
-	}
-	s.upstreamStart = ct.p.now()
-	resp, err := t.Transport().RoundTrip(out)
-	s.upstreamHeader = ct.p.now()
-	if err == nil {
-		s.upstreamStatus = resp.StatusCode
-	}
-	return resp, err
-}
-
 // modifyResponse sets Azure's headers and wraps the body to capture usage.
 func (p *pipeline) modifyResponse(resp *http.Response) error {
 	s := scopeFrom(resp.Request.Context())
@@ -88,7 +56,19 @@ func (p *pipeline) modifyResponse(resp *http.Response) error {
 	if h.Get("X-Ms-Region") == "" {
 		h.Set("X-Ms-Region", p.region)
 	}
+	if res := s.reservation; res != nil {
+		// The client is held to moat's limits: report what moat has left.
+		if res.RemainingTokens >= 0 {
+			h.Set("X-Ratelimit-Remaining-Tokens", strconv.Itoa(res.RemainingTokens))
+		}
+		if res.RemainingRequests >= 0 {
+			h.Set("X-Ratelimit-Remaining-Requests", strconv.Itoa(res.RemainingRequests))
+		}
+	}
 	s.status = resp.StatusCode
+	if s.member.idle > 0 {
+		resp.Body = newIdleBody(resp.Body, s.member.idle, s)
+	}
 	ct := h.Get("Content-Type")
 	switch {
 	case strings.HasPrefix(ct, "text/event-stream"):
@@ -116,6 +96,11 @@ func (p *pipeline) proxyError(w http.ResponseWriter, r *http.Request, err error)
 	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
 		he = httpx.New(499, httpx.KindClientCanceled, nil, err)
 		s.canceled = true
+	case errors.As(err, new(*route.Unavailable)):
+		var u *route.Unavailable
+		errors.As(err, &u)
+		he = u.HTTPError()
+		he.Err = err
 	case upstream.IsAuthError(err):
 		he = httpx.New(http.StatusInternalServerError, httpx.KindUpstreamAuth,
 			openai.FrontDoorError("500", openai.MsgInternalError), err)

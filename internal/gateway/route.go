@@ -54,8 +54,8 @@ type errString string
 
 func (e errString) Error() string { return string(e) }
 
-// route parses r into a Call. versions is the api-version allow-list.
-func route(r *http.Request, versions map[string]bool) (Call, error) {
+// parseRoute parses r into a Call. versions is the api-version allow-list.
+func parseRoute(r *http.Request, versions map[string]bool) (Call, error) {
 	p := r.URL.Path
 	q := r.URL.Query()
 	apiVersion := q.Get("api-version")

@@ -3,11 +3,13 @@ package gateway
 import (
 	"context"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"github.com/moat-gw/moat/internal/auth"
 	"github.com/moat-gw/moat/internal/httpx"
 	"github.com/moat-gw/moat/internal/openai"
+	"github.com/moat-gw/moat/internal/ratelimit"
 )
 
 // scope is the one per-request state, filled by the stages in order and
@@ -26,16 +28,19 @@ type scope struct {
 	deployment *deployment
 	body       []byte
 	req        *openai.Request
-	// bodyOut is the body sent upstream (after rewrites).
-	bodyOut []byte
 	// injectedUsage is true when moat asked the upstream for stream usage
 	// that the client did not request, so the usage chunk must be hidden.
 	injectedUsage  bool
 	promptEstimate int
 
 	upstream       string
+	member         poolMember
 	upstreamStatus int
 	attempts       int
+	attemptLog     string
+	cancelUpstream context.CancelFunc
+	idleTimedOut   atomic.Bool
+	reservation    *ratelimit.Reservation
 	upstreamStart  time.Time
 	upstreamHeader time.Time
 	firstByte      time.Time
@@ -52,13 +57,13 @@ type scope struct {
 	respBody       []byte
 }
 
-type scopeKey struct{}
+type scopeCtxKey struct{}
 
 func withScope(ctx context.Context, s *scope) context.Context {
-	return context.WithValue(ctx, scopeKey{}, s)
+	return context.WithValue(ctx, scopeCtxKey{}, s)
 }
 
 func scopeFrom(ctx context.Context) *scope {
-	s, _ := ctx.Value(scopeKey{}).(*scope)
+	s, _ := ctx.Value(scopeCtxKey{}).(*scope)
 	return s
 }

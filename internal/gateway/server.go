@@ -16,11 +16,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/moat-gw/moat/internal/auth"
 	"github.com/moat-gw/moat/internal/config"
 	"github.com/moat-gw/moat/internal/httpx"
 	"github.com/moat-gw/moat/internal/proxyproto"
+	"github.com/moat-gw/moat/internal/ratelimit"
 	"github.com/moat-gw/moat/internal/reqlog"
 	"github.com/moat-gw/moat/internal/store/pgstore"
 	"github.com/moat-gw/moat/internal/store/sqlitestore"
@@ -47,6 +49,8 @@ type Server struct {
 	store   reqlog.Store
 	writer  *reqlog.Writer
 	sim     *simHost
+	limiter ratelimit.Limiter
+	redis   *redis.Client
 
 	cfg      atomic.Pointer[config.Config]
 	pipe     atomic.Pointer[pipeline]
@@ -75,6 +79,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Server, error) {
 	s := &Server{log: o.Logger, now: o.Now, version: o.Version, reg: prometheus.NewRegistry(), tokens: tokens.New()}
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.metrics = newMetrics(s.reg)
+	s.reg.MustRegister(newBreakerCollector(s))
 
 	store, err := openStore(ctx, cfg, s.log)
 	if err != nil {
@@ -86,6 +91,14 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Server, error) {
 	}, s.log)
 	s.registerLogMetrics()
 
+	s.limiter = ratelimit.NewLocal()
+	if rc := cfg.RateLimits.Redis; rc != nil {
+		s.redis = redis.NewClient(&redis.Options{Addr: rc.Address, Password: rc.Password.Value(), DB: rc.DB,
+			DialTimeout: time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second})
+		rl := ratelimit.NewRedis(s.redis, ratelimit.RedisOptions{Prefix: rc.KeyPrefix, Logger: s.log})
+		s.limiter = rl
+		s.registerRedisMetrics(rl)
+	}
 	s.sim, err = startSimHost(s.log)
 	if err != nil {
 		s.closeStores(ctx)
@@ -128,7 +141,7 @@ func (s *Server) install(ctx context.Context, cfg *config.Config) error {
 	}
 	keyStore, _ := s.store.(auth.KeyStore)
 	p, err := buildPipeline(ctx, cfg, buildDeps{log: s.log, now: s.now, tokens: s.tokens, metrics: s.metrics,
-		sink: s.writer.Log, simulator: s.sim.url(), newID: newRequestID, keyStore: keyStore})
+		sink: s.writer.Log, simulator: s.sim.url(), newID: newRequestID, keyStore: keyStore, limiter: s.limiter})
 	if err != nil {
 		return err
 	}
@@ -149,6 +162,10 @@ func (s *Server) Reload(cfg *config.Config) error {
 	old := s.cfg.Load()
 	if !sameListeners(old.Listeners, cfg.Listeners) || !sameListeners(old.Management.Listeners, cfg.Management.Listeners) {
 		return errors.New("reload: listeners changed; restart moat to apply listener changes")
+	}
+	if (old.RateLimits.Redis == nil) != (cfg.RateLimits.Redis == nil) ||
+		(old.RateLimits.Redis != nil && old.RateLimits.Redis.Address != cfg.RateLimits.Redis.Address) {
+		return errors.New("reload: rate_limits.redis changed; restart moat to apply it")
 	}
 	if old.Log.Store != cfg.Log.Store || old.Log.SQLitePath != cfg.Log.SQLitePath || old.DataDir != cfg.DataDir ||
 		old.Log.PostgresDSN.Value() != cfg.Log.PostgresDSN.Value() {
@@ -291,6 +308,7 @@ func (s *Server) managementHandler() http.Handler {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { healthz(w) })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) { s.readyz(w) })
+	mux.HandleFunc("GET /status", s.serveStatus)
 	mux.HandleFunc("GET /version", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, s.version)
@@ -344,6 +362,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	flushCtx, cancelFlush := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancelFlush()
 	errs = append(errs, s.closeStores(flushCtx))
+	if s.redis != nil {
+		_ = s.redis.Close()
+	}
 	return errors.Join(errs...)
 }
 
@@ -367,6 +388,21 @@ func (s *Server) closeListeners() {
 		b.ln.Close()
 	}
 	s.servers = nil
+}
+
+// registerRedisMetrics exports the shared limiter's health.
+func (s *Server) registerRedisMetrics(rl *ratelimit.Redis) {
+	s.reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "moat_ratelimit_store_errors_total", Help: "Redis errors met by the rate limiter."},
+			func() float64 { return float64(rl.Stats().StoreErrors) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "moat_ratelimit_store_down", Help: "1 while Redis is unreachable and limits run in their declared fallback."},
+			func() float64 {
+				if rl.Stats().StoreDown {
+					return 1
+				}
+				return 0
+			}),
+	)
 }
 
 // registerLogMetrics exports the request-log writer's counters.

@@ -45,8 +45,10 @@ type Options struct {
 	APIVersion string
 	// StreamUsage enables stream_options.include_usage injection.
 	StreamUsage bool
-	// Timeout bounds connect and response headers.
+	// Timeout bounds the wait for response headers (first byte).
 	Timeout time.Duration
+	// ConnectTimeout bounds dialing; zero means 10s.
+	ConnectTimeout time.Duration
 	// CAFile is an extra PEM bundle for TLS.
 	CAFile string
 }
@@ -71,14 +73,17 @@ func New(opts Options) (*Target, error) {
 	if u.Path == "" {
 		u.Path = "/" // JoinPath keeps a relative path relative; the request line needs it absolute
 	}
+	if opts.ConnectTimeout <= 0 {
+		opts.ConnectTimeout = 10 * time.Second
+	}
 	tr := &http.Transport{
 		Proxy:                 nil, // a closed network has no proxy to the internet; never read HTTP_PROXY
-		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		DialContext:           (&net.Dialer{Timeout: opts.ConnectTimeout, KeepAlive: 30 * time.Second}).DialContext,
 		ForceAttemptHTTP2:     true,
 		MaxIdleConns:          512,
 		MaxIdleConnsPerHost:   256,
 		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   10 * time.Second,
+		TLSHandshakeTimeout:   opts.ConnectTimeout,
 		ResponseHeaderTimeout: opts.Timeout,
 		ExpectContinueTimeout: time.Second,
 		TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12},

@@ -1,0 +1,124 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/moat-gw/moat/internal/auth"
+	"github.com/moat-gw/moat/internal/httpx"
+	"github.com/moat-gw/moat/internal/openai"
+	"github.com/moat-gw/moat/internal/ratelimit"
+)
+
+// admit is stage 8: it estimates the call's tokens offline (prompt plus the
+// output allowance) and reserves them, with one request, against every limit
+// that applies, all or nothing. The reservation is settled with the real
+// usage when the call ends, so concurrent calls cannot overshoot a limit.
+func (p *pipeline) admit(ctx context.Context, s *scope) error {
+	if !s.call.Operation.Multipart {
+		s.promptEstimate = p.tokens.Prompt(s.deployment.model, s.req)
+	}
+	if p.limiter == nil {
+		return nil
+	}
+	est := s.promptEstimate
+	switch s.call.Operation.Name {
+	case "chat", "completions", "responses":
+		if c := s.req.OutputCap(); c > 0 {
+			est += c
+		} else {
+			est += p.defaultMaxTokens
+		}
+	}
+	var reqs []ratelimit.Request
+	for i := range p.rateRules {
+		r := &p.rateRules[i]
+		if !r.Matches(s.deployment.name) {
+			continue
+		}
+		key := scopeKey(r.Scope, s)
+		if key == "" {
+			continue
+		}
+		l := r.Limit(key)
+		reqs = append(reqs, ratelimit.Request{Limit: &l, Tokens: est})
+	}
+	if k := principalKey(s); k != nil && (k.Limits.TPM > 0 || k.Limits.RPM > 0) {
+		l := ratelimit.Limit{Key: "keylimits|" + k.ID, TPM: k.Limits.TPM, RPM: k.Limits.RPM}
+		reqs = append(reqs, ratelimit.Request{Limit: &l, Tokens: est})
+	}
+	if len(reqs) == 0 {
+		return nil
+	}
+	res, err := p.limiter.Reserve(ctx, p.now(), reqs)
+	if err != nil {
+		var d *ratelimit.Denial
+		if errors.As(err, &d) {
+			p.metrics.limited.WithLabelValues(string(d.Kind)).Inc()
+			v := s.call.APIVersion
+			if v == "" {
+				v = "v1"
+			}
+			return d.HTTPError(s.call.Operation.ID, v)
+		}
+		return httpx.New(http.StatusInternalServerError, httpx.KindGatewayInternal,
+			openai.FrontDoorError("500", openai.MsgInternalError), err)
+	}
+	s.reservation = res
+	return nil
+}
+
+// scopeKey names the counter a rule uses for this call; "" when the rule's
+// scope does not apply (a key rule on a token call).
+func scopeKey(scope string, s *scope) string {
+	dep := "deployment:" + s.deployment.name
+	caller := "principal:" + s.caller
+	isKey := s.principal != nil && s.principal.Type == auth.TypeKey
+	switch scope {
+	case "deployment":
+		return dep
+	case "principal":
+		return caller
+	case "principal+deployment":
+		return caller + "|" + dep
+	case "key":
+		if isKey {
+			return "key:" + s.caller
+		}
+	case "key+deployment":
+		if isKey {
+			return "key:" + s.caller + "|" + dep
+		}
+	}
+	return ""
+}
+
+// settle charges the reservation what the call really used: its usage, or
+// nothing when no upstream was called. A client that left is still charged.
+func (p *pipeline) settle(ctx context.Context, s *scope) {
+	res := s.reservation
+	if res == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	var err error
+	if s.attempts == 0 {
+		err = res.Cancel(ctx, p.now())
+	} else {
+		err = res.Settle(ctx, p.now(), s.usage.TotalTokens)
+	}
+	if err != nil {
+		p.log.Warn("settle rate-limit reservation", "request_id", s.id, "err", err)
+	}
+}
+
+// principalKey is the calling key's record, or nil for tokens and anonymous calls.
+func principalKey(s *scope) *auth.Key {
+	if s.principal == nil {
+		return nil
+	}
+	return s.principal.Key()
+}
