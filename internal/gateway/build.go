@@ -38,7 +38,7 @@ func buildPipeline(ctx context.Context, cfg *config.Config, d buildDeps) (*pipel
 		logBodies: cfg.Log.Bodies, maxBodyLog: int(cfg.Log.MaxBodyLogBytes),
 		deployments: map[string]*deployment{}, targets: map[string]*upstream.Target{},
 		tokens: d.tokens, metrics: d.metrics, sink: d.sink, newID: d.newID,
-		versions: map[string]bool{},
+		versions: map[string]bool{}, denials: &logSampler{},
 	}
 	versions := cfg.APIVersions
 	if len(versions) == 0 {

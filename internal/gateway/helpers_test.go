@@ -43,7 +43,7 @@ func startServerOpts(t *testing.T, cfgYAML string, opts Options) *testServer {
 	y := cfgYAML + "\ndata_dir: " + dir + "\n"
 	if !strings.Contains(cfgYAML, "listeners:") {
 		y += "listeners: [{name: data, address: '127.0.0.1:0'}]\n" +
-			"management: {listeners: [{name: mgmt, address: '127.0.0.1:0'}]}\n"
+			"management: {listeners: [{name: mgmt, address: '127.0.0.1:0', kind: private_endpoint}]}\n"
 	}
 	if !strings.Contains(cfgYAML, "simulator:") {
 		y += "simulator: {time_to_first_token: 1ms, tokens_per_second: 0}\n"

@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"fmt"
+	"sync"
+	"time"
 	"net"
 	"net/http"
 	"net/netip"
@@ -26,7 +28,11 @@ func (p *pipeline) network(r *http.Request, listener string) (netip.Addr, error)
 	}
 	he := d.HTTPError()
 	he.Err = fmt.Errorf("network denied: %s", describeDecision(d))
-	p.log.Info("network access denied", "decision", d)
+	if p.denials.allow(listener, string(d.Reason), p.now()) {
+		// Sampled: a scanner must not flood the process log. Every denial
+		// is still counted and, on the data plane, in the request log.
+		p.log.Info("network access denied", "decision", d)
+	}
 	return client, he
 }
 
@@ -57,7 +63,9 @@ func peerAddr(r *http.Request) netip.Addr {
 // so the admin API and metrics are never more reachable than the data plane.
 func (s *Server) guardManagement(listener string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, err := s.pipe.Load().network(r, listener); err != nil {
+		p := s.pipe.Load()
+		if _, err := p.network(r, listener); err != nil {
+			setCommonHeaders(w.Header(), p.newID(), p.region)
 			httpx.Write(w, httpx.As(err, nil))
 			return
 		}
@@ -72,4 +80,33 @@ func newNetworkMetric(reg prometheus.Registerer) *prometheus.CounterVec {
 	}, []string{"listener", "reason"})
 	reg.MustRegister(c)
 	return c
+}
+
+// logSampler lets one log line per listener and reason through each minute.
+type logSampler struct {
+	mu   sync.Mutex
+	last map[string]time.Time
+}
+
+func (l *logSampler) allow(listener, reason string, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.last == nil {
+		l.last = map[string]time.Time{}
+	}
+	k := listener + "|" + reason
+	if t, ok := l.last[k]; ok && now.Sub(t) < time.Minute {
+		return false
+	}
+	l.last[k] = now
+	return true
+}
+
+// setCommonHeaders sets the headers Azure sends on every answer, including
+// front-door errors, so moat's denials look like Azure's.
+func setCommonHeaders(h http.Header, id, region string) {
+	h.Set("Apim-Request-Id", id)
+	h.Set("X-Request-Id", id)
+	h.Set("X-Ms-Region", region)
+	h.Set("Strict-Transport-Security", "max-age=31536000; includeSubDomains; preload")
 }

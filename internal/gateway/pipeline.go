@@ -47,6 +47,7 @@ type pipeline struct {
 	policy           *netpolicy.Policy
 	listeners        map[string]*netpolicy.Listener
 	id               *identity
+	denials          *logSampler
 	maxAttempts      int
 	limiter          ratelimit.Limiter
 	rateRules        []config.RateRule
@@ -93,10 +94,7 @@ type TokenCounter interface {
 func (p *pipeline) ServeHTTP(w http.ResponseWriter, r *http.Request, listener string) {
 	s := &scope{id: p.newID(), start: p.now(), listener: listener}
 	h := w.Header()
-	h.Set("Apim-Request-Id", s.id)
-	h.Set("X-Request-Id", s.id)
-	h.Set("X-Ms-Region", p.region)
-	h.Set("Strict-Transport-Security", "max-age=31536000; includeSubDomains; preload")
+	setCommonHeaders(h, s.id, p.region)
 	if v := r.Header.Get("X-Ms-Client-Request-Id"); v != "" {
 		h.Set("X-Ms-Client-Request-Id", v)
 	}

@@ -11,7 +11,7 @@ import (
 func TestReload(t *testing.T) {
 	base := `
 listeners: [{name: data, address: '127.0.0.1:0', kind: public}]
-management: {listeners: [{name: mgmt, address: '127.0.0.1:0'}]}
+management: {listeners: [{name: mgmt, address: '127.0.0.1:0', kind: private_endpoint}]}
 simulator: {time_to_first_token: 1ms, tokens_per_second: 100}
 `
 	ts := startServer(t, base+"network: {public_network_access: enabled}")

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"slices"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -163,6 +164,9 @@ func (s *Server) Reload(cfg *config.Config) error {
 	if !sameListeners(old.Listeners, cfg.Listeners) || !sameListeners(old.Management.Listeners, cfg.Management.Listeners) {
 		return errors.New("reload: listeners changed; restart moat to apply listener changes")
 	}
+	if hasProxyProtocol(cfg) && !slices.Equal(old.Network.TrustedProxies, cfg.Network.TrustedProxies) {
+		return errors.New("reload: trusted_proxies changed while a listener uses proxy_protocol; restart moat to apply it")
+	}
 	if (old.RateLimits.Redis == nil) != (cfg.RateLimits.Redis == nil) ||
 		(old.RateLimits.Redis != nil && old.RateLimits.Redis.Address != cfg.RateLimits.Redis.Address) {
 		return errors.New("reload: rate_limits.redis changed; restart moat to apply it")
@@ -175,6 +179,15 @@ func (s *Server) Reload(cfg *config.Config) error {
 		return fmt.Errorf("reload: %w", err)
 	}
 	return nil
+}
+
+func hasProxyProtocol(cfg *config.Config) bool {
+	for _, l := range append(append([]config.Listener(nil), cfg.Listeners...), cfg.Management.Listeners...) {
+		if l.ProxyProtocol {
+			return true
+		}
+	}
+	return false
 }
 
 func sameListeners(a, b []config.Listener) bool {
@@ -287,7 +300,9 @@ func (s *Server) dataHandler(listener string) http.Handler {
 		case "/healthz", "/readyz":
 			// Probes obey the network rules too: a public listener with
 			// public access disabled does not even say that moat is there.
-			if _, err := s.pipe.Load().network(r, listener); err != nil {
+			p := s.pipe.Load()
+			if _, err := p.network(r, listener); err != nil {
+				setCommonHeaders(w.Header(), p.newID(), p.region)
 				httpx.Write(w, httpx.As(err, nil))
 				return
 			}
