@@ -52,6 +52,11 @@ Usage:
                                          show recent calls from the request log (-f follows)
   moat idp [--addr A] [--identity name=clientID:objectID]
                                          run a development token issuer (managed-identity protocol, OIDC)
+  moat keys create|list|revoke|regenerate [--config FILE]
+                                         manage API keys in the configured store (a new key is shown once)
+  moat roles assign|list|remove|definitions [--config FILE]
+                                         manage role assignments (Azure-style RBAC)
+  moat audit verify|list [--config FILE] check or show the hash-chained audit log of key and role changes
   moat version                           print the version
 
 Run 'moat COMMAND -h' for a command's flags.
@@ -75,6 +80,12 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runLogs(ctx, args[1:], stdout, stderr)
 	case "idp":
 		err = runIDP(ctx, args[1:], stdout, stderr)
+	case "keys":
+		err = runKeys(ctx, args[1:], stdout, stderr)
+	case "roles":
+		err = runRoles(ctx, args[1:], stdout, stderr)
+	case "audit":
+		err = runAudit(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "moat", version())
 	case "help", "-h", "--help":

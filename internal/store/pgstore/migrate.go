@@ -79,6 +79,63 @@ CREATE INDEX request_log_caller_time ON request_log (caller, time);
 CREATE INDEX request_log_deployment_time ON request_log (deployment, time);
 `,
 		},
+		{
+			version: 2,
+			name:    "identity",
+			// Generated API keys (only the hash of each), role assignments
+			// made through the management plane, and the hash-chained
+			// audit log (see package audit). NULL expires_at/revoked_at
+			// mean never. The audit log is append-only: triggers refuse
+			// UPDATE, DELETE and TRUNCATE (deliberate tampering that drops
+			// them is still caught by the hash chain). details is text,
+			// not jsonb, because the hash covers its exact bytes. seq is
+			// assigned by the chain under an advisory lock, not by a
+			// sequence.
+			sql: `
+CREATE TABLE api_keys (
+	id          text        PRIMARY KEY,
+	name        text        NOT NULL DEFAULT '',
+	owner       text        NOT NULL DEFAULT '',
+	description text        NOT NULL DEFAULT '',
+	hash        bytea       NOT NULL UNIQUE,
+	deployments text[]      NOT NULL DEFAULT '{}',
+	operations  text[]      NOT NULL DEFAULT '{}',
+	expires_at  timestamptz,
+	revoked_at  timestamptz,
+	created_at  timestamptz NOT NULL,
+	limit_tpm   bigint      NOT NULL DEFAULT 0,
+	limit_rpm   bigint      NOT NULL DEFAULT 0
+);
+CREATE TABLE role_assignments (
+	id         text        PRIMARY KEY,
+	role       text        NOT NULL,
+	principal  text        NOT NULL,
+	scope      text        NOT NULL DEFAULT '/',
+	created_at timestamptz NOT NULL,
+	created_by text        NOT NULL DEFAULT ''
+);
+CREATE TABLE audit_log (
+	seq       bigint      PRIMARY KEY,
+	time      timestamptz NOT NULL,
+	actor     text        NOT NULL,
+	action    text        NOT NULL,
+	target    text        NOT NULL DEFAULT '',
+	details   text        NOT NULL DEFAULT '{}',
+	client_ip text        NOT NULL DEFAULT '',
+	prev_hash text        NOT NULL,
+	hash      text        NOT NULL
+);
+CREATE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	RAISE EXCEPTION 'audit_log is append-only';
+END
+$$;
+CREATE TRIGGER audit_log_no_change BEFORE UPDATE OR DELETE ON audit_log
+	FOR EACH ROW EXECUTE FUNCTION audit_log_append_only();
+CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log
+	FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only();
+`,
+		},
 	}
 }
 

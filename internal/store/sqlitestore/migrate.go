@@ -74,6 +74,61 @@ CREATE INDEX request_log_caller_time ON request_log (caller, time);
 CREATE INDEX request_log_deployment_time ON request_log (deployment, time);
 `,
 		},
+		{
+			version: 2,
+			name:    "identity",
+			// Generated API keys (only the hash of each), role assignments
+			// made through the management plane, and the hash-chained
+			// audit log (see package audit). Times are microseconds since
+			// the Unix epoch; NULL expires_at/revoked_at mean never.
+			// deployments and operations are JSON arrays of strings. The
+			// audit log is append-only: triggers refuse UPDATE and DELETE
+			// (deliberate tampering that drops them is still caught by the
+			// hash chain). Its seq is assigned by the chain, not by SQLite.
+			sql: `
+CREATE TABLE api_keys (
+	id          TEXT    PRIMARY KEY,
+	name        TEXT    NOT NULL DEFAULT '',
+	owner       TEXT    NOT NULL DEFAULT '',
+	description TEXT    NOT NULL DEFAULT '',
+	hash        BLOB    NOT NULL UNIQUE,
+	deployments TEXT    NOT NULL DEFAULT '[]',
+	operations  TEXT    NOT NULL DEFAULT '[]',
+	expires_at  INTEGER,
+	revoked_at  INTEGER,
+	created_at  INTEGER NOT NULL,
+	limit_tpm   INTEGER NOT NULL DEFAULT 0,
+	limit_rpm   INTEGER NOT NULL DEFAULT 0
+) STRICT;
+CREATE TABLE role_assignments (
+	id         TEXT    PRIMARY KEY,
+	role       TEXT    NOT NULL,
+	principal  TEXT    NOT NULL,
+	scope      TEXT    NOT NULL DEFAULT '/',
+	created_at INTEGER NOT NULL,
+	created_by TEXT    NOT NULL DEFAULT ''
+) STRICT;
+CREATE TABLE audit_log (
+	seq       INTEGER PRIMARY KEY,
+	time      INTEGER NOT NULL,
+	actor     TEXT    NOT NULL,
+	action    TEXT    NOT NULL,
+	target    TEXT    NOT NULL DEFAULT '',
+	details   TEXT    NOT NULL DEFAULT '{}',
+	client_ip TEXT    NOT NULL DEFAULT '',
+	prev_hash TEXT    NOT NULL,
+	hash      TEXT    NOT NULL
+) STRICT;
+CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+BEGIN
+	SELECT RAISE(ABORT, 'audit_log is append-only');
+END;
+CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+BEGIN
+	SELECT RAISE(ABORT, 'audit_log is append-only');
+END;
+`,
+		},
 	}
 }
 
