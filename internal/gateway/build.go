@@ -7,6 +7,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/moat-gw/moat/internal/admin"
 	"github.com/moat-gw/moat/internal/auth"
 	"github.com/moat-gw/moat/internal/config"
 	"github.com/moat-gw/moat/internal/netpolicy"
@@ -26,7 +27,8 @@ type buildDeps struct {
 	sink      func(reqlog.Record)
 	simulator string // base URL of the in-process simulator, if running
 	newID     func() string
-	keyStore  auth.KeyStore // keys created with `moat keys create`, if the store keeps them
+	keyStore  auth.KeyStore         // keys created with `moat keys create`, if the store keeps them
+	assigned  admin.AssignmentStore // role assignments made with `moat roles` or the admin API
 	limiter   ratelimit.Limiter
 }
 
@@ -97,7 +99,7 @@ func buildPipeline(ctx context.Context, cfg *config.Config, d buildDeps) (*pipel
 		}
 		p.listeners[lc.Name] = &l
 	}
-	if p.id, err = buildIdentity(ctx, cfg, d.keyStore, d.log, d.now); err != nil {
+	if p.id, err = buildIdentity(ctx, cfg, d.keyStore, d.assigned, d.log, d.now); err != nil {
 		p.close()
 		return nil, fmt.Errorf("auth: %w", err)
 	}

@@ -2,11 +2,14 @@ package gateway
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
+	"github.com/moat-gw/moat/internal/admin"
 	"github.com/moat-gw/moat/internal/auth"
 	"github.com/moat-gw/moat/internal/config"
 	"github.com/moat-gw/moat/internal/rbac"
@@ -16,23 +19,27 @@ import (
 // A nil authn means authentication is disabled (development mode).
 type identity struct {
 	authn  *auth.Authenticator
-	authz  *rbac.Authorizer
+	authz  atomic.Pointer[rbac.Authorizer]
 	keys   *auth.KeyVerifier
 	hasher auth.Hasher
+	// rbac is the config's part of the role configuration; stored
+	// assignments are added to it on every refresh.
+	rbac   rbac.Config
+	stored admin.AssignmentStore
+	log    *slog.Logger
 }
 
 // buildIdentity builds the authenticator (static keys from config, then keys
 // in the store) and the role authorizer from cfg.
-func buildIdentity(ctx context.Context, cfg *config.Config, store auth.KeyStore, log *slog.Logger, now func() time.Time) (*identity, error) {
+func buildIdentity(ctx context.Context, cfg *config.Config, store auth.KeyStore, stored admin.AssignmentStore, log *slog.Logger, now func() time.Time) (*identity, error) {
 	rc, err := cfg.Auth.RBAC()
 	if err != nil {
 		return nil, err
 	}
-	authz, err := rbac.New(rc)
-	if err != nil {
+	id := &identity{hasher: auth.NewHasher([]byte(cfg.Auth.Pepper.Value())), rbac: rc, stored: stored, log: log}
+	if err := id.refreshAssignments(ctx); err != nil {
 		return nil, err
 	}
-	id := &identity{authz: authz, hasher: auth.NewHasher([]byte(cfg.Auth.Pepper.Value()))}
 	if cfg.Auth.Disabled {
 		return id, nil
 	}
@@ -100,5 +107,48 @@ func (p *pipeline) authorize(s *scope) error {
 	if err := s.principal.CheckKeyScope(s.call.Deployment, op, tmpl, p.now()); err != nil {
 		return err
 	}
-	return p.id.authz.Check(s.principal, op.DataAction, s.call.Deployment).Err(tmpl)
+	return p.id.authz.Load().Check(s.principal, op.DataAction, s.call.Deployment).Err(tmpl)
+}
+
+// refreshAssignments rebuilds the authorizer from config plus the
+// assignments kept in the store (made with moat roles or the admin API).
+func (id *identity) refreshAssignments(ctx context.Context) error {
+	rc := id.rbac
+	if id.stored != nil {
+		list, err := id.stored.ListAssignments(ctx)
+		if err != nil {
+			return fmt.Errorf("load role assignments: %w", err)
+		}
+		extra, err := admin.RBACAssignments(list)
+		if err != nil {
+			return err
+		}
+		rc.Assignments = append(append([]rbac.Assignment(nil), rc.Assignments...), extra...)
+	}
+	authz, err := rbac.New(rc)
+	if err != nil {
+		return err
+	}
+	id.authz.Store(authz)
+	return nil
+}
+
+// authorizeManagement authenticates a management-plane call and checks the
+// data action it needs (Moat/keys/write, Moat/logs/read, ...) at gateway scope.
+func (p *pipeline) authorizeManagement(r *http.Request, dataAction string) (string, error) {
+	if p.id.authn == nil {
+		return "anonymous", nil // development mode: authentication disabled
+	}
+	pr, err := p.id.authn.AuthenticateRequest(r.Context(), r.Header, true)
+	if err != nil {
+		return "", err
+	}
+	op := r.Pattern
+	if op == "" {
+		op = r.Method + " " + r.URL.Path
+	}
+	if err := p.id.authz.Load().Check(pr, dataAction, "").Err(op); err != nil {
+		return "", err
+	}
+	return pr.DisplayID(), nil
 }

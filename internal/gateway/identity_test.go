@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http/httptest"
@@ -166,4 +167,18 @@ auth:
   assignments: [{role: Cognitive Services OpenAI User, principal: 'object:%s', scope: /deployments/gpt-4o-mini}]
 `, testTenant, issuer, vmObject))
 	runNode(t, dir, node, "keyless.test.mjs", "MOAT_URL="+ts.url, "MOAT_TEST_OBJECT_ID="+vmObject)
+}
+
+// mintToken gets a managed-identity token from the local issuer as a VM would.
+func mintToken(t *testing.T, issuer string) string {
+	t.Helper()
+	status, _, body := do(t, "GET", issuer+idp.MSIPath+"?api-version=2019-08-01&resource=https://cognitiveservices.azure.com", "",
+		"X-IDENTITY-HEADER", msiSecret)
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.Unmarshal([]byte(body), &tok); status != 200 || err != nil || tok.AccessToken == "" {
+		t.Fatalf("token: %d %s", status, body)
+	}
+	return tok.AccessToken
 }

@@ -2,11 +2,11 @@ package gateway
 
 import (
 	"fmt"
-	"sync"
-	"time"
 	"net"
 	"net/http"
 	"net/netip"
+	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"slices"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -10,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/moat-gw/moat/internal/admin"
 	"github.com/moat-gw/moat/internal/auth"
 	"github.com/moat-gw/moat/internal/config"
 	"github.com/moat-gw/moat/internal/httpx"
@@ -59,6 +60,8 @@ type Server struct {
 	reloadMu sync.Mutex
 
 	servers []*boundServer
+	stop    context.CancelFunc // ends background work started by Start
+	admin   http.Handler       // the admin API, when the store keeps identities
 }
 
 type boundServer struct {
@@ -110,6 +113,13 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Server, error) {
 		s.closeStores(ctx)
 		return nil, err
 	}
+	if st, ok := s.store.(admin.Store); ok {
+		if s.admin, err = s.newAdmin(st); err != nil {
+			s.sim.close()
+			s.closeStores(ctx)
+			return nil, fmt.Errorf("admin api: %w", err)
+		}
+	}
 	return s, nil
 }
 
@@ -141,8 +151,9 @@ func (s *Server) install(ctx context.Context, cfg *config.Config) error {
 		return err
 	}
 	keyStore, _ := s.store.(auth.KeyStore)
+	assigned, _ := s.store.(admin.AssignmentStore)
 	p, err := buildPipeline(ctx, cfg, buildDeps{log: s.log, now: s.now, tokens: s.tokens, metrics: s.metrics,
-		sink: s.writer.Log, simulator: s.sim.url(), newID: newRequestID, keyStore: keyStore, limiter: s.limiter})
+		sink: s.writer.Log, simulator: s.sim.url(), newID: newRequestID, keyStore: keyStore, assigned: assigned, limiter: s.limiter})
 	if err != nil {
 		return err
 	}
@@ -224,6 +235,11 @@ func (s *Server) Start() error {
 			s.closeListeners()
 			return err
 		}
+	}
+	bg, stop := context.WithCancel(context.Background())
+	s.stop = stop
+	if _, ok := s.store.(admin.AssignmentStore); ok {
+		go s.watchAssignments(bg)
 	}
 	for _, b := range s.servers {
 		go func() {
@@ -324,6 +340,9 @@ func (s *Server) managementHandler() http.Handler {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { healthz(w) })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) { s.readyz(w) })
 	mux.HandleFunc("GET /status", s.serveStatus)
+	if s.admin != nil {
+		mux.Handle("/admin/", s.admin)
+	}
 	mux.HandleFunc("GET /version", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, s.version)
@@ -351,6 +370,9 @@ func (s *Server) readyz(w http.ResponseWriter) {
 // closes the stores.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.draining.Store(true)
+	if s.stop != nil {
+		s.stop()
+	}
 	grace := s.cfg.Load().Shutdown.GracePeriod.D()
 	ctx, cancel := context.WithTimeout(ctx, grace)
 	defer cancel()
