@@ -241,6 +241,7 @@ func (s *Server) Start() error {
 	if _, ok := s.store.(admin.AssignmentStore); ok {
 		go s.watchAssignments(bg)
 	}
+	go s.enforceRetention(bg)
 	for _, b := range s.servers {
 		go func() {
 			var err error

@@ -1,0 +1,35 @@
+package gateway
+
+import (
+	"context"
+	"time"
+)
+
+// retentionEvery is how often expired request-log records are deleted.
+const retentionEvery = time.Hour
+
+// enforceRetention deletes request-log records older than log.retention,
+// once at start and then hourly, until ctx ends. The stores delete in small
+// transactions (SQLite) or drop whole day partitions (PostgreSQL), so this
+// never stalls the log writer.
+func (s *Server) enforceRetention(ctx context.Context) {
+	t := time.NewTicker(retentionEvery)
+	defer t.Stop()
+	for {
+		if keep := s.cfg.Load().Log.Retention.D(); keep > 0 {
+			cutoff := s.now().Add(-keep)
+			n, err := s.store.DeleteBefore(ctx, cutoff)
+			switch {
+			case err != nil && ctx.Err() == nil:
+				s.log.Warn("request log retention", "err", err)
+			case n > 0:
+				s.log.Info("request log retention", "deleted", n, "before", cutoff.UTC().Format(time.RFC3339))
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
