@@ -10,10 +10,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/moat-gw/moat/internal/idp"
 )
@@ -79,18 +77,7 @@ func runIDP(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fmt.Fprintf(stdout, "\nFor moat's config:\n  auth:\n    issuers:\n      - {name: local, tenant_id: %s, discovery_url: '%s%s'}\n"+
 		"    assignments:\n      - {role: Cognitive Services OpenAI User, principal: 'object:%s', scope: /deployments/gpt-4o-mini}\n",
 		*tenant, base, idp.DiscoveryPath, ids[0].ObjectID)
-	srv := &http.Server{Handler: iss.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(sctx)
-		return nil
-	}
+	return serveUntil(ctx, ln, iss.Handler())
 }
 
 var _ flag.Value = (*identityFlag)(nil)

@@ -2,15 +2,12 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/moat-gw/moat/internal/simulator"
 	"github.com/moat-gw/moat/internal/tokens"
@@ -76,23 +73,10 @@ func runSimulator(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	srv := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}
 	names := []string{}
 	for _, d := range opts.Deployments {
 		names = append(names, d.Name)
 	}
 	fmt.Fprintf(stdout, "moat simulator serving Azure OpenAI on http://%s (deployments: %s)\n", ln.Addr(), strings.Join(names, ", "))
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			return err
-		}
-		return nil
-	}
+	return serveUntil(ctx, ln, sim)
 }

@@ -2,11 +2,11 @@ package gateway
 
 import (
 	"crypto/rand"
-	"encoding/hex"
 	"net/http"
 	"strconv"
 
 	"github.com/moat-gw/moat/internal/httpx"
+	"github.com/moat-gw/moat/internal/openai"
 	"github.com/moat-gw/moat/internal/reqlog"
 )
 
@@ -130,17 +130,5 @@ func truncate(s string, n int) string {
 func newRequestID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	var out [36]byte
-	hex.Encode(out[0:8], b[0:4])
-	out[8] = '-'
-	hex.Encode(out[9:13], b[4:6])
-	out[13] = '-'
-	hex.Encode(out[14:18], b[6:8])
-	out[18] = '-'
-	hex.Encode(out[19:23], b[8:10])
-	out[23] = '-'
-	hex.Encode(out[24:], b[10:])
-	return string(out[:])
+	return openai.FormatRequestID(b)
 }

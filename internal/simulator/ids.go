@@ -3,6 +3,7 @@ package simulator
 import (
 	"encoding/binary"
 	"encoding/hex"
+	"github.com/moat-gw/moat/internal/openai"
 	"hash/fnv"
 	"math/rand/v2"
 	"sync"
@@ -59,19 +60,7 @@ func (l *lockedRand) uuid() string {
 	binary.LittleEndian.PutUint64(b[:8], l.r.Uint64())
 	binary.LittleEndian.PutUint64(b[8:], l.r.Uint64())
 	l.mu.Unlock()
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	var out [36]byte
-	hex.Encode(out[0:8], b[0:4])
-	out[8] = '-'
-	hex.Encode(out[9:13], b[4:6])
-	out[13] = '-'
-	hex.Encode(out[14:18], b[6:8])
-	out[18] = '-'
-	hex.Encode(out[19:23], b[8:10])
-	out[23] = '-'
-	hex.Encode(out[24:], b[10:])
-	return string(out[:])
+	return openai.FormatRequestID(b)
 }
 
 const idAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
