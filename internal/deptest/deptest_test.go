@@ -1,0 +1,83 @@
+// Package deptest keeps moat's dependencies pointing one way: leaves import
+// nothing of moat's, policy packages import only leaves, only the gateway
+// wires everything, and only the CLI imports the gateway (Tailscale's
+// tstest/deptest).
+package deptest
+
+import (
+	"encoding/json"
+	"io"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const mod = "github.com/moat-gw/moat/"
+
+// allowed lists, per package, the moat packages it may import. Packages not
+// listed here may import anything except gateway and cli.
+var allowed = map[string][]string{
+	"internal/openai":    {},
+	"internal/httpx":     {},
+	"internal/reqlog":    {},
+	"internal/audit":     {},
+	"internal/tokens":    {"internal/openai"},
+	"internal/netpolicy": {"internal/openai", "internal/httpx"},
+	"internal/auth":      {"internal/openai", "internal/httpx"},
+	"internal/rbac":      {"internal/openai", "internal/httpx"},
+	"internal/ratelimit": {"internal/openai", "internal/httpx"},
+	"internal/route":     {"internal/openai", "internal/httpx"},
+	"internal/kql":       {"internal/reqlog"},
+	"internal/upstream":  {"internal/openai"},
+	"internal/simulator": {"internal/openai", "internal/tokens"},
+}
+
+func TestLayering(t *testing.T) {
+	out, err := exec.Command("go", "list", "-json=ImportPath,Imports", "../...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	dec := json.NewDecoder(strings.NewReader(string(out)))
+	seen := 0
+	for {
+		var p struct {
+			ImportPath string
+			Imports    []string
+		}
+		if err := dec.Decode(&p); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		seen++
+		name := strings.TrimPrefix(p.ImportPath, mod)
+		ok, restricted := allowed[name]
+		for _, imp := range p.Imports {
+			dep, ours := strings.CutPrefix(imp, mod)
+			if !ours {
+				continue
+			}
+			if dep == "internal/gateway" && name != "internal/cli" && !strings.HasPrefix(name, "bench/") && !strings.HasPrefix(name, "internal/gateway") {
+				t.Errorf("%s imports the gateway; only internal/cli may", name)
+			}
+			if dep == "internal/cli" && name != "cmd/moat" {
+				t.Errorf("%s imports internal/cli; only cmd/moat may", name)
+			}
+			if restricted && !contains(ok, dep) {
+				t.Errorf("%s imports %s; allowed: %v", name, dep, ok)
+			}
+		}
+	}
+	if seen < 20 {
+		t.Fatalf("go list returned %d packages", seen)
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
