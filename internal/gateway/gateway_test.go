@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/moat-gw/moat/internal/openai"
 )
@@ -128,9 +129,18 @@ func TestSimulatorDefaults(t *testing.T) {
 func TestMetrics(t *testing.T) {
 	ts := startServer(t, "")
 	do(t, "POST", ts.url+"/openai/deployments/gpt-4o-mini/chat/completions?api-version=2024-10-21", chatBody, "api-key", "k")
-	status, _, body := do(t, "GET", ts.mgmtURL+"/metrics", "")
-	if status != 200 {
-		t.Fatal(status)
+	// A call is counted as its handler returns, just after the client has
+	// the answer, so wait for it to show.
+	var body string
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		var status int
+		status, _, body = do(t, "GET", ts.mgmtURL+"/metrics", "")
+		if status != 200 {
+			t.Fatal(status)
+		}
+		if strings.Contains(body, "moat_requests_total{") || time.Now().After(deadline) {
+			break
+		}
 	}
 	for _, name := range []string{
 		`moat_requests_total{deployment="gpt-4o-mini",error_kind="",operation="chat",status="200"} 1`,

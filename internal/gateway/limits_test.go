@@ -45,14 +45,21 @@ rate_limits:
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	time.Sleep(10 * time.Millisecond) // settle runs as the handler returns, after the body
+	// Settlement runs as the first call's handler returns, just after its
+	// body; the test clock never moves, so only settlement can free capacity.
 	go func() {
 		for range 8 {
 			up.step <- struct{}{}
 		}
 	}()
-	if status, _, body := do(t, "POST", url, big, "api-key", "k"); status != 200 {
-		t.Fatalf("after settling, capacity should be back: %d %s", status, body)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		status, _, body := do(t, "POST", url, big, "api-key", "k")
+		if status == 200 {
+			break
+		}
+		if status != 429 || time.Now().After(deadline) {
+			t.Fatalf("after settling, capacity should be back: %d %s", status, body)
+		}
 	}
 	denied := 0
 	for _, r := range ts.records() {
@@ -63,7 +70,7 @@ rate_limits:
 			}
 		}
 	}
-	if denied != 1 {
+	if denied < 1 {
 		t.Fatalf("%d denials logged", denied)
 	}
 }
