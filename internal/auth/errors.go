@@ -37,7 +37,7 @@ var (
 // §2.2 for missing credentials, where we assume the same body).
 func invalidKey(cause error) *httpx.Error {
 	return httpx.New(http.StatusUnauthorized, httpx.KindClientAuth,
-		openai.FrontDoorError("401", openai.MsgInvalidKey), cause)
+		openai.FrontDoorErrorCompact("401", openai.MsgInvalidKey), cause)
 }
 
 // invalidToken is Azure's 401 for any Entra token failure, in the APIM-style

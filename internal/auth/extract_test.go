@@ -18,7 +18,7 @@ const (
 )
 
 func TestExtract(t *testing.T) {
-	keyBody := string(openai.FrontDoorError("401", openai.MsgInvalidKey))
+	keyBody := string(openai.FrontDoorErrorCompact("401", openai.MsgInvalidKey))
 	tokenBody := string(openai.StatusError(401, openai.MsgTokenInvalid))
 	tests := []struct {
 		name       string

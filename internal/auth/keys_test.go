@@ -179,7 +179,7 @@ func (*failingStore) Get(context.Context, string) (*Key, error) { return nil, er
 func TestAuthenticateKeys(t *testing.T) {
 	f := newKeyFixture(t, nil)
 	ctx := context.Background()
-	invalidBody := string(openai.FrontDoorError("401", openai.MsgInvalidKey))
+	invalidBody := string(openai.FrontDoorErrorCompact("401", openai.MsgInvalidKey))
 	disabledBody := `{"error":{"code":"AuthenticationTypeDisabled","message": "Key based authentication is disabled for this resource."}}`
 	down, _ := NewKeyVerifier(KeyVerifierOptions{Stores: []KeyStore{&failingStore{}}})
 	tests := []struct {
@@ -247,7 +247,7 @@ func TestCheckKeyScope(t *testing.T) {
 	if !errors.As(err, &he) || he.Status != 401 || he.Kind != httpx.KindPolicyForbidden {
 		t.Fatalf("out-of-scope operation: %v", err)
 	}
-	want := "{\"error\":{\"code\":\"PermissionDenied\",\"message\": \"The principal `" + f.id + "` lacks the required data action `Microsoft.CognitiveServices/accounts/OpenAI/deployments/embeddings/action` to perform `POST /openai/deployments/{deployment-id}/embeddings` operation.\"}}"
+	want := "{\"error\":{\"code\":\"PermissionDenied\",\"message\":\"The principal `" + f.id + "` lacks the required data action `Microsoft.CognitiveServices/accounts/OpenAI/deployments/embeddings/action` to perform `POST /openai/deployments/{deployment-id}/embeddings` operation.\"}}"
 	if diff := cmp.Diff(want, string(he.Body)); diff != "" {
 		t.Errorf("body (-want +got):\n%s", diff)
 	}
@@ -257,7 +257,7 @@ func TestCheckKeyScope(t *testing.T) {
 	// A key that expires after authentication fails as an invalid key.
 	p.key.ExpiresAt = t0.Add(time.Second)
 	err = p.CheckKeyScope("gpt-4o", chat, "", t0.Add(time.Second))
-	if !errors.As(err, &he) || string(he.Body) != string(openai.FrontDoorError("401", openai.MsgInvalidKey)) {
+	if !errors.As(err, &he) || string(he.Body) != string(openai.FrontDoorErrorCompact("401", openai.MsgInvalidKey)) {
 		t.Errorf("expired key: %v", err)
 	}
 	if err := (&Principal{Type: TypeKey, ID: "forged"}).CheckKeyScope("x", emb, "", t0); err == nil {

@@ -103,7 +103,7 @@ func (p *Principal) CheckKeyScope(deployment string, op openai.Operation, operat
 		return nil
 	case errors.Is(err, ErrKeyScope):
 		method, path, _ := strings.Cut(operation, " ")
-		body := openai.FrontDoorError("PermissionDenied", openai.PermissionDeniedMessage(p.DisplayID(), op.DataAction, method, path))
+		body := openai.FrontDoorErrorCompact("PermissionDenied", openai.PermissionDeniedMessage(p.DisplayID(), op.DataAction, method, path))
 		return httpx.New(401, httpx.KindPolicyForbidden, body, err)
 	default:
 		return invalidKey(err)

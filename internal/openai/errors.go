@@ -1,6 +1,7 @@
 package openai
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -22,6 +23,15 @@ func FrontDoorError(code, message string) []byte {
 	return []byte(b.String())
 }
 
+// FrontDoorErrorCompact renders the same envelope without the space after
+// "message":, the layout of the captures of Azure's invalid-key 401 (224
+// bytes, §2.1), DeploymentNotFound (§2.8), PermissionDenied (§2.4) and the
+// v1 "API version not supported" 400 (§2.7). Azure is not consistent; each
+// constructor call follows its error's capture.
+func FrontDoorErrorCompact(code, message string) []byte {
+	return []byte(`{"error":{"code":` + jsonString(code) + `,"message":` + jsonString(message) + `}}`)
+}
+
 // StatusError renders the APIM-style envelope {"statusCode": N, "message": "…"}
 // that Azure OpenAI uses for Entra token failures and APIM for its policies
 // (wire reference §2.3, §5.1).
@@ -39,8 +49,11 @@ func ModelError(message, typ, param, code string) []byte {
 		Param   *string `json:"param"`
 		Code    *string `json:"code"`
 	}{Message: message, Type: nullable(typ), Param: nullable(param), Code: nullable(code)}
-	b, _ := json.Marshal(map[string]any{"error": e})
-	return b
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false) // OpenAI sends ">=" as is
+	_ = enc.Encode(map[string]any{"error": e})
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
 }
 
 func nullable(s string) *string {

@@ -207,7 +207,7 @@ func (d Decision) Err(operation string) error {
 // denials with 401, not 403 (§2.4). operation is "METHOD /templated/path".
 func DeniedError(principal, dataAction, operation string) *httpx.Error {
 	method, path, _ := strings.Cut(operation, " ")
-	body := openai.FrontDoorError("PermissionDenied", openai.PermissionDeniedMessage(principal, dataAction, method, path))
+	body := openai.FrontDoorErrorCompact("PermissionDenied", openai.PermissionDeniedMessage(principal, dataAction, method, path))
 	return httpx.New(http.StatusUnauthorized, httpx.KindPolicyForbidden, body,
 		fmt.Errorf("principal %s lacks data action %s", principal, dataAction))
 }

@@ -195,7 +195,7 @@ func TestDecisionErrBody(t *testing.T) {
 	if !errors.As(err, &he) {
 		t.Fatalf("Err = %T, want *httpx.Error", err)
 	}
-	want := "{\"error\":{\"code\":\"PermissionDenied\",\"message\": \"The principal `00000000-0000-0000-0000-000000000000` lacks the required data action `Microsoft.CognitiveServices/accounts/OpenAI/deployments/chat/completions/action` to perform `POST /openai/deployments/{deployment-id}/chat/completions` operation.\"}}"
+	want := "{\"error\":{\"code\":\"PermissionDenied\",\"message\":\"The principal `00000000-0000-0000-0000-000000000000` lacks the required data action `Microsoft.CognitiveServices/accounts/OpenAI/deployments/chat/completions/action` to perform `POST /openai/deployments/{deployment-id}/chat/completions` operation.\"}}"
 	if diff := cmp.Diff(want, string(he.Body)); diff != "" {
 		t.Errorf("body (-want +got):\n%s", diff)
 	}

@@ -30,7 +30,7 @@ func (s *Server) serveOperation(w http.ResponseWriter, r *http.Request, rt route
 	var dep *deployment
 	if rt.surface == surfaceLegacy {
 		if dep = s.deployments[rt.deployment]; dep == nil {
-			writeJSON(w, http.StatusNotFound, openai.FrontDoorError("DeploymentNotFound", openai.MsgDeploymentNotFound))
+			writeJSON(w, http.StatusNotFound, openai.FrontDoorErrorCompact("DeploymentNotFound", openai.MsgDeploymentNotFound))
 			return
 		}
 	}
@@ -59,7 +59,7 @@ func (s *Server) serveOperation(w http.ResponseWriter, r *http.Request, rt route
 			return
 		}
 		if dep = s.deployments[req.Model]; dep == nil {
-			writeJSON(w, http.StatusNotFound, openai.FrontDoorError("DeploymentNotFound", openai.MsgDeploymentNotFound))
+			writeJSON(w, http.StatusNotFound, openai.FrontDoorErrorCompact("DeploymentNotFound", openai.MsgDeploymentNotFound))
 			return
 		}
 	}

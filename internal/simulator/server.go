@@ -130,7 +130,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("x-content-type-options", "nosniff")
 
 	if !s.authorized(r) {
-		writeJSON(w, http.StatusUnauthorized, openai.FrontDoorError("401", openai.MsgInvalidKey))
+		writeJSON(w, http.StatusUnauthorized, openai.FrontDoorErrorCompact("401", openai.MsgInvalidKey))
 		return
 	}
 	rt, status, body := parseRoute(r)
@@ -195,7 +195,7 @@ func parseRoute(r *http.Request) (route, int, []byte) {
 		switch version {
 		case "", "v1", "preview", "latest":
 		default:
-			return rt, http.StatusBadRequest, openai.FrontDoorError("BadRequest", openai.MsgAPIVersionNotSupp)
+			return rt, http.StatusBadRequest, openai.FrontDoorErrorCompact("BadRequest", openai.MsgAPIVersionNotSupp)
 		}
 		if version == "" {
 			version = "v1"

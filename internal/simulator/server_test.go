@@ -13,7 +13,7 @@ import (
 func TestErrorBodies(t *testing.T) {
 	const chatBody = `{"messages":[{"role":"user","content":"hi"}]}`
 	notFound := `{"error":{"code":"404","message": "Resource not found"}}`
-	deploymentNotFound := `{"error":{"code":"DeploymentNotFound","message": "The API deployment for this resource does not exist. If you created the deployment within the last 5 minutes, please wait a moment and try again."}}`
+	deploymentNotFound := `{"error":{"code":"DeploymentNotFound","message":"The API deployment for this resource does not exist. If you created the deployment within the last 5 minutes, please wait a moment and try again."}}`
 	tests := []struct {
 		name       string
 		method     string
@@ -34,7 +34,7 @@ func TestErrorBodies(t *testing.T) {
 		{name: "unknown deployment v1", method: "POST", path: "/openai/v1/chat/completions", body: `{"model":"nope","messages":[]}`, wantStatus: 404, wantBody: deploymentNotFound},
 		{name: "unknown deployment plain", method: "POST", path: "/v1/chat/completions", body: `{"model":"nope","messages":[]}`, wantStatus: 404, wantBody: deploymentNotFound},
 		{name: "dated version on v1", method: "POST", path: "/openai/v1/chat/completions?api-version=2024-10-21", body: chatBody, wantStatus: 400,
-			wantBody: `{"error":{"code":"BadRequest","message": "API version not supported"}}`},
+			wantBody: `{"error":{"code":"BadRequest","message":"API version not supported"}}`},
 		{name: "malformed JSON", method: "POST", path: chatPath, body: `{"messages":`, wantStatus: 400,
 			wantBody: `{"error":{"message":"` + msgBadJSON + `","type":"invalid_request_error","param":null,"code":null}}`},
 		{name: "empty body", method: "POST", path: chatPath, body: ``, wantStatus: 400,
@@ -78,7 +78,7 @@ func TestErrorBodies(t *testing.T) {
 }
 
 func TestAPIKey(t *testing.T) {
-	invalid := string(openai.FrontDoorError("401", openai.MsgInvalidKey))
+	invalid := string(openai.FrontDoorErrorCompact("401", openai.MsgInvalidKey))
 	tests := []struct {
 		name       string
 		header     []string
