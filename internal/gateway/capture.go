@@ -55,7 +55,7 @@ func (c *sseCapture) Read(p []byte) (int, error) {
 		if err != nil {
 			c.srcErr = err
 			if !errors.Is(err, io.EOF) {
-				c.s.canceled = true
+				c.s.readFailed()
 			}
 		}
 	}
@@ -135,7 +135,7 @@ func (c *jsonCapture) Read(p []byte) (int, error) {
 		if errors.Is(err, io.EOF) {
 			c.finish()
 		} else {
-			c.s.canceled = true
+			c.s.readFailed()
 		}
 	}
 	return n, err

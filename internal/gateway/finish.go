@@ -30,6 +30,8 @@ func (p *pipeline) finish(r *http.Request, s *scope) {
 			kind = httpx.KindUpstreamTimeout
 		case s.canceled:
 			kind = httpx.KindClientCanceled
+		case s.upstreamCut:
+			kind = httpx.KindUpstreamError
 		case s.upstreamStatus == http.StatusTooManyRequests:
 			kind = httpx.KindUpstreamRateLimit
 		case s.upstreamStatus == http.StatusUnauthorized || s.upstreamStatus == http.StatusForbidden:

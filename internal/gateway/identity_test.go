@@ -22,7 +22,7 @@ import (
 const (
 	key1       = "0123456789abcdef0123456789abcdef"
 	scopedKey  = "scoped-key-scoped-key-scoped-key-0001"
-	bodyBadKey = `{"error":{"code":"401","message": "Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a valid key for an active subscription and use a correct regional API endpoint for your resource."}}`
+	bodyBadKey = `{"error":{"code":"401","message":"Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a valid key for an active subscription and use a correct regional API endpoint for your resource."}}`
 )
 
 func TestKeys(t *testing.T) {

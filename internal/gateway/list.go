@@ -74,7 +74,7 @@ func (p *pipeline) serveList(w http.ResponseWriter, s *scope) error {
 		if s.call.List == getDeployment {
 			if p.deployments[s.call.Deployment] == nil {
 				return httpx.New(http.StatusNotFound, httpx.KindClientNotFound,
-					openai.FrontDoorError("DeploymentNotFound", openai.MsgDeploymentNotFound), errString("unknown deployment"))
+					openai.FrontDoorErrorCompact("DeploymentNotFound", openai.MsgDeploymentNotFound), errString("unknown deployment"))
 			}
 			v = mk(s.call.Deployment)
 			break

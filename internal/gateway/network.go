@@ -102,6 +102,9 @@ func (l *logSampler) allow(listener, reason string, now time.Time) bool {
 	return true
 }
 
+// commonHeaders are the headers setCommonHeaders writes.
+var commonHeaders = []string{"Apim-Request-Id", "X-Request-Id", "X-Ms-Region", "Strict-Transport-Security", "X-Ms-Client-Request-Id"}
+
 // setCommonHeaders sets the headers Azure sends on every answer, including
 // front-door errors, so moat's denials look like Azure's.
 func setCommonHeaders(h http.Header, id, region string) {

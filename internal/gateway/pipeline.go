@@ -151,12 +151,19 @@ func (p *pipeline) serve(w http.ResponseWriter, r *http.Request, s *scope) error
 	dep := p.deployments[s.call.Deployment]
 	if dep == nil {
 		return httpx.New(http.StatusNotFound, httpx.KindClientNotFound,
-			openai.FrontDoorError("DeploymentNotFound", openai.MsgDeploymentNotFound), errString("unknown deployment"))
+			openai.FrontDoorErrorCompact("DeploymentNotFound", openai.MsgDeploymentNotFound), errString("unknown deployment"))
 	}
 	s.deployment = dep
 	if err := p.admit(r.Context(), s); err != nil {
 		return err
 	}
+	// ReverseProxy adds the upstream's headers to these rather than
+	// replacing them; modifyResponse (or proxyError) sets them instead.
+	for _, k := range commonHeaders {
+		w.Header().Del(k)
+	}
+	s.clientRequestID = r.Header.Get("X-Ms-Client-Request-Id")
+	s.clientCtx = r.Context()
 	p.proxy.ServeHTTP(w, r.WithContext(withScope(r.Context(), s)))
 	return nil
 }
@@ -190,7 +197,7 @@ func (p *pipeline) readBody(w http.ResponseWriter, r *http.Request, s *scope) er
 		}
 		s.req = req
 	}
-	if s.call.Surface != SurfaceLegacy {
+	if s.call.Surface != SurfaceLegacy || s.call.Deployment == "" { // v1, /v1, and legacy /openai/responses
 		if s.req.Model == "" {
 			return httpx.New(http.StatusBadRequest, httpx.KindClientBadRequest,
 				openai.ModelError("you must provide a model parameter", "invalid_request_error", "model", ""), errString("no model"))

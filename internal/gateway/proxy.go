@@ -50,11 +50,11 @@ func (p *pipeline) modifyResponse(resp *http.Response) error {
 	// moat's request ID is the correlation ID: the client, the log and the
 	// upstream's own ID (kept when present) can all be joined on it.
 	h.Set("Apim-Request-Id", s.id)
-	if h.Get("X-Request-Id") == "" {
-		h.Set("X-Request-Id", s.id)
-	}
-	if h.Get("X-Ms-Region") == "" {
-		h.Set("X-Ms-Region", p.region)
+	setIfAbsent(h, "X-Request-Id", s.id)
+	setIfAbsent(h, "X-Ms-Region", p.region)
+	setIfAbsent(h, "Strict-Transport-Security", "max-age=31536000; includeSubDomains; preload")
+	if s.clientRequestID != "" {
+		setIfAbsent(h, "X-Ms-Client-Request-Id", s.clientRequestID)
 	}
 	if res := s.reservation; res != nil {
 		// The client is held to moat's limits: report what moat has left.
@@ -115,7 +115,17 @@ func (p *pipeline) proxyError(w http.ResponseWriter, r *http.Request, err error)
 	if he.Status == 499 {
 		return // nobody is listening
 	}
+	setCommonHeaders(w.Header(), s.id, p.region)
+	if s.clientRequestID != "" {
+		w.Header().Set("X-Ms-Client-Request-Id", s.clientRequestID)
+	}
 	httpx.Write(w, he)
+}
+
+func setIfAbsent(h http.Header, k, v string) {
+	if h.Get(k) == "" {
+		h.Set(k, v)
+	}
 }
 
 func isTimeout(err error) bool {
@@ -136,7 +146,7 @@ func (c *countingBody) Read(b []byte) (int, error) {
 		c.s.firstByte = c.now()
 	}
 	if err != nil && !errors.Is(err, io.EOF) {
-		c.s.canceled = true
+		c.s.readFailed()
 	}
 	return n, err
 }

@@ -118,7 +118,7 @@ func parseRoute(r *http.Request, versions map[string]bool) (Call, error) {
 func routeV1(method, rest, apiVersion string, s Surface) (Call, error) {
 	if apiVersion != "" && apiVersion != "v1" && apiVersion != "preview" && apiVersion != "latest" {
 		return Call{}, httpx.New(http.StatusBadRequest, httpx.KindClientBadRequest,
-			openai.FrontDoorError("BadRequest", openai.MsgAPIVersionNotSupp), errString("dated api-version on v1"))
+			openai.FrontDoorErrorCompact("BadRequest", openai.MsgAPIVersionNotSupp), errString("dated api-version on v1"))
 	}
 	c := Call{Surface: s, APIVersion: apiVersion}
 	prefix := "/openai/v1/"

@@ -157,8 +157,42 @@ func TestNoRetryAfterStreamStarted(t *testing.T) {
 		t.Fatalf("%d %v %q", resp.StatusCode, err, body)
 	}
 	rec := ts.records()[0]
-	if rec.Attempts != 1 || rec.Upstream != "a" || !rec.Streamed {
+	if rec.Attempts != 1 || rec.Upstream != "a" || !rec.Streamed || rec.ErrorKind != "upstream_error" {
 		t.Fatalf("%+v", rec)
+	}
+}
+
+// TestProxiedHeaders: correlation headers appear once; the upstream's region
+// and request ID are kept, moat's apim-request-id is the correlation ID.
+func TestProxiedHeaders(t *testing.T) {
+	a := startSim(t, simulator.Faults{})
+	ts := startServer(t, poolConfig(a.URL, a.URL+"/", 1, 2, ""))
+	_, h, _ := do(t, "POST", chatURL(ts), chatBody, "api-key", "k", "X-Ms-Client-Request-Id", "client-1")
+	for _, k := range []string{"Apim-Request-Id", "X-Request-Id", "X-Ms-Region", "Strict-Transport-Security", "X-Ms-Client-Request-Id"} {
+		if n := len(h.Values(k)); n != 1 {
+			t.Errorf("%s appears %d times: %q", k, n, h.Values(k))
+		}
+	}
+	if h.Get("X-Ms-Region") != "Sweden Central" || h.Get("X-Ms-Client-Request-Id") != "client-1" {
+		t.Errorf("headers %v", h)
+	}
+	rec := ts.records()[0]
+	if h.Get("Apim-Request-Id") != rec.RequestID {
+		t.Errorf("apim-request-id %s is not the logged request ID %s", h.Get("Apim-Request-Id"), rec.RequestID)
+	}
+}
+
+// TestLargeBodyNotReplayed: a body above max_retry_body_bytes gets one attempt.
+func TestLargeBodyNotReplayed(t *testing.T) {
+	bad := startSim(t, simulator.Faults{ErrorRate: 1})
+	good := startSim(t, simulator.Faults{})
+	ts := startServer(t, poolConfig(bad.URL, good.URL, 1, 2, "limits: {max_retry_body_bytes: 100}"))
+	status, _, _ := do(t, "POST", chatURL(ts), `{"messages":[{"role":"user","content":"`+strings.Repeat("x", 200)+`"}],"max_tokens":5}`, "api-key", "k")
+	if status != 500 {
+		t.Fatalf("a body too large to replay was retried: %d", status)
+	}
+	if status, _, _ := do(t, "POST", chatURL(ts), chatBody, "api-key", "k"); status != 200 {
+		t.Fatalf("a small body fails over: %d", status)
 	}
 }
 

@@ -52,9 +52,12 @@ type scope struct {
 	usage     openai.Usage
 	usageSeen bool
 	// completionText is the streamed text, counted offline when no usage arrives.
-	completionText []byte
-	canceled       bool
-	respBody       []byte
+	completionText  []byte
+	canceled        bool // the client went away
+	upstreamCut     bool // the upstream broke the response off
+	clientRequestID string
+	clientCtx       context.Context // the client's request context, to tell who broke a response off
+	respBody        []byte
 }
 
 type scopeCtxKey struct{}
@@ -66,4 +69,15 @@ func withScope(ctx context.Context, s *scope) context.Context {
 func scopeFrom(ctx context.Context) *scope {
 	s, _ := ctx.Value(scopeCtxKey{}).(*scope)
 	return s
+}
+
+// readFailed records why reading the upstream's response failed: the
+// client leaving cancels the call (client_canceled); otherwise the upstream
+// broke the response off (upstream_error).
+func (s *scope) readFailed() {
+	if s.clientCtx != nil && s.clientCtx.Err() != nil {
+		s.canceled = true
+		return
+	}
+	s.upstreamCut = true
 }

@@ -302,3 +302,22 @@ deployments:
 		t.Fatalf("client key reached upstream: %v", h)
 	}
 }
+
+// TestLegacyResponses: /openai/responses carries the deployment in "model"
+// and goes to the upstream's v1 responses endpoint with the upstream's name.
+func TestLegacyResponses(t *testing.T) {
+	up := newFakeUpstream(t, false)
+	var path string
+	up.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		path = r.URL.Path
+		up.serve(w, r)
+	})
+	ts := startServer(t, fmt.Sprintf(`
+upstreams: [{name: aoai, type: azure, endpoint: '%s', api_key: k}]
+deployments: [{name: chat, upstreams: [{upstream: aoai, deployment: prod-chat}]}]
+`, up.URL))
+	status, _, body := do(t, "POST", ts.url+"/openai/responses?api-version=2025-03-01-preview", `{"model":"chat","input":"hi"}`, "api-key", "k")
+	if status != 200 || path != "/openai/v1/responses" || up.lastBody()["model"] != "prod-chat" {
+		t.Fatalf("%d %s path=%s body=%v", status, body, path, up.lastBody())
+	}
+}

@@ -36,6 +36,9 @@ func (ct *callTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	if len(cands) > p.maxAttempts {
 		cands = cands[:p.maxAttempts]
 	}
+	if int64(len(s.body)) > p.maxRetry {
+		cands = cands[:1] // too large to keep for replay: one attempt only
+	}
 	for i, name := range cands {
 		m := dep.members[name]
 		start := p.now()
