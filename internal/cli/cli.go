@@ -57,6 +57,8 @@ Usage:
   moat roles assign|list|remove|definitions [--config FILE]
                                          manage role assignments (Azure-style RBAC)
   moat audit verify|list [--config FILE] check or show the hash-chained audit log of key and role changes
+  moat status [--addr 127.0.0.1:9090] [--api-key-env VAR] [--json]
+                                         show each deployment's upstreams: priority, weight, breaker, bench
   moat version                           print the version
 
 Run 'moat COMMAND -h' for a command's flags.
@@ -86,6 +88,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runRoles(ctx, args[1:], stdout, stderr)
 	case "audit":
 		err = runAudit(ctx, args[1:], stdout, stderr)
+	case "status":
+		err = runStatus(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "moat", version())
 	case "help", "-h", "--help":
