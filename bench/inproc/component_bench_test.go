@@ -1,0 +1,104 @@
+package inproc
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/moat-gw/moat/bench/fixture"
+	"github.com/moat-gw/moat/internal/openai"
+	"github.com/moat-gw/moat/internal/reqlog"
+	"github.com/moat-gw/moat/internal/store/sqlitestore"
+	"github.com/moat-gw/moat/internal/tokens"
+)
+
+// The benchmarks below time, on the benchmark call itself, the per-call
+// steps that the CPU profile of BenchmarkGateway shows as moat's own work
+// (as opposed to the HTTP exchange), so their share of a call can be read
+// off directly.
+
+// BenchmarkParseRequest is the request-body parse every call pays.
+func BenchmarkParseRequest(b *testing.B) {
+	body := []byte(fixture.ChatRequest)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := openai.ParseRequest(body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkPromptEstimate is the offline prompt-token count that moat
+// computes for every call before forwarding it.
+func BenchmarkPromptEstimate(b *testing.B) {
+	c := tokens.New()
+	r, err := openai.ParseRequest([]byte(fixture.ChatRequest))
+	if err != nil {
+		b.Fatal(err)
+	}
+	c.Prompt("gpt-4o-mini", r) // load the vocabulary outside the loop
+	b.ReportAllocs()
+	for b.Loop() {
+		c.Prompt("gpt-4o-mini", r)
+	}
+}
+
+// BenchmarkUsageFromBody is the usage read from a non-streamed answer.
+func BenchmarkUsageFromBody(b *testing.B) {
+	body := []byte(fixture.ChatResponse)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, ok := openai.UsageFromBody(body); !ok {
+			b.Fatal("no usage")
+		}
+	}
+}
+
+// BenchmarkStreamChunk is the per-event parse of a streamed answer.
+func BenchmarkStreamChunk(b *testing.B) {
+	ev := []byte(`data: {"choices":[{"content_filter_results":{"hate":{"filtered":false,"severity":"safe"},` +
+		`"self_harm":{"filtered":false,"severity":"safe"},"sexual":{"filtered":false,"severity":"safe"},` +
+		`"violence":{"filtered":false,"severity":"safe"}},"delta":{"content":" word"},"finish_reason":null,"index":0,` +
+		`"logprobs":null}],"created":1795379844,"id":"chatcmpl-u4k8Ve5jg03NyKW0uE8K1i5AqM7Ve",` +
+		`"model":"gpt-4o-mini-2024-07-18","object":"chat.completion.chunk","system_fingerprint":"fp_70c0fca938","usage":null}` + "\n\n")
+	b.ReportAllocs()
+	for b.Loop() {
+		name, data := openai.EventData(ev)
+		if c := openai.ParseStreamChunk(name, data); c.Text == "" {
+			b.Fatal("no text")
+		}
+	}
+}
+
+// BenchmarkSQLiteWritePerRecord is the request log's cost per record when
+// written in batches of 256 (the default batch size), on the writer's
+// goroutine rather than the call's.
+func BenchmarkSQLiteWritePerRecord(b *testing.B) {
+	ctx := context.Background()
+	st, err := sqlitestore.Open(ctx, filepath.Join(b.TempDir(), "moat.db"), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	rec := reqlog.Record{Time: time.Now().UTC(), RequestID: "0c9f7c0e-5d6b-4a59-a1a4-53f1f0f3b1d2", Caller: "bench",
+		AuthType: "key", ClientIP: "127.0.0.1", Listener: "bench", Deployment: "echo-gpt-4o-mini", Model: "gpt-4o-mini",
+		Operation: "ChatCompletions_Create", APIVersion: "2024-10-21", Method: "POST",
+		Path: "/openai/deployments/echo-gpt-4o-mini/chat/completions", Status: 200, UpstreamStatus: 200,
+		TotalMs: 0.3, UpstreamMs: 0.1, FirstByteMs: 0.2, PromptTokens: 8, CompletionTokens: 20, TotalTokens: 28,
+		RequestBytes: 160, ResponseBytes: 1312, Region: "local", Attempts: 1, Upstream: "echo"}
+	batch := make([]reqlog.Record, 256)
+	for i := range batch {
+		batch[i] = rec
+	}
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		if n%len(batch) == 0 {
+			if err := st.WriteBatch(ctx, batch); err != nil {
+				b.Fatal(err)
+			}
+		}
+		n++
+	}
+}
