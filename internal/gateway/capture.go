@@ -5,41 +5,65 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/moat-gw/moat/internal/openai"
 )
 
 // sseCapture passes a server-sent event stream through event by event. It
-// reads usage from the stream, keeps the generated text for offline counting,
-// and, when moat injected include_usage, drops the usage-only trailer and the
-// "usage":null members so the client sees exactly the stream it asked for.
+// reads usage from the stream and keeps the other events' data to count the
+// generated text offline only if no usage arrives; when moat injected
+// include_usage, it drops the usage-only trailer and the "usage":null
+// members so the client sees exactly the stream it asked for. Only events
+// that mention usage are decoded on the way through.
 type sseCapture struct {
 	src    io.ReadCloser
 	s      *scope
 	now    func() time.Time
 	strip  bool
 	in     []byte // bytes read from upstream, not yet split into events
-	out    []byte // complete events ready for the client
+	out    []byte // complete events ready for the client, from off
+	off    int
 	buf    []byte
 	srcErr error
 }
 
 func newSSECapture(src io.ReadCloser, s *scope, now func() time.Time) *sseCapture {
-	return &sseCapture{src: src, s: s, now: now, strip: s.injectedUsage, buf: make([]byte, 32<<10)}
+	return &sseCapture{src: src, s: s, now: now, strip: s.injectedUsage, buf: make([]byte, 16<<10)}
 }
 
-var (
-	usageNullA = []byte(`,"usage":null`)
-	usageNullB = []byte(`"usage":null,`)
-)
+// The "usage":null members added to every chunk when include_usage is on,
+// compact (Go, Azure) and spaced (Python servers such as vLLM).
+var usageNulls = [][]byte{[]byte(`,"usage":null`), []byte(`"usage":null,`), []byte(`, "usage": null`), []byte(`"usage": null, `)}
+
+// hasUsageObject reports whether data has a "usage" member whose value is an
+// object, allowing whitespace around the colon.
+func hasUsageObject(data []byte) bool {
+	for {
+		i := bytes.Index(data, []byte(`"usage"`))
+		if i < 0 {
+			return false
+		}
+		rest := bytes.TrimLeft(data[i+7:], " \t")
+		if len(rest) > 0 && rest[0] == ':' {
+			rest = bytes.TrimLeft(rest[1:], " \t")
+			if len(rest) > 0 && rest[0] == '{' {
+				return true
+			}
+		}
+		data = data[i+7:]
+	}
+}
 
 func (c *sseCapture) Read(p []byte) (int, error) {
-	for len(c.out) == 0 {
+	for c.off == len(c.out) {
+		c.out, c.off = c.out[:0], 0
 		if c.srcErr != nil {
 			if len(c.in) > 0 {
 				// A trailing partial event (stream cut mid-event) is passed on as is.
-				c.out, c.in = c.in, nil
+				c.out = append(c.out, c.in...)
+				c.in = c.in[:0]
 				break
 			}
 			return 0, c.srcErr
@@ -59,43 +83,54 @@ func (c *sseCapture) Read(p []byte) (int, error) {
 			}
 		}
 	}
-	n := copy(p, c.out)
-	c.out = c.out[n:]
-	if len(c.out) == 0 {
-		c.out = nil
-	}
+	n := copy(p, c.out[c.off:])
+	c.off += n
 	return n, nil
 }
 
 // drain moves complete events from in to out, inspecting each.
 func (c *sseCapture) drain() {
+	rest := c.in
 	for {
-		end := openai.SplitEvent(c.in)
+		end := openai.SplitEvent(rest)
 		if end < 0 {
-			return
+			break
 		}
-		ev := c.in[:end]
-		c.in = c.in[end:]
+		ev := rest[:end]
+		rest = rest[end:]
 		name, data := openai.EventData(ev)
-		chunk := openai.ParseStreamChunk(name, data)
-		if chunk.Usage != nil {
-			c.s.usage, c.s.usageSeen = *chunk.Usage, true
-		}
-		c.s.completionText = append(c.s.completionText, chunk.Text...)
-		if c.strip {
-			if chunk.UsageOnly {
+		if hasUsageObject(data) {
+			chunk := openai.ParseStreamChunk(name, data)
+			if chunk.Usage != nil {
+				c.s.usage, c.s.usageSeen = *chunk.Usage, true
+			}
+			if c.strip && chunk.UsageOnly {
 				continue
 			}
-			if bytes.Contains(ev, usageNullA[1:]) {
-				ev = bytes.ReplaceAll(ev, usageNullA, nil)
-				ev = bytes.ReplaceAll(ev, usageNullB, nil)
+		}
+		c.s.streamData = append(c.s.streamData, append([]byte(name+"\x00"), data...))
+		if c.strip && bytes.Contains(ev, []byte(`"usage"`)) {
+			for _, n := range usageNulls {
+				ev = bytes.ReplaceAll(ev, n, nil)
 			}
 		}
 		c.out = append(c.out, ev...)
 	}
+	c.in = append(c.in[:0], rest...)
 }
 
 func (c *sseCapture) Close() error { return c.src.Close() }
+
+// streamText decodes the generated text of the stream's events, for offline
+// counting and body logging.
+func (s *scope) streamText() string {
+	var b strings.Builder
+	for _, d := range s.streamData {
+		name, data, _ := bytes.Cut(d, []byte{0})
+		b.WriteString(openai.ParseStreamChunk(string(name), data).Text)
+	}
+	return b.String()
+}
 
 // jsonCapture passes a JSON body through while keeping enough of it to read
 // usage at the end: the whole body up to headLimit, then only a tail.
@@ -125,7 +160,11 @@ func (c *jsonCapture) Read(p []byte) (int, error) {
 			c.s.firstByte = c.now()
 		}
 		c.keep = append(c.keep, p[:n]...)
-		if len(c.keep) > captureHeadLimit+captureTail {
+		limit := captureTail
+		if c.keepBody {
+			limit = captureHeadLimit + captureTail
+		}
+		if len(c.keep) > limit {
 			c.overflow = true
 			c.keep = append(c.keep[:0], c.keep[len(c.keep)-captureTail:]...)
 		}
@@ -146,13 +185,14 @@ func (c *jsonCapture) finish() {
 		u  openai.Usage
 		ok bool
 	)
-	if c.overflow {
-		u, ok = usageFromTail(c.keep)
-	} else {
+	// usage is the last member of every OpenAI-shaped body, so the tail
+	// holds it; a full decode is the fallback for other shapes.
+	u, ok = usageFromTail(c.keep)
+	if !ok && !c.overflow {
 		u, ok = openai.UsageFromBody(c.keep)
-		if c.keepBody {
-			c.s.respBody = c.keep
-		}
+	}
+	if c.keepBody && !c.overflow {
+		c.s.respBody = c.keep
 	}
 	if ok {
 		c.s.usage, c.s.usageSeen = u, true
@@ -162,7 +202,7 @@ func (c *jsonCapture) finish() {
 // usageFromTail finds the last "usage":{…} object in the tail of a large body.
 func usageFromTail(tail []byte) (openai.Usage, bool) {
 	i := bytes.LastIndex(tail, []byte(`"usage"`))
-	if i < 0 {
+	if i <= 0 || tail[i-1] == '\\' { // an escaped quote is text inside a string
 		return openai.Usage{}, false
 	}
 	j := bytes.IndexByte(tail[i:], '{')

@@ -46,8 +46,8 @@ func (p *pipeline) finish(r *http.Request, s *scope) {
 	if !s.usageSeen && s.deployment != nil && s.upstreamStatus > 0 && s.upstreamStatus < 400 {
 		// No usage from upstream (a stream without include_usage, or a
 		// client that left mid-stream): count what was sent and generated.
-		s.usage.PromptTokens = s.promptEstimate
-		s.usage.CompletionTokens = p.tokens.Count(s.deployment.model, string(s.completionText))
+		s.usage.PromptTokens = p.promptTokens(s)
+		s.usage.CompletionTokens = p.tokens.Count(s.deployment.model, s.streamText())
 		s.usage.TotalTokens = s.usage.PromptTokens + s.usage.CompletionTokens
 		estimated = true
 	}
@@ -103,7 +103,7 @@ func (p *pipeline) finish(r *http.Request, s *scope) {
 	if p.logBodies {
 		rec.RequestBody = truncate(string(s.body), p.maxBodyLog)
 		if s.streamed {
-			rec.ResponseBody = truncate(string(s.completionText), p.maxBodyLog)
+			rec.ResponseBody = truncate(s.streamText(), p.maxBodyLog)
 		} else {
 			rec.ResponseBody = truncate(string(s.respBody), p.maxBodyLog)
 		}

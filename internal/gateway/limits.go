@@ -17,13 +17,10 @@ import (
 // that applies, all or nothing. The reservation is settled with the real
 // usage when the call ends, so concurrent calls cannot overshoot a limit.
 func (p *pipeline) admit(ctx context.Context, s *scope) error {
-	if !s.call.Operation.Multipart {
-		s.promptEstimate = p.tokens.Prompt(s.deployment.model, s.req)
+	if p.limiter == nil || (len(p.rateRules) == 0 && principalKey(s) == nil) {
+		return nil // nothing to reserve; prompt tokens are counted only if usage is missing
 	}
-	if p.limiter == nil {
-		return nil
-	}
-	est := s.promptEstimate
+	est := p.promptTokens(s)
 	switch s.call.Operation.Name {
 	case "chat", "completions", "responses":
 		if c := s.req.OutputCap(); c > 0 {
@@ -121,4 +118,16 @@ func principalKey(s *scope) *auth.Key {
 		return nil
 	}
 	return s.principal.Key()
+}
+
+// promptTokens counts the prompt offline, once, when a limit or a response
+// without usage needs it: it is the costliest step on the request path.
+func (p *pipeline) promptTokens(s *scope) int {
+	if !s.promptCounted {
+		s.promptCounted = true
+		if !s.call.Operation.Multipart && s.req != nil {
+			s.promptEstimate = p.tokens.Prompt(s.deployment.model, s.req)
+		}
+	}
+	return s.promptEstimate
 }

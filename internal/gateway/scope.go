@@ -32,6 +32,7 @@ type scope struct {
 	// that the client did not request, so the usage chunk must be hidden.
 	injectedUsage  bool
 	promptEstimate int
+	promptCounted  bool
 
 	upstream       string
 	member         poolMember
@@ -51,8 +52,9 @@ type scope struct {
 	respBytes int64
 	usage     openai.Usage
 	usageSeen bool
-	// completionText is the streamed text, counted offline when no usage arrives.
-	completionText  []byte
+	// streamData holds the data of streamed events ("name\x00data"), decoded
+	// only if the stream ends without usage or bodies are logged.
+	streamData      [][]byte
 	canceled        bool // the client went away
 	upstreamCut     bool // the upstream broke the response off
 	clientRequestID string
