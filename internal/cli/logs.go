@@ -16,8 +16,12 @@ import (
 )
 
 func runLogs(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "query" {
+		return runLogsQuery(ctx, args[1:], stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "tail" {
 		fmt.Fprintln(stderr, "usage: moat logs tail [--config FILE] [-n N] [-f]")
+		fmt.Fprintln(stderr, "       moat logs query [--config FILE] [--format table|json|csv] [--timeout 30s] '<KQL>'")
 		return errUsage
 	}
 	fs := newFlags("logs tail", stderr)

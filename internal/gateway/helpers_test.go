@@ -169,3 +169,5 @@ func httpRequest(method, url, body string) (*http.Request, error) {
 	req.Header.Set("api-key", "k")
 	return req, nil
 }
+
+func sleepMs(n int) { time.Sleep(time.Duration(n) * time.Millisecond) }

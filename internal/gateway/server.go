@@ -344,6 +344,7 @@ func (s *Server) managementHandler() http.Handler {
 	if s.admin != nil {
 		mux.Handle("/admin/", s.admin)
 	}
+	s.mountObservability(mux)
 	mux.HandleFunc("GET /version", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, s.version)

@@ -1,0 +1,101 @@
+package cli
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/moat-gw/moat/internal/kql"
+	"github.com/moat-gw/moat/internal/logquery"
+)
+
+// queryUsage is the synopsis of moat logs query.
+const queryUsage = "usage: moat logs query [--config FILE] [--format table|json|csv] [--timeout 30s] '<KQL>'"
+
+// runLogsQuery runs one KQL query on the configured request log and prints
+// the result. Flags may come before or after the query.
+func runLogsQuery(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("logs query", stderr)
+	path := fs.String("config", "", "config file naming the log store (default: ./moat-data/moat.db)")
+	format := fs.String("format", "table", "output format: table, json or csv")
+	timeout := fs.Duration("timeout", logquery.DefaultTimeout, "give up on the query after this long")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, queryUsage)
+		fs.PrintDefaults()
+	}
+	var parts []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return err
+			}
+			return errUsage
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		parts = append(parts, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	query := strings.Join(parts, " ")
+	write, ok := map[string]func(io.Writer, *logquery.Result) error{
+		"table": logquery.WriteTable, "json": logquery.WriteJSON, "csv": logquery.WriteCSV,
+	}[*format]
+	if !ok || strings.TrimSpace(query) == "" || *timeout <= 0 {
+		fmt.Fprintln(stderr, queryUsage)
+		return errUsage
+	}
+
+	cfg, err := loadConfig(*path)
+	if err != nil {
+		return err
+	}
+	store, err := openLogStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	db, ok := store.(interface {
+		DB() *sql.DB
+		Dialect() string
+	})
+	if !ok {
+		return fmt.Errorf("log store %T cannot run queries", store)
+	}
+	dialect := kql.SQLite
+	if db.Dialect() == "postgres" {
+		dialect = kql.Postgres
+	}
+	runner := &logquery.Runner{DB: db.DB(), Dialect: dialect, Timeout: *timeout}
+	res, err := runner.Query(ctx, query)
+	if err != nil {
+		var ke *kql.Error
+		if errors.As(err, &ke) {
+			return pointAt(query, ke)
+		}
+		return err
+	}
+	return write(stdout, res)
+}
+
+// pointAt returns ke with the offending line of query and a caret under
+// its column, as compilers print them.
+func pointAt(query string, ke *kql.Error) error {
+	lines := strings.Split(query, "\n")
+	if ke.Line < 1 || ke.Line > len(lines) {
+		return ke
+	}
+	line := []rune(strings.TrimRight(lines[ke.Line-1], "\r"))
+	col := min(max(ke.Col-1, 0), len(line))
+	pad := []rune(strings.Repeat(" ", col))
+	for i := range col {
+		if line[i] == '\t' {
+			pad[i] = '\t' // keep the caret aligned under tabs
+		}
+	}
+	return fmt.Errorf("%w\n%s\n%s^", ke, string(line), string(pad))
+}

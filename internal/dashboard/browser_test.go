@@ -1,0 +1,76 @@
+package dashboard_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// TestBrowser opens the dashboard in Debian's Chromium, driven by
+// test/dashboard/dashboard.test.mjs (playwright-core), over the seeded
+// store, and checks the figures a person would read. It needs node,
+// chromium and `make node-deps`; without them it skips locally and fails
+// under CI. MOAT_DASHBOARD_SCREENSHOT names a file to keep the page's
+// screenshot in.
+func TestBrowser(t *testing.T) {
+	dir, err := filepath.Abs(filepath.Join("..", "..", "test", "dashboard"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	chromium := os.Getenv("CHROMIUM_PATH")
+	if chromium == "" {
+		chromium = "/usr/bin/chromium"
+	}
+	node, nodeErr := exec.LookPath("node")
+	_, chromeErr := os.Stat(chromium)
+	_, depsErr := os.Stat(filepath.Join(dir, "node_modules", "playwright-core", "package.json"))
+	for _, err := range []error{nodeErr, chromeErr, depsErr} {
+		if err == nil {
+			continue
+		}
+		if os.Getenv("CI") != "" {
+			t.Fatalf("browser test cannot run: %v (install chromium and run make node-deps)", err)
+		}
+		t.Skipf("browser test needs node, %s and make node-deps: %v", chromium, err)
+	}
+
+	srv := httptest.NewServer(newDashboard(t))
+	defer srv.Close()
+
+	expect, err := json.Marshal(map[string]any{
+		"calls": "10", "tokens": "2,508", "throttled": "2", "errors": "2",
+		"deployment": "gpt-4o", "deploymentTokens": "2,400",
+		"recentRows": 10, "throttledRows": 2,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	shot := os.Getenv("MOAT_DASHBOARD_SCREENSHOT")
+	if shot == "" {
+		shot = filepath.Join(t.TempDir(), "dashboard.png")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, "--test", "--test-reporter=spec", "dashboard.test.mjs")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(),
+		"DASHBOARD_URL="+srv.URL+"/dashboard/",
+		"DASHBOARD_KEY="+testKey,
+		"DASHBOARD_EXPECT="+string(expect),
+		"DASHBOARD_SCREENSHOT="+shot,
+		"CHROMIUM_PATH="+chromium,
+	)
+	out, err := cmd.CombinedOutput()
+	t.Logf("node --test:\n%s", out)
+	if err != nil {
+		t.Fatalf("browser test failed: %v", err)
+	}
+	if fi, err := os.Stat(shot); err != nil || fi.Size() == 0 {
+		t.Errorf("no screenshot at %s: %v", shot, err)
+	}
+}

@@ -1,0 +1,57 @@
+package gateway
+
+import (
+	"context"
+	"database/sql"
+	"net/http"
+
+	"github.com/moat-gw/moat/internal/dashboard"
+	"github.com/moat-gw/moat/internal/kql"
+	"github.com/moat-gw/moat/internal/logquery"
+)
+
+// queryable is a store the KQL engine can read.
+type queryable interface {
+	DB() *sql.DB
+	Dialect() string
+}
+
+// logQuery runs KQL on the request-log store, or nil when the store is not
+// queryable.
+func (s *Server) logQuery() func(ctx context.Context, q string) (*logquery.Result, error) {
+	st, ok := s.store.(queryable)
+	if !ok {
+		return nil
+	}
+	d := kql.SQLite
+	if st.Dialect() == "postgres" {
+		d = kql.Postgres
+	}
+	return func(ctx context.Context, q string) (*logquery.Result, error) {
+		return logquery.Run(ctx, st.DB(), d, q, s.now())
+	}
+}
+
+// mountObservability adds the KQL query API and the dashboard to the
+// management mux. Both need Moat/logs/read (the Moat Log Reader role).
+func (s *Server) mountObservability(mux *http.ServeMux) {
+	query := s.logQuery()
+	if query == nil {
+		return
+	}
+	authorize := func(r *http.Request, action string) (string, error) {
+		return s.pipe.Load().authorizeManagement(r, action)
+	}
+	mux.Handle("/api/query", logquery.Handler(logquery.HandlerOptions{Authorize: authorize, Query: query, Logger: s.log}))
+	mux.Handle("/dashboard/", dashboard.New(dashboard.Options{
+		Prefix: "/dashboard", Authorize: authorize, Query: query, Now: s.now, Logger: s.log.With("component", "dashboard"),
+		Upstreams: func() []dashboard.UpstreamStatus {
+			var out []dashboard.UpstreamStatus
+			for _, u := range s.Status() {
+				out = append(out, dashboard.UpstreamStatus{Pool: u.Deployment, Name: u.Upstream, State: u.State,
+					Available: u.Available, BenchedUntil: u.BenchedUntil, OpenUntil: u.OpenUntil, ConsecutiveFailures: u.ConsecutiveFailures})
+			}
+			return out
+		},
+	}))
+}
