@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -171,3 +172,5 @@ func httpRequest(method, url, body string) (*http.Request, error) {
 }
 
 func sleepMs(n int) { time.Sleep(time.Duration(n) * time.Millisecond) }
+
+func httptestRecorder() *httptest.ResponseRecorder { return httptest.NewRecorder() }
