@@ -50,6 +50,8 @@ Usage:
   moat simulator [flags]                 run the Azure OpenAI simulator on its own
   moat logs tail [--config FILE] [-n N] [-f]
                                          show recent calls from the request log (-f follows)
+  moat logs query [--config FILE] [--format table|json|csv] [--timeout 30s] '<KQL>'
+                                         query the request log with a KQL subset
   moat idp [--addr A] [--identity name=clientID:objectID]
                                          run a development token issuer (managed-identity protocol, OIDC)
   moat keys create|list|revoke|regenerate [--config FILE]

@@ -9,7 +9,8 @@ import (
 const retentionEvery = time.Hour
 
 // enforceRetention deletes request-log records older than log.retention,
-// once at start and then hourly, until ctx ends. The stores delete in small
+// and lets the store refresh its planner statistics, once at start and then
+// hourly, until ctx ends. The stores delete in small
 // transactions (SQLite) or drop whole day partitions (PostgreSQL), so this
 // never stalls the log writer.
 func (s *Server) enforceRetention(ctx context.Context) {
@@ -24,6 +25,11 @@ func (s *Server) enforceRetention(ctx context.Context) {
 				s.log.Warn("request log retention", "err", err)
 			case n > 0:
 				s.log.Info("request log retention", "deleted", n, "before", cutoff.UTC().Format(time.RFC3339))
+			}
+		}
+		if o, ok := s.store.(interface{ Optimize(context.Context) error }); ok {
+			if err := o.Optimize(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("request log optimize", "err", err)
 			}
 		}
 		select {

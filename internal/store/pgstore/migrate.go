@@ -136,6 +136,19 @@ CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log
 	FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only();
 `,
 		},
+		{
+			version: 3,
+			name:    "request_log_time_cover",
+			// KQL's "desc" sorts DESC NULLS LAST, which a backward scan of a
+			// NULLS FIRST index serves; the plain ascending index made
+			// "top 50 by TimeGenerated desc" sort the whole table (15.7 s at
+			// 10M rows, 7.8 ms with this index). The included columns let the
+			// common aggregations read the index alone (docs/benchmarks.md).
+			sql: `
+CREATE INDEX request_log_time_cover ON request_log (time NULLS FIRST) INCLUDE (caller, deployment, status, total_tokens, total_ms);
+DROP INDEX request_log_time;
+`,
+		},
 	}
 }
 

@@ -119,6 +119,17 @@ func dsn(path string, readOnly bool) string {
 	return path + "?" + q.Encode()
 }
 
+// Optimize lets SQLite refresh the query planner's statistics where they
+// are stale (PRAGMA optimize, which runs ANALYZE only when needed). Without
+// statistics SQLite scans whole indexes for time-range queries; moat runs it
+// at open and hourly (docs/benchmarks.md, "KQL queries at 10 million rows").
+func (s *Store) Optimize(ctx context.Context) error {
+	if _, err := s.write.ExecContext(ctx, "PRAGMA optimize=0x10002"); err != nil {
+		return fmt.Errorf("optimize: %w", err)
+	}
+	return nil
+}
+
 // DB returns a read-only pool on the database, for the query engine. Its
 // time column is encoded as described by TimeEncoding. The pool belongs to
 // the Store: do not close it.
