@@ -129,6 +129,17 @@ BEGIN
 END;
 `,
 		},
+		{
+			version: 3,
+			name:    "request_log_time_cover",
+			// A time index that also covers the columns the common queries
+			// aggregate, so 24-hour summaries read the index alone; measured
+			// with Optimize's statistics at 10M rows (docs/benchmarks.md).
+			sql: `
+CREATE INDEX request_log_time_cover ON request_log (time, caller, deployment, status, total_tokens, total_ms);
+DROP INDEX request_log_time;
+`,
+		},
 	}
 }
 
