@@ -1,6 +1,9 @@
 package config
 
-import "time"
+import (
+	"strconv"
+	"time"
+)
 
 // Default values, named so docs and tests can refer to them.
 const (
@@ -87,7 +90,7 @@ func defaultListener(l *Listener, prefix string, i int) {
 	if l.Name == "" {
 		l.Name = prefix
 		if i > 0 {
-			l.Name += "-" + itoa(i)
+			l.Name += "-" + strconv.Itoa(i)
 		}
 	}
 	if l.Kind == "" {
@@ -142,12 +145,4 @@ func (u *Upstream) applyDefaults() {
 	if u.ConnectTimeout == 0 {
 		u.ConnectTimeout = Duration(10 * time.Second)
 	}
-}
-
-func itoa(i int) string {
-	const digits = "0123456789"
-	if i < 10 {
-		return digits[i : i+1]
-	}
-	return itoa(i/10) + digits[i%10:i%10+1]
 }

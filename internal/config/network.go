@@ -24,3 +24,8 @@ func (l Listener) Policy() (netpolicy.Listener, error) {
 	return netpolicy.ParseListener(netpolicy.ListenerSpec{Name: l.Name, Kind: l.Kind,
 		AllowedSources: l.AllowedSources, ProxyProtocol: l.ProxyProtocol})
 }
+
+// AllListeners returns the data-plane listeners followed by the management ones.
+func (c *Config) AllListeners() []Listener {
+	return append(append([]Listener(nil), c.Listeners...), c.Management.Listeners...)
+}

@@ -91,7 +91,7 @@ func buildPipeline(ctx context.Context, cfg *config.Config, d buildDeps) (*pipel
 		return nil, fmt.Errorf("network rules: %w", err)
 	}
 	p.listeners = map[string]*netpolicy.Listener{}
-	for _, lc := range append(append([]config.Listener(nil), cfg.Listeners...), cfg.Management.Listeners...) {
+	for _, lc := range cfg.AllListeners() {
 		l, err := lc.Policy()
 		if err != nil {
 			p.close()

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/moat-gw/moat/internal/httpx"
 	"github.com/moat-gw/moat/internal/openai"
@@ -78,15 +79,15 @@ func (p *pipeline) finish(r *http.Request, s *scope) {
 		Attempts:         s.attempts,
 		Upstream:         s.upstream,
 	}
-	switch {
-	case s.err != nil && s.err.Err != nil:
-		rec.ErrorMessage = truncate(s.err.Err.Error(), 512)
-	case s.attempts > 1 || kind != httpx.KindNone:
-		rec.ErrorMessage = truncate("attempts: "+s.attemptLog, 512)
+	// The cause, then the attempt trace when there was a failover or a failure.
+	var msg []string
+	if s.err != nil && s.err.Err != nil {
+		msg = append(msg, s.err.Err.Error())
 	}
-	if s.err != nil && s.err.Err != nil && s.attemptLog != "" {
-		rec.ErrorMessage = truncate(rec.ErrorMessage+"; attempts: "+s.attemptLog, 512)
+	if s.attemptLog != "" && (len(msg) > 0 || s.attempts > 1 || kind != httpx.KindNone) {
+		msg = append(msg, "attempts: "+s.attemptLog)
 	}
+	rec.ErrorMessage = truncate(strings.Join(msg, "; "), 512)
 	if s.deployment != nil {
 		depLabel = s.deployment.name
 		rec.Deployment = s.deployment.name

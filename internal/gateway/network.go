@@ -59,9 +59,10 @@ func peerAddr(r *http.Request) netip.Addr {
 	return a.Unmap()
 }
 
-// guardManagement applies the same network rules to a management listener,
-// so the admin API and metrics are never more reachable than the data plane.
-func (s *Server) guardManagement(listener string, next http.Handler) http.Handler {
+// guardNetwork applies the network rules of listener before next: to the
+// management plane, so the admin API and metrics are never more reachable
+// than the data plane, and to health probes on data listeners.
+func (s *Server) guardNetwork(listener string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := s.pipe.Load()
 		if _, err := p.network(r, listener); err != nil {

@@ -22,7 +22,6 @@ import (
 	"github.com/moat-gw/moat/internal/admin"
 	"github.com/moat-gw/moat/internal/auth"
 	"github.com/moat-gw/moat/internal/config"
-	"github.com/moat-gw/moat/internal/httpx"
 	"github.com/moat-gw/moat/internal/proxyproto"
 	"github.com/moat-gw/moat/internal/ratelimit"
 	"github.com/moat-gw/moat/internal/reqlog"
@@ -193,7 +192,7 @@ func (s *Server) Reload(cfg *config.Config) error {
 }
 
 func hasProxyProtocol(cfg *config.Config) bool {
-	for _, l := range append(append([]config.Listener(nil), cfg.Listeners...), cfg.Management.Listeners...) {
+	for _, l := range cfg.AllListeners() {
 		if l.ProxyProtocol {
 			return true
 		}
@@ -231,7 +230,7 @@ func (s *Server) Start() error {
 	}
 	mgmt := s.managementHandler()
 	for _, lc := range cfg.Management.Listeners {
-		if err := s.bind(cfg, lc, true, s.guardManagement(lc.Name, mgmt)); err != nil {
+		if err := s.bind(cfg, lc, true, s.guardNetwork(lc.Name, mgmt)); err != nil {
 			s.closeListeners()
 			return err
 		}
@@ -312,22 +311,19 @@ func (s *Server) Addr(name string) string {
 
 // dataHandler serves the data plane on one listener.
 func (s *Server) dataHandler(listener string) http.Handler {
+	// Probes obey the network rules too: a public listener with public
+	// access disabled does not even say that moat is there.
+	probes := s.guardNetwork(listener, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/healthz" {
+			healthz(w)
+		} else {
+			s.readyz(w)
+		}
+	}))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/healthz", "/readyz":
-			// Probes obey the network rules too: a public listener with
-			// public access disabled does not even say that moat is there.
-			p := s.pipe.Load()
-			if _, err := p.network(r, listener); err != nil {
-				setCommonHeaders(w.Header(), p.newID(), p.region)
-				httpx.Write(w, httpx.As(err, nil))
-				return
-			}
-			if r.URL.Path == "/healthz" {
-				healthz(w)
-			} else {
-				s.readyz(w)
-			}
+			probes.ServeHTTP(w, r)
 			return
 		}
 		s.pipe.Load().ServeHTTP(w, r, listener)
