@@ -13,7 +13,8 @@ import (
 	"github.com/moat-gw/moat/internal/reqlog"
 )
 
-// WriteBatch appends recs with COPY in one transaction. Times are truncated
+// WriteBatch appends recs with COPY and adds them to the rollup in one
+// transaction. Times are truncated
 // to the microsecond; NaN durations are stored as 0, as in SQLite; text that
 // PostgreSQL cannot hold (NUL bytes, invalid UTF-8) gets U+FFFD instead, so
 // one odd record cannot fail its whole batch.
@@ -32,6 +33,9 @@ func (s *Store) WriteBatch(ctx context.Context, recs []reqlog.Record) (err error
 	src := pgx.CopyFromSlice(len(recs), func(i int) ([]any, error) { return values(&recs[i]), nil })
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{reqlog.SQLTable}, s.cols, src); err != nil {
 		return fmt.Errorf("write request log: %w", err)
+	}
+	if err := writeRollup(ctx, tx, recs); err != nil {
+		return fmt.Errorf("write request log rollup: %w", err)
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("write request log: commit: %w", err)
@@ -104,7 +108,9 @@ func (s *Store) After(ctx context.Context, afterID int64, limit int) ([]reqlog.R
 // that end at or before t, then deletes the older rows left in the day that
 // t falls in and in the default partition. A partition that cannot be
 // dropped (another session holds a lock too long) is emptied by the delete
-// instead.
+// instead. Then it removes the rollup buckets that end by t; retention
+// passes the start of a UTC day, so no bucket is left counting removed
+// records.
 func (s *Store) DeleteBefore(ctx context.Context, t time.Time) (int64, error) {
 	if t.Nanosecond()%1000 != 0 {
 		// A stored time equal to t's microsecond is still older than t.
@@ -134,5 +140,5 @@ func (s *Store) DeleteBefore(ctx context.Context, t time.Time) (int64, error) {
 	if err != nil {
 		return total, fmt.Errorf("delete old request log: %w", err)
 	}
-	return total + tag.RowsAffected(), nil
+	return total + tag.RowsAffected(), s.deleteRollupBefore(ctx, t)
 }

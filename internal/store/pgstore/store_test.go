@@ -230,3 +230,20 @@ func TestBinTimeSQL(t *testing.T) {
 		})
 	}
 }
+
+func TestRollupBackfill(t *testing.T) {
+	dsn := testDSN(t)
+	schema := newSchema(t, dsn)
+	opts := pgstore.Options{Schema: schema, DaysAhead: 2}
+	storetest.RollupBackfill(t, func(tb testing.TB) reqlog.Store { return open(tb, dsn, opts) }, func(t *testing.T) {
+		conn, err := pgx.Connect(context.Background(), dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(context.Background())
+		if _, err := conn.Exec(context.Background(), "DROP TABLE "+schema+"."+reqlog.RollupTable+
+			"; DELETE FROM "+schema+".schema_migrations WHERE version = 4"); err != nil {
+			t.Fatalf("forget rollup migration: %v", err)
+		}
+	})
+}

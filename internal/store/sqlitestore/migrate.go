@@ -140,6 +140,15 @@ CREATE INDEX request_log_time_cover ON request_log (time, caller, deployment, st
 DROP INDEX request_log_time;
 `,
 		},
+		{
+			version: 4,
+			name:    "request_log_rollup",
+			// The hourly and daily rollup (reqlog.RollupTable), filled from
+			// the log already stored; from here on WriteBatch keeps it in
+			// step in the same transaction. Week-long summaries read it
+			// instead of millions of rows (docs/benchmarks.md).
+			sql: rollupSchemaSQL(),
+		},
 	}
 }
 

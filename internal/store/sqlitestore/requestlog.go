@@ -28,7 +28,7 @@ func requestLogSQL() (insert, sel string) {
 	return insert, sel
 }
 
-// WriteBatch appends recs in one transaction. Times are truncated to the
+// WriteBatch appends recs and adds them to the rollup in one transaction. Times are truncated to the
 // microsecond; NaN durations are stored as 0, since SQLite would turn them
 // into NULL.
 func (s *Store) WriteBatch(ctx context.Context, recs []reqlog.Record) (err error) {
@@ -53,6 +53,9 @@ func (s *Store) WriteBatch(ctx context.Context, recs []reqlog.Record) (err error
 		if _, err := stmt.ExecContext(ctx, values(&recs[i])...); err != nil {
 			return fmt.Errorf("write request log: %w", err)
 		}
+	}
+	if err := s.writeRollup(ctx, tx, recs); err != nil {
+		return fmt.Errorf("write request log rollup: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("write request log: commit: %w", err)
@@ -117,7 +120,9 @@ func scanRecords(rows *sql.Rows, sizeHint int) ([]reqlog.Record, error) {
 }
 
 // DeleteBefore removes records older than t, a chunk per transaction so
-// that the log writer can interleave, and returns how many it removed.
+// that the log writer can interleave, and returns how many it removed. Then
+// it removes the rollup buckets that end by t; retention passes the start of
+// a UTC day, so no bucket is left counting removed records.
 func (s *Store) DeleteBefore(ctx context.Context, t time.Time) (int64, error) {
 	const q = "DELETE FROM " + reqlog.SQLTable + " WHERE id IN (SELECT id FROM " + reqlog.SQLTable +
 		" WHERE time < ? ORDER BY time LIMIT ?)"
@@ -137,7 +142,7 @@ func (s *Store) DeleteBefore(ctx context.Context, t time.Time) (int64, error) {
 		}
 		total += n
 		if n < deleteChunk {
-			return total, nil
+			return total, s.deleteRollupBefore(ctx, t)
 		}
 	}
 }

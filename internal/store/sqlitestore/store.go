@@ -44,6 +44,7 @@ type Store struct {
 
 	insertSQL string // the request_log insert, built once from reqlog.Columns
 	selectSQL string // "SELECT id, <columns> FROM request_log"
+	rollupSQL string // the rollup upsert
 
 	closeOnce sync.Once
 	closeErr  error
@@ -64,6 +65,9 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*Store, error)
 		}
 	}
 
+	if err := RegisterFunctions(); err != nil {
+		return nil, fmt.Errorf("open sqlite store: %w", err)
+	}
 	write, err := sql.Open("sqlite", dsn(path, false))
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite store: %w", err)
@@ -75,6 +79,7 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*Store, error)
 
 	s := &Store{write: write, logger: logger}
 	s.insertSQL, s.selectSQL = requestLogSQL()
+	s.rollupSQL = rollupUpsertSQL()
 	if err := write.PingContext(ctx); err != nil {
 		write.Close()
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)

@@ -2,6 +2,7 @@ package sqlitestore_test
 
 import (
 	"context"
+	"database/sql"
 	"path/filepath"
 	"testing"
 	"time"
@@ -186,4 +187,18 @@ func TestTimeEncoding(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestRollupBackfill(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "moat.db")
+	storetest.RollupBackfill(t, func(tb testing.TB) reqlog.Store { return open(tb, path) }, func(t *testing.T) {
+		db, err := sql.Open("sqlite", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		if _, err := db.Exec("DROP TABLE " + reqlog.RollupTable + "; DELETE FROM schema_migrations WHERE version = 4"); err != nil {
+			t.Fatalf("forget rollup migration: %v", err)
+		}
+	})
 }

@@ -39,6 +39,7 @@ func Run(t *testing.T, newStore Factory) {
 		{"Reopen", testReopen},
 		{"EmptyBatch", testEmptyBatch},
 		{"CanceledContext", testCanceledContext},
+		{"Rollup", testRollup},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

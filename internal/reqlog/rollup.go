@@ -1,0 +1,255 @@
+package reqlog
+
+import (
+	"cmp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The rollup is the request log pre-aggregated by hour and by UTC day,
+// written by the stores in the same transaction as the records it counts,
+// so it always agrees with the log. The KQL compiler reads it for the whole
+// hours and days of a summarize query's range (docs/observability.md), which
+// keeps week-long summaries fast at tens of millions of rows.
+//
+// A rollup row is keyed by its grain, the start of its bucket (column
+// "time") and the RollupDims values; it holds the number of calls
+// ("calls") and, for each RollupMeasures column m, sum_m, min_m and max_m.
+// Changing either list changes the table: it needs a store migration that
+// rebuilds it.
+const RollupTable = "request_log_rollup"
+
+// Rollup grains: the bucket sizes written for every record.
+const (
+	GrainHour = time.Hour
+	GrainDay  = 24 * time.Hour
+)
+
+// Grains lists the rollup grains, finest first.
+var grains = []time.Duration{GrainHour, GrainDay}
+
+// Grains returns the rollup grains, finest first.
+func Grains() []time.Duration { return slices.Clone(grains) }
+
+// rollupDims are the low-cardinality columns rollup rows are keyed by: who
+// called what, where it went and how it ended. High-cardinality columns
+// (request id, client address, path, messages) are not rolled up.
+var rollupDims = []string{
+	"caller", "auth_type", "listener", "deployment", "model", "upstream", "region",
+	"operation", "api_version", "status", "upstream_status", "error_kind",
+	"streamed", "tokens_estimated",
+}
+
+// rollupMeasures are the numeric columns summed (and their minimum and
+// maximum kept) per rollup row.
+var rollupMeasures = []string{
+	"total_ms", "upstream_ms", "first_byte_ms", "prompt_tokens", "completion_tokens",
+	"total_tokens", "request_bytes", "response_bytes", "attempts",
+}
+
+// RollupDims returns the columns a rollup row is keyed by, in table order.
+func RollupDims() []Column { return pick(rollupDims) }
+
+// RollupMeasures returns the columns a rollup row aggregates, in table order.
+func RollupMeasures() []Column { return pick(rollupMeasures) }
+
+func pick(names []string) []Column {
+	out := make([]Column, 0, len(names))
+	for _, n := range names {
+		for _, c := range columns {
+			if c.SQL == n {
+				out = append(out, c)
+			}
+		}
+	}
+	return out
+}
+
+// RollupColumns returns the rollup table's column names in table order:
+// grain, time, the dimensions, calls, then sum_m, min_m, max_m per measure.
+func RollupColumns() []string {
+	out := []string{"grain", "time"}
+	out = append(out, rollupDims...)
+	out = append(out, "calls")
+	for _, m := range rollupMeasures {
+		out = append(out, "sum_"+m, "min_"+m, "max_"+m)
+	}
+	return out
+}
+
+// RollupRow is one bucket of the rollup: its values in RollupColumns order
+// are Values(). Integer measures (tokens, bytes, attempts) are int64 and
+// durations float64, as in the log.
+type RollupRow struct {
+	Grain time.Duration
+	Time  time.Time // bucket start, UTC
+	Dims  []any     // RollupDims values: string, int64 or bool
+	Calls int64
+	Sum   []float64 // per measure; integer measures hold exact integers
+	Min   []float64
+	Max   []float64
+}
+
+// Values returns the row's values in RollupColumns order, grain in seconds
+// and time as a UTC time.Time; stores encode them as their columns need.
+func (r *RollupRow) Values() []any {
+	v := make([]any, 0, 3+len(r.Dims)+3*len(r.Sum))
+	v = append(v, int64(r.Grain/time.Second), r.Time)
+	v = append(v, r.Dims...)
+	v = append(v, r.Calls)
+	ms := RollupMeasures()
+	for i := range r.Sum {
+		if ms[i].Type == TypeInt {
+			v = append(v, int64(r.Sum[i]), int64(r.Min[i]), int64(r.Max[i]))
+		} else {
+			v = append(v, r.Sum[i], r.Min[i], r.Max[i])
+		}
+	}
+	return v
+}
+
+// Rollup aggregates recs into rollup rows for every grain, sorted by grain,
+// time and dimensions, so that concurrent writers upsert them in the same
+// order. clean maps a string as the store will hold it (PostgreSQL cannot
+// hold NUL bytes) so that keys agree with the stored log; nil keeps strings.
+// NaN durations count as 0, as the stores store them.
+func Rollup(recs []Record, clean func(string) string) []RollupRow {
+	type key struct {
+		grain time.Duration
+		t     int64
+		dims  string
+	}
+	idx := map[key]int{}
+	var rows []RollupRow
+	var sb strings.Builder
+	for i := range recs {
+		r := &recs[i]
+		dims, meas := rollupValues(r, clean)
+		sb.Reset()
+		for _, d := range dims {
+			switch d := d.(type) {
+			case string:
+				sb.WriteString("s" + d)
+			case int64:
+				sb.WriteString("i" + strconv.FormatInt(d, 10))
+			case bool:
+				if d {
+					sb.WriteString("t")
+				} else {
+					sb.WriteString("f")
+				}
+			}
+			sb.WriteByte(0)
+		}
+		dk := sb.String()
+		t := r.Time.UTC().Truncate(time.Microsecond)
+		for _, g := range grains {
+			start := t.Truncate(g)
+			k := key{g, start.UnixMicro(), dk}
+			j, ok := idx[k]
+			if !ok {
+				j = len(rows)
+				idx[k] = j
+				rows = append(rows, RollupRow{Grain: g, Time: start, Dims: dims,
+					Sum: make([]float64, len(meas)), Min: slices.Clone(meas), Max: slices.Clone(meas)})
+			}
+			row := &rows[j]
+			row.Calls++
+			for m, v := range meas {
+				row.Sum[m] += v
+				row.Min[m] = min(row.Min[m], v)
+				row.Max[m] = max(row.Max[m], v)
+			}
+		}
+	}
+	slices.SortFunc(rows, func(a, b RollupRow) int {
+		if c := cmp.Compare(a.Grain, b.Grain); c != 0 {
+			return c
+		}
+		if c := a.Time.Compare(b.Time); c != 0 {
+			return c
+		}
+		return compareDims(a.Dims, b.Dims)
+	})
+	return rows
+}
+
+func compareDims(a, b []any) int {
+	for i := range a {
+		var c int
+		switch x := a[i].(type) {
+		case string:
+			c = strings.Compare(x, b[i].(string))
+		case int64:
+			c = cmp.Compare(x, b[i].(int64))
+		case bool:
+			y := b[i].(bool)
+			switch {
+			case x == y:
+			case x:
+				c = 1
+			default:
+				c = -1
+			}
+		}
+		if c != 0 {
+			return c
+		}
+	}
+	return 0
+}
+
+// rollupIndex maps each RollupDims and RollupMeasures column to its
+// position in Record.Values.
+var rollupDimPos, rollupMeasPos = rollupIndex()
+
+func rollupIndex() (dims, meas []int) {
+	pos := map[string]int{}
+	for i, c := range columns {
+		pos[c.SQL] = i
+	}
+	for _, n := range rollupDims {
+		dims = append(dims, pos[n])
+	}
+	for _, n := range rollupMeasures {
+		meas = append(meas, pos[n])
+	}
+	return dims, meas
+}
+
+// rollupValues returns r's RollupDims values (string, int64 or bool) and
+// its RollupMeasures values as float64.
+func rollupValues(r *Record, clean func(string) string) (dims []any, meas []float64) {
+	di, mi := rollupDimPos, rollupMeasPos
+	v := r.Values()
+	dims = make([]any, len(di))
+	for i, j := range di {
+		switch x := v[j].(type) {
+		case string:
+			if clean != nil {
+				x = clean(x)
+			}
+			dims[i] = x
+		case int:
+			dims[i] = int64(x)
+		default:
+			dims[i] = x
+		}
+	}
+	meas = make([]float64, len(mi))
+	for i, j := range mi {
+		switch x := v[j].(type) {
+		case float64:
+			if x == x { // NaN is stored as 0
+				meas[i] = x
+			}
+		case int:
+			meas[i] = float64(x)
+		case int64:
+			meas[i] = float64(x)
+		}
+	}
+	return dims, meas
+}

@@ -1,0 +1,134 @@
+package pgstore
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/moat-gw/moat/internal/reqlog"
+)
+
+// pgType is the column type of a reqlog type in this store.
+func pgType(t reqlog.ColumnType) string {
+	switch t {
+	case reqlog.TypeString:
+		return "text"
+	case reqlog.TypeReal:
+		return "double precision"
+	case reqlog.TypeBool:
+		return "boolean"
+	case reqlog.TypeTime:
+		return "timestamptz"
+	}
+	return "bigint"
+}
+
+// rollupSchemaSQL creates reqlog.RollupTable and fills it from the log
+// already stored, in the migration that introduces it. It is generated from
+// reqlog's rollup lists; changing those needs a new migration.
+func rollupSchemaSQL() string {
+	dims, meas := reqlog.RollupDims(), reqlog.RollupMeasures()
+	var defs, key, sel, agg []string
+	defs = append(defs, "grain integer NOT NULL", "time timestamptz NOT NULL")
+	key = append(key, "grain", "time")
+	for _, d := range dims {
+		defs = append(defs, d.SQL+" "+pgType(d.Type)+" NOT NULL")
+		key = append(key, d.SQL)
+		sel = append(sel, d.SQL)
+	}
+	defs = append(defs, "calls bigint NOT NULL")
+	agg = append(agg, "COUNT(*)")
+	for _, m := range meas {
+		t := pgType(m.Type)
+		defs = append(defs, "sum_"+m.SQL+" "+t+" NOT NULL", "min_"+m.SQL+" "+t+" NOT NULL", "max_"+m.SQL+" "+t+" NOT NULL")
+		agg = append(agg, "SUM("+m.SQL+")::"+t, "MIN("+m.SQL+")", "MAX("+m.SQL+")")
+	}
+	cols := strings.Join(reqlog.RollupColumns(), ", ")
+	var b strings.Builder
+	b.WriteString("CREATE TABLE " + reqlog.RollupTable + " (\n\t" + strings.Join(defs, ",\n\t") + "\n);\n")
+	b.WriteString("CREATE UNIQUE INDEX " + reqlog.RollupTable + "_key ON " + reqlog.RollupTable + " (" + strings.Join(key, ", ") + ");\n")
+	for _, g := range reqlog.Grains() {
+		secs := strconv.FormatInt(int64(g/time.Second), 10)
+		groupBy := []string{"2"}
+		for i := range sel {
+			groupBy = append(groupBy, strconv.Itoa(i+3))
+		}
+		b.WriteString("INSERT INTO " + reqlog.RollupTable + " (" + cols + ")\nSELECT " + secs +
+			", date_bin(make_interval(secs => " + secs + "), time, timestamptz '1970-01-01 00:00:00+00'), " +
+			strings.Join(sel, ", ") + ", " + strings.Join(agg, ", ") +
+			"\nFROM " + reqlog.SQLTable + " GROUP BY " + strings.Join(groupBy, ", ") + ";\n")
+	}
+	return b.String()
+}
+
+// rollupUpsert is the statement that adds n rollup rows to their buckets.
+func rollupUpsert(n int) string {
+	cols := reqlog.RollupColumns()
+	key := []string{"grain", "time"}
+	for _, d := range reqlog.RollupDims() {
+		key = append(key, d.SQL)
+	}
+	t := reqlog.RollupTable
+	set := []string{"calls = " + t + ".calls + EXCLUDED.calls"}
+	for _, m := range reqlog.RollupMeasures() {
+		s, lo, hi := "sum_"+m.SQL, "min_"+m.SQL, "max_"+m.SQL
+		set = append(set, s+" = "+t+"."+s+" + EXCLUDED."+s, lo+" = LEAST("+t+"."+lo+", EXCLUDED."+lo+")",
+			hi+" = GREATEST("+t+"."+hi+", EXCLUDED."+hi+")")
+	}
+	var b strings.Builder
+	b.WriteString("INSERT INTO " + t + " (" + strings.Join(cols, ", ") + ") VALUES ")
+	p := 1
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteByte('(')
+		for j := range cols {
+			if j > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString("$" + strconv.Itoa(p))
+			p++
+		}
+		b.WriteByte(')')
+	}
+	b.WriteString("\nON CONFLICT (" + strings.Join(key, ", ") + ") DO UPDATE SET " + strings.Join(set, ", "))
+	return b.String()
+}
+
+// rollupChunk is how many rows one upsert statement carries, within
+// PostgreSQL's 65,535 parameters.
+const rollupChunk = 500
+
+// writeRollup adds recs to the rollup inside tx, the log's transaction.
+// Rows come sorted from reqlog.Rollup, so concurrent writers (replicas)
+// lock buckets in the same order and cannot deadlock.
+func writeRollup(ctx context.Context, tx pgx.Tx, recs []reqlog.Record) error {
+	rows := reqlog.Rollup(recs, cleanText)
+	for start := 0; start < len(rows); start += rollupChunk {
+		chunk := rows[start:min(start+rollupChunk, len(rows))]
+		args := make([]any, 0, len(chunk)*len(reqlog.RollupColumns()))
+		for i := range chunk {
+			args = append(args, chunk[i].Values()...)
+		}
+		if _, err := tx.Exec(ctx, rollupUpsert(len(chunk)), args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// deleteRollupBefore removes the rollup buckets that end at or before t.
+func (s *Store) deleteRollupBefore(ctx context.Context, t time.Time) error {
+	for _, g := range reqlog.Grains() {
+		if _, err := s.pool.Exec(ctx, "DELETE FROM "+reqlog.RollupTable+" WHERE grain = $1 AND time <= $2",
+			int32(g/time.Second), t.Add(-g)); err != nil {
+			return fmt.Errorf("delete old request log rollup: %w", err)
+		}
+	}
+	return nil
+}

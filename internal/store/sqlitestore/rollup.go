@@ -1,0 +1,106 @@
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/moat-gw/moat/internal/reqlog"
+)
+
+// sqliteType is the column type of a reqlog type in this store.
+func sqliteType(t reqlog.ColumnType) string {
+	switch t {
+	case reqlog.TypeString:
+		return "TEXT"
+	case reqlog.TypeReal:
+		return "REAL"
+	}
+	return "INTEGER" // time, long, bool
+}
+
+// rollupSchemaSQL creates reqlog.RollupTable and fills it from the log
+// already stored, in the migration that introduces it. It is generated from
+// reqlog's rollup lists; changing those needs a new migration.
+func rollupSchemaSQL() string {
+	dims, meas := reqlog.RollupDims(), reqlog.RollupMeasures()
+	var defs, key, sel, agg []string
+	defs = append(defs, "grain INTEGER NOT NULL", "time INTEGER NOT NULL")
+	key = append(key, "grain", "time")
+	for _, d := range dims {
+		defs = append(defs, d.SQL+" "+sqliteType(d.Type)+" NOT NULL")
+		key = append(key, d.SQL)
+		sel = append(sel, d.SQL)
+	}
+	defs = append(defs, "calls INTEGER NOT NULL")
+	agg = append(agg, "COUNT(*)")
+	for _, m := range meas {
+		t := sqliteType(m.Type)
+		defs = append(defs, "sum_"+m.SQL+" "+t+" NOT NULL", "min_"+m.SQL+" "+t+" NOT NULL", "max_"+m.SQL+" "+t+" NOT NULL")
+		agg = append(agg, "SUM("+m.SQL+")", "MIN("+m.SQL+")", "MAX("+m.SQL+")")
+	}
+	cols := strings.Join(reqlog.RollupColumns(), ", ")
+	var b strings.Builder
+	b.WriteString("CREATE TABLE " + reqlog.RollupTable + " (\n\t" + strings.Join(defs, ",\n\t") + "\n) STRICT;\n")
+	b.WriteString("CREATE UNIQUE INDEX " + reqlog.RollupTable + "_key ON " + reqlog.RollupTable + " (" + strings.Join(key, ", ") + ");\n")
+	for _, g := range reqlog.Grains() {
+		units := strconv.FormatInt(int64(g/time.Microsecond), 10)
+		groupBy := []string{"2"}
+		for i := range sel {
+			groupBy = append(groupBy, strconv.Itoa(i+3))
+		}
+		b.WriteString("INSERT INTO " + reqlog.RollupTable + " (" + cols + ")\nSELECT " +
+			strconv.FormatInt(int64(g/time.Second), 10) + ", time - time % " + units + ", " +
+			strings.Join(sel, ", ") + ", " + strings.Join(agg, ", ") +
+			"\nFROM " + reqlog.SQLTable + " GROUP BY " + strings.Join(groupBy, ", ") + ";\n")
+	}
+	return b.String()
+}
+
+// rollupUpsertSQL adds one rollup row to its bucket.
+func rollupUpsertSQL() string {
+	cols := reqlog.RollupColumns()
+	key := []string{"grain", "time"}
+	for _, d := range reqlog.RollupDims() {
+		key = append(key, d.SQL)
+	}
+	set := []string{"calls = calls + excluded.calls"}
+	for _, m := range reqlog.RollupMeasures() {
+		s, lo, hi := "sum_"+m.SQL, "min_"+m.SQL, "max_"+m.SQL
+		set = append(set, s+" = "+s+" + excluded."+s, lo+" = min("+lo+", excluded."+lo+")", hi+" = max("+hi+", excluded."+hi+")")
+	}
+	return "INSERT INTO " + reqlog.RollupTable + " (" + strings.Join(cols, ", ") + ") VALUES (?" +
+		strings.Repeat(", ?", len(cols)-1) + ")\nON CONFLICT (" + strings.Join(key, ", ") + ") DO UPDATE SET " + strings.Join(set, ", ")
+}
+
+// writeRollup adds recs to the rollup inside tx, the log's transaction.
+func (s *Store) writeRollup(ctx context.Context, tx *sql.Tx, recs []reqlog.Record) error {
+	stmt, err := tx.PrepareContext(ctx, s.rollupSQL)
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
+	for _, row := range reqlog.Rollup(recs, nil) {
+		v := row.Values()
+		v[1] = EncodeTime(row.Time)
+		if _, err := stmt.ExecContext(ctx, v...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// deleteRollupBefore removes the rollup buckets that end at or before t.
+func (s *Store) deleteRollupBefore(ctx context.Context, t time.Time) error {
+	for _, g := range reqlog.Grains() {
+		end := EncodeTime(t) - int64(g/time.Microsecond) // buckets starting at or before end end by t
+		if _, err := s.write.ExecContext(ctx, "DELETE FROM "+reqlog.RollupTable+" WHERE grain = ? AND time <= ?",
+			int64(g/time.Second), end); err != nil {
+			return fmt.Errorf("delete old request log rollup: %w", err)
+		}
+	}
+	return nil
+}
