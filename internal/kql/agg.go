@@ -11,11 +11,6 @@ var aggFuncs = map[string]struct{ min, max int }{
 	"avgif": {2, 2}, "min": {1, 1}, "max": {1, 1}, "dcount": {1, 2}, "percentile": {2, 2},
 }
 
-// pctWindow names the hidden window columns that SQLite percentiles read:
-// the row's rank within its group ordered by the argument, and the number
-// of non-null arguments in the group.
-type pctWindow struct{ rn, n string }
-
 func itoa(i int) string { return strconv.Itoa(i) }
 
 func (c *ectx) aggCall(e *callExpr) (sqlExpr, error) {
@@ -102,10 +97,7 @@ func (c *ectx) aggCall(e *callExpr) (sqlExpr, error) {
 		if err != nil {
 			return sqlExpr{}, err
 		}
-		res, err = c.percentile(e.args[0], a[0], p)
-		if err != nil {
-			return sqlExpr{}, err
-		}
+		res = c.percentile(a[0], p)
 	}
 	res.agg = true
 	return res, nil
@@ -128,21 +120,21 @@ func (c *ectx) percent(e expr, x sqlExpr) (float64, error) {
 	return p, nil
 }
 
-// percentile interpolates linearly between the closest ranks, like
-// PostgreSQL's percentile_cont. SQLite has no such aggregate: each row gets
-// the weight max(0, 1 - |rank - pos|) with pos = 1 + (n-1)·p, so the two
-// rows around pos share the result and all others contribute nothing.
-func (c *ectx) percentile(arg expr, x sqlExpr, p float64) (sqlExpr, error) {
+// SQLitePercentile is the aggregate the SQLite dialect computes percentiles
+// with: name(x, p) with p from 0 to 1, interpolating linearly between the
+// closest ranks like PostgreSQL's percentile_cont. SQLite has none built
+// in; sqlitestore registers it (sqlitestore.PercentileFunc), and a database
+// opened otherwise must register it to run such queries.
+const SQLitePercentile = "moat_percentile"
+
+// percentile interpolates linearly between the closest ranks: PostgreSQL's
+// percentile_cont, SQLite's SQLitePercentile.
+func (c *ectx) percentile(x sqlExpr, p float64) sqlExpr {
 	frac := c.b.param(p / 100)
 	if c.b.d == Postgres {
-		return sqlExpr{sql: "percentile_cont(" + frac + ") WITHIN GROUP (ORDER BY CAST(" + x.sql + " AS double precision))", t: tReal}, nil
+		return sqlExpr{sql: "percentile_cont(" + frac + ") WITHIN GROUP (ORDER BY CAST(" + x.sql + " AS double precision))", t: tReal}
 	}
-	w, ok := c.pct[exprString(arg)]
-	if !ok {
-		return sqlExpr{}, c.errorf(arg.exprPos(), "percentile() is not supported here")
-	}
-	pos := "(1 + (" + w.n + " - 1) * " + frac + ")"
-	return sqlExpr{sql: "SUM(" + x.sql + " * max(0, 1 - abs(" + w.rn + " - " + pos + ")))", t: tReal}, nil
+	return sqlExpr{sql: SQLitePercentile + "(" + x.sql + ", " + frac + ")", t: tReal}
 }
 
 // summaryItem is one output aggregation after expanding percentiles().
@@ -218,43 +210,4 @@ func rankName(e expr) string {
 		}
 	}
 	return ""
-}
-
-// collectPercentiles returns the distinct percentile arguments in items.
-func collectPercentiles(items []summaryItem) []expr {
-	seen := map[string]bool{}
-	var out []expr
-	var walk func(e expr)
-	walk = func(e expr) {
-		switch e := e.(type) {
-		case *callExpr:
-			if e.name == "percentile" && len(e.args) == 2 {
-				if k := exprString(e.args[0]); !seen[k] {
-					seen[k] = true
-					out = append(out, e.args[0])
-				}
-			}
-			for _, a := range e.args {
-				walk(a)
-			}
-		case *unaryExpr:
-			walk(e.x)
-		case *binaryExpr:
-			walk(e.l)
-			walk(e.r)
-		case *inExpr:
-			walk(e.x)
-			for _, a := range e.list {
-				walk(a)
-			}
-		case *betweenExpr:
-			walk(e.x)
-			walk(e.lo)
-			walk(e.hi)
-		}
-	}
-	for _, it := range items {
-		walk(it.x)
-	}
-	return out
 }

@@ -308,12 +308,6 @@ func (b *builder) summarize(s *sel, op *summarizeOp) (*sel, error) {
 	if err != nil {
 		return nil, err
 	}
-	var pct map[string]pctWindow
-	if args := collectPercentiles(items); b.d == SQLite && len(args) > 0 {
-		if s, pct, err = b.percentileWindows(s, op.by, args); err != nil {
-			return nil, err
-		}
-	}
 	g := s.source()
 	g.where, g.grouped, g.nkeys = s.where, true, len(op.by)
 	n := &namer{b: b}
@@ -331,7 +325,7 @@ func (b *builder) summarize(s *sel, op *summarizeOp) (*sel, error) {
 			return nil, err
 		}
 	}
-	ac := &ectx{b: b, s: s, aggs: true, pct: pct}
+	ac := &ectx{b: b, s: s, aggs: true}
 	for _, it := range items {
 		x, err := ac.expr(it.x)
 		if err != nil {
@@ -350,48 +344,4 @@ func (b *builder) summarize(s *sel, op *summarizeOp) (*sel, error) {
 	}
 	g.cols = n.cols
 	return g, nil
-}
-
-// percentileWindows adds, for each percentile argument, a rank and a count
-// window partitioned by the summarize keys to s, and wraps it so the
-// aggregation can read them (SQLite only).
-func (b *builder) percentileWindows(s *sel, by []namedExpr, args []expr) (*sel, map[string]pctWindow, error) {
-	c := &ectx{b: b, s: s}
-	var parts []string
-	for _, k := range by {
-		x, err := c.expr(k.x)
-		if err != nil {
-			return nil, nil, err
-		}
-		parts = append(parts, x.sql)
-	}
-	partition := ""
-	if len(parts) > 0 {
-		partition = "PARTITION BY " + strings.Join(parts, ", ")
-	}
-	names := map[string][2]string{}
-	for _, a := range args {
-		x, err := c.expr(a)
-		if err != nil {
-			return nil, nil, err
-		}
-		if !x.t.numeric() {
-			return nil, nil, b.errorf(a.exprPos(), "percentile() needs a number, got %s", x.t)
-		}
-		rn, cnt := b.hiddenName("rn"), b.hiddenName("n")
-		orderBy := "ORDER BY " + x.sql + " ASC NULLS LAST"
-		if partition != "" {
-			orderBy = partition + " " + orderBy
-		}
-		s.hidden = append(s.hidden,
-			column{name: rn, sql: "ROW_NUMBER() OVER (" + orderBy + ")"},
-			column{name: cnt, sql: "COUNT(" + x.sql + ") OVER (" + partition + ")"})
-		names[exprString(a)] = [2]string{rn, cnt}
-	}
-	w := b.wrap(s, false)
-	pct := map[string]pctWindow{}
-	for k, v := range names {
-		pct[k] = pctWindow{rn: qualify(w.alias, v[0]), n: qualify(w.alias, v[1])}
-	}
-	return w, pct, nil
 }

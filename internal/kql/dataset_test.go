@@ -21,7 +21,15 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/moat-gw/moat/internal/reqlog"
+	"github.com/moat-gw/moat/internal/store/sqlitestore"
 )
+
+// TestSQLitePercentileName keeps the dialect and the store in step.
+func TestSQLitePercentileName(t *testing.T) {
+	if SQLitePercentile != sqlitestore.PercentileFunc {
+		t.Fatalf("kql uses %q, sqlitestore registers %q", SQLitePercentile, sqlitestore.PercentileFunc)
+	}
+}
 
 // testRecords is the fixed dataset of the execution tests: 48 calls over
 // the hour before testNow plus four older ones, across three deployments,
@@ -136,6 +144,9 @@ func createTable(t *testing.T, db *sql.DB, d Dialect, recs []reqlog.Record) {
 // openSQLite returns a temporary SQLite database holding recs.
 func openSQLite(t *testing.T, recs []reqlog.Record) *sql.DB {
 	t.Helper()
+	if err := sqlitestore.RegisterFunctions(); err != nil {
+		t.Fatal(err)
+	}
 	db, err := sql.Open("sqlite", filepath.Join(t.TempDir(), "log.db"))
 	if err != nil {
 		t.Fatal(err)

@@ -20,8 +20,6 @@ type ectx struct {
 	s     *sel
 	aggs  bool // aggregation functions allowed (summarize items)
 	inAgg bool // inside the arguments of an aggregation function
-	// pct holds the SQLite percentile windows by argument expression.
-	pct map[string]pctWindow
 }
 
 func (c *ectx) errorf(pos int, format string, args ...any) error {
