@@ -7,8 +7,8 @@
 // prints the median and the fastest run as markdown (docs/benchmarks.md,
 // "KQL queries at 10 million rows").
 //
-// With -indexes it then applies variants (ANALYZE, candidate indexes) to its
-// own benchmark database, never to moat's migrations, and measures again.
+// Each store is measured twice: over the log alone, and with the hourly and
+// daily rollup (kql.Options.Rollup), as moat runs queries.
 //
 //	go run ./bench/kql10m -rows 10000000 -stores sqlite,postgres
 //
@@ -48,7 +48,6 @@ type options struct {
 	keepSchema bool
 	runs       int
 	batch      int
-	indexes    bool
 	explain    bool
 	only       string
 	full       bool
@@ -68,7 +67,6 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.BoolVar(&o.keepSchema, "keep-schema", false, "keep the PostgreSQL schema for a later run")
 	fs.IntVar(&o.runs, "runs", 5, "timed runs per query, after one warm-up run")
 	fs.IntVar(&o.batch, "batch", 20_000, "records per WriteBatch")
-	fs.BoolVar(&o.indexes, "indexes", false, "also measure with the candidate indexes added")
 	fs.BoolVar(&o.explain, "explain", false, "print each query's plan")
 	fs.DurationVar(&o.timeout, "timeout", time.Minute, "give up on a query after this long")
 	fs.BoolVar(&o.full, "full", false, "also time a 30-day full-table aggregation")

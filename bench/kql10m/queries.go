@@ -68,7 +68,7 @@ var queries = []benchQuery{
 // measurement is one query's timings on one store and index set.
 type measurement struct {
 	store   string
-	indexes string // "as shipped" or a variant's name
+	mode    string // "log only" or "rollup"
 	query   string
 	rows    int
 	runs    []time.Duration
@@ -103,14 +103,14 @@ const slowRun = 5 * time.Second
 // timeQueries runs every selected query once to warm the caches and then
 // o.runs times, on db at the instant now (the newest record). A query that
 // runs past o.timeout is reported as such.
-func timeQueries(ctx context.Context, o options, out io.Writer, store, indexes string, db *sql.DB, d kql.Dialect, now time.Time) []measurement {
-	runner := &logquery.Runner{DB: db, Dialect: d, Timeout: o.timeout, Now: func() time.Time { return now }}
+func timeQueries(ctx context.Context, o options, out io.Writer, store, mode string, db *sql.DB, d kql.Dialect, now time.Time, opts kql.Options) []measurement {
+	runner := &logquery.Runner{DB: db, Dialect: d, Timeout: o.timeout, Now: func() time.Time { return now }, Options: opts}
 	var ms []measurement
 	for _, q := range queries {
 		if (o.only != "" && !strings.Contains(q.name, o.only)) || (q.full && !o.full) {
 			continue
 		}
-		m := measurement{store: store, indexes: indexes, query: q.name}
+		m := measurement{store: store, mode: mode, query: q.name}
 		for i := 0; i <= o.runs && m.err == nil; i++ {
 			start, startCPU := time.Now(), cpuTime()
 			var n int
@@ -157,12 +157,12 @@ func timeQueries(ctx context.Context, o options, out io.Writer, store, indexes s
 
 // explain prints the plan of each KQL query, to find what an index
 // would change.
-func explain(ctx context.Context, out io.Writer, db *sql.DB, d kql.Dialect, now time.Time) error {
+func explain(ctx context.Context, out io.Writer, db *sql.DB, d kql.Dialect, now time.Time, opts kql.Options) error {
 	for _, q := range queries {
 		if q.kql == "" {
 			continue
 		}
-		c, err := kql.Compile(q.kql, d, now)
+		c, err := kql.CompileOptions(q.kql, d, now, opts)
 		if err != nil {
 			return err
 		}
@@ -211,11 +211,11 @@ func ms2(d time.Duration) string {
 // writeTable prints the results as markdown: one row per query, a column
 // pair per store and index set.
 func writeTable(out io.Writer, o options, ms []measurement) {
-	type key struct{ store, indexes string }
+	type key struct{ store, mode string }
 	var cols []key
 	cell := map[key]map[string]measurement{}
 	for _, m := range ms {
-		k := key{m.store, m.indexes}
+		k := key{m.store, m.mode}
 		if cell[k] == nil {
 			cell[k] = map[string]measurement{}
 			cols = append(cols, k)
@@ -227,7 +227,7 @@ func writeTable(out io.Writer, o options, ms []measurement) {
 		"is reported by that one run.\n\n", o.rows, o.days, o.runs, slowRun)
 	fmt.Fprint(out, "| Query |")
 	for _, k := range cols {
-		fmt.Fprintf(out, " %s (%s) |", k.store, k.indexes)
+		fmt.Fprintf(out, " %s (%s) |", k.store, k.mode)
 	}
 	fmt.Fprint(out, " Rows |\n|---|")
 	for range cols {

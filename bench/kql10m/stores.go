@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -18,47 +17,15 @@ import (
 	"github.com/moat-gw/moat/internal/store/sqlitestore"
 )
 
-// variant is a change to the benchmark database (never to moat's
-// migrations) measured after the schema as shipped; variants accumulate.
-type variant struct {
-	name  string
-	stmts []string
+// modes are the ways each store is measured: the log alone, as moat
+// compiled KQL before the rollup, and with the rollup, as moat ships.
+var modes = []struct {
+	name string
+	opts kql.Options
+}{
+	{"log only", kql.Options{}},
+	{"rollup", kql.Options{Rollup: true}},
 }
-
-// variants are tried with -indexes. docs/benchmarks.md reports which of
-// them moat should adopt.
-var variants = map[kql.Dialect][]variant{
-	kql.SQLite: {
-		// Without statistics SQLite prefers scanning the whole (caller,
-		// time) or (deployment, time) index in GROUP BY order over a range
-		// search on time; ANALYZE's STAT4 samples show that a recent time
-		// range is small.
-		{name: "ANALYZE", stmts: []string{"ANALYZE"}},
-		// Aggregations over a time range read only these columns, so the
-		// index covers them and the table is never visited.
-		{name: "ANALYZE + covering index", stmts: []string{
-			"CREATE INDEX bench_time_cover ON request_log (time, caller, deployment, status, total_tokens, total_ms)",
-			"ANALYZE"}},
-		// With statistics SQLite still prefers a skip-scan of (caller,
-		// time) over the covering index; "noskipscan" in sqlite_stat1 is
-		// SQLite's documented way to turn that off for an index.
-		{name: "ANALYZE + covering index + noskipscan", stmts: []string{
-			"UPDATE sqlite_stat1 SET stat = stat || ' noskipscan' WHERE idx IN ('request_log_caller_time', 'request_log_deployment_time')",
-			"ANALYZE sqlite_schema"}},
-	},
-	kql.Postgres: {
-		// KQL sorts descending with nulls last; a backward scan of an
-		// index in NULLS FIRST order gives exactly that, so "top N by
-		// TimeGenerated" reads N rows instead of sorting the table. The
-		// included columns make range aggregations index-only.
-		{name: "covering index", stmts: []string{
-			"CREATE INDEX bench_time_cover ON request_log (time NULLS FIRST) INCLUDE (caller, deployment, status, total_tokens, total_ms)",
-			"ANALYZE request_log"}},
-	},
-}
-
-// sqliteCleanup restores the shipped schema of a reused benchmark file.
-var sqliteCleanup = []string{"DROP INDEX IF EXISTS bench_time_cover", "DROP TABLE IF EXISTS sqlite_stat1", "DROP TABLE IF EXISTS sqlite_stat4"}
 
 // loader writes generated records through a store's WriteBatch.
 func load(ctx context.Context, o options, out io.Writer, what string, end time.Time, write func(context.Context, []reqlog.Record) error) error {
@@ -119,56 +86,21 @@ func benchSQLite(ctx context.Context, o options, out io.Writer) ([]measurement, 
 	}
 	now := sqlitestore.DecodeTime(newest)
 
-	// The store's pools are read-only or busy with the writer; variants
-	// are applied through a connection of our own and undone afterwards,
-	// so the reused file keeps moat's schema.
-	w, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(10000)")
-	if err != nil {
+	// As moat does at start: statistics, and the noskipscan marks.
+	start := time.Now()
+	if err := s.Optimize(ctx); err != nil {
 		return nil, err
 	}
-	defer w.Close()
-	cleanup := func() {
-		for _, stmt := range sqliteCleanup {
-			if _, err := w.ExecContext(context.Background(), stmt); err != nil {
-				fmt.Fprintln(out, "sqlite: cleanup:", err)
-			}
-		}
-	}
-	cleanup() // a previous run may have been interrupted
-	defer cleanup()
-
-	if o.explain {
-		if err := explain(ctx, out, s.DB(), kql.SQLite, now); err != nil {
-			return nil, err
-		}
-	}
-	fmt.Fprintln(out, "sqlite: as shipped (migration indexes, no statistics)")
-	ms := timeQueries(ctx, o, out, "SQLite", "as shipped", s.DB(), kql.SQLite, now)
-	if !o.indexes {
-		return ms, nil
-	}
-	for _, v := range variants[kql.SQLite] {
-		start := time.Now()
-		for _, stmt := range v.stmts {
-			if _, err := w.ExecContext(ctx, stmt); err != nil {
-				return nil, fmt.Errorf("sqlite: %s: %w", stmt, err)
-			}
-		}
-		fmt.Fprintf(out, "sqlite: %s applied in %v\n", v.name, time.Since(start).Round(time.Second))
-		// Open connections keep the statistics they loaded; an edit of
-		// sqlite_stat1 reaches only new ones, so measure on a fresh store.
-		fresh, err := sqlitestore.Open(ctx, path, nil)
-		if err != nil {
-			return nil, err
-		}
+	fmt.Fprintf(out, "sqlite: Optimize took %v\n", time.Since(start).Round(time.Millisecond))
+	var ms []measurement
+	for _, m := range modes {
 		if o.explain {
-			if err := explain(ctx, out, fresh.DB(), kql.SQLite, now); err != nil {
-				fresh.Close()
+			if err := explain(ctx, out, s.DB(), kql.SQLite, now, m.opts); err != nil {
 				return nil, err
 			}
 		}
-		ms = append(ms, timeQueries(ctx, o, out, "SQLite", v.name, fresh.DB(), kql.SQLite, now)...)
-		fresh.Close()
+		fmt.Fprintf(out, "sqlite: %s\n", m.name)
+		ms = append(ms, timeQueries(ctx, o, out, "SQLite", m.name, s.DB(), kql.SQLite, now, m.opts)...)
 	}
 	return ms, nil
 }
@@ -229,33 +161,15 @@ JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = to_regclass($1)`, o.sc
 		return nil, err
 	}
 
-	if o.explain {
-		if err := explain(ctx, out, s.DB(), kql.Postgres, newest); err != nil {
-			return nil, err
-		}
-	}
-	fmt.Fprintln(out, "postgres: as shipped (migration indexes)")
-	ms := timeQueries(ctx, o, out, "PostgreSQL", "as shipped", s.DB(), kql.Postgres, newest)
-	if !o.indexes {
-		return ms, nil
-	}
-	for _, v := range variants[kql.Postgres] {
-		start := time.Now()
-		for _, stmt := range v.stmts {
-			if _, err := conn.Exec(ctx, "SET search_path = "+schema+"; "+stmt); err != nil {
-				return nil, fmt.Errorf("postgres: %s: %w", stmt, err)
-			}
-		}
-		fmt.Fprintf(out, "postgres: %s applied in %v\n", v.name, time.Since(start).Round(time.Second))
+	var ms []measurement
+	for _, m := range modes {
 		if o.explain {
-			if err := explain(ctx, out, s.DB(), kql.Postgres, newest); err != nil {
+			if err := explain(ctx, out, s.DB(), kql.Postgres, newest, m.opts); err != nil {
 				return nil, err
 			}
 		}
-		ms = append(ms, timeQueries(ctx, o, out, "PostgreSQL", v.name, s.DB(), kql.Postgres, newest)...)
-	}
-	if o.keepSchema {
-		_, err = conn.Exec(ctx, "DROP INDEX IF EXISTS "+schema+".bench_time_cover")
+		fmt.Fprintf(out, "postgres: %s\n", m.name)
+		ms = append(ms, timeQueries(ctx, o, out, "PostgreSQL", m.name, s.DB(), kql.Postgres, newest, m.opts)...)
 	}
 	return ms, err
 }

@@ -70,7 +70,7 @@ func runLogsQuery(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if db.Dialect() == "postgres" {
 		dialect = kql.Postgres
 	}
-	runner := &logquery.Runner{DB: db.DB(), Dialect: dialect, Timeout: *timeout}
+	runner := &logquery.Runner{DB: db.DB(), Dialect: dialect, Timeout: *timeout, Options: kql.Options{Rollup: true}}
 	res, err := runner.Query(ctx, query)
 	if err != nil {
 		var ke *kql.Error

@@ -70,7 +70,7 @@ func TestLogsQuery(t *testing.T) {
 		{
 			name:       "json",
 			args:       []string{"logs", "query", "--config", cfg, "--format", "json", "MoatGatewayLogs | count"},
-			wantStdout: `{"columns":[{"name":"Count","type":"long"}],"rows":[[3]],"render":"","elapsed_ms":`,
+			wantStdout: `{"columns":[{"name":"Count","type":"long"}],"rows":[[3]],"render":"","rollup":false,"elapsed_ms":`,
 		},
 		{
 			name:       "compile error points at the column",

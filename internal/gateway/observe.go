@@ -28,7 +28,7 @@ func (s *Server) logQuery() func(ctx context.Context, q string) (*logquery.Resul
 		d = kql.Postgres
 	}
 	return func(ctx context.Context, q string) (*logquery.Result, error) {
-		return logquery.Run(ctx, st.DB(), d, q, s.now())
+		return logquery.RunOptions(ctx, st.DB(), d, q, s.now(), kql.Options{Rollup: true})
 	}
 }
 

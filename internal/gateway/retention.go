@@ -8,7 +8,8 @@ import (
 // retentionEvery is how often expired request-log records are deleted.
 const retentionEvery = time.Hour
 
-// enforceRetention deletes request-log records older than log.retention,
+// enforceRetention deletes request-log records of the UTC days that ended
+// more than log.retention ago,
 // and lets the store refresh its planner statistics, once at start and then
 // hourly, until ctx ends. The stores delete in small
 // transactions (SQLite) or drop whole day partitions (PostgreSQL), so this
@@ -18,7 +19,9 @@ func (s *Server) enforceRetention(ctx context.Context) {
 	defer t.Stop()
 	for {
 		if keep := s.cfg.Load().Log.Retention.D(); keep > 0 {
-			cutoff := s.now().Add(-keep)
+			// Whole UTC days, so that no rollup bucket is left counting
+			// records that are gone (reqlog.RollupTable).
+			cutoff := s.now().Add(-keep).UTC().Truncate(24 * time.Hour)
 			n, err := s.store.DeleteBefore(ctx, cutoff)
 			switch {
 			case err != nil && ctx.Err() == nil:

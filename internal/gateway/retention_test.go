@@ -8,7 +8,8 @@ import (
 	"github.com/moat-gw/moat/internal/reqlog"
 )
 
-// TestRetention: records older than log.retention are deleted at start.
+// TestRetention: records of the UTC days older than log.retention are
+// deleted at start; the day that log.retention reaches into is kept whole.
 func TestRetention(t *testing.T) {
 	clk := newClock()
 	ts := startServerOpts(t, "log: {retention: 7d}", Options{Now: clk.Now})
@@ -16,7 +17,10 @@ func TestRetention(t *testing.T) {
 	// moat on the same data dir: the retention pass runs at start.
 	old := reqlog.Record{Time: clk.Now().Add(-8 * 24 * time.Hour), RequestID: "old"}
 	fresh := reqlog.Record{Time: clk.Now().Add(-time.Hour), RequestID: "fresh"}
-	if err := ts.Store().WriteBatch(context.Background(), []reqlog.Record{old, fresh}); err != nil {
+	day := clk.Now().Add(-7 * 24 * time.Hour).UTC().Truncate(24 * time.Hour)
+	dayBefore := reqlog.Record{Time: day.Add(-time.Microsecond), RequestID: "day-before"}
+	dayStart := reqlog.Record{Time: day, RequestID: "day-start"}
+	if err := ts.Store().WriteBatch(context.Background(), []reqlog.Record{old, dayBefore, dayStart, fresh}); err != nil {
 		t.Fatal(err)
 	}
 	cfg := ts.cfg.Load()
@@ -34,7 +38,7 @@ func TestRetention(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(recs) == 1 && recs[0].RequestID == "fresh" {
+		if len(recs) == 2 && recs[0].RequestID == "day-start" && recs[1].RequestID == "fresh" {
 			break
 		}
 		if time.Now().After(deadline) {

@@ -26,6 +26,12 @@ func (c *ectx) aggCall(e *callExpr) (sqlExpr, error) {
 	}
 	c.inAgg = true
 	defer func() { c.inAgg = false }()
+	if c.b.roll != nil {
+		res, err := c.rollupCall(e)
+		if err != nil || res.sql != "" {
+			return res, err
+		}
+	}
 	a := make([]sqlExpr, len(e.args))
 	for i, x := range e.args {
 		v, err := c.expr(x)

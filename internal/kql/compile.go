@@ -6,9 +6,18 @@ import (
 
 // compile applies the pipeline to the base table and renders the result.
 func (b *builder) compile(q *query) (*Query, error) {
-	s := b.base(q.tablePos)
+	var s *sel
+	ops, rolled := q.ops, false
+	if b.opts.Rollup {
+		if rs, n, ok := b.tryRollup(q); ok {
+			s, ops, rolled = rs, q.ops[n:], true
+		}
+	}
+	if s == nil {
+		s = b.base(q.tablePos)
+	}
 	render := ""
-	for _, op := range q.ops {
+	for _, op := range ops {
 		var err error
 		switch op := op.(type) {
 		case *whereOp:
@@ -56,7 +65,7 @@ func (b *builder) compile(q *query) (*Query, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Query{SQL: sql, Args: args, Columns: out, Render: render, Dialect: b.d}, nil
+	return &Query{SQL: sql, Args: args, Columns: out, Render: render, Dialect: b.d, Rollup: rolled}, nil
 }
 
 // mergeable reports whether a row-level operator (where, sort, summarize…)

@@ -40,8 +40,14 @@ func FuzzCompile(f *testing.F) {
 	}
 	f.Add(`MoatGatewayLogs | where Url == "x' OR 1=1; --" | project Id`)
 	f.Add(`MoatGatewayLogs | where CallerId has "a\"b" | take 99`)
+	f.Add(`MoatGatewayLogs | where TimeGenerated > ago(7d) and CallerId == "x' --" | summarize count(), sum(TotalTokens) by bin(TimeGenerated, 1d)`)
 	f.Fuzz(func(t *testing.T, query string) {
 		for _, d := range dialects {
+			// The rollup plan produces different SQL; check it too.
+			rolled, err := CompileOptions(query, d, testNow, Options{Rollup: true})
+			if err == nil {
+				checkSQL(t, d, rolled)
+			}
 			q, err := Compile(query, d, testNow)
 			if err != nil {
 				if _, ok := err.(*Error); !ok && !strings.Contains(err.Error(), "bind kql") {

@@ -77,6 +77,9 @@ type Query struct {
 	Render string
 	// Dialect is the dialect the SQL was generated for.
 	Dialect Dialect
+	// Rollup says the SQL reads reqlog.RollupTable for part of the range
+	// (Options.Rollup).
+	Rollup bool
 }
 
 // OutColumn is one result column: its KQL name and logical type.
@@ -118,6 +121,11 @@ func newError(src string, pos int, msg string) *Error {
 // evaluated against now, so the same query and now always give the same SQL
 // and arguments. Errors about the query are *Error values with a position.
 func Compile(query string, d Dialect, now time.Time) (*Query, error) {
+	return CompileOptions(query, d, now, Options{})
+}
+
+// CompileOptions is Compile with options.
+func CompileOptions(query string, d Dialect, now time.Time, o Options) (*Query, error) {
 	if d != SQLite && d != Postgres {
 		return nil, fmt.Errorf("compile kql: unknown dialect %v", d)
 	}
@@ -128,7 +136,7 @@ func Compile(query string, d Dialect, now time.Time) (*Query, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &builder{d: d, now: now.UTC(), src: query}
+	b := &builder{d: d, now: now.UTC(), src: query, opts: o}
 	return b.compile(q)
 }
 

@@ -20,6 +20,8 @@ type builder struct {
 	args   []any // marker index -> driver value
 	nalias int
 	nhide  int
+	opts   Options
+	roll   *rollupAgg // set while a summarize over the rollup compiles
 }
 
 // column is one visible column of a relation: its KQL name, type and the
@@ -42,7 +44,8 @@ type orderItem struct {
 // sel while SQL allows it and wrap it into a subquery when not.
 type sel struct {
 	table    string // FROM this table, or
-	sub      *sel   // FROM this subquery
+	sub      *sel   // FROM this subquery, or
+	union    []*sel // FROM (these UNION ALL), each over a table
 	alias    string // the FROM item's alias; column SQL is qualified with it
 	cols     []column
 	hidden   []column // extra select-list items: carried sort keys, windows
@@ -124,7 +127,7 @@ func (b *builder) wrap(s *sel, keepOrder bool) *sel {
 
 // source returns an empty SELECT reading from the same FROM item as s.
 func (s *sel) source() *sel {
-	return &sel{table: s.table, sub: s.sub, alias: s.alias, limit: -1}
+	return &sel{table: s.table, sub: s.sub, union: s.union, alias: s.alias, limit: -1}
 }
 
 // prune drops the columns of subqueries that nothing above them reads, so
@@ -133,19 +136,7 @@ func (s *sel) source() *sel {
 // DISTINCT subquery keeps all its columns (they define its rows).
 func prune(s *sel) {
 	for ; s.sub != nil; s = s.sub {
-		var used strings.Builder
-		for _, list := range [][]column{s.cols, s.hidden} {
-			for _, c := range list {
-				used.WriteString(c.sql + "\n")
-			}
-		}
-		for _, w := range s.where {
-			used.WriteString(w + "\n")
-		}
-		for _, o := range s.order {
-			used.WriteString(o.sql + "\n")
-		}
-		text := used.String()
+		text := s.usedText()
 		inner := s.sub
 		isUsed := func(name string) bool { return strings.Contains(text, qualify(s.alias, name)) }
 		var hidden []column
@@ -169,6 +160,44 @@ func prune(s *sel) {
 		}
 		inner.cols = cols
 	}
+	if len(s.union) > 0 {
+		// The branches have the same columns in the same order.
+		text := s.usedText()
+		var keep []int
+		for i, c := range s.union[0].cols {
+			if strings.Contains(text, qualify(s.alias, c.name)) {
+				keep = append(keep, i)
+			}
+		}
+		if len(keep) == 0 {
+			keep = []int{0}
+		}
+		for _, br := range s.union {
+			cols := make([]column, len(keep))
+			for j, i := range keep {
+				cols[j] = br.cols[i]
+			}
+			br.cols = cols
+		}
+	}
+}
+
+// usedText is the SQL of everything s computes, to tell which columns of
+// its FROM item it reads.
+func (s *sel) usedText() string {
+	var used strings.Builder
+	for _, list := range [][]column{s.cols, s.hidden} {
+		for _, c := range list {
+			used.WriteString(c.sql + "\n")
+		}
+	}
+	for _, w := range s.where {
+		used.WriteString(w + "\n")
+	}
+	for _, o := range s.order {
+		used.WriteString(o.sql + "\n")
+	}
+	return used.String()
 }
 
 func indent(s string) string { return "  " + strings.ReplaceAll(s, "\n", "\n  ") }
@@ -190,9 +219,16 @@ func (b *builder) render(s *sel) string {
 			sb.WriteString(c.sql + " AS " + quoteIdent(c.name))
 		}
 	}
-	if s.sub != nil {
+	switch {
+	case s.sub != nil:
 		sb.WriteString("\nFROM (\n" + indent(b.render(s.sub)) + "\n) AS " + quoteIdent(s.alias))
-	} else {
+	case len(s.union) > 0:
+		parts := make([]string, len(s.union))
+		for i, br := range s.union {
+			parts[i] = indent(b.render(br))
+		}
+		sb.WriteString("\nFROM (\n" + strings.Join(parts, "\n  UNION ALL\n") + "\n) AS " + quoteIdent(s.alias))
+	default:
 		sb.WriteString("\nFROM " + quoteIdent(s.table) + " AS " + quoteIdent(s.alias))
 	}
 	if len(s.where) > 0 {

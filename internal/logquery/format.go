@@ -105,6 +105,7 @@ type Wire struct {
 	Columns   []WireColumn `json:"columns"`
 	Rows      [][]any      `json:"rows"`
 	Render    string       `json:"render"`
+	Rollup    bool         `json:"rollup"`
 	ElapsedMs float64      `json:"elapsed_ms"`
 }
 
@@ -121,6 +122,7 @@ func ToWire(r *Result) Wire {
 		Columns:   make([]WireColumn, len(r.Columns)),
 		Rows:      make([][]any, len(r.Rows)),
 		Render:    r.Render,
+		Rollup:    r.Rollup,
 		ElapsedMs: math.Round(float64(r.Elapsed.Microseconds())) / 1000,
 	}
 	for i, c := range r.Columns {
@@ -148,7 +150,7 @@ func ToWire(r *Result) Wire {
 }
 
 // WriteJSON writes r as one JSON object, the same document the query API
-// returns: {"columns":[{"name","type"}],"rows":[[…]],"render":"…","elapsed_ms":N}.
+// returns: {"columns":[{"name","type"}],"rows":[[…]],"render":"…","rollup":false,"elapsed_ms":N}.
 func WriteJSON(w io.Writer, r *Result) error {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)

@@ -61,14 +61,14 @@ func TestFormats(t *testing.T) {
 			want: `{"columns":[{"name":"TimeGenerated","type":"datetime"},{"name":"CallerId","type":"string"},` +
 				`{"name":"Calls","type":"long"},{"name":"P95","type":"real"},{"name":"Streamed","type":"bool"}],` +
 				`"rows":[["2026-03-14T12:00:00.5Z","alice",3,120.123456,true],["2026-03-14T11:01:00Z","bob, \"the\"\nbuilder",0,null,false]],` +
-				`"render":"timechart","elapsed_ms":1.234}` + "\n",
+				`"render":"timechart","rollup":false,"elapsed_ms":1.234}` + "\n",
 		},
 		{
 			name:  "json without rows or finite reals",
 			write: func(w *bytes.Buffer, r *logquery.Result) error { return logquery.WriteJSON(w, r) },
 			res: &logquery.Result{Columns: []kql.OutColumn{{Name: "x", Type: reqlog.TypeReal}},
 				Rows: [][]any{{math.Inf(1)}, {math.NaN()}}},
-			want: `{"columns":[{"name":"x","type":"real"}],"rows":[[null],[null]],"render":"","elapsed_ms":0}` + "\n",
+			want: `{"columns":[{"name":"x","type":"real"}],"rows":[[null],[null]],"render":"","rollup":false,"elapsed_ms":0}` + "\n",
 		},
 		{
 			name:  "table of nothing keeps the header",

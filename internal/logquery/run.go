@@ -37,6 +37,9 @@ type Result struct {
 	// Render is the query's trailing render kind ("timechart", "barchart",
 	// …) or "", a hint for how to draw the result.
 	Render string
+	// Rollup says the rollup answered the whole hours and days of the
+	// query's range (kql.Query.Rollup).
+	Rollup bool
 	// Elapsed is the time from compilation to the last row.
 	Elapsed time.Duration
 }
@@ -78,6 +81,9 @@ type Runner struct {
 	Timeout time.Duration
 	// Now is the clock for ago() and now(); nil means time.Now.
 	Now func() time.Time
+	// Options tune compilation; moat's stores keep the rollup, so their
+	// runners set Options.Rollup.
+	Options kql.Options
 }
 
 // Query runs query with the runner's database, clock and timeout.
@@ -92,7 +98,7 @@ func (r *Runner) Query(ctx context.Context, query string) (*Result, error) {
 	if r.Now != nil {
 		now = r.Now
 	}
-	return Run(ctx, r.DB, r.Dialect, query, now())
+	return RunOptions(ctx, r.DB, r.Dialect, query, now(), r.Options)
 }
 
 // Run compiles query for dialect d with now as the time of ago() and now(),
@@ -105,8 +111,14 @@ func (r *Runner) Query(ctx context.Context, query string) (*Result, error) {
 // *TimeoutError when the deadline passes, *DataError when the database
 // rejects a value, anything else for database failures.
 func Run(ctx context.Context, db *sql.DB, d kql.Dialect, query string, now time.Time) (*Result, error) {
+	return RunOptions(ctx, db, d, query, now, kql.Options{})
+}
+
+// RunOptions is Run with compile options: with o.Rollup, summaries over
+// whole hours and days read the store's rollup (kql.Options).
+func RunOptions(ctx context.Context, db *sql.DB, d kql.Dialect, query string, now time.Time, o kql.Options) (*Result, error) {
 	start := time.Now()
-	q, err := kql.Compile(query, d, now)
+	q, err := kql.CompileOptions(query, d, now, o)
 	if err != nil {
 		return nil, err
 	}
@@ -128,7 +140,7 @@ func Run(ctx context.Context, db *sql.DB, d kql.Dialect, query string, now time.
 	if err != nil {
 		return nil, classify(ctx, err, budget)
 	}
-	return &Result{Columns: q.Columns, Rows: rows, Render: q.Render, Elapsed: time.Since(start)}, nil
+	return &Result{Columns: q.Columns, Rows: rows, Render: q.Render, Rollup: q.Rollup, Elapsed: time.Since(start)}, nil
 }
 
 // queryer is what scan needs from a *sql.DB or *sql.Tx.
