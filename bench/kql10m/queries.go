@@ -67,13 +67,13 @@ var queries = []benchQuery{
 
 // measurement is one query's timings on one store and index set.
 type measurement struct {
-	store   string
-	mode    string // "log only" or "rollup"
-	query   string
-	rows    int
-	runs    []time.Duration
-	cpu     []time.Duration // this process's CPU time per run: SQLite's work, whatever else the machine runs
-	err     error
+	store string
+	mode  string // "log only" or "rollup"
+	query string
+	rows  int
+	runs  []time.Duration
+	cpu   []time.Duration // this process's CPU time per run: SQLite's work, whatever else the machine runs
+	err   error
 	// timedOut says the query ran past the timeout (runs is empty).
 	timedOut bool
 }
