@@ -34,6 +34,10 @@ func TestQueryAPIAndDashboard(t *testing.T) {
 	if !strings.Contains(body, `"gpt-4o-mini",3,`) {
 		t.Fatalf("query result %s", body)
 	}
+	// With no time bound, the daily rollup the log writer keeps answers.
+	if !strings.Contains(body, `"rollup":true`) {
+		t.Fatalf("query did not use the rollup: %s", body)
+	}
 	status, h, page := do(t, "GET", ts.mgmtURL+"/dashboard/", "")
 	if status != 200 || !strings.Contains(page, "<html") || !strings.Contains(h.Get("Content-Security-Policy"), "default-src 'self'") {
 		t.Fatalf("dashboard: %d %v", status, h)
