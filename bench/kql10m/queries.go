@@ -60,6 +60,7 @@ var queries = []benchQuery{
 | summarize Calls = count(), Tokens = sum(TotalTokens) by bin(TimeGenerated, 1h)`},
 	{name: "dashboard summary, 1h (7 queries)", dashboard: "1h"},
 	{name: "dashboard summary, 24h (7 queries)", dashboard: "24h"},
+	{name: "dashboard summary, 7d (7 queries)", dashboard: "7d"},
 	{name: "tokens by deployment, 30d (full scan)", full: true, kql: `MoatGatewayLogs
 | where TimeGenerated > ago(30d)
 | summarize Tokens = sum(TotalTokens) by DeploymentName`},

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -80,6 +81,9 @@ func benchSQLite(ctx context.Context, o options, out io.Writer) ([]measurement, 
 	if fi, err := os.Stat(path); err == nil {
 		fmt.Fprintf(out, "sqlite: file is %.2f GB\n", float64(fi.Size())/1e9)
 	}
+	if err := rollupRows(ctx, out, "sqlite", s.DB()); err != nil {
+		return nil, err
+	}
 	var newest int64
 	if err := s.DB().QueryRowContext(ctx, "SELECT MAX(time) FROM request_log").Scan(&newest); err != nil {
 		return nil, err
@@ -157,6 +161,9 @@ func benchPostgres(ctx context.Context, o options, out io.Writer) (_ []measureme
 JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = to_regclass($1)`, o.schema+".request_log").Scan(&size); err == nil {
 		fmt.Fprintf(out, "postgres: table and indexes are %s\n", size)
 	}
+	if err := rollupRows(ctx, out, "postgres", s.DB()); err != nil {
+		return nil, err
+	}
 	if err := conn.QueryRow(ctx, "SELECT MAX(time) FROM "+schema+".request_log").Scan(&newest); err != nil {
 		return nil, err
 	}
@@ -172,4 +179,21 @@ JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = to_regclass($1)`, o.sc
 		ms = append(ms, timeQueries(ctx, o, out, "PostgreSQL", m.name, s.DB(), kql.Postgres, newest, m.opts)...)
 	}
 	return ms, err
+}
+
+// rollupRows reports how many buckets the rollup holds per grain.
+func rollupRows(ctx context.Context, out io.Writer, what string, db *sql.DB) error {
+	rows, err := db.QueryContext(ctx, "SELECT grain, COUNT(*) FROM "+reqlog.RollupTable+" GROUP BY grain ORDER BY grain")
+	if err != nil {
+		return fmt.Errorf("%s: count rollup rows: %w", what, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var grain, n int64
+		if err := rows.Scan(&grain, &n); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "%s: rollup has %d rows of %v\n", what, n, time.Duration(grain)*time.Second)
+	}
+	return rows.Err()
 }
