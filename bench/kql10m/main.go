@@ -69,7 +69,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.IntVar(&o.runs, "runs", 5, "timed runs per query, after one warm-up run")
 	fs.IntVar(&o.batch, "batch", 20_000, "records per WriteBatch")
 	fs.BoolVar(&o.explain, "explain", false, "print each query's plan")
-	fs.BoolVar(&o.backfill, "backfill", false, "on a reused SQLite file, undo and time the rollup's migration")
+	fs.BoolVar(&o.backfill, "backfill", false, "on reused data, undo and time the rollup's migration")
 	fs.DurationVar(&o.timeout, "timeout", time.Minute, "give up on a query after this long")
 	fs.BoolVar(&o.full, "full", false, "also time a 30-day full-table aggregation")
 	fs.StringVar(&o.only, "only", "", "run only the queries whose name contains this")
