@@ -202,9 +202,15 @@ func run(t *testing.T, db *sql.DB, d Dialect, query string) ([][]any, *Query) {
 	if err != nil {
 		t.Fatalf("compile for %s: %v", d, err)
 	}
+	return execute(t, db, q), q
+}
+
+// execute runs q on db and returns its decoded rows.
+func execute(t *testing.T, db *sql.DB, q *Query) [][]any {
+	t.Helper()
 	rows, err := db.QueryContext(context.Background(), q.SQL, q.Args...)
 	if err != nil {
-		t.Fatalf("query on %s: %v\n%s", d, err, q.SQL)
+		t.Fatalf("query on %s: %v\n%s", q.Dialect, err, q.SQL)
 	}
 	defer rows.Close()
 	var out [][]any
@@ -215,17 +221,17 @@ func run(t *testing.T, db *sql.DB, d Dialect, query string) ([][]any, *Query) {
 			ptrs[i] = &row[i]
 		}
 		if err := rows.Scan(ptrs...); err != nil {
-			t.Fatalf("scan on %s: %v", d, err)
+			t.Fatalf("scan on %s: %v", q.Dialect, err)
 		}
 		if err := q.DecodeRow(row); err != nil {
-			t.Fatalf("decode on %s: %v", d, err)
+			t.Fatalf("decode on %s: %v", q.Dialect, err)
 		}
 		out = append(out, row)
 	}
 	if err := rows.Err(); err != nil {
-		t.Fatalf("rows on %s: %v", d, err)
+		t.Fatalf("rows on %s: %v", q.Dialect, err)
 	}
-	return out, q
+	return out
 }
 
 func recent(recs []reqlog.Record, d time.Duration) []reqlog.Record {

@@ -248,31 +248,3 @@ func runOpts(t *testing.T, db *sql.DB, d Dialect, query string, o Options) [][]a
 	}
 	return execute(t, db, q)
 }
-
-func execute(t *testing.T, db *sql.DB, q *Query) [][]any {
-	t.Helper()
-	rows, err := db.QueryContext(context.Background(), q.SQL, q.Args...)
-	if err != nil {
-		t.Fatalf("query on %s: %v\n%s", q.Dialect, err, q.SQL)
-	}
-	defer rows.Close()
-	var out [][]any
-	for rows.Next() {
-		row := make([]any, len(q.Columns))
-		ptrs := make([]any, len(row))
-		for i := range row {
-			ptrs[i] = &row[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
-			t.Fatalf("scan on %s: %v", q.Dialect, err)
-		}
-		if err := q.DecodeRow(row); err != nil {
-			t.Fatalf("decode on %s: %v", q.Dialect, err)
-		}
-		out = append(out, row)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatalf("rows on %s: %v", q.Dialect, err)
-	}
-	return out
-}
