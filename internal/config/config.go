@@ -47,6 +47,8 @@ type Config struct {
 	Simulator Simulator `yaml:"simulator"`
 	// Shutdown bounds graceful shutdown.
 	Shutdown Shutdown `yaml:"shutdown"`
+	// Telemetry exports traces and metrics over OTLP/HTTP. Off by default.
+	Telemetry Telemetry `yaml:"telemetry"`
 
 	fromFile bool
 }

@@ -49,6 +49,7 @@ func (c *Config) ApplyDefaults() {
 	c.Log.applyDefaults()
 	c.Routing.applyDefaults()
 	c.RateLimits.applyDefaults()
+	c.Telemetry.applyDefaults()
 	if len(c.Upstreams) == 0 && len(c.Deployments) == 0 {
 		c.Upstreams = []Upstream{{Name: "simulator", Type: "simulator"}}
 		c.Deployments = []Deployment{

@@ -90,6 +90,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.Auth.validate()...)
 	errs = append(errs, c.Routing.validate()...)
 	errs = append(errs, c.RateLimits.validate()...)
+	errs = append(errs, c.Telemetry.validate()...)
 
 	ups := map[string]bool{}
 	for i, u := range c.Upstreams {

@@ -15,6 +15,7 @@ import (
 	"github.com/moat-gw/moat/internal/ratelimit"
 	"github.com/moat-gw/moat/internal/reqlog"
 	"github.com/moat-gw/moat/internal/route"
+	"github.com/moat-gw/moat/internal/telemetry"
 	"github.com/moat-gw/moat/internal/upstream"
 )
 
@@ -30,6 +31,7 @@ type buildDeps struct {
 	keyStore  auth.KeyStore         // keys created with `moat keys create`, if the store keeps them
 	assigned  admin.AssignmentStore // role assignments made with `moat roles` or the admin API
 	limiter   ratelimit.Limiter
+	tel       *telemetry.Telemetry
 }
 
 // buildPipeline turns a validated config into an immutable pipeline.
@@ -39,7 +41,7 @@ func buildPipeline(ctx context.Context, cfg *config.Config, d buildDeps) (*pipel
 		maxBody: int64(cfg.Limits.MaxBodyBytes), maxRetry: int64(cfg.Limits.MaxRetryBodyBytes),
 		logBodies: cfg.Log.Bodies, maxBodyLog: int(cfg.Log.MaxBodyLogBytes),
 		deployments: map[string]*deployment{}, targets: map[string]*upstream.Target{},
-		tokens: d.tokens, metrics: d.metrics, sink: d.sink, newID: d.newID,
+		tokens: d.tokens, metrics: d.metrics, sink: d.sink, newID: d.newID, tel: d.tel,
 		versions: map[string]bool{}, denials: &logSampler{},
 	}
 	versions := cfg.APIVersions
@@ -63,6 +65,9 @@ func buildPipeline(ctx context.Context, cfg *config.Config, d buildDeps) (*pipel
 	}
 	for _, dc := range cfg.Deployments {
 		dep := &deployment{name: dc.Name, model: dc.Model, members: map[string]poolMember{}}
+		if len(dc.Upstreams) > 0 {
+			dep.upstreamType = string(p.targets[dc.Upstreams[0].Upstream].Type())
+		}
 		var members []route.Member
 		for _, du := range dc.Upstreams {
 			members = append(members, route.Member{Name: du.Upstream, Priority: du.Priority, Weight: du.Weight})

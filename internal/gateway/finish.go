@@ -116,6 +116,9 @@ func (p *pipeline) finish(r *http.Request, s *scope) {
 		p.metrics.tokens.WithLabelValues(depLabel, "completion").Add(float64(s.usage.CompletionTokens))
 	}
 	p.settle(r.Context(), s)
+	if p.tel != nil {
+		p.tel.Finish(s.span, telemetryCall(r, s, &rec, end))
+	}
 	p.sink(rec)
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/moat-gw/moat/internal/ratelimit"
 	"github.com/moat-gw/moat/internal/reqlog"
 	"github.com/moat-gw/moat/internal/route"
+	"github.com/moat-gw/moat/internal/telemetry"
 	"github.com/moat-gw/moat/internal/upstream"
 )
 
@@ -52,6 +53,7 @@ type pipeline struct {
 	limiter          ratelimit.Limiter
 	rateRules        []config.RateRule
 	defaultMaxTokens int
+	tel              *telemetry.Telemetry // nil unless OTLP export is configured
 }
 
 // deployment is a configured deployment with its pool of upstreams.
@@ -60,6 +62,9 @@ type deployment struct {
 	model   string
 	pool    *route.Pool
 	members map[string]poolMember
+	// upstreamType is the type of the first configured upstream, the
+	// provider telemetry reports for calls that reached no upstream.
+	upstreamType string
 }
 
 // poolMember is one upstream serving a deployment.
@@ -93,6 +98,9 @@ type TokenCounter interface {
 //  10. log once, in finish, whatever happened above.
 func (p *pipeline) ServeHTTP(w http.ResponseWriter, r *http.Request, listener string) {
 	s := &scope{id: p.newID(), start: p.now(), listener: listener}
+	if p.tel != nil {
+		s.span = p.tel.Start(r.Context(), r.Header, s.start)
+	}
 	h := w.Header()
 	setCommonHeaders(h, s.id, p.region)
 	if v := r.Header.Get("X-Ms-Client-Request-Id"); v != "" {

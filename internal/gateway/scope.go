@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/moat-gw/moat/internal/auth"
 	"github.com/moat-gw/moat/internal/httpx"
 	"github.com/moat-gw/moat/internal/openai"
@@ -60,6 +62,7 @@ type scope struct {
 	clientRequestID string
 	clientCtx       context.Context // the client's request context, to tell who broke a response off
 	respBody        []byte
+	span            trace.Span // the call's span when traces are exported, else nil
 }
 
 type scopeCtxKey struct{}

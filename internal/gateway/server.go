@@ -27,6 +27,7 @@ import (
 	"github.com/moat-gw/moat/internal/reqlog"
 	"github.com/moat-gw/moat/internal/store/pgstore"
 	"github.com/moat-gw/moat/internal/store/sqlitestore"
+	"github.com/moat-gw/moat/internal/telemetry"
 	"github.com/moat-gw/moat/internal/tokens"
 )
 
@@ -52,6 +53,7 @@ type Server struct {
 	sim     *simHost
 	limiter ratelimit.Limiter
 	redis   *redis.Client
+	tel     *telemetry.Telemetry // OTLP export; nil when not configured
 
 	cfg      atomic.Pointer[config.Config]
 	pipe     atomic.Pointer[pipeline]
@@ -102,21 +104,29 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Server, error) {
 		s.limiter = rl
 		s.registerRedisMetrics(rl)
 	}
-	s.sim, err = startSimHost(s.log)
-	if err != nil {
+	if s.tel, err = newTelemetry(ctx, cfg.Telemetry, o.Version, s.log); err != nil {
+		s.closeStores(ctx)
+		return nil, fmt.Errorf("telemetry: %w", err)
+	}
+	if s.tel != nil {
+		s.registerTelemetryMetrics()
+	}
+	fail := func(err error) (*Server, error) {
+		s.sim.close()
+		_ = s.shutdownTelemetry(cfg)
 		s.closeStores(ctx)
 		return nil, err
 	}
+	s.sim, err = startSimHost(s.log)
+	if err != nil {
+		return fail(err)
+	}
 	if err := s.install(ctx, cfg); err != nil {
-		s.sim.close()
-		s.closeStores(ctx)
-		return nil, err
+		return fail(err)
 	}
 	if st, ok := s.store.(admin.Store); ok {
 		if s.admin, err = s.newAdmin(st); err != nil {
-			s.sim.close()
-			s.closeStores(ctx)
-			return nil, fmt.Errorf("admin api: %w", err)
+			return fail(fmt.Errorf("admin api: %w", err))
 		}
 	}
 	return s, nil
@@ -152,7 +162,8 @@ func (s *Server) install(ctx context.Context, cfg *config.Config) error {
 	keyStore, _ := s.store.(auth.KeyStore)
 	assigned, _ := s.store.(admin.AssignmentStore)
 	p, err := buildPipeline(ctx, cfg, buildDeps{log: s.log, now: s.now, tokens: s.tokens, metrics: s.metrics,
-		sink: s.writer.Log, simulator: s.sim.url(), newID: newRequestID, keyStore: keyStore, assigned: assigned, limiter: s.limiter})
+		sink: s.writer.Log, simulator: s.sim.url(), newID: newRequestID, keyStore: keyStore, assigned: assigned, limiter: s.limiter,
+		tel: s.tel})
 	if err != nil {
 		return err
 	}
@@ -184,6 +195,11 @@ func (s *Server) Reload(cfg *config.Config) error {
 	if old.Log.Store != cfg.Log.Store || old.Log.SQLitePath != cfg.Log.SQLitePath || old.DataDir != cfg.DataDir ||
 		old.Log.PostgresDSN.Value() != cfg.Log.PostgresDSN.Value() {
 		return errors.New("reload: log store changed; restart moat to apply store changes")
+	}
+	if !config.SameTelemetry(old.Telemetry, cfg.Telemetry) {
+		// The exporter lives as long as the process, so its metrics stay
+		// cumulative from one start time and no span is lost in a swap.
+		return errors.New("reload: telemetry changed; restart moat to apply it")
 	}
 	if err := s.install(context.Background(), cfg); err != nil {
 		return fmt.Errorf("reload: %w", err)
@@ -394,13 +410,33 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if p := s.pipe.Load(); p != nil {
 		p.close()
 	}
+	// The request log and telemetry flush side by side, each within its own
+	// time limit, so a collector that hangs costs the log nothing.
+	var telErr error
+	var flushing sync.WaitGroup
+	flushing.Go(func() { telErr = s.shutdownTelemetry(s.cfg.Load()) })
 	flushCtx, cancelFlush := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancelFlush()
 	errs = append(errs, s.closeStores(flushCtx))
+	flushing.Wait()
+	if telErr != nil {
+		// Telemetry lost at exit is logged, not a failed shutdown: the calls were served.
+		s.log.Warn("telemetry not fully flushed at shutdown", "err", telErr)
+	}
 	if s.redis != nil {
 		_ = s.redis.Close()
 	}
 	return errors.Join(errs...)
+}
+
+// shutdownTelemetry exports what is left within telemetry.timeout.
+func (s *Server) shutdownTelemetry(cfg *config.Config) error {
+	if s.tel == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.Telemetry.Timeout.D())
+	defer cancel()
+	return s.tel.Shutdown(ctx)
 }
 
 func (s *Server) closeStores(ctx context.Context) error {

@@ -79,6 +79,9 @@ func (ct *callTransport) attempt(r *http.Request, s *scope, m poolMember) (*http
 	out.ContentLength = int64(len(body))
 	out.Header.Set("Content-Length", strconv.Itoa(len(body)))
 	out.Header.Del("Accept-Encoding") // usage must be readable; the transport negotiates gzip itself
+	if ct.p.tel != nil {
+		ct.p.tel.Inject(s.span, out.Header) // the upstream's trace joins the call's
+	}
 	s.upstream, s.member, s.injectedUsage = t.Name(), m, injected
 	s.attempts++
 	if err := t.Authorize(ctx, out); err != nil {

@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -111,6 +112,19 @@ func (t *Target) Name() string { return t.name }
 
 // Type is the upstream's type.
 func (t *Target) Type() Type { return t.typ }
+
+// Server is the host and port calls to t go to, for telemetry's
+// server.address and server.port.
+func (t *Target) Server() (string, int) {
+	port, err := strconv.Atoi(t.base.Port())
+	if err != nil {
+		port = 443
+		if t.base.Scheme == "http" {
+			port = 80
+		}
+	}
+	return t.base.Hostname(), port
+}
 
 // Transport is the Target's connection pool.
 func (t *Target) Transport() http.RoundTripper { return t.transport }

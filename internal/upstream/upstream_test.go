@@ -60,6 +60,29 @@ func TestURL(t *testing.T) {
 	}
 }
 
+func TestServer(t *testing.T) {
+	tests := []struct {
+		name, base, host string
+		port             int
+	}{
+		{"https default port", "https://contoso.openai.azure.com", "contoso.openai.azure.com", 443},
+		{"http default port", "http://vllm/v1", "vllm", 80},
+		{"explicit port", "http://10.0.0.7:8000/v1", "10.0.0.7", 8000},
+		{"ipv6", "https://[fd00::7]:8443", "fd00::7", 8443},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tg, err := New(Options{Name: "u", Type: TypeOpenAICompatible, BaseURL: tt.base})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if host, port := tg.Server(); host != tt.host || port != tt.port {
+				t.Fatalf("Server() = %s, %d; want %s, %d", host, port, tt.host, tt.port)
+			}
+		})
+	}
+}
+
 func TestRewriteBodyAndStreamUsage(t *testing.T) {
 	az, _ := New(Options{Name: "a", Type: TypeAzure, BaseURL: "https://x", APIVersion: "2024-10-21", StreamUsage: true})
 	oa, _ := New(Options{Name: "o", Type: TypeOpenAICompatible, BaseURL: "http://y/v1", StreamUsage: true})

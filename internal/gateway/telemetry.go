@@ -1,0 +1,84 @@
+package gateway
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/moat-gw/moat/internal/config"
+	"github.com/moat-gw/moat/internal/reqlog"
+	"github.com/moat-gw/moat/internal/telemetry"
+)
+
+// newTelemetry starts OTLP export when the config names an endpoint, and
+// returns nil otherwise. It lives as long as the Server: a reload that
+// changes the telemetry section is refused (see Reload).
+func newTelemetry(ctx context.Context, tc config.Telemetry, version string, log *slog.Logger) (*telemetry.Telemetry, error) {
+	if !tc.Enabled() {
+		return nil, nil
+	}
+	headers := map[string]string{}
+	for k, v := range tc.Headers {
+		headers[k] = v.Value()
+	}
+	o := telemetry.Options{
+		Endpoint: tc.Endpoint, Traces: tc.TracesEnabled(), Metrics: tc.MetricsEnabled(), Headers: headers,
+		Timeout: tc.Timeout.D(), ExportInterval: tc.ExportInterval.D(),
+		ServiceName: tc.ServiceName, ServiceVersion: version, ResourceAttributes: tc.ResourceAttributes,
+		SampleRatio: *tc.SampleRatio, QueueSize: tc.QueueSize, Logger: log.With("component", "telemetry"),
+	}
+	if tc.TLS != nil {
+		o.CAFile, o.InsecureSkipVerify = tc.TLS.CAFile, tc.TLS.InsecureSkipVerify
+	}
+	return telemetry.New(ctx, o)
+}
+
+// registerTelemetryMetrics exports the exporter's own health, so spans lost
+// to a full queue or a down collector show where operators already look.
+func (s *Server) registerTelemetryMetrics() {
+	t := s.tel
+	counter := func(name, help string, labels prometheus.Labels, f func(telemetry.Stats) uint64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help, ConstLabels: labels},
+			func() float64 { return float64(f(t.Stats())) })
+	}
+	const dropped = "Spans lost before reaching the collector, by reason (queue_full, export_failed)."
+	const failed = "Failed OTLP export requests, by signal."
+	s.reg.MustRegister(
+		counter("moat_otel_spans_exported_total", "Spans accepted by the OpenTelemetry collector.", nil,
+			func(st telemetry.Stats) uint64 { return st.SpansExported }),
+		counter("moat_otel_spans_dropped_total", dropped, prometheus.Labels{"reason": "queue_full"},
+			func(st telemetry.Stats) uint64 { return st.SpansDropped }),
+		counter("moat_otel_spans_dropped_total", dropped, prometheus.Labels{"reason": "export_failed"},
+			func(st telemetry.Stats) uint64 { return st.SpansFailed }),
+		counter("moat_otel_export_errors_total", failed, prometheus.Labels{"signal": "traces"},
+			func(st telemetry.Stats) uint64 { return st.TraceExportErrors }),
+		counter("moat_otel_export_errors_total", failed, prometheus.Labels{"signal": "metrics"},
+			func(st telemetry.Stats) uint64 { return st.MetricExportErrors }),
+	)
+}
+
+// telemetryCall describes a finished call for export: the request-log
+// record's numbers plus what only the scope knows (the upstream's type and
+// address). Nothing from the request's headers or body is copied.
+func telemetryCall(r *http.Request, s *scope, rec *reqlog.Record, end time.Time) telemetry.Call {
+	c := telemetry.Call{
+		Start: s.start, End: end, FirstByte: s.firstByte,
+		RequestID: s.id, Method: r.Method, Operation: s.call.Operation.Name,
+		Deployment: rec.Deployment, Model: rec.Model, Upstream: rec.Upstream,
+		Status: rec.Status, UpstreamStatus: rec.UpstreamStatus, ErrorKind: rec.ErrorKind,
+		InputTokens: rec.PromptTokens, OutputTokens: rec.CompletionTokens,
+		HasUsage: s.usageSeen || rec.TokensEstimated, TokensEstimated: rec.TokensEstimated,
+		Streamed: rec.Streamed, Caller: rec.Caller, Attempts: rec.Attempts,
+	}
+	switch {
+	case s.member.target != nil:
+		c.UpstreamType = string(s.member.target.Type())
+		c.ServerAddress, c.ServerPort = s.member.target.Server()
+	case s.deployment != nil:
+		c.UpstreamType = s.deployment.upstreamType
+	}
+	return c
+}
