@@ -1,12 +1,5 @@
 package kql
 
-import (
-	"fmt"
-	"strconv"
-	"strings"
-	"time"
-)
-
 // query is a parsed KQL query: a table and a pipeline of operators.
 type query struct {
 	table    string
@@ -162,79 +155,3 @@ func (e *binaryExpr) exprPos() int  { return e.l.exprPos() }
 func (e *callExpr) exprPos() int    { return e.pos }
 func (e *inExpr) exprPos() int      { return e.x.exprPos() }
 func (e *betweenExpr) exprPos() int { return e.x.exprPos() }
-
-// exprString renders e canonically; it identifies equal expressions (the
-// SQLite percentile windows share one window per argument).
-func exprString(e expr) string {
-	var sb strings.Builder
-	writeExpr(&sb, e)
-	return sb.String()
-}
-
-func writeExpr(sb *strings.Builder, e expr) {
-	switch e := e.(type) {
-	case *identExpr:
-		sb.WriteString(e.name)
-	case *litExpr:
-		switch v := e.val.(type) {
-		case string:
-			sb.WriteString(strconv.Quote(v))
-		case time.Time:
-			sb.WriteString("datetime(" + v.Format(time.RFC3339Nano) + ")")
-		case time.Duration:
-			sb.WriteString("timespan(" + v.String() + ")")
-		default:
-			fmt.Fprint(sb, v)
-		}
-	case *unaryExpr:
-		sb.WriteString("(" + e.op)
-		writeExpr(sb, e.x)
-		sb.WriteString(")")
-	case *binaryExpr:
-		sb.WriteString("(")
-		writeExpr(sb, e.l)
-		sb.WriteString(" " + e.op + " ")
-		writeExpr(sb, e.r)
-		sb.WriteString(")")
-	case *callExpr:
-		sb.WriteString(e.name + "(")
-		writeList(sb, e.args)
-		sb.WriteString(")")
-	case *inExpr:
-		sb.WriteString("(")
-		writeExpr(sb, e.x)
-		switch {
-		case e.not && e.ci:
-			sb.WriteString(" !in~ (")
-		case e.not:
-			sb.WriteString(" !in (")
-		case e.ci:
-			sb.WriteString(" in~ (")
-		default:
-			sb.WriteString(" in (")
-		}
-		writeList(sb, e.list)
-		sb.WriteString("))")
-	case *betweenExpr:
-		sb.WriteString("(")
-		writeExpr(sb, e.x)
-		if e.not {
-			sb.WriteString(" !between (")
-		} else {
-			sb.WriteString(" between (")
-		}
-		writeExpr(sb, e.lo)
-		sb.WriteString(" .. ")
-		writeExpr(sb, e.hi)
-		sb.WriteString("))")
-	}
-}
-
-func writeList(sb *strings.Builder, list []expr) {
-	for i, a := range list {
-		if i > 0 {
-			sb.WriteString(", ")
-		}
-		writeExpr(sb, a)
-	}
-}
