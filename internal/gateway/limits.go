@@ -20,15 +20,6 @@ func (p *pipeline) admit(ctx context.Context, s *scope) error {
 	if p.limiter == nil || (len(p.rateRules) == 0 && principalKey(s) == nil) {
 		return nil // nothing to reserve; prompt tokens are counted only if usage is missing
 	}
-	est := p.promptTokens(s)
-	switch s.call.Operation.Name {
-	case "chat", "completions", "responses":
-		if c := s.req.OutputCap(); c > 0 {
-			est += c
-		} else {
-			est += p.defaultMaxTokens
-		}
-	}
 	var reqs []ratelimit.Request
 	for i := range p.rateRules {
 		r := &p.rateRules[i]
@@ -40,14 +31,34 @@ func (p *pipeline) admit(ctx context.Context, s *scope) error {
 			continue
 		}
 		l := r.Limit(key)
-		reqs = append(reqs, ratelimit.Request{Limit: &l, Tokens: est})
+		reqs = append(reqs, ratelimit.Request{Limit: &l})
 	}
 	if k := principalKey(s); k != nil && (k.Limits.TPM > 0 || k.Limits.RPM > 0) {
 		l := ratelimit.Limit{Key: "keylimits|" + k.ID, TPM: k.Limits.TPM, RPM: k.Limits.RPM}
-		reqs = append(reqs, ratelimit.Request{Limit: &l, Tokens: est})
+		reqs = append(reqs, ratelimit.Request{Limit: &l})
 	}
 	if len(reqs) == 0 {
 		return nil
+	}
+	// The offline prompt count (about 12 µs and 140 allocations) only when a
+	// limit counts tokens; request-only limits reserve none.
+	countsTokens := false
+	for _, r := range reqs {
+		countsTokens = countsTokens || r.Limit.TPM > 0 || r.Limit.Quota > 0
+	}
+	if countsTokens {
+		est := p.promptTokens(s)
+		switch s.call.Operation.Name {
+		case "chat", "completions", "responses":
+			if c := s.req.OutputCap(); c > 0 {
+				est += c
+			} else {
+				est += p.defaultMaxTokens
+			}
+		}
+		for i := range reqs {
+			reqs[i].Tokens = est
+		}
 	}
 	res, err := p.limiter.Reserve(ctx, p.now(), reqs)
 	if err != nil {
