@@ -3,7 +3,6 @@ package reqlog
 import (
 	"cmp"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -119,31 +118,14 @@ func Rollup(recs []Record, clean func(string) string) []RollupRow {
 	type key struct {
 		grain time.Duration
 		t     int64
-		dims  string
+		dims  dimKey
 	}
 	idx := map[key]int{}
 	var rows []RollupRow
-	var sb strings.Builder
 	for i := range recs {
 		r := &recs[i]
-		dims, meas := rollupValues(r, clean)
-		sb.Reset()
-		for _, d := range dims {
-			switch d := d.(type) {
-			case string:
-				sb.WriteString("s" + d)
-			case int64:
-				sb.WriteString("i" + strconv.FormatInt(d, 10))
-			case bool:
-				if d {
-					sb.WriteString("t")
-				} else {
-					sb.WriteString("f")
-				}
-			}
-			sb.WriteByte(0)
-		}
-		dk := sb.String()
+		dk := newDimKey(r, clean)
+		meas := measures(r)
 		t := r.Time.UTC().Truncate(time.Microsecond)
 		for _, g := range grains {
 			start := t.Truncate(g)
@@ -152,8 +134,8 @@ func Rollup(recs []Record, clean func(string) string) []RollupRow {
 			if !ok {
 				j = len(rows)
 				idx[k] = j
-				rows = append(rows, RollupRow{Grain: g, Time: start, Dims: dims,
-					Sum: make([]float64, len(meas)), Min: slices.Clone(meas), Max: slices.Clone(meas)})
+				rows = append(rows, RollupRow{Grain: g, Time: start, Dims: dk.values(),
+					Sum: make([]float64, len(meas)), Min: slices.Clone(meas[:]), Max: slices.Clone(meas[:])})
 			}
 			row := &rows[j]
 			row.Calls++
@@ -174,6 +156,50 @@ func Rollup(recs []Record, clean func(string) string) []RollupRow {
 		return compareDims(a.Dims, b.Dims)
 	})
 	return rows
+}
+
+// dimKey is a record's RollupDims values, comparable so that it can key a
+// map without boxing every value of every record.
+type dimKey struct {
+	caller, authType, listener, deployment, model, upstream, region, operation, apiVersion string
+	status, upstreamStatus                                                                int64
+	errorKind                                                                             string
+	streamed, tokensEstimated                                                             bool
+}
+
+func newDimKey(r *Record, clean func(string) string) dimKey {
+	s := func(v string) string {
+		if clean != nil {
+			return clean(v)
+		}
+		return v
+	}
+	return dimKey{
+		caller: s(r.Caller), authType: s(r.AuthType), listener: s(r.Listener), deployment: s(r.Deployment),
+		model: s(r.Model), upstream: s(r.Upstream), region: s(r.Region), operation: s(r.Operation),
+		apiVersion: s(r.APIVersion), status: int64(r.Status), upstreamStatus: int64(r.UpstreamStatus),
+		errorKind: s(r.ErrorKind), streamed: r.Streamed, tokensEstimated: r.TokensEstimated,
+	}
+}
+
+// values returns the key in rollupDims order (a test checks the order).
+func (k dimKey) values() []any {
+	return []any{k.caller, k.authType, k.listener, k.deployment, k.model, k.upstream, k.region,
+		k.operation, k.apiVersion, k.status, k.upstreamStatus, k.errorKind, k.streamed, k.tokensEstimated}
+}
+
+// measures returns r's RollupMeasures values in order (a test checks the
+// order); NaN durations are 0, as stored.
+func measures(r *Record) [9]float64 {
+	f := func(v float64) float64 {
+		if v != v {
+			return 0
+		}
+		return v
+	}
+	return [9]float64{f(r.TotalMs), f(r.UpstreamMs), f(r.FirstByteMs), float64(r.PromptTokens),
+		float64(r.CompletionTokens), float64(r.TotalTokens), float64(r.RequestBytes),
+		float64(r.ResponseBytes), float64(r.Attempts)}
 }
 
 func compareDims(a, b []any) int {
@@ -199,57 +225,4 @@ func compareDims(a, b []any) int {
 		}
 	}
 	return 0
-}
-
-// rollupIndex maps each RollupDims and RollupMeasures column to its
-// position in Record.Values.
-var rollupDimPos, rollupMeasPos = rollupIndex()
-
-func rollupIndex() (dims, meas []int) {
-	pos := map[string]int{}
-	for i, c := range columns {
-		pos[c.SQL] = i
-	}
-	for _, n := range rollupDims {
-		dims = append(dims, pos[n])
-	}
-	for _, n := range rollupMeasures {
-		meas = append(meas, pos[n])
-	}
-	return dims, meas
-}
-
-// rollupValues returns r's RollupDims values (string, int64 or bool) and
-// its RollupMeasures values as float64.
-func rollupValues(r *Record, clean func(string) string) (dims []any, meas []float64) {
-	di, mi := rollupDimPos, rollupMeasPos
-	v := r.Values()
-	dims = make([]any, len(di))
-	for i, j := range di {
-		switch x := v[j].(type) {
-		case string:
-			if clean != nil {
-				x = clean(x)
-			}
-			dims[i] = x
-		case int:
-			dims[i] = int64(x)
-		default:
-			dims[i] = x
-		}
-	}
-	meas = make([]float64, len(mi))
-	for i, j := range mi {
-		switch x := v[j].(type) {
-		case float64:
-			if x == x { // NaN is stored as 0
-				meas[i] = x
-			}
-		case int:
-			meas[i] = float64(x)
-		case int64:
-			meas[i] = float64(x)
-		}
-	}
-	return dims, meas
 }

@@ -59,3 +59,46 @@ func TestRollup(t *testing.T) {
 		t.Errorf("rollup lists name %d columns that are not in the log", want-got)
 	}
 }
+
+// TestRollupFieldOrder keeps the hand-written dimKey and measures in step
+// with the rollup lists, by reading the same columns from Record.Values.
+func TestRollupFieldOrder(t *testing.T) {
+	r := Record{Time: time.Now(), RequestID: "id", Caller: "c", AuthType: "a", ClientIP: "ip", Listener: "l",
+		Deployment: "d", Model: "m", Upstream: "u", Operation: "o", APIVersion: "v", Method: "POST", Path: "/p",
+		Status: 429, UpstreamStatus: 503, ErrorKind: "e", ErrorMessage: "msg", TotalMs: 1.5, UpstreamMs: 2.5,
+		FirstByteMs: 3.5, PromptTokens: 4, CompletionTokens: 5, TotalTokens: 9, TokensEstimated: true,
+		Streamed: false, RequestBytes: 10, ResponseBytes: 11, Region: "r", Attempts: 2}
+	pos := map[string]int{}
+	for i, c := range columns {
+		pos[c.SQL] = i
+	}
+	v := r.Values()
+	dims := newDimKey(&r, nil).values()
+	for i, name := range rollupDims {
+		want := v[pos[name]]
+		if n, ok := want.(int); ok {
+			want = int64(n)
+		}
+		if dims[i] != want {
+			t.Errorf("dimension %d (%s) = %v, want %v", i, name, dims[i], want)
+		}
+	}
+	meas := measures(&r)
+	if len(meas) != len(rollupMeasures) {
+		t.Fatalf("%d measures, want %d", len(meas), len(rollupMeasures))
+	}
+	for i, name := range rollupMeasures {
+		var want float64
+		switch x := v[pos[name]].(type) {
+		case float64:
+			want = x
+		case int:
+			want = float64(x)
+		case int64:
+			want = float64(x)
+		}
+		if meas[i] != want {
+			t.Errorf("measure %d (%s) = %v, want %v", i, name, meas[i], want)
+		}
+	}
+}
