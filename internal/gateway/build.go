@@ -32,6 +32,7 @@ type buildDeps struct {
 	assigned  admin.AssignmentStore // role assignments made with `moat roles` or the admin API
 	limiter   ratelimit.Limiter
 	tel       *telemetry.Telemetry
+	targetKey []byte // keys memberTarget's fingerprints
 }
 
 // buildPipeline turns a validated config into an immutable pipeline.
@@ -60,8 +61,10 @@ func buildPipeline(ctx context.Context, cfg *config.Config, d buildDeps) (*pipel
 		p.targets[u.Name] = t
 	}
 	idle := map[string]time.Duration{}
+	ups := map[string]config.Upstream{}
 	for _, u := range cfg.Upstreams {
 		idle[u.Name] = u.IdleTimeout.D()
+		ups[u.Name] = u
 	}
 	for _, dc := range cfg.Deployments {
 		dep := &deployment{name: dc.Name, model: dc.Model, members: map[string]poolMember{}}
@@ -70,7 +73,8 @@ func buildPipeline(ctx context.Context, cfg *config.Config, d buildDeps) (*pipel
 		}
 		var members []route.Member
 		for _, du := range dc.Upstreams {
-			members = append(members, route.Member{Name: du.Upstream, Priority: du.Priority, Weight: du.Weight})
+			members = append(members, route.Member{Name: du.Upstream, Priority: du.Priority, Weight: du.Weight,
+				Target: memberTarget(d.targetKey, ups[du.Upstream], du.Deployment)})
 			dep.members[du.Upstream] = poolMember{target: p.targets[du.Upstream], upstream: du.Deployment, idle: idle[du.Upstream]}
 		}
 		pool, err := route.NewPool(members, cfg.Routing.PoolOptions())

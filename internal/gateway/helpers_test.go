@@ -41,6 +41,22 @@ func startServerOpts(t *testing.T, cfgYAML string, opts Options) *testServer {
 	t.Helper()
 	dir := t.TempDir()
 	db := filepath.Join(dir, "moat.db")
+	cfg := mustConfig(t, completeConfig(cfgYAML, dir))
+	srv, err := New(context.Background(), cfg, opts)
+	if err != nil {
+		t.Fatalf("new: %v", err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	ts := &testServer{Server: srv, t: t, url: "http://" + srv.Addr("data"), mgmtURL: "http://" + srv.Addr("mgmt"), dbPath: db}
+	t.Cleanup(func() { ts.stop() })
+	return ts
+}
+
+// completeConfig fills in what startServer's tests leave out: loopback
+// listeners, the data dir, a fast simulator, no auth and a grace period.
+func completeConfig(cfgYAML, dir string) string {
 	y := cfgYAML + "\ndata_dir: " + dir + "\n"
 	if !strings.Contains(cfgYAML, "listeners:") {
 		y += "listeners: [{name: data, address: '127.0.0.1:0'}]\n" +
@@ -55,17 +71,15 @@ func startServerOpts(t *testing.T, cfgYAML string, opts Options) *testServer {
 	if !strings.Contains(cfgYAML, "shutdown:") {
 		y += "shutdown: {grace_period: 5s}\n"
 	}
-	cfg := mustConfig(t, y)
-	srv, err := New(context.Background(), cfg, opts)
-	if err != nil {
-		t.Fatalf("new: %v", err)
+	return y
+}
+
+// reload reloads moat with cfgYAML, completed as startServer does.
+func (ts *testServer) reload(cfgYAML string) {
+	ts.t.Helper()
+	if err := ts.Reload(mustConfig(ts.t, completeConfig(cfgYAML, ts.cfg.Load().DataDir))); err != nil {
+		ts.t.Fatalf("reload: %v", err)
 	}
-	if err := srv.Start(); err != nil {
-		t.Fatalf("start: %v", err)
-	}
-	ts := &testServer{Server: srv, t: t, url: "http://" + srv.Addr("data"), mgmtURL: "http://" + srv.Addr("mgmt"), dbPath: db}
-	t.Cleanup(func() { ts.stop() })
-	return ts
 }
 
 // stop shuts moat down, flushing the request log.

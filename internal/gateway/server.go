@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -54,6 +55,9 @@ type Server struct {
 	limiter ratelimit.Limiter
 	redis   *redis.Client
 	tel     *telemetry.Telemetry // OTLP export; nil when not configured
+	// targetKey keys the fingerprints that tell whether a reloaded pool
+	// member still calls the same upstream (memberTarget).
+	targetKey []byte
 
 	cfg      atomic.Pointer[config.Config]
 	pipe     atomic.Pointer[pipeline]
@@ -81,7 +85,9 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Server, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	s := &Server{log: o.Logger, now: o.Now, version: o.Version, reg: prometheus.NewRegistry(), tokens: tokens.New()}
+	s := &Server{log: o.Logger, now: o.Now, version: o.Version, reg: prometheus.NewRegistry(), tokens: tokens.New(),
+		targetKey: make([]byte, 32)}
+	_, _ = rand.Read(s.targetKey) // never fails (crypto/rand)
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.metrics = newMetrics(s.reg)
 	s.reg.MustRegister(newBreakerCollector(s))
@@ -163,9 +169,15 @@ func (s *Server) install(ctx context.Context, cfg *config.Config) error {
 	assigned, _ := s.store.(admin.AssignmentStore)
 	p, err := buildPipeline(ctx, cfg, buildDeps{log: s.log, now: s.now, tokens: s.tokens, metrics: s.metrics,
 		sink: s.writer.Log, simulator: s.sim.url(), newID: newRequestID, keyStore: keyStore, assigned: assigned, limiter: s.limiter,
-		tel: s.tel})
+		tel: s.tel, targetKey: s.targetKey})
 	if err != nil {
 		return err
+	}
+	// Benches and open breakers belong to the upstreams, not to a config
+	// generation: the new pools take them over before any call sees them.
+	prev := s.pipe.Load()
+	if carried, fresh := p.carryHealth(prev, s.now()); prev != nil {
+		s.log.Info("upstream health carried over reload", "carried", carried, "fresh", fresh)
 	}
 	s.cfg.Store(cfg)
 	if old := s.pipe.Swap(p); old != nil {

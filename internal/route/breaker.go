@@ -63,13 +63,17 @@ const rateBuckets = 10
 // unix nanoseconds.
 type breaker struct {
 	open       bool  // open, or half-open once openUntil has passed
+	openedAt   int64 // when it last tripped, so Carry can apply a new OpenFor
 	openUntil  int64 // end of the open period
 	probeUntil int64 // a half-open probe is out until then
 	consec     int
-	bucket     [rateBuckets]struct {
-		n            int64 // bucket number: t / (Window/rateBuckets)
-		calls, fails int
-	}
+	bucket     [rateBuckets]bucket
+}
+
+// bucket counts one slice of the failure-rate window.
+type bucket struct {
+	n            int64 // bucket number: t / (Window/rateBuckets)
+	calls, fails int
 }
 
 // state is the breaker's state at t.
@@ -151,5 +155,5 @@ func (b *breaker) rate(n int64) (calls, fails int) {
 }
 
 func (b *breaker) trip(t int64, c *BreakerConfig) {
-	*b = breaker{open: true, openUntil: t + int64(c.OpenFor)}
+	*b = breaker{open: true, openedAt: t, openUntil: t + int64(c.OpenFor)}
 }

@@ -36,6 +36,13 @@
 // single probe, and the probe's outcome closes or reopens it. A probe that
 // is never reported frees up after ProbeTimeout.
 //
+// # Reload
+//
+// A config reload builds new pools; Carry hands each unchanged member's
+// state (same Name and Target) from the old pool to the new one, shared
+// rather than copied, so benches and open breakers survive the reload and
+// late answers to calls made on the old pool still count.
+//
 // # When nothing is available
 //
 // If every member is benched or open, Candidates returns an *Unavailable

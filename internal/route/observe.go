@@ -37,7 +37,7 @@ func (p *Pool) Observe(name string, o Outcome, now time.Time) {
 	if !ok {
 		return
 	}
-	m := &p.members[i]
+	m := p.members[i].h
 	if o.Err == nil && o.Status != 0 && o.RemainingTokens >= 0 {
 		r := int64(o.RemainingTokens)
 		m.remaining, m.remAt = r, t

@@ -16,6 +16,11 @@ type Member struct {
 	Priority int
 	// Weight is the member's share inside its priority group (default 1).
 	Weight int
+	// Target identifies what the member calls (endpoint, credential,
+	// upstream deployment), as an opaque fingerprint the pool only compares:
+	// Carry keeps a member's state only when its Name and Target are
+	// unchanged. It must never hold a secret.
+	Target string
 }
 
 // Options tunes a pool. Zero values take the documented defaults.
@@ -37,18 +42,28 @@ type Options struct {
 
 // Pool is a set of upstreams with their live state: benches, breakers and
 // headroom. It is safe for concurrent use; one pool serves every request of
-// a route until a config reload builds a new one.
+// a route until a config reload builds a new one, which takes over the
+// state of unchanged members with Carry.
 type Pool struct {
-	opts    Options
-	mu      sync.Mutex
+	opts Options
+	// mu guards every member's health. Carry shares it, with the health it
+	// takes over, between a pool and its predecessor, so calls still in
+	// flight on the old pool report into the same state.
+	mu      *sync.Mutex
 	members []member       // sorted by priority, then config order
 	tiers   []int          // start index of each priority group, plus len
 	byName  map[string]int // name → index in members
 }
 
-// member is a Member with its live state; times are unix nanoseconds.
+// member is a Member with its live state.
 type member struct {
 	Member
+	h *health
+}
+
+// health is a member's live state, guarded by its pool's mu; times are unix
+// nanoseconds. It outlives a pool when Carry hands it to the next one.
+type health struct {
 	benchUntil int64
 	remaining  int64 // last x-ratelimit-remaining-tokens, -1 unknown
 	remAt      int64
@@ -72,7 +87,7 @@ func NewPool(members []Member, opts Options) (*Pool, error) {
 		opts.HeadroomTTL = time.Minute
 	}
 	opts.Breaker = opts.Breaker.withDefaults()
-	p := &Pool{opts: opts, byName: make(map[string]int, len(members))}
+	p := &Pool{opts: opts, mu: new(sync.Mutex), byName: make(map[string]int, len(members))}
 	var errs []error
 	for _, m := range members {
 		if m.Name == "" {
@@ -91,12 +106,17 @@ func NewPool(members []Member, opts Options) (*Pool, error) {
 			m.Weight = 1
 		}
 		p.byName[m.Name] = -1
-		p.members = append(p.members, member{Member: m, remaining: -1})
+		p.members = append(p.members, member{Member: m})
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
 	slices.SortStableFunc(p.members, func(a, b member) int { return a.Priority - b.Priority })
+	hs := make([]health, len(p.members)) // side by side, as they are read together
+	for i := range p.members {
+		hs[i].remaining = -1
+		p.members[i].h = &hs[i]
+	}
 	for i := range p.members {
 		p.byName[p.members[i].Name] = i
 		if i == 0 || p.members[i].Priority != p.members[i-1].Priority {
@@ -149,14 +169,14 @@ func (p *Pool) AppendCandidates(dst []int, now time.Time, rnd rand.Source) ([]in
 		cand := pick[:0]
 		for i := lo; i < hi; i++ {
 			m := &p.members[i]
-			if t < m.benchUntil {
+			if t < m.h.benchUntil {
 				continue
 			}
-			switch m.br.state(t) {
+			switch m.h.br.state(t) {
 			case Closed:
 				cand = append(cand, weighted{i, p.weight(m, t)})
 			case HalfOpen:
-				if probe < 0 && m.br.probeFree(t) {
+				if probe < 0 && m.h.br.probeFree(t) {
 					probe = i
 				}
 			}
@@ -164,7 +184,7 @@ func (p *Pool) AppendCandidates(dst []int, now time.Time, rnd rand.Source) ([]in
 		// The probe goes first, and only when it is the first attempt of
 		// the call: a half-open member gets exactly one call.
 		if probe >= 0 && len(dst) == start {
-			p.members[probe].br.claimProbe(t, p.opts.Breaker.ProbeTimeout)
+			p.members[probe].h.br.claimProbe(t, p.opts.Breaker.ProbeTimeout)
 			dst = append(dst, probe)
 		}
 		dst = appendShuffled(dst, cand, rnd)
@@ -182,8 +202,8 @@ func (p *Pool) AppendCandidates(dst []int, now time.Time, rnd rand.Source) ([]in
 // soonest returns the member that becomes available first and when.
 func (p *Pool) soonest(t int64) (idx int, at int64) {
 	for i := range p.members {
-		m := &p.members[i]
-		a := max(m.benchUntil, m.br.availableAt(t))
+		h := p.members[i].h
+		a := max(h.benchUntil, h.br.availableAt(t))
 		if i == 0 || a < at {
 			idx, at = i, a
 		}
@@ -193,11 +213,11 @@ func (p *Pool) soonest(t int64) (idx int, at int64) {
 
 // weight is the member's weight scaled by its headroom (package doc).
 func (p *Pool) weight(m *member, t int64) float64 {
-	w := float64(m.Weight)
-	if m.remaining < 0 || m.peak <= 0 || t-m.remAt > int64(p.opts.HeadroomTTL) {
+	w, h := float64(m.Weight), m.h
+	if h.remaining < 0 || h.peak <= 0 || t-h.remAt > int64(p.opts.HeadroomTTL) {
 		return w
 	}
-	return w * (0.1 + 0.9*min(1, float64(m.remaining)/float64(m.peak)))
+	return w * (0.1 + 0.9*min(1, float64(h.remaining)/float64(h.peak)))
 }
 
 type weighted struct {

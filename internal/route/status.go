@@ -39,7 +39,7 @@ func (p *Pool) State(name string, now time.Time) BreakerState {
 	if !ok {
 		return Closed
 	}
-	return p.members[i].br.state(now.UnixNano())
+	return p.members[i].h.br.state(now.UnixNano())
 }
 
 // MemberStatus is one member's live state.
@@ -69,18 +69,19 @@ func (p *Pool) Snapshot(now time.Time) []MemberStatus {
 	out := make([]MemberStatus, len(p.members))
 	for i := range p.members {
 		m := &p.members[i]
-		st := m.br.state(t)
+		h := m.h
+		st := h.br.state(t)
 		s := MemberStatus{Member: m.Member, State: st, EffectiveWeight: p.weight(m, t),
-			ConsecutiveFailures: m.br.consec, RemainingTokens: int(m.remaining)}
-		s.Available = t >= m.benchUntil && (st == Closed || (st == HalfOpen && m.br.probeFree(t)))
-		if t < m.benchUntil {
-			s.BenchedUntil = time.Unix(0, m.benchUntil).UTC()
+			ConsecutiveFailures: h.br.consec, RemainingTokens: int(h.remaining)}
+		s.Available = t >= h.benchUntil && (st == Closed || (st == HalfOpen && h.br.probeFree(t)))
+		if t < h.benchUntil {
+			s.BenchedUntil = time.Unix(0, h.benchUntil).UTC()
 		}
 		if st == Open {
-			s.OpenUntil = time.Unix(0, m.br.openUntil).UTC()
+			s.OpenUntil = time.Unix(0, h.br.openUntil).UTC()
 		}
 		width := int64(p.opts.Breaker.Window) / rateBuckets
-		s.WindowCalls, s.WindowFailures = m.br.rate(t / width)
+		s.WindowCalls, s.WindowFailures = h.br.rate(t / width)
 		out[i] = s
 	}
 	return out
