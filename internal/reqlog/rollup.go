@@ -162,9 +162,9 @@ func Rollup(recs []Record, clean func(string) string) []RollupRow {
 // map without boxing every value of every record.
 type dimKey struct {
 	caller, authType, listener, deployment, model, upstream, region, operation, apiVersion string
-	status, upstreamStatus                                                                int64
-	errorKind                                                                             string
-	streamed, tokensEstimated                                                             bool
+	status, upstreamStatus                                                                 int64
+	errorKind                                                                              string
+	streamed, tokensEstimated                                                              bool
 }
 
 func newDimKey(r *Record, clean func(string) string) dimKey {
