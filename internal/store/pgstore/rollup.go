@@ -65,8 +65,10 @@ func rollupSchemaSQL() string {
 	return b.String()
 }
 
-// rollupUpsert is the statement that adds n rollup rows to their buckets.
-func rollupUpsert(n int) string {
+// rollupUpsertSQL adds one rollup row to its bucket. One text for every
+// row keeps it one prepared statement per connection, however many rows a
+// batch brings.
+var rollupUpsertSQL = func() string {
 	cols := reqlog.RollupColumns()
 	key := []string{"grain", "time"}
 	for _, d := range reqlog.RollupDims() {
@@ -79,47 +81,25 @@ func rollupUpsert(n int) string {
 		set = append(set, s+" = "+t+"."+s+" + EXCLUDED."+s, lo+" = LEAST("+t+"."+lo+", EXCLUDED."+lo+")",
 			hi+" = GREATEST("+t+"."+hi+", EXCLUDED."+hi+")")
 	}
-	var b strings.Builder
-	b.WriteString("INSERT INTO " + t + " (" + strings.Join(cols, ", ") + ") VALUES ")
-	p := 1
-	for i := range n {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteByte('(')
-		for j := range cols {
-			if j > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteString("$" + strconv.Itoa(p))
-			p++
-		}
-		b.WriteByte(')')
+	marks := make([]string, len(cols))
+	for i := range marks {
+		marks[i] = "$" + strconv.Itoa(i+1)
 	}
-	b.WriteString("\nON CONFLICT (" + strings.Join(key, ", ") + ") DO UPDATE SET " + strings.Join(set, ", "))
-	return b.String()
-}
+	return "INSERT INTO " + t + " (" + strings.Join(cols, ", ") + ") VALUES (" + strings.Join(marks, ", ") +
+		")\nON CONFLICT (" + strings.Join(key, ", ") + ") DO UPDATE SET " + strings.Join(set, ", ")
+}()
 
-// rollupChunk is how many rows one upsert statement carries, within
-// PostgreSQL's 65,535 parameters.
-const rollupChunk = 500
-
-// writeRollup adds recs to the rollup inside tx, the log's transaction.
-// Rows come sorted from reqlog.Rollup, so concurrent writers (replicas)
-// lock buckets in the same order and cannot deadlock.
+// writeRollup adds recs to the rollup inside tx, the log's transaction, as
+// one pipelined batch of upserts. Rows come sorted from reqlog.Rollup and
+// run in order, so concurrent writers (replicas) lock buckets in the same
+// order and cannot deadlock.
 func writeRollup(ctx context.Context, tx pgx.Tx, recs []reqlog.Record) error {
 	rows := reqlog.Rollup(recs, cleanText)
-	for start := 0; start < len(rows); start += rollupChunk {
-		chunk := rows[start:min(start+rollupChunk, len(rows))]
-		args := make([]any, 0, len(chunk)*len(reqlog.RollupColumns()))
-		for i := range chunk {
-			args = append(args, chunk[i].Values()...)
-		}
-		if _, err := tx.Exec(ctx, rollupUpsert(len(chunk)), args...); err != nil {
-			return err
-		}
+	b := &pgx.Batch{}
+	for i := range rows {
+		b.Queue(rollupUpsertSQL, rows[i].Values()...)
 	}
-	return nil
+	return tx.SendBatch(ctx, b).Close()
 }
 
 // deleteRollupBefore removes the rollup buckets that end at or before t.
