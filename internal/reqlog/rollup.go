@@ -54,6 +54,16 @@ func RollupDims() []Column { return pick(rollupDims) }
 // RollupMeasures returns the columns a rollup row aggregates, in table order.
 func RollupMeasures() []Column { return pick(rollupMeasures) }
 
+// measureIsInt says, per RollupMeasures column, whether it holds integers;
+// Values reads it for every row it writes.
+var measureIsInt = func() []bool {
+	var out []bool
+	for _, m := range pick(rollupMeasures) {
+		out = append(out, m.Type == TypeInt)
+	}
+	return out
+}()
+
 func pick(names []string) []Column {
 	out := make([]Column, 0, len(names))
 	for _, n := range names {
@@ -98,9 +108,8 @@ func (r *RollupRow) Values() []any {
 	v = append(v, int64(r.Grain/time.Second), r.Time)
 	v = append(v, r.Dims...)
 	v = append(v, r.Calls)
-	ms := RollupMeasures()
 	for i := range r.Sum {
-		if ms[i].Type == TypeInt {
+		if measureIsInt[i] {
 			v = append(v, int64(r.Sum[i]), int64(r.Min[i]), int64(r.Max[i]))
 		} else {
 			v = append(v, r.Sum[i], r.Min[i], r.Max[i])
