@@ -102,6 +102,20 @@ func defaultName(e expr) string {
 	return ""
 }
 
+// namedColumn compiles "[name =] expr" into a column; an unnamed one gets
+// its default name (defaultName, or ColumnN from the namer).
+func (c *ectx) namedColumn(it namedExpr) (column, error) {
+	x, err := c.expr(it.x)
+	if err != nil {
+		return column{}, err
+	}
+	col := column{name: it.name.name, t: x.t, sql: x.sql, pos: it.name.pos}
+	if col.name == "" {
+		col.name, col.pos = defaultName(it.x), it.x.exprPos()
+	}
+	return col, nil
+}
+
 // namer assigns output column names and rejects clashes. SQLite compares
 // identifiers case-insensitively, so names may not differ only in case.
 type namer struct {
@@ -151,13 +165,9 @@ func (b *builder) project(s *sel, op *projectOp) (*sel, error) {
 	c := &ectx{b: b, s: s}
 	n := &namer{b: b}
 	for _, it := range op.items {
-		x, err := c.expr(it.x)
+		col, err := c.namedColumn(it)
 		if err != nil {
 			return nil, err
-		}
-		col := column{name: it.name.name, t: x.t, sql: x.sql, pos: it.name.pos}
-		if col.name == "" {
-			col.name, col.pos = defaultName(it.x), it.x.exprPos()
 		}
 		if err := n.add(col, it.name.name != ""); err != nil {
 			return nil, err
@@ -174,13 +184,9 @@ func (b *builder) extend(s *sel, op *extendOp) (*sel, error) {
 	}
 	c := &ectx{b: b, s: s}
 	for _, it := range op.items {
-		x, err := c.expr(it.x)
+		col, err := c.namedColumn(it)
 		if err != nil {
 			return nil, err
-		}
-		col := column{name: it.name.name, t: x.t, sql: x.sql, pos: it.name.pos}
-		if col.name == "" {
-			col.name, col.pos = defaultName(it.x), it.x.exprPos()
 		}
 		if _, i, ok := s.lookup(col.name); ok {
 			s.cols[i] = col
@@ -322,13 +328,9 @@ func (b *builder) summarize(s *sel, op *summarizeOp) (*sel, error) {
 	n := &namer{b: b}
 	kc := &ectx{b: b, s: s}
 	for _, k := range op.by {
-		x, err := kc.expr(k.x)
+		col, err := kc.namedColumn(k)
 		if err != nil {
 			return nil, err
-		}
-		col := column{name: k.name.name, t: x.t, sql: x.sql, pos: k.name.pos}
-		if col.name == "" {
-			col.name, col.pos = defaultName(k.x), k.x.exprPos()
 		}
 		if err := n.add(col, k.name.name != ""); err != nil {
 			return nil, err
