@@ -76,7 +76,7 @@ func (b *builder) rollup(q *query) (*sel, int, error) {
 	if !ok {
 		return nil, 0, errNoRollup
 	}
-	raw := b.base(q.tablePos) // for constant bounds, and the raw branches' columns
+	raw := b.base(q.tablePos) // the log's columns, to fold the constant bounds against
 	rc := &ectx{b: b, s: raw}
 
 	// The time range: conjuncts on TimeGenerated bound it; the others must
