@@ -7,13 +7,27 @@ GO ?= go
 NODE_SDK_DIR := test/sdk/node
 NODE_DASHBOARD_DIR := test/dashboard
 
-.PHONY: run build test test-go node-deps vet bench fuzz clean
+.PHONY: run build dist test test-go node-deps vet bench fuzz clean
+
+# Build stamps: `moat version` and moat_build_info report them.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
+DATE    ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+STAMP   := github.com/moat-gw/moat/internal/cli
+LDFLAGS := -s -w -X $(STAMP).Version=$(VERSION) -X $(STAMP).Commit=$(COMMIT) -X $(STAMP).Date=$(DATE)
+PLATFORMS ?= linux/amd64 linux/arm64
 
 run:
 	$(GO) run ./cmd/moat serve
 
 build:
-	$(GO) build -o bin/moat ./cmd/moat
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/moat ./cmd/moat
+
+# dist builds the offline release: static binaries for each platform, the
+# example config, the systemd unit, an SBOM and SHA256SUMS, one tar.gz per
+# platform in dist/ (see packaging/README.md and README's offline install).
+dist:
+	VERSION='$(VERSION)' LDFLAGS='$(LDFLAGS)' PLATFORMS='$(PLATFORMS)' GO='$(GO)' packaging/dist.sh
 
 node-deps: $(NODE_SDK_DIR)/node_modules/.package-lock.json $(NODE_DASHBOARD_DIR)/node_modules/.package-lock.json
 
@@ -36,4 +50,4 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/... ./bench/...
 
 clean:
-	rm -rf bin moat-data
+	rm -rf bin dist moat-data

@@ -20,13 +20,13 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return errUsage
 	}
 	fs := newFlags("audit "+args[0], stderr)
-	path := fs.String("config", "", "config file naming the store (default: ./moat-data/moat.db)")
+	path := configFlag(fs)
 	switch args[0] {
 	case "verify":
 		if err := parse(fs, args[1:]); err != nil {
 			return err
 		}
-		svc, done, err := openService(ctx, *path)
+		svc, done, err := openService(ctx, *path, stderr)
 		if err != nil {
 			return err
 		}
@@ -48,18 +48,18 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err := parse(fs, args[1:]); err != nil {
 			return err
 		}
-		return auditList(ctx, *path, *after, *n, *asJSON, stdout)
+		return auditList(ctx, *path, *after, *n, *asJSON, stdout, stderr)
 	default:
 		fmt.Fprintln(stderr, auditUsage)
 		return errUsage
 	}
 }
 
-func auditList(ctx context.Context, path string, after int64, n int, asJSON bool, stdout io.Writer) error {
+func auditList(ctx context.Context, path string, after int64, n int, asJSON bool, stdout, stderr io.Writer) error {
 	if n <= 0 {
 		return fmt.Errorf("-n %d: want 1 to %d", n, admin.MaxAuditLimit)
 	}
-	svc, done, err := openService(ctx, path)
+	svc, done, err := openService(ctx, path, stderr)
 	if err != nil {
 		return err
 	}

@@ -9,37 +9,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"runtime/debug"
 	"strings"
 
 	"github.com/moat-gw/moat/internal/config"
 )
-
-// Version is set at build time with -ldflags "-X github.com/moat-gw/moat/internal/cli.Version=…".
-var Version = ""
-
-// version reports the build's version, from ldflags or module build info.
-func version() string {
-	if Version != "" {
-		return Version
-	}
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		rev := ""
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-				rev = s.Value[:12]
-			}
-		}
-		if bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-			return bi.Main.Version
-		}
-		if rev != "" {
-			return "devel-" + rev
-		}
-	}
-	return "devel"
-}
 
 const usage = `moat — a private-network gateway for Azure OpenAI
 
@@ -93,7 +66,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "status":
 		err = runStatus(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
-		fmt.Fprintln(stdout, "moat", version())
+		err = runVersion(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 	default:
@@ -107,6 +80,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 0
 	case errors.Is(err, errUsage):
 		return 2
+	case errors.Is(err, errSilent):
+		return 1
 	default:
 		fmt.Fprintln(stderr, "moat:", strings.ReplaceAll(err.Error(), "\n", "\n  "))
 		return 1
@@ -136,14 +111,6 @@ func parse(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
-// loadConfig loads path, or the defaults when path is empty.
-func loadConfig(path string) (*config.Config, error) {
-	if path == "" {
-		return config.Parse(nil)
-	}
-	return config.Load(path)
-}
-
 // newLogger builds the process logger from config.
 func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 	var lvl slog.Level
@@ -153,41 +120,4 @@ func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
-}
-
-func runConfig(args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || (args[0] != "validate" && args[0] != "print") {
-		fmt.Fprintln(stderr, "usage: moat config validate|print [--config FILE]")
-		return errUsage
-	}
-	fs := newFlags("config "+args[0], stderr)
-	path := fs.String("config", "", "config file (default: built-in defaults)")
-	if err := parse(fs, args[1:]); err != nil {
-		return err
-	}
-	cfg, err := loadConfig(*path)
-	if err != nil {
-		return err
-	}
-	if args[0] == "validate" {
-		name := *path
-		if name == "" {
-			name = "built-in defaults"
-		}
-		fmt.Fprintf(stdout, "%s: ok (%d listeners, %d upstreams, %d deployments)\n", name,
-			len(cfg.Listeners), len(cfg.Upstreams), len(cfg.Deployments))
-		return nil
-	}
-	b, err := cfg.Dump()
-	if err != nil {
-		return err
-	}
-	_, err = stdout.Write(b)
-	return err
-}
-
-// fileExists reports whether path names a file.
-func fileExists(path string) bool {
-	_, err := os.Stat(path)
-	return err == nil
 }

@@ -50,8 +50,8 @@ func openIdentityStore(ctx context.Context, cfg *config.Config) (identityStore, 
 // openService loads the config at path and returns the management service
 // on its store, with the gateway's key hasher and custom roles. Call the
 // returned function to close the store.
-func openService(ctx context.Context, path string) (*admin.Service, func(), error) {
-	cfg, err := loadConfig(path)
+func openService(ctx context.Context, path string, stderr io.Writer) (*admin.Service, func(), error) {
+	cfg, _, err := loadConfig(path, stderr)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -139,7 +139,7 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return errUsage
 	}
 	fs := newFlags("keys "+args[0], stderr)
-	path := fs.String("config", "", "config file naming the store (default: ./moat-data/moat.db)")
+	path := configFlag(fs)
 	switch args[0] {
 	case "create":
 		return keysCreate(ctx, fs, path, args[1:], stdout, stderr)
@@ -148,13 +148,13 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if err := parse(fs, args[1:]); err != nil {
 			return err
 		}
-		return keysList(ctx, *path, *asJSON, stdout)
+		return keysList(ctx, *path, *asJSON, stdout, stderr)
 	case "revoke":
 		id, err := oneID(fs, args[1:], "usage: moat keys revoke ID [--config FILE]")
 		if err != nil {
 			return err
 		}
-		svc, done, err := openService(ctx, *path)
+		svc, done, err := openService(ctx, *path, stderr)
 		if err != nil {
 			return err
 		}
@@ -208,7 +208,7 @@ func keysCreate(ctx context.Context, fs *flag.FlagSet, path *string, args []stri
 	if err != nil {
 		return err
 	}
-	svc, done, err := openService(ctx, *path)
+	svc, done, err := openService(ctx, *path, stderr)
 	if err != nil {
 		return err
 	}
@@ -230,8 +230,8 @@ func printNewKey(stdout, stderr io.Writer, nk *admin.NewKey) {
 	fmt.Fprintln(stderr, "moat: this is the only time the key is shown; store it in a secret store now.")
 }
 
-func keysList(ctx context.Context, path string, asJSON bool, stdout io.Writer) error {
-	svc, done, err := openService(ctx, path)
+func keysList(ctx context.Context, path string, asJSON bool, stdout, stderr io.Writer) error {
+	svc, done, err := openService(ctx, path, stderr)
 	if err != nil {
 		return err
 	}
@@ -266,7 +266,7 @@ func keysRegenerate(ctx context.Context, path, id string, grace time.Duration, e
 	if err != nil {
 		return err
 	}
-	svc, done, err := openService(ctx, path)
+	svc, done, err := openService(ctx, path, stderr)
 	if err != nil {
 		return err
 	}

@@ -26,6 +26,10 @@ const (
 	testOID    = "6f1c0000-0000-0000-0000-0000000000aa"
 )
 
+// simulated is the smallest set of deployments a config file may have:
+// every file must say what it serves.
+const simulated = "upstreams: [{name: sim, type: simulator}]\ndeployments: [{name: d, upstreams: [{upstream: sim}]}]\n"
+
 // identityConfig is the config body shared by both backends: a pepper
 // (keys made here must verify in the gateway) and a custom role.
 const identityConfig = `auth:
@@ -48,7 +52,7 @@ func sqliteBackend(t *testing.T) backend {
 	dir := t.TempDir()
 	db := filepath.Join(dir, "data", "moat.db")
 	cfg := filepath.Join(dir, "moat.yaml")
-	if err := os.WriteFile(cfg, []byte("data_dir: "+filepath.Join(dir, "data")+"\n"+identityConfig), 0o600); err != nil {
+	if err := os.WriteFile(cfg, []byte("data_dir: "+filepath.Join(dir, "data")+"\n"+simulated+identityConfig), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return backend{
@@ -112,7 +116,7 @@ func postgresBackend(t *testing.T) backend {
 	dsn := base + sep + "search_path=" + schema
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "moat.yaml")
-	body := "data_dir: " + dir + "\nlog:\n  store: postgres\n  postgres_dsn: \"" + dsn + "\"\n" + identityConfig
+	body := "data_dir: " + dir + "\nlog:\n  store: postgres\n  postgres_dsn: \"" + dsn + "\"\n" + simulated + identityConfig
 	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}

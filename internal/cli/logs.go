@@ -25,14 +25,14 @@ func runLogs(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return errUsage
 	}
 	fs := newFlags("logs tail", stderr)
-	path := fs.String("config", "", "config file naming the log store (default: ./moat-data/moat.db)")
+	path := configFlag(fs)
 	n := fs.Int("n", 20, "how many recent calls to show first")
 	follow := fs.Bool("f", false, "keep showing new calls as they arrive")
 	interval := fs.Duration("interval", 500*time.Millisecond, "poll interval with -f")
 	if err := parse(fs, args[1:]); err != nil {
 		return err
 	}
-	cfg, err := loadConfig(*path)
+	cfg, _, err := loadConfig(*path, stderr)
 	if err != nil {
 		return err
 	}

@@ -19,7 +19,7 @@ import (
 func TestLogsTail(t *testing.T) {
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "moat.yaml")
-	if err := os.WriteFile(cfg, []byte("data_dir: "+dir+"\nauth: {disabled: true}\n"), 0o600); err != nil {
+	if err := os.WriteFile(cfg, []byte("data_dir: "+dir+"\nauth: {disabled: true}\n"+simulatedConfig), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	var stdout, stderr bytes.Buffer
@@ -54,3 +54,6 @@ func TestLogsTail(t *testing.T) {
 		t.Fatalf("want the 3 newest, oldest first, estimate marked:\n%s", stdout.String())
 	}
 }
+
+// simulatedConfig is the smallest set of deployments a config file may have.
+const simulatedConfig = "upstreams: [{name: sim, type: simulator}]\ndeployments: [{name: d, upstreams: [{upstream: sim}]}]\n"

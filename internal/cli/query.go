@@ -20,7 +20,7 @@ const queryUsage = "usage: moat logs query [--config FILE] [--format table|json|
 // the result. Flags may come before or after the query.
 func runLogsQuery(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("logs query", stderr)
-	path := fs.String("config", "", "config file naming the log store (default: ./moat-data/moat.db)")
+	path := configFlag(fs)
 	format := fs.String("format", "table", "output format: table, json or csv")
 	timeout := fs.Duration("timeout", logquery.DefaultTimeout, "give up on the query after this long")
 	fs.Usage = func() {
@@ -50,7 +50,7 @@ func runLogsQuery(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return errUsage
 	}
 
-	cfg, err := loadConfig(*path)
+	cfg, _, err := loadConfig(*path, stderr)
 	if err != nil {
 		return err
 	}

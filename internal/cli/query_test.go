@@ -40,7 +40,7 @@ func seededConfig(t *testing.T) string {
 		t.Fatal(err)
 	}
 	cfg := filepath.Join(dir, "moat.yaml")
-	if err := os.WriteFile(cfg, []byte("data_dir: "+dir+"\nlog:\n  sqlite_path: "+db+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(cfg, []byte("data_dir: "+dir+"\nlog:\n  sqlite_path: "+db+"\n"+simulated), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return cfg
@@ -98,7 +98,7 @@ func TestLogsQuery(t *testing.T) {
 		},
 		{
 			name:       "no store",
-			args:       []string{"logs", "query", "--config", writeConfig(t, "data_dir: "+t.TempDir()+"\n"), "MoatGatewayLogs | count"},
+			args:       []string{"logs", "query", "--config", writeConfig(t, "data_dir: "+t.TempDir()+"\n"+simulated), "MoatGatewayLogs | count"},
 			wantCode:   1,
 			wantStderr: "no request log at",
 		},

@@ -22,7 +22,7 @@ func runRoles(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return errUsage
 	}
 	fs := newFlags("roles "+args[0], stderr)
-	path := fs.String("config", "", "config file naming the store (default: ./moat-data/moat.db)")
+	path := configFlag(fs)
 	switch args[0] {
 	case "assign":
 		role := fs.String("role", "", `role name or ID, e.g. "Cognitive Services OpenAI User"`)
@@ -31,7 +31,7 @@ func runRoles(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err := parse(fs, args[1:]); err != nil {
 			return err
 		}
-		svc, done, err := openService(ctx, *path)
+		svc, done, err := openService(ctx, *path, stderr)
 		if err != nil {
 			return err
 		}
@@ -47,13 +47,13 @@ func runRoles(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err := parse(fs, args[1:]); err != nil {
 			return err
 		}
-		return rolesList(ctx, *path, *asJSON, stdout)
+		return rolesList(ctx, *path, *asJSON, stdout, stderr)
 	case "remove":
 		id, err := oneID(fs, args[1:], "usage: moat roles remove ID [--config FILE]")
 		if err != nil {
 			return err
 		}
-		svc, done, err := openService(ctx, *path)
+		svc, done, err := openService(ctx, *path, stderr)
 		if err != nil {
 			return err
 		}
@@ -69,15 +69,15 @@ func runRoles(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err := parse(fs, args[1:]); err != nil {
 			return err
 		}
-		return rolesDefinitions(ctx, *path, *asJSON, stdout)
+		return rolesDefinitions(ctx, *path, *asJSON, stdout, stderr)
 	default:
 		fmt.Fprintln(stderr, rolesUsage)
 		return errUsage
 	}
 }
 
-func rolesList(ctx context.Context, path string, asJSON bool, stdout io.Writer) error {
-	svc, done, err := openService(ctx, path)
+func rolesList(ctx context.Context, path string, asJSON bool, stdout, stderr io.Writer) error {
+	svc, done, err := openService(ctx, path, stderr)
 	if err != nil {
 		return err
 	}
@@ -101,8 +101,8 @@ func rolesList(ctx context.Context, path string, asJSON bool, stdout io.Writer) 
 	return tw.Flush()
 }
 
-func rolesDefinitions(ctx context.Context, path string, asJSON bool, stdout io.Writer) error {
-	svc, done, err := openService(ctx, path)
+func rolesDefinitions(ctx context.Context, path string, asJSON bool, stdout, stderr io.Writer) error {
+	svc, done, err := openService(ctx, path, stderr)
 	if err != nil {
 		return err
 	}

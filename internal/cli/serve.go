@@ -15,19 +15,16 @@ import (
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("serve", stderr)
-	path := fs.String("config", "", "config file (default: built-in simulator, SQLite in ./moat-data)")
+	flagPath := configFlag(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if *path == "" && fileExists("moat.yaml") {
-		fmt.Fprintln(stderr, "moat: note: ./moat.yaml exists but is not used; pass --config moat.yaml to use it")
-	}
-	cfg, err := loadConfig(*path)
+	cfg, path, err := loadConfig(*flagPath, stderr)
 	if err != nil {
 		return err
 	}
 	log := newLogger(cfg, stderr)
-	srv, err := gateway.New(ctx, cfg, gateway.Options{Logger: log, Version: version()})
+	srv, err := gateway.New(ctx, cfg, gateway.Options{Logger: log, Version: version(), Commit: build().Commit})
 	if err != nil {
 		return err
 	}
@@ -35,7 +32,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		_ = srv.Shutdown(context.Background())
 		return err
 	}
-	printBanner(stdout, cfg, srv, *path == "")
+	printBanner(stdout, cfg, srv, path)
 
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -43,19 +40,21 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	for {
 		select {
 		case <-hup:
-			if *path == "" {
+			if path == "" {
 				log.Warn("reload requested but moat runs on built-in defaults; nothing to reload")
 				continue
 			}
-			next, err := config.Load(*path)
+			next, err := config.Load(path)
 			if err == nil {
 				err = srv.Reload(next)
+			} else {
+				srv.RecordReload(err)
 			}
 			if err != nil {
 				log.Error("config reload failed; keeping the running config", "err", err)
 				continue
 			}
-			log.Info("config reloaded", "path", *path)
+			log.Info("config reloaded", "path", path)
 		case <-ctx.Done():
 			log.Info("shutting down", "grace_period", cfg.Shutdown.GracePeriod.D().String())
 			return srv.Shutdown(context.Background())
@@ -63,30 +62,58 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 }
 
-// printBanner tells a new user how to call the gateway they just started.
-func printBanner(w io.Writer, cfg *config.Config, srv *gateway.Server, defaults bool) {
-	l := cfg.Listeners[0]
-	scheme := "http"
-	if l.TLS != nil {
-		scheme = "https"
-	}
-	base := scheme + "://" + srv.Addr(l.Name)
+// printBanner tells a new user how to call the gateway they just started,
+// as it is configured: the scheme, whether a key is needed, and where the
+// metrics and the dashboard are.
+func printBanner(w io.Writer, cfg *config.Config, srv *gateway.Server, path string) {
+	base := listenerURL(cfg.Listeners[0], srv)
 	names := make([]string, 0, len(cfg.Deployments))
 	for _, d := range cfg.Deployments {
 		names = append(names, d.Name)
 	}
 	fmt.Fprintf(w, "moat %s is serving the Azure OpenAI API on %s\n", version(), base)
-	if defaults {
-		fmt.Fprintln(w, "  upstream:    built-in simulator (no config file given)")
+	for _, l := range cfg.Listeners[1:] {
+		fmt.Fprintf(w, "  also on:     %s (%s)\n", listenerURL(l, srv), l.Name)
+	}
+	if path == "" {
+		fmt.Fprintln(w, "  config:      built-in defaults (no config file found)")
+	} else {
+		fmt.Fprintf(w, "  config:      %s\n", path)
+	}
+	for _, u := range cfg.Upstreams {
+		if u.Type == "simulator" {
+			fmt.Fprintf(w, "  upstream:    %s is the built-in simulator (fake completions)\n", u.Name)
+		}
 	}
 	fmt.Fprintf(w, "  deployments: %s\n", strings.Join(names, ", "))
 	if m := cfg.Management.Listeners; len(m) > 0 {
-		fmt.Fprintf(w, "  metrics:     http://%s/metrics\n", srv.Addr(m[0].Name))
+		mgmt := listenerURL(m[0], srv)
+		fmt.Fprintf(w, "  metrics:     %s/metrics\n", mgmt)
+		fmt.Fprintf(w, "  dashboard:   %s/dashboard/\n", mgmt)
+	}
+	keyHeader, keyEnv := "'api-key: any'", "AZURE_OPENAI_API_KEY=any"
+	if cfg.Auth.Disabled {
+		fmt.Fprintln(w, "  auth:        off (any api-key is accepted)")
+	} else {
+		fmt.Fprintln(w, "  auth:        on; make a key with: moat keys create --name me")
+		keyHeader, keyEnv = `"api-key: $MOAT_API_KEY"`, "AZURE_OPENAI_API_KEY=$MOAT_API_KEY"
 	}
 	if len(names) > 0 {
-		fmt.Fprintf(w, "  try:\n    curl -s '%s/openai/deployments/%s/chat/completions?api-version=2024-10-21' \\\n"+
-			"      -H 'api-key: any' -H 'content-type: application/json' \\\n"+
-			"      -d '{\"messages\":[{\"role\":\"user\",\"content\":\"Hello\"}]}'\n", base, names[0])
-		fmt.Fprintf(w, "  SDKs: AZURE_OPENAI_ENDPOINT=%s OPENAI_API_VERSION=2024-10-21 AZURE_OPENAI_API_KEY=any\n", base)
+		curlTLS := ""
+		if cfg.Listeners[0].TLS != nil {
+			curlTLS = "--cacert CA.pem "
+		}
+		fmt.Fprintf(w, "  try:\n    curl -s %s'%s/openai/deployments/%s/chat/completions?api-version=2024-10-21' \\\n"+
+			"      -H %s -H 'content-type: application/json' \\\n"+
+			"      -d '{\"messages\":[{\"role\":\"user\",\"content\":\"Hello\"}]}'\n", curlTLS, base, names[0], keyHeader)
+		fmt.Fprintf(w, "  SDKs: AZURE_OPENAI_ENDPOINT=%s OPENAI_API_VERSION=2024-10-21 %s\n", base, keyEnv)
 	}
+}
+
+// listenerURL is the base URL of a bound listener.
+func listenerURL(l config.Listener, srv *gateway.Server) string {
+	if l.TLS != nil {
+		return "https://" + srv.Addr(l.Name)
+	}
+	return "http://" + srv.Addr(l.Name)
 }

@@ -8,9 +8,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
-	"strings"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -143,6 +141,15 @@ type Log struct {
 	Level string `yaml:"level"`
 	// Format is the process log format: text or json.
 	Format string `yaml:"format"`
+	// JSONL also writes every request-log record as one JSON line to a file
+	// or stdout, for a SIEM. Off by default.
+	JSONL *JSONL `yaml:"jsonl"`
+}
+
+// JSONL is a copy of the request log as JSON lines.
+type JSONL struct {
+	// Path is a file to append to, or "-" for stdout.
+	Path string `yaml:"path"`
 }
 
 // Upstream is a model service.
@@ -231,39 +238,71 @@ type Shutdown struct {
 	GracePeriod Duration `yaml:"grace_period"`
 }
 
-// Load reads, decodes, defaults and validates the file at path.
-func Load(path string) (*Config, error) {
+// LoadOptions change how a file is loaded.
+type LoadOptions struct {
+	// NoSecrets lets ${ENV} and file: secrets that cannot be resolved stand
+	// as placeholders, so a config can be validated on a machine that does
+	// not hold its secrets (a CI job, a change review).
+	NoSecrets bool
+}
+
+// Load reads, decodes, defaults and validates the file at path. A file must
+// say what it serves: one with no deployments is an error, never a quiet
+// fallback to the built-in simulator.
+func Load(path string) (*Config, error) { return LoadWith(path, LoadOptions{}) }
+
+// LoadWith is Load with options.
+func LoadWith(path string, o LoadOptions) (*Config, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
-	c, err := Parse(b)
+	c, err := parse(b, o, true)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return c, nil
 }
 
-// Parse decodes YAML strictly, applies defaults and validates. An empty
-// document is the zero-config development setup: simulator upstream and
-// authentication disabled.
-func Parse(b []byte) (*Config, error) {
+// Default is the configuration moat runs with when no file is found: the
+// built-in simulator, authentication disabled, SQLite in ./moat-data.
+func Default() *Config {
+	c, err := Parse(nil)
+	if err != nil {
+		panic("config: built-in default does not validate: " + err.Error()) // a bug, caught by tests
+	}
+	return c
+}
+
+// Parse decodes YAML, applies defaults and validates. An empty document is
+// the zero-config development setup (simulator upstream, authentication
+// disabled), and a document with neither upstreams nor deployments gets the
+// simulator too: Parse serves tests and code that build configs. Files go
+// through Load, which refuses a config with no deployments.
+func Parse(b []byte) (*Config, error) { return parse(b, LoadOptions{}, false) }
+
+func parse(b []byte, o LoadOptions, file bool) (*Config, error) {
 	var c Config
 	c.fromFile = len(bytes.TrimSpace(b)) > 0
-	if !c.fromFile {
+	if !c.fromFile && !file {
 		c.Auth.Disabled = true
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("decode: %s", strings.TrimPrefix(err.Error(), "yaml: "))
+	var errs []error
+	if err := decode(b, &c, o.NoSecrets); err != nil {
+		if errors.As(err, new(syntaxError)) {
+			return nil, err
+		}
+		errs = append(errs, err)
 	}
-	var extra any
-	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
-		return nil, errors.New("decode: only one YAML document is allowed")
+	if file && len(c.Deployments) == 0 {
+		errs = append(errs, errors.New("deployments: none configured; a config file must name what it serves "+
+			"(for the built-in simulator, add an upstream with type: simulator and deployments that use it)"))
 	}
 	c.ApplyDefaults()
 	if err := c.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
 	return &c, nil

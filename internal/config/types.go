@@ -64,20 +64,26 @@ func (s *Secret) UnmarshalYAML(n *yaml.Node) error {
 		name := envRef.FindStringSubmatch(raw)[1]
 		v, ok := os.LookupEnv(name)
 		if !ok {
-			return fmt.Errorf("line %d: environment variable %s is not set", n.Line, name)
+			return typeError(n, "environment variable %s is not set", name)
 		}
 		*s = Secret{value: v, source: "env:" + name}
 	case strings.HasPrefix(raw, "file:"):
 		path := strings.TrimPrefix(raw, "file:")
 		b, err := os.ReadFile(path)
 		if err != nil {
-			return fmt.Errorf("line %d: read secret file %s: %w", n.Line, path, err)
+			return typeError(n, "read secret file: %v", err)
 		}
 		*s = Secret{value: strings.TrimRight(string(b), "\r\n"), source: "file:" + path}
 	default:
 		*s = Secret{value: raw, source: "literal"}
 	}
 	return nil
+}
+
+// typeError reports a bad value as yaml.v3's TypeError, which the decoder
+// collects and goes on from, so one bad value does not hide the next.
+func typeError(n *yaml.Node, format string, a ...any) error {
+	return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: ", n.Line) + fmt.Sprintf(format, a...)}}
 }
 
 // Duration is a time.Duration that also accepts a "d" (day) unit, as in
@@ -95,7 +101,7 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	}
 	v, err := ParseDuration(raw)
 	if err != nil {
-		return fmt.Errorf("line %d: %w", n.Line, err)
+		return typeError(n, "%v", err)
 	}
 	*d = Duration(v)
 	return nil
@@ -131,7 +137,7 @@ func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
 	}
 	v, err := ParseByteSize(raw)
 	if err != nil {
-		return fmt.Errorf("line %d: %w", n.Line, err)
+		return typeError(n, "%v", err)
 	}
 	*b = ByteSize(v)
 	return nil

@@ -167,6 +167,9 @@ func (l *Log) validate() []error {
 	if l.Format != "text" && l.Format != "json" {
 		errs = append(errs, fmt.Errorf("log.format must be text or json, not %q", l.Format))
 	}
+	if l.JSONL != nil && l.JSONL.Path == "" {
+		errs = append(errs, errors.New(`log.jsonl.path is required: a file to append to, or "-" for stdout`))
+	}
 	if l.Retention < 0 {
 		errs = append(errs, errors.New("log.retention cannot be negative"))
 	}

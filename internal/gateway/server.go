@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	"crypto/rand"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -36,6 +35,8 @@ import (
 type Options struct {
 	Logger  *slog.Logger
 	Version string
+	// Commit is the source revision the binary was built from.
+	Commit string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -46,11 +47,14 @@ type Server struct {
 	log     *slog.Logger
 	now     func() time.Time
 	version string
+	commit  string
+	reloads reloads
 	reg     *prometheus.Registry
 	metrics *metrics
 	tokens  *tokens.Counter
 	store   reqlog.Store
 	writer  *reqlog.Writer
+	jsonl   *reqlog.JSONLines // the request log's JSON-lines copy; nil when off
 	sim     *simHost
 	limiter ratelimit.Limiter
 	redis   *redis.Client
@@ -70,10 +74,11 @@ type Server struct {
 }
 
 type boundServer struct {
-	name string
-	mgmt bool
-	ln   net.Listener
-	srv  *http.Server
+	name  string
+	mgmt  bool
+	ln    net.Listener
+	srv   *http.Server
+	certs *certSource // nil without TLS
 }
 
 // New builds a Server from a validated config: it opens the log store and
@@ -85,12 +90,13 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Server, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	s := &Server{log: o.Logger, now: o.Now, version: o.Version, reg: prometheus.NewRegistry(), tokens: tokens.New(),
+	s := &Server{log: o.Logger, now: o.Now, version: o.Version, commit: o.Commit, reg: prometheus.NewRegistry(), tokens: tokens.New(),
 		targetKey: make([]byte, 32)}
 	_, _ = rand.Read(s.targetKey) // never fails (crypto/rand)
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.metrics = newMetrics(s.reg)
 	s.reg.MustRegister(newBreakerCollector(s))
+	s.registerOpsMetrics()
 
 	store, err := openStore(ctx, cfg, s.log)
 	if err != nil {
@@ -101,6 +107,10 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Server, error) {
 		QueueSize: cfg.Log.QueueSize, BatchSize: cfg.Log.BatchSize, FlushInterval: cfg.Log.FlushInterval.D(),
 	}, s.log)
 	s.registerLogMetrics()
+	if err := s.openJSONLines(cfg); err != nil {
+		s.closeStores(ctx)
+		return nil, err
+	}
 
 	s.limiter = ratelimit.NewLocal()
 	if rc := cfg.RateLimits.Redis; rc != nil {
@@ -135,6 +145,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Server, error) {
 			return fail(fmt.Errorf("admin api: %w", err))
 		}
 	}
+	s.reloads.lastOK = s.now()
 	return s, nil
 }
 
@@ -168,7 +179,7 @@ func (s *Server) install(ctx context.Context, cfg *config.Config) error {
 	keyStore, _ := s.store.(auth.KeyStore)
 	assigned, _ := s.store.(admin.AssignmentStore)
 	p, err := buildPipeline(ctx, cfg, buildDeps{log: s.log, now: s.now, tokens: s.tokens, metrics: s.metrics,
-		sink: s.writer.Log, simulator: s.sim.url(), newID: newRequestID, keyStore: keyStore, assigned: assigned, limiter: s.limiter,
+		sink: s.logRecord, simulator: s.sim.url(), newID: newRequestID, keyStore: keyStore, assigned: assigned, limiter: s.limiter,
 		tel: s.tel, targetKey: s.targetKey})
 	if err != nil {
 		return err
@@ -193,6 +204,12 @@ func (s *Server) install(ctx context.Context, cfg *config.Config) error {
 func (s *Server) Reload(cfg *config.Config) error {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
+	err := s.reload(cfg)
+	s.RecordReload(err)
+	return err
+}
+
+func (s *Server) reload(cfg *config.Config) error {
 	old := s.cfg.Load()
 	if !sameListeners(old.Listeners, cfg.Listeners) || !sameListeners(old.Management.Listeners, cfg.Management.Listeners) {
 		return errors.New("reload: listeners changed; restart moat to apply listener changes")
@@ -204,6 +221,9 @@ func (s *Server) Reload(cfg *config.Config) error {
 		(old.RateLimits.Redis != nil && old.RateLimits.Redis.Address != cfg.RateLimits.Redis.Address) {
 		return errors.New("reload: rate_limits.redis changed; restart moat to apply it")
 	}
+	if !sameJSONL(old.Log.JSONL, cfg.Log.JSONL) {
+		return errors.New("reload: log.jsonl changed; restart moat to apply it")
+	}
 	if old.Log.Store != cfg.Log.Store || old.Log.SQLitePath != cfg.Log.SQLitePath || old.DataDir != cfg.DataDir ||
 		old.Log.PostgresDSN.Value() != cfg.Log.PostgresDSN.Value() {
 		return errors.New("reload: log store changed; restart moat to apply store changes")
@@ -214,6 +234,13 @@ func (s *Server) Reload(cfg *config.Config) error {
 		return errors.New("reload: telemetry changed; restart moat to apply it")
 	}
 	if err := s.install(context.Background(), cfg); err != nil {
+		return fmt.Errorf("reload: %w", err)
+	}
+	tlsByName := map[string]*config.TLS{}
+	for _, l := range cfg.AllListeners() {
+		tlsByName[l.Name] = l.TLS
+	}
+	if err := s.reloadCerts(tlsByName); err != nil {
 		return fmt.Errorf("reload: %w", err)
 	}
 	return nil
@@ -235,6 +262,11 @@ func sameListeners(a, b []config.Listener) bool {
 	for i := range a {
 		if a[i].Name != b[i].Name || a[i].Address != b[i].Address || (a[i].TLS == nil) != (b[i].TLS == nil) ||
 			a[i].ProxyProtocol != b[i].ProxyProtocol {
+			return false
+		}
+		// Certificate files may change on reload (certSource follows
+		// them); the handshake's other settings are fixed at bind.
+		if a[i].TLS != nil && !sameHandshake(*a[i].TLS, *b[i].TLS) {
 			return false
 		}
 	}
@@ -308,19 +340,14 @@ func (s *Server) bind(cfg *config.Config, lc config.Listener, mgmt bool, h http.
 		MaxHeaderBytes:    1 << 20,
 		ErrorLog:          nil,
 	}
+	var certs *certSource
 	if lc.TLS != nil {
-		cert, err := tls.LoadX509KeyPair(lc.TLS.CertFile, lc.TLS.KeyFile)
-		if err != nil {
+		if certs, srv.TLSConfig, err = s.listenerTLS(lc); err != nil {
 			ln.Close()
-			return fmt.Errorf("listener %s: load certificate: %w", lc.Name, err)
+			return err
 		}
-		minV := uint16(tls.VersionTLS12)
-		if lc.TLS.MinVersion == "1.3" {
-			minV = tls.VersionTLS13
-		}
-		srv.TLSConfig = &tls.Config{MinVersion: minV, Certificates: []tls.Certificate{cert}}
 	}
-	s.servers = append(s.servers, &boundServer{name: lc.Name, mgmt: mgmt, ln: ln, srv: srv})
+	s.servers = append(s.servers, &boundServer{name: lc.Name, mgmt: mgmt, ln: ln, srv: srv, certs: certs})
 	s.log.Info("listening", "listener", lc.Name, "address", ln.Addr().String(), "kind", lc.Kind,
 		"management", mgmt, "tls", lc.TLS != nil)
 	return nil
@@ -456,6 +483,11 @@ func (s *Server) closeStores(ctx context.Context) error {
 	if s.writer != nil {
 		if err := s.writer.Close(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("flush request log: %w", err))
+		}
+	}
+	if s.jsonl != nil {
+		if err := s.jsonl.Close(ctx); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if s.store != nil {

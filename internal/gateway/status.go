@@ -44,7 +44,7 @@ func (s *Server) Status() []UpstreamStatus {
 
 func (s *Server) serveStatus(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(map[string]any{"version": s.version, "ready": !s.draining.Load(), "upstreams": s.Status()})
+	_ = json.NewEncoder(w).Encode(map[string]any{"version": s.version, "build": s.buildInfo(), "reloads": s.ReloadStatus(), "ready": !s.draining.Load(), "upstreams": s.Status()})
 }
 
 // breakerCollector exports each member's breaker state at scrape time:
