@@ -37,7 +37,10 @@ func TestConfigDiscovery(t *testing.T) {
 		}
 		return stderr
 	}
-	exists := func(dataDir string) bool { _, err := os.Stat(filepath.Join(dir, dataDir, "moat.db")); return err == nil }
+	exists := func(dataDir string) bool {
+		_, err := os.Stat(filepath.Join(dir, dataDir, "moat.db"))
+		return err == nil
+	}
 
 	created()
 	if !exists("cwd-data") {

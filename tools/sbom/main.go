@@ -92,7 +92,7 @@ func sbomFor(path, version, date string) (*bom, error) {
 		version = info.Main.Version
 	}
 	app := component{Type: "application", Name: info.Main.Path, Version: version,
-		Hashes: []hash{{Alg: "SHA-256", Content: hex.EncodeToString(sum[:])}},
+		Hashes:     []hash{{Alg: "SHA-256", Content: hex.EncodeToString(sum[:])}},
 		Properties: []property{{Name: "go:toolchain", Value: info.GoVersion}, {Name: "go:package", Value: info.Path}}}
 	app.PURL = purl(app.Name, version)
 	app.BOMRef = app.PURL
