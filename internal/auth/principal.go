@@ -14,6 +14,8 @@ const (
 	TypeKey   = "key"
 	TypeEntra = "entra"
 	TypeOIDC  = "oidc"
+	// TypeCert is a client certificate verified by a listener's client_ca_file.
+	TypeCert = "cert"
 )
 
 // Principal is an authenticated caller: an API key or a token's subject. It
@@ -58,7 +60,16 @@ func (p *Principal) DisplayID() string {
 
 // ObjectID is the token's oid (or sub); empty for keys. It implements rbac.Principal.
 func (p *Principal) ObjectID() string {
-	if p.Type == TypeKey {
+	if p.Type == TypeKey || p.Type == TypeCert {
+		return ""
+	}
+	return p.ID
+}
+
+// CertificateName is the client certificate's name for certificate
+// principals, empty otherwise; rbac's cert: selectors match it.
+func (p *Principal) CertificateName() string {
+	if p.Type != TypeCert {
 		return ""
 	}
 	return p.ID

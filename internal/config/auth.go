@@ -87,7 +87,8 @@ type Role struct {
 type Assignment struct {
 	// Role is a role name or ID.
 	Role string `yaml:"role"`
-	// Principal is "object:<oid>", "group:<id>", "appRole:<value>", "client:<appid>" or "key:<name or id>".
+	// Principal is "object:<oid>", "group:<id>", "appRole:<value>", "client:<appid>", "key:<name or id>"
+	// or "cert:<client certificate name>".
 	Principal string `yaml:"principal"`
 	// Scope is "/" (the whole gateway, default) or "/deployments/<name or glob>".
 	Scope string `yaml:"scope"`

@@ -76,6 +76,12 @@ type TLS struct {
 	KeyFile string `yaml:"key_file"`
 	// MinVersion is "1.2" (default) or "1.3".
 	MinVersion string `yaml:"min_version"`
+	// ClientCAFile is a PEM CA bundle; when set, client certificates signed
+	// by it are verified and authenticate as cert:<name> principals.
+	ClientCAFile string `yaml:"client_ca_file"`
+	// ClientAuth is "require" (default with client_ca_file: no certificate,
+	// no connection) or "optional" (a certificate, a key or a token).
+	ClientAuth string `yaml:"client_auth"`
 }
 
 // Management is the management plane: it has its own listeners and never

@@ -100,6 +100,9 @@ func defaultListener(l *Listener, prefix string, i int) {
 	if l.TLS != nil && l.TLS.MinVersion == "" {
 		l.TLS.MinVersion = "1.2"
 	}
+	if l.TLS != nil && l.TLS.ClientCAFile != "" && l.TLS.ClientAuth == "" {
+		l.TLS.ClientAuth = "require"
+	}
 }
 
 func (l *Log) applyDefaults() {

@@ -56,6 +56,17 @@ func (c *Config) Validate() error {
 			if l.TLS.MinVersion != "1.2" && l.TLS.MinVersion != "1.3" {
 				add("%s %q: tls.min_version must be 1.2 or 1.3", where, l.Name)
 			}
+			switch {
+			case l.TLS.ClientCAFile == "" && l.TLS.ClientAuth != "":
+				add("%s %q: tls.client_auth needs tls.client_ca_file", where, l.Name)
+			case l.TLS.ClientCAFile != "" && l.TLS.ClientAuth != "require" && l.TLS.ClientAuth != "optional":
+				add("%s %q: tls.client_auth must be require or optional, not %q", where, l.Name, l.TLS.ClientAuth)
+			}
+			if l.TLS.ClientCAFile != "" {
+				if _, err := os.Stat(l.TLS.ClientCAFile); err != nil {
+					add("%s %q: tls.client_ca_file: %v", where, l.Name, err)
+				}
+			}
 		}
 	}
 	if len(c.Listeners) == 0 {

@@ -165,7 +165,22 @@ func (s *Server) listenerTLS(lc config.Listener) (*certSource, *tls.Config, erro
 	if lc.TLS.MinVersion == "1.3" {
 		minV = tls.VersionTLS13
 	}
-	return certs, &tls.Config{MinVersion: minV, GetCertificate: certs.GetCertificate}, nil
+	tc := &tls.Config{MinVersion: minV, GetCertificate: certs.GetCertificate}
+	if f := lc.TLS.ClientCAFile; f != "" {
+		pem, err := os.ReadFile(f)
+		if err != nil {
+			return nil, nil, fmt.Errorf("listener %s: client_ca_file: %w", lc.Name, err)
+		}
+		tc.ClientCAs = x509.NewCertPool()
+		if !tc.ClientCAs.AppendCertsFromPEM(pem) {
+			return nil, nil, fmt.Errorf("listener %s: client_ca_file %s holds no PEM certificate", lc.Name, f)
+		}
+		tc.ClientAuth = tls.RequireAndVerifyClientCert
+		if lc.TLS.ClientAuth == "optional" {
+			tc.ClientAuth = tls.VerifyClientCertIfGiven
+		}
+	}
+	return certs, tc, nil
 }
 
 // sameHandshake reports whether two TLS settings differ only in the

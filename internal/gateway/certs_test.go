@@ -197,3 +197,54 @@ func metricValue(t *testing.T, scrape, series string) float64 {
 	t.Fatalf("no %s in the scrape", series)
 	return 0
 }
+
+// TestClientCertificateAuth checks a listener with client_ca_file: a
+// certificate from the CA authenticates as cert:<SAN>, which a role
+// assignment grants; another name is denied, and no certificate, no
+// connection.
+func TestClientCertificateAuth(t *testing.T) {
+	dir := t.TempDir()
+	ca := newTestCA(t)
+	srvCert, srvKey := filepath.Join(dir, "srv.crt"), filepath.Join(dir, "srv.key")
+	ca.issue(t, "moat.test", time.Now().Add(time.Hour), srvCert, srvKey)
+	caFile := filepath.Join(dir, "ca.pem")
+	writeFile(t, caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.cert.Raw}))
+	clientPair := func(cn string) tls.Certificate {
+		c, k := filepath.Join(dir, cn+".crt"), filepath.Join(dir, cn+".key")
+		ca.issue(t, cn, time.Now().Add(time.Hour), c, k)
+		pair, err := tls.LoadX509KeyPair(c, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pair
+	}
+	cfg := "listeners: [{name: data, address: '127.0.0.1:0', tls: {cert_file: " + srvCert + ", key_file: " + srvKey +
+		", client_ca_file: " + caFile + "}}]\n" +
+		"management: {listeners: [{name: mgmt, address: '127.0.0.1:0', kind: private_endpoint}]}\n" +
+		"auth:\n  assignments:\n    - {role: Cognitive Services OpenAI User, principal: 'cert:batch.moat.test', scope: /deployments/gpt-4o-mini}\n"
+	ts := startServer(t, cfg)
+	url := "https://" + ts.Addr("data") + "/openai/deployments/gpt-4o-mini/chat/completions?api-version=2024-10-21"
+	call := func(certs ...tls.Certificate) (int, error) {
+		c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.pool, Certificates: certs}}}
+		resp, err := c.Post(url, "application/json", strings.NewReader(chatBody))
+		if err != nil {
+			return 0, err
+		}
+		defer resp.Body.Close()
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return resp.StatusCode, nil
+	}
+	if code, err := call(clientPair("batch.moat.test")); err != nil || code != 200 {
+		t.Errorf("assigned certificate: %d %v", code, err)
+	}
+	if code, err := call(clientPair("other.moat.test")); err != nil || code != 401 {
+		t.Errorf("unassigned certificate: %d %v, want 401 PermissionDenied", code, err)
+	}
+	if _, err := call(); err == nil {
+		t.Error("a call without a certificate got through a client_auth: require listener")
+	}
+	recs := ts.records()
+	if len(recs) != 2 || recs[0].AuthType != "cert" || recs[0].Caller != "batch.moat.test" || recs[1].Caller != "other.moat.test" {
+		t.Errorf("records %+v", recs)
+	}
+}

@@ -87,13 +87,24 @@ func (p *pipeline) authenticate(r *http.Request, s *scope) error {
 		return nil
 	}
 	v1 := !strings.HasPrefix(r.URL.Path, "/openai/") || strings.HasPrefix(r.URL.Path, "/openai/v1/")
-	pr, err := p.id.authn.AuthenticateRequest(r.Context(), r.Header, v1)
+	pr, err := p.id.authenticateRequest(r, v1)
 	if err != nil {
 		return err
 	}
 	s.principal = pr
 	s.authType, s.caller = pr.Type, pr.ID
 	return nil
+}
+
+// authenticateRequest reads the call's credential. A client certificate
+// that the listener verified (tls.client_ca_file) is the credential when
+// the call carries no api-key or Authorization header; a header, when
+// present, wins, so one listener can serve machines and people.
+func (id *identity) authenticateRequest(r *http.Request, v1 bool) (*auth.Principal, error) {
+	if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 && r.Header.Get("api-key") == "" && r.Header.Get("Authorization") == "" {
+		return auth.CertificatePrincipal(r.TLS.VerifiedChains[0][0]), nil
+	}
+	return id.authn.AuthenticateRequest(r.Context(), r.Header, v1)
 }
 
 // authorize is the RBAC stage: the key's own scope, then role assignments,
@@ -139,7 +150,7 @@ func (p *pipeline) authorizeManagement(r *http.Request, dataAction string) (stri
 	if p.id.authn == nil {
 		return "anonymous", nil // development mode: authentication disabled
 	}
-	pr, err := p.id.authn.AuthenticateRequest(r.Context(), r.Header, true)
+	pr, err := p.id.authenticateRequest(r, true)
 	if err != nil {
 		return "", err
 	}

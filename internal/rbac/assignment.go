@@ -22,10 +22,13 @@ const (
 	SelectClient SelectorKind = "client"
 	// SelectKey matches an API key ID.
 	SelectKey SelectorKind = "key"
+	// SelectCert matches a client certificate's name (its first URI, DNS or
+	// email SAN, else its subject CN), on listeners with client_ca_file.
+	SelectCert SelectorKind = "cert"
 )
 
 func selectorKinds() []SelectorKind {
-	return []SelectorKind{SelectObject, SelectGroup, SelectAppRole, SelectClient, SelectKey}
+	return []SelectorKind{SelectObject, SelectGroup, SelectAppRole, SelectClient, SelectKey, SelectCert}
 }
 
 // Selector names the principals an assignment applies to.
@@ -54,7 +57,7 @@ func ParseSelector(s string) (Selector, error) {
 			return Selector{Kind: k, Value: value}, nil
 		}
 	}
-	return Selector{}, fmt.Errorf("principal selector %q: unknown kind %q (want object, group, appRole, client or key)", s, kind)
+	return Selector{}, fmt.Errorf("principal selector %q: unknown kind %q (want object, group, appRole, client, key or cert)", s, kind)
 }
 
 // Assignment grants a role to the principals a selector names, at a scope:

@@ -172,6 +172,11 @@ func (a *Authorizer) Check(p Principal, dataAction, deployment string) Decision 
 		try(SelectKey, keyID)
 		return d
 	}
+	if c, ok := p.(interface{ CertificateName() string }); ok && c.CertificateName() != "" {
+		// Likewise a certificate principal is only its certificate's name.
+		try(SelectCert, c.CertificateName())
+		return d
+	}
 	if try(SelectObject, p.ObjectID()) || try(SelectClient, p.ClientID()) {
 		return d
 	}
