@@ -172,8 +172,10 @@ func checkSBOM(t *testing.T, path string) {
 	var bom struct {
 		BOMFormat   string
 		SpecVersion string
-		Metadata    struct{ Component struct{ Name, Version string } }
-		Components  []struct{ Name, Version, PURL string }
+		Metadata    struct {
+			Component struct{ Name, Version string }
+		}
+		Components []struct{ Name, Version, PURL string }
 	}
 	if err := json.Unmarshal(b, &bom); err != nil {
 		t.Fatal(err)
