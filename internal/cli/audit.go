@@ -12,7 +12,7 @@ import (
 )
 
 const auditUsage = `usage: moat audit verify [--config FILE]
-       moat audit list [--after SEQ] [-n N] [--json] [--config FILE]`
+       moat audit list [--after SEQ] [-n N] [-o table|json] [--config FILE]`
 
 func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
@@ -44,11 +44,11 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	case "list":
 		after := fs.Int64("after", 0, "show entries after this sequence number")
 		n := fs.Int("n", admin.DefaultAuditLimit, fmt.Sprintf("how many entries to show (max %d)", admin.MaxAuditLimit))
-		asJSON := fs.Bool("json", false, "print JSON (with hashes)")
+		out := outputFlag(fs) // JSON includes the hashes
 		if err := parse(fs, args[1:]); err != nil {
 			return err
 		}
-		return auditList(ctx, *path, *after, *n, *asJSON, stdout, stderr)
+		return auditList(ctx, *path, *after, *n, out.json(), stdout, stderr)
 	default:
 		fmt.Fprintln(stderr, auditUsage)
 		return errUsage

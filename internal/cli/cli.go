@@ -23,7 +23,7 @@ Usage:
   moat simulator [flags]                 run the Azure OpenAI simulator on its own
   moat logs tail [--config FILE] [-n N] [-f]
                                          show recent calls from the request log (-f follows)
-  moat logs query [--config FILE] [--format table|json|csv] [--timeout 30s] '<KQL>'
+  moat logs query [--config FILE] [-o table|json|csv] [--timeout 30s] '<KQL>'
                                          query the request log with a KQL subset
   moat idp [--addr A] [--identity name=clientID:objectID]
                                          run a development token issuer (managed-identity protocol, OIDC)
@@ -32,11 +32,15 @@ Usage:
   moat roles assign|list|remove|definitions [--config FILE]
                                          manage role assignments (Azure-style RBAC)
   moat audit verify|list [--config FILE] check or show the hash-chained audit log of key and role changes
-  moat status [--addr 127.0.0.1:9090] [--api-key-env VAR] [--json]
+  moat status [--addr 127.0.0.1:9090] [--api-key-env VAR] [-o table|json]
                                          show each deployment's upstreams: priority, weight, breaker, bench
-  moat version                           print the version
+  moat version [-o json]                 print the version, commit and build date
+  moat completion bash|zsh               print a shell completion script
+  moat help [COMMAND [SUBCOMMAND]]       show help (the same as 'moat COMMAND --help')
 
-Run 'moat COMMAND -h' for a command's flags.
+Every command finds its config the same way: --config FILE, then $MOAT_CONFIG, then ./moat.yaml,
+else the built-in defaults (with a warning). Commands that print data take -o table|json.
+Run 'moat help COMMAND' for a command's flags.
 `
 
 // Main runs the command line and returns the process exit code.
@@ -44,6 +48,14 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return 2
+	}
+	if args[0] == "help" && len(args) > 1 {
+		// "moat help keys create" is "moat keys create --help".
+		args = append(args[1:len(args):len(args)], "--help")
+	}
+	help := wantsHelp(args[1:])
+	if help {
+		stderr = stdout // asked-for help is output, not an error
 	}
 	var err error
 	switch args[0] {
@@ -67,6 +79,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runStatus(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
 		err = runVersion(args[1:], stdout, stderr)
+	case "completion":
+		err = runCompletion(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 	default:
@@ -78,6 +92,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 0
 	case errors.Is(err, flag.ErrHelp):
 		return 0
+	case errors.Is(err, errUsage) && help:
+		return 0 // a command group's usage, asked for
 	case errors.Is(err, errUsage):
 		return 2
 	case errors.Is(err, errSilent):
@@ -90,11 +106,43 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 var errUsage = errors.New("usage")
 
-// newFlags makes a FlagSet that reports errors instead of exiting.
+// wantsHelp reports whether args ask for help before any "--".
+func wantsHelp(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "--":
+			return false
+		case "-h", "-help", "--help":
+			return true
+		}
+	}
+	return false
+}
+
+// newFlags makes a FlagSet that reports errors instead of exiting, and
+// whose help spells long flags --name, as the usage text does.
 func newFlags(name string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("moat "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() { printFlags(fs) }
 	return fs
+}
+
+// printFlags writes a command's flags, one per entry, --long or -s.
+func printFlags(fs *flag.FlagSet) {
+	w := fs.Output()
+	fmt.Fprintf(w, "usage: %s [flags]\n\nflags:\n", fs.Name())
+	fs.VisitAll(func(f *flag.Flag) {
+		arg, help := flag.UnquoteUsage(f)
+		if arg != "" {
+			arg = " " + arg
+		}
+		def := ""
+		if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" && f.DefValue != "0s" {
+			def = fmt.Sprintf(" (default %s)", f.DefValue)
+		}
+		fmt.Fprintf(w, "  %s%s\n        %s%s\n", flagName(f.Name), arg, help, def)
+	})
 }
 
 func parse(fs *flag.FlagSet, args []string) error {

@@ -23,7 +23,7 @@ import (
 
 const keysUsage = `usage: moat keys create --name N [--owner O] [--description D] [--deployments a,b*] [--operations chat,embeddings]
                         [--expires 720h] [--tpm N] [--rpm N] [--config FILE]
-       moat keys list [--json] [--config FILE]
+       moat keys list [-o table|json] [--config FILE]
        moat keys revoke ID [--config FILE]
        moat keys regenerate ID [--grace 10m] [--expires 720h] [--config FILE]`
 
@@ -144,11 +144,11 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	case "create":
 		return keysCreate(ctx, fs, path, args[1:], stdout, stderr)
 	case "list":
-		asJSON := fs.Bool("json", false, "print JSON")
+		out := outputFlag(fs)
 		if err := parse(fs, args[1:]); err != nil {
 			return err
 		}
-		return keysList(ctx, *path, *asJSON, stdout, stderr)
+		return keysList(ctx, *path, out.json(), stdout, stderr)
 	case "revoke":
 		id, err := oneID(fs, args[1:], "usage: moat keys revoke ID [--config FILE]")
 		if err != nil {
@@ -168,11 +168,12 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	case "regenerate":
 		grace := fs.Duration("grace", 0, "keep the old key working this long, so clients can switch (max 168h)")
 		expires := fs.String("expires", "", "new key's lifetime, e.g. 720h or 90d (default: the old key's lifetime)")
+		out := outputFlag(fs)
 		id, err := oneID(fs, args[1:], "usage: moat keys regenerate ID [--grace 10m] [--expires 720h] [--config FILE]")
 		if err != nil {
 			return err
 		}
-		return keysRegenerate(ctx, *path, id, *grace, *expires, stdout, stderr)
+		return keysRegenerate(ctx, *path, id, *grace, *expires, out.json(), stdout, stderr)
 	default:
 		fmt.Fprintln(stderr, keysUsage)
 		return errUsage
@@ -201,6 +202,7 @@ func keysCreate(ctx context.Context, fs *flag.FlagSet, path *string, args []stri
 	expires := fs.String("expires", "", "lifetime, e.g. 720h or 90d (default: never expires)")
 	tpm := fs.Int("tpm", 0, "tokens per minute for this key (0: no key limit)")
 	rpm := fs.Int("rpm", 0, "requests per minute for this key (0: no key limit)")
+	out := outputFlag(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -220,14 +222,21 @@ func keysCreate(ctx context.Context, fs *flag.FlagSet, path *string, args []stri
 	if err != nil {
 		return err
 	}
-	printNewKey(stdout, stderr, nk)
-	return nil
+	return printNewKey(stdout, stderr, nk, out.json())
 }
 
 // printNewKey shows a new key's ID and plaintext: the only time anyone sees it.
-func printNewKey(stdout, stderr io.Writer, nk *admin.NewKey) {
-	fmt.Fprintf(stdout, "id:  %s\nkey: %s\n", nk.Key.ID, nk.Plaintext)
+func printNewKey(stdout, stderr io.Writer, nk *admin.NewKey, asJSON bool) error {
 	fmt.Fprintln(stderr, "moat: this is the only time the key is shown; store it in a secret store now.")
+	if asJSON {
+		return printJSON(stdout, struct {
+			ID   string `json:"id"`
+			Name string `json:"name"`
+			Key  string `json:"key"`
+		}{nk.Key.ID, nk.Key.Name, nk.Plaintext})
+	}
+	fmt.Fprintf(stdout, "id:  %s\nkey: %s\n", nk.Key.ID, nk.Plaintext)
+	return nil
 }
 
 func keysList(ctx context.Context, path string, asJSON bool, stdout, stderr io.Writer) error {
@@ -258,7 +267,7 @@ func keysList(ctx context.Context, path string, asJSON bool, stdout, stderr io.W
 	return tw.Flush()
 }
 
-func keysRegenerate(ctx context.Context, path, id string, grace time.Duration, expires string, stdout, stderr io.Writer) error {
+func keysRegenerate(ctx context.Context, path, id string, grace time.Duration, expires string, asJSON bool, stdout, stderr io.Writer) error {
 	if grace < 0 || grace%time.Second != 0 {
 		return fmt.Errorf("--grace %s: want whole seconds, 0 or more", grace)
 	}
@@ -275,7 +284,18 @@ func keysRegenerate(ctx context.Context, path, id string, grace time.Duration, e
 	if err != nil {
 		return err
 	}
-	printNewKey(stdout, stderr, rg.New)
+	if asJSON {
+		fmt.Fprintln(stderr, "moat: this is the only time the key is shown; store it in a secret store now.")
+		return printJSON(stdout, struct {
+			ID       string    `json:"id"`
+			Key      string    `json:"key"`
+			Replaces string    `json:"replaces"`
+			OldUntil time.Time `json:"old_revoked_at"`
+		}{rg.New.Key.ID, rg.New.Plaintext, rg.Old.ID, rg.Old.RevokedAt})
+	}
+	if err := printNewKey(stdout, stderr, rg.New, false); err != nil {
+		return err
+	}
 	fmt.Fprintf(stdout, "replaces: %s (revoked at %s)\n", rg.Old.ID, rg.Old.RevokedAt.Format(time.RFC3339))
 	return nil
 }

@@ -21,7 +21,7 @@ func runLogs(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	if len(args) == 0 || args[0] != "tail" {
 		fmt.Fprintln(stderr, "usage: moat logs tail [--config FILE] [-n N] [-f]")
-		fmt.Fprintln(stderr, "       moat logs query [--config FILE] [--format table|json|csv] [--timeout 30s] '<KQL>'")
+		fmt.Fprintln(stderr, "       moat logs query [--config FILE] [-o table|json|csv] [--timeout 30s] '<KQL>'")
 		return errUsage
 	}
 	fs := newFlags("logs tail", stderr)

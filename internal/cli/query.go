@@ -14,18 +14,19 @@ import (
 )
 
 // queryUsage is the synopsis of moat logs query.
-const queryUsage = "usage: moat logs query [--config FILE] [--format table|json|csv] [--timeout 30s] '<KQL>'"
+const queryUsage = "usage: moat logs query [--config FILE] [-o table|json|csv] [--timeout 30s] '<KQL>'"
 
 // runLogsQuery runs one KQL query on the configured request log and prints
 // the result. Flags may come before or after the query.
 func runLogsQuery(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("logs query", stderr)
 	path := configFlag(fs)
-	format := fs.String("format", "table", "output format: table, json or csv")
+	format := fs.String("format", "table", "output `format`: table, json or csv")
+	fs.StringVar(format, "o", "table", "the same as --format")
 	timeout := fs.Duration("timeout", logquery.DefaultTimeout, "give up on the query after this long")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, queryUsage)
-		fs.PrintDefaults()
+		fmt.Fprintln(fs.Output(), queryUsage)
+		printFlags(fs)
 	}
 	var parts []string
 	for {

@@ -12,9 +12,9 @@ import (
 )
 
 const rolesUsage = `usage: moat roles assign --role ROLE --principal KIND:VALUE [--scope /deployments/NAME] [--config FILE]
-       moat roles list [--json] [--config FILE]
+       moat roles list [-o table|json] [--config FILE]
        moat roles remove ID [--config FILE]
-       moat roles definitions [--json] [--config FILE]`
+       moat roles definitions [-o table|json] [--config FILE]`
 
 func runRoles(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
@@ -43,11 +43,11 @@ func runRoles(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintf(stdout, "assignment %s: %q to %s at %s\n", a.ID, a.Role, a.Principal, a.Scope)
 		return nil
 	case "list":
-		asJSON := fs.Bool("json", false, "print JSON")
+		out := outputFlag(fs)
 		if err := parse(fs, args[1:]); err != nil {
 			return err
 		}
-		return rolesList(ctx, *path, *asJSON, stdout, stderr)
+		return rolesList(ctx, *path, out.json(), stdout, stderr)
 	case "remove":
 		id, err := oneID(fs, args[1:], "usage: moat roles remove ID [--config FILE]")
 		if err != nil {
@@ -65,11 +65,11 @@ func runRoles(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintf(stdout, "removed assignment %s: %q to %s at %s\n", a.ID, a.Role, a.Principal, a.Scope)
 		return nil
 	case "definitions":
-		asJSON := fs.Bool("json", false, "print JSON")
+		out := outputFlag(fs)
 		if err := parse(fs, args[1:]); err != nil {
 			return err
 		}
-		return rolesDefinitions(ctx, *path, *asJSON, stdout, stderr)
+		return rolesDefinitions(ctx, *path, out.json(), stdout, stderr)
 	default:
 		fmt.Fprintln(stderr, rolesUsage)
 		return errUsage

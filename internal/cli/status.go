@@ -37,7 +37,7 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs := newFlags("status", stderr)
 	addr := fs.String("addr", "127.0.0.1:9090", "management listener: host:port, or a base URL (https://host:port)")
 	keyEnv := fs.String("api-key-env", "", "environment variable holding an API key to send as api-key (default: none)")
-	asJSON := fs.Bool("json", false, "print the JSON answer as received")
+	out := outputFlag(fs) // JSON is the answer as received
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -55,7 +55,7 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := json.Unmarshal(body, &rep); err != nil {
 		return fmt.Errorf("read status from %s: not a moat status answer: %w", *addr, err)
 	}
-	if *asJSON {
+	if out.json() {
 		if _, err := stdout.Write(body); err != nil {
 			return err
 		}
