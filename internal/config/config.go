@@ -49,6 +49,7 @@ type Config struct {
 	Telemetry Telemetry `yaml:"telemetry"`
 
 	fromFile bool
+	noFiles  bool // loaded with NoSecrets: TLS and CA files need not exist here
 }
 
 // Listener is one socket moat accepts calls on.
@@ -247,8 +248,9 @@ type Shutdown struct {
 // LoadOptions change how a file is loaded.
 type LoadOptions struct {
 	// NoSecrets lets ${ENV} and file: secrets that cannot be resolved stand
-	// as placeholders, so a config can be validated on a machine that does
-	// not hold its secrets (a CI job, a change review).
+	// as placeholders, and certificate, key and CA files be absent, so a
+	// config can be validated on a machine that does not hold its secrets
+	// (a CI job, a change review).
 	NoSecrets bool
 }
 
@@ -290,6 +292,7 @@ func Parse(b []byte) (*Config, error) { return parse(b, LoadOptions{}, false) }
 func parse(b []byte, o LoadOptions, file bool) (*Config, error) {
 	var c Config
 	c.fromFile = len(bytes.TrimSpace(b)) > 0
+	c.noFiles = o.NoSecrets
 	if !c.fromFile && !file {
 		c.Auth.Disabled = true
 	}
