@@ -59,7 +59,8 @@ type Listener struct {
 	// Address is host:port to bind, e.g. "10.0.1.4:443" or "[::1]:8080".
 	Address string `yaml:"address"`
 	// Kind is "private_endpoint" (inside the VNet; always allowed by the
-	// public-access rules) or "public".
+	// public-access rules) or "public" (the default: a forgotten kind is
+	// judged by the public-access rules, never exempt from them).
 	Kind string `yaml:"kind"`
 	// TLS enables HTTPS on the listener.
 	TLS *TLS `yaml:"tls"`

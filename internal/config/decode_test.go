@@ -137,3 +137,30 @@ func TestDefaultServesSimulator(t *testing.T) {
 		t.Fatalf("default: auth %v, upstreams %+v", c.Auth.Disabled, c.Upstreams)
 	}
 }
+
+// TestListenerKindDefaultsToPublic pins the safe default that docs/network.md
+// explains: a listener whose kind was forgotten is judged by the public
+// network access rules, never exempt from them as a private endpoint is.
+func TestListenerKindDefaultsToPublic(t *testing.T) {
+	c, err := Parse([]byte("listeners: [{name: a, address: '127.0.0.1:1'}]\nmanagement: {listeners: [{name: m, address: '127.0.0.1:2'}]}\nmanagement: {allow_public: true}\n"))
+	if err == nil {
+		t.Fatal("a key given twice was accepted")
+	}
+	c, err = Parse([]byte("listeners: [{name: a, address: '127.0.0.1:1'}]\nmanagement: {listeners: [{name: m, address: '127.0.0.1:2'}], allow_public: true}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range c.AllListeners() {
+		if l.Kind != "public" {
+			t.Errorf("listener %s without kind is %q, want public", l.Name, l.Kind)
+		}
+		p, err := l.Policy()
+		if err != nil || p.Kind != "public" {
+			t.Errorf("listener %s policy %+v %v", l.Name, p, err)
+		}
+	}
+	if _, err := Parse([]byte("management: {listeners: [{name: m, address: '127.0.0.1:2'}]}\n")); err == nil ||
+		!strings.Contains(err.Error(), "kind public exposes the admin API") {
+		t.Errorf("a management listener without kind is refused as public: %v", err)
+	}
+}
