@@ -18,7 +18,7 @@ LDFLAGS := -s -w -X $(STAMP).Version=$(VERSION) -X $(STAMP).Commit=$(COMMIT) -X 
 PLATFORMS ?= linux/amd64 linux/arm64
 
 run:
-	$(GO) run ./cmd/moat serve
+	$(GO) run -ldflags '$(LDFLAGS)' ./cmd/moat serve
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/moat ./cmd/moat
