@@ -58,7 +58,7 @@ type scope struct {
 	// length in front (appendFrame), decoded
 	// only if the stream ends without usage or bodies are logged.
 	streamData      []byte
-	streamEvents    int // events passed through, kept or not
+	streamEvents    int  // events passed through, kept or not
 	canceled        bool // the client went away
 	upstreamCut     bool // the upstream broke the response off
 	clientRequestID string
