@@ -12,17 +12,17 @@ import (
 // tools, structured output, logprobs, stop sequences and the seed. Chat
 // reads them all; completions reads stop and seed.
 type chatOptions struct {
-	tools          []toolDef
-	choice         toolChoice
-	parallel       bool
-	format         string // "", "text", "json_object", "json_schema"
-	schema         any    // the json_schema's schema, decoded
-	logprobs       bool
-	topLogprobs    int
-	stop           []string
-	seed           *int64
-	lastRole       string // role of the last message: "tool" means results came back
-	lastUserText   string // the last user message's text, lower-cased
+	tools        []toolDef
+	choice       toolChoice
+	parallel     bool
+	format       string // "", "text", "json_object", "json_schema"
+	schema       any    // the json_schema's schema, decoded
+	logprobs     bool
+	topLogprobs  int
+	stop         []string
+	seed         *int64
+	lastRole     string // role of the last message: "tool" means results came back
+	lastUserText string // the last user message's text, lower-cased
 }
 
 type toolDef struct {
