@@ -45,6 +45,7 @@ func Records(cfg *config.Config, names []string) RecordSet {
 	}
 	byName := map[string][]cand{}
 	var order []string
+	wildcards := map[string]bool{}
 	for _, l := range cfg.Listeners {
 		host, _, err := net.SplitHostPort(l.Address)
 		a, perr := netip.ParseAddr(host)
@@ -60,7 +61,10 @@ func Records(cfg *config.Config, names []string) RecordSet {
 			}
 			for _, n := range sans {
 				if strings.HasPrefix(n, "*.") {
-					rs.Notes = append(rs.Notes, fmt.Sprintf("listener %s: the certificate's wildcard %s needs one record per name clients call; pass them with --name", l.Name, n))
+					if !wildcards[n] {
+						wildcards[n] = true
+						rs.Notes = append(rs.Notes, fmt.Sprintf("listener %s: the certificate's wildcard %s needs one record per name clients call; pass them with --name", l.Name, n))
+					}
 					continue
 				}
 				served = append(served, n)

@@ -82,35 +82,56 @@ func rrType(r Record) string {
 	return "AAAA"
 }
 
-func section(p *printer, comment string, r Record, last *string) {
-	title := "moat: " + r.For
-	if r.Upstream {
-		title = r.For + "'s private endpoint (moat reaches it with connect_address); for hosts that call it directly, never where the name must lead to moat"
+// group is one name's records, with a heading that says what they lead to.
+type group struct {
+	name  string
+	recs  []Record
+	title string
+}
+
+// groups gathers rs by name, in first-seen order.
+func groups(rs RecordSet) []group {
+	var out []group
+	for _, name := range names(rs) {
+		g := group{name: name, recs: recordsFor(rs, name)}
+		if g.recs[0].Upstream {
+			g.title = g.recs[0].For + "'s private endpoint, as moat reaches it with connect_address: for hosts that call it directly, never where the name must lead to moat"
+		} else {
+			var ls []string
+			for _, r := range g.recs {
+				ls = append(ls, strings.TrimPrefix(r.For, "listener "))
+			}
+			g.title = "moat: " + name + " → listener " + strings.Join(ls, ", ")
+		}
+		out = append(out, g)
 	}
-	if title != *last {
-		p.line("")
-		p.line("%s %s", comment, title)
-		*last = title
-	}
+	return out
+}
+
+func (p *printer) heading(comment string, g group) {
+	p.line("")
+	p.line("%s %s", comment, g.title)
 }
 
 // writeBind writes zone-file lines with absolute names, for a zone (or a
 // response-policy zone) that the client networks use.
 func writeBind(p *printer, rs RecordSet, o FormatOptions) {
-	var last string
-	for _, r := range rs.Records {
-		section(p, ";", r, &last)
-		p.line("%s.\t%d\tIN\t%s\t%s", r.Name, o.TTL, rrType(r), r.Addr)
+	for _, g := range groups(rs) {
+		p.heading(";", g)
+		for _, r := range g.recs {
+			p.line("%s.\t%d\tIN\t%s\t%s", r.Name, o.TTL, rrType(r), r.Addr)
+		}
 	}
 }
 
 // writeDnsmasq uses host-record, which answers exactly the name (address=
 // would also capture every subdomain).
 func writeDnsmasq(p *printer, rs RecordSet) {
-	var last string
-	for _, r := range rs.Records {
-		section(p, "#", r, &last)
-		p.line("host-record=%s,%s", r.Name, r.Addr)
+	for _, g := range groups(rs) {
+		p.heading("#", g)
+		for _, r := range g.recs {
+			p.line("host-record=%s,%s", r.Name, r.Addr)
+		}
 	}
 }
 
@@ -118,10 +139,9 @@ func writeDnsmasq(p *printer, rs RecordSet) {
 // the name is answered locally and everything else falls through to the
 // resolvers that already serve the clients.
 func writeCoreDNS(p *printer, rs RecordSet, o FormatOptions) {
-	var last string
-	for _, name := range names(rs) {
-		recs := recordsFor(rs, name)
-		section(p, "#", recs[0], &last)
+	for _, g := range groups(rs) {
+		name, recs := g.name, g.recs
+		p.heading("#", g)
 		p.line("%s:53 {", name)
 		p.line("    hosts {")
 		for _, r := range recs {
@@ -137,10 +157,9 @@ func writeCoreDNS(p *printer, rs RecordSet, o FormatOptions) {
 // with its apex record, and for upstream names a conditional forwarder of
 // the privatelink zone as the alternative that follows Azure's own records.
 func writeWindows(p *printer, rs RecordSet, o FormatOptions) {
-	var last string
-	for _, name := range names(rs) {
-		recs := recordsFor(rs, name)
-		section(p, "#", recs[0], &last)
+	for _, g := range groups(rs) {
+		name, recs := g.name, g.recs
+		p.heading("#", g)
 		p.line(`Add-DnsServerPrimaryZone -Name "%s" -ReplicationScope "Forest"`, name)
 		for _, r := range recs {
 			if r.Addr.Is4() {
@@ -163,19 +182,30 @@ func writeWindows(p *printer, rs RecordSet, o FormatOptions) {
 func writeAzureCLI(p *printer, rs RecordSet, o FormatOptions) {
 	p.line(`RG="${RG:?set RG to the resource group of the DNS zones}"`)
 	p.line(`CLIENT_VNET_ID="${CLIENT_VNET_ID:?set CLIENT_VNET_ID to the resource ID of the clients' virtual network}"`)
-	var last string
-	for i, name := range names(rs) {
-		recs := recordsFor(rs, name)
-		section(p, "#", recs[0], &last)
+	for i, g := range groups(rs) {
+		name := g.name
+		p.heading("#", g)
 		p.line(`az network private-dns zone create -g "$RG" -n %s`, name)
-		for _, r := range recs {
-			if r.Addr.Is4() {
-				p.line(`az network private-dns record-set a add-record -g "$RG" -z %s -n @ -a %s`, name, r.Addr)
-			} else {
-				p.line(`az network private-dns record-set aaaa add-record -g "$RG" -z %s -n @ -a %s`, name, r.Addr)
+		for _, typ := range []string{"A", "AAAA"} {
+			var addrs []string
+			for _, r := range g.recs {
+				if rrType(r) == typ {
+					addrs = append(addrs, r.Addr.String())
+				}
+			}
+			if len(addrs) == 0 {
+				continue
+			}
+			t := strings.ToLower(typ)
+			p.line(`az network private-dns record-set %s create -g "$RG" -z %s -n @ --ttl %d`, t, name, o.TTL)
+			for _, a := range addrs {
+				flag := "--ipv4-address"
+				if typ == "AAAA" {
+					flag = "--ipv6-address"
+				}
+				p.line(`az network private-dns record-set %s add-record -g "$RG" -z %s -n @ %s %s`, t, name, flag, a)
 			}
 		}
-		p.line(`az network private-dns record-set %s update -g "$RG" -z %s -n @ --set ttl=%d`, strings.ToLower(rrType(recs[0])), name, o.TTL)
 		p.line(`az network private-dns link vnet create -g "$RG" -z %s -n moat-clients-%d -v "$CLIENT_VNET_ID" -e false`, name, i)
 	}
 }
@@ -185,10 +215,9 @@ func writeBicep(p *printer, rs RecordSet, o FormatOptions) {
 	p.line("")
 	p.line("@description('Resource ID of the clients\\' virtual network')")
 	p.line("param clientVnetId string")
-	var last string
-	for i, name := range names(rs) {
-		recs := recordsFor(rs, name)
-		section(p, "//", recs[0], &last)
+	for i, g := range groups(rs) {
+		name, recs := g.name, g.recs
+		p.heading("//", g)
 		p.line("resource zone%d 'Microsoft.Network/privateDnsZones@2020-06-01' = {", i)
 		p.line("  name: '%s'", name)
 		p.line("  location: 'global'")
