@@ -155,12 +155,16 @@ func checkRecords(ctx context.Context, cfg *config.Config, o Options, r *Report)
 		c := Check{Subject: rec.For, Name: "record " + rec.Name}
 		ch, err := o.Resolver.Lookup(ctx, rec.Name)
 		c.Detail = ch.String()
+		pub, isPub := publicListener(cfg, ch.Addrs)
 		switch {
 		case err != nil:
 			c.Status, c.Code, c.Cause = Fail, "dns_error", err.Error()
 		case slices.Contains(ch.Addrs, rec.Addr):
 			c.Status = OK
 			c.Cause = "resolves to the listener's address " + rec.Addr.String()
+		case isPub:
+			c.Status, c.Code, c.Cause, c.Fix = publicReach(cfg.Network.PublicNetworkAccess, pub)
+			c.Cause += "; the private endpoint listener is at " + rec.Addr.String()
 		case ch.NXDomain || len(ch.Addrs) == 0:
 			c.Status, c.Code = Warn, "record_missing"
 			c.Cause = "this host's resolver has no record for the name; clients need it to resolve to " + rec.Addr.String() +
@@ -172,5 +176,35 @@ func checkRecords(ctx context.Context, cfg *config.Config, o Options, r *Report)
 			c.Fix = "replace the record with the one from `moat dns records`"
 		}
 		r.Add(c)
+	}
+}
+
+// publicListener finds a public data listener among addrs.
+func publicListener(cfg *config.Config, addrs []netip.Addr) (config.Listener, bool) {
+	for _, l := range cfg.Listeners {
+		host, _, err := net.SplitHostPort(l.Address)
+		a, perr := netip.ParseAddr(host)
+		if err == nil && perr == nil && l.Kind == "public" && slices.Contains(addrs, a.Unmap()) {
+			return l, true
+		}
+	}
+	return config.Listener{}, false
+}
+
+// publicReach says what clients that the name leads to public listener l
+// get, under moat's public network access mode.
+func publicReach(mode string, l config.Listener) (Status, string, string, string) {
+	switch strings.ToLower(mode) {
+	case "disabled":
+		return Fail, "record_public_disabled",
+			"the name leads clients to public listener " + l.Name + ", where public network access is disabled: every call gets 403 Public access is disabled",
+			"point the name at the private endpoint listener (moat dns records)"
+	case "selected":
+		return Warn, "record_public_selected",
+			"the name leads clients to public listener " + l.Name + ", where only ip_rules and virtual_network_rules callers are admitted (others get the firewall 403)",
+			"point the name at the private endpoint listener for VNet clients"
+	default:
+		return Warn, "record_public",
+			"the name leads clients to public listener " + l.Name + " (public network access enabled) rather than the private endpoint listener", ""
 	}
 }

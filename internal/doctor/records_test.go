@@ -116,18 +116,24 @@ func TestRecordsCheck(t *testing.T) {
 		cf, kf := doctortest.WriteFiles(t, ca.Issue(t, []string{host}, time.Now().Add(-time.Hour), time.Now().Add(time.Hour)))
 		return config.Listener{Name: name, Address: addr + ":443", Kind: "private_endpoint", TLS: &config.TLS{CertFile: cf, KeyFile: kf}}
 	}
+	pub := listener("pub", addrNothing, "stale.contoso.internal")
+	pub.Kind = "public"
 	cfg := &config.Config{Listeners: []config.Listener{
 		listener("pe", addrMoat, "moat.contoso.internal"),
-		listener("pe2", addrMoat2, "stale.contoso.internal"),
+		listener("pe2", addrMoat2, "wrong.contoso.internal"),
 		listener("pe3", addrMoat2+"1", "missing.contoso.internal"),
+		listener("pe4", addrMoat2+"2", "stale.contoso.internal"),
+		pub,
 	}}
+	cfg.Network.PublicNetworkAccess = "disabled"
 	rep := &Report{}
 	o := Options{Resolver: &Resolver{Server: dnsAddr}}
 	o.defaults()
 	checkRecords(context.Background(), cfg, o, rep)
 	want := map[string]string{
 		"record moat.contoso.internal":    "ok/",
-		"record stale.contoso.internal":   "fail/record_wrong",
+		"record wrong.contoso.internal":   "fail/record_wrong",
+		"record stale.contoso.internal":   "fail/record_public_disabled",
 		"record missing.contoso.internal": "warn/record_missing",
 	}
 	for _, c := range rep.Checks {

@@ -45,6 +45,8 @@ var zone = []string{
 	"loop.privatelink.openai.azure.com. 60 IN CNAME loop.openai.azure.com.",
 	"moat.contoso.internal. 60 IN A " + addrMoat,
 	"stale.contoso.internal. 60 IN A " + addrNothing,
+	"wrong.contoso.internal. 60 IN A 10.231.50.77",
+	"unroutable.openai.azure.com. 60 IN A 10.231.60.4",
 }
 
 // TestUpstreamDiagnoses runs moat doctor against real DNS, TCP and TLS in
@@ -54,6 +56,7 @@ func TestUpstreamDiagnoses(t *testing.T) {
 		addrFirewall+"/32", addrMoat+"/32", addrMoat2+"/32", addrPublic+"/32") {
 		return
 	}
+	run(t, "ip", "route", "add", "unreachable", "10.231.60.0/24")
 	dnsAddr := doctortest.StartDNS(t, "127.0.0.1:0", zone)
 	ca := doctortest.NewCA(t, "Contoso Test Root")
 	other := doctortest.NewCA(t, "Somebody Else's Root")
@@ -94,6 +97,8 @@ func TestUpstreamDiagnoses(t *testing.T) {
 			want: []want{{"self-loop", "fail", "self_loop", "forward every call to itself"}}},
 		{name: "nothing listens", host: "refused.openai.azure.com", wantFail: true,
 			want: []want{{"tcp", "fail", "tcp_refused", "nothing listens"}}},
+		{name: "no route", host: "unroutable.openai.azure.com", wantFail: true,
+			want: []want{{"tcp", "fail", "tcp_unreachable", "no route"}}},
 		{name: "dialing the privatelink name fails TLS", host: "contoso.privatelink.openai.azure.com", wantFail: true,
 			want: []want{{"dns", "ok", "private", ""}, {"tls", "fail", "tls_privatelink_name", "certificate is for the public name"}}},
 		{name: "expired certificate", host: "expired.openai.azure.com", wantFail: true,
