@@ -39,6 +39,9 @@ const (
 // model refusing the empty probe body with 400.
 type fakeAzure struct {
 	deny string // "", "public" or "firewall"
+	// acceptJWT admits any bearer token shaped like a JWT, for tokens
+	// minted by the local issuer.
+	acceptJWT bool
 }
 
 func (f fakeAzure) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -60,7 +63,7 @@ func (f fakeAzure) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	bearer := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
 	switch {
-	case r.Header.Get("Api-Key") == goodKey, bearer == roleToken:
+	case r.Header.Get("Api-Key") == goodKey, bearer == roleToken, f.acceptJWT && strings.Count(bearer, ".") == 2:
 	case bearer == noRoleTok:
 		answer(401, bodyNoRole)
 		return
@@ -108,4 +111,8 @@ type staticToken struct {
 
 func (s staticToken) GetToken(context.Context, policy.TokenRequestOptions) (azcore.AccessToken, error) {
 	return azcore.AccessToken{Token: s.tok, ExpiresOn: time.Now().Add(time.Hour)}, s.err
+}
+
+func tlsConfig(cert tls.Certificate) *tls.Config {
+	return &tls.Config{Certificates: []tls.Certificate{cert}}
 }
