@@ -34,3 +34,18 @@ func TestClassify(t *testing.T) {
 		})
 	}
 }
+
+// FuzzClassify: an upstream's body is untrusted input; any bytes get a
+// diagnosis with a status and a code, never a panic.
+func FuzzClassify(f *testing.F) {
+	for _, b := range []string{bodyPublicDisabled, bodyFirewall, bodyNoRole, bodyInvalidKey, bodyTokenInvalid, bodyNoDeployment,
+		`{"error":null}`, `{"code":{"x":1},"message":7}`, `[]`, ``} {
+		f.Add(403, []byte(b))
+	}
+	f.Fuzz(func(t *testing.T, status int, body []byte) {
+		d := Classify(status, body, "gpt")
+		if d.Status == "" || d.Code == "" {
+			t.Fatalf("Classify(%d, %q) = %+v", status, body, d)
+		}
+	})
+}

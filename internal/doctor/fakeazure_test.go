@@ -3,6 +3,8 @@ package doctor
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"strings"
@@ -115,4 +117,45 @@ func (s staticToken) GetToken(context.Context, policy.TokenRequestOptions) (azco
 
 func tlsConfig(cert tls.Certificate) *tls.Config {
 	return &tls.Config{Certificates: []tls.Certificate{cert}}
+}
+
+// fakeVLLM answers like an OpenAI-compatible server (vLLM) serving one
+// model, "llama", behind a Bearer key.
+type fakeVLLM struct{}
+
+func (fakeVLLM) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	if r.Header.Get("Authorization") != "Bearer "+goodKey {
+		w.WriteHeader(401)
+		w.Write([]byte(`{"error":"Unauthorized"}`))
+		return
+	}
+	switch {
+	case r.Method == http.MethodGet && r.URL.Path == "/v1/models":
+		w.Write([]byte(`{"object":"list","data":[{"id":"llama","object":"model"}]}`))
+	case r.Method == http.MethodPost && r.URL.Path == "/v1/chat/completions":
+		var body struct{ Model string }
+		_ = json.NewDecoder(r.Body).Decode(&body)
+		if body.Model != "llama" {
+			w.WriteHeader(404)
+			fmt.Fprintf(w, `{"object":"error","message":"The model %s does not exist.","type":"NotFoundError","param":null,"code":404}`, body.Model)
+			return
+		}
+		w.WriteHeader(400)
+		w.Write([]byte(`{"object":"error","message":"messages must not be empty","type":"BadRequestError","param":null,"code":400}`))
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+// serveHTTP runs h in plain HTTP on addr until the test ends.
+func serveHTTP(t *testing.T, addr string, h http.Handler) {
+	t.Helper()
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(l) }()
+	t.Cleanup(func() { _ = srv.Close() })
 }

@@ -341,6 +341,11 @@ func probeDeployment(ctx context.Context, t *upstream.Target, p Probe, reached n
 	if _, msg := errorText(resp); status >= 300 && msg != "" {
 		c.Detail += ": " + msg
 	}
+	if d.Code == "not_found" && !t.Azure() {
+		c.Code = "model_not_found"
+		c.Cause = fmt.Sprintf("the server does not serve model %s at this base_url", remote)
+		c.Fix = "set the deployment's upstream name to a model the server lists at GET {base_url}/models, or fix base_url"
+	}
 	if d.Code == "public_access_disabled" && publicAnswer {
 		c.Cause = fmt.Sprintf("DNS led moat to %s, a public address, while the resource's public network access is disabled: "+
 			"the name must resolve to the private endpoint from moat's host", reached.Addr())

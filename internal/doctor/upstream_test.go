@@ -1,6 +1,7 @@
 package doctor
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"strings"
@@ -44,6 +45,7 @@ var zone = []string{
 	"loop.openai.azure.com. 60 IN CNAME loop.privatelink.openai.azure.com.",
 	"loop.privatelink.openai.azure.com. 60 IN CNAME loop.openai.azure.com.",
 	"moat.contoso.internal. 60 IN A " + addrMoat,
+	"vllm.contoso.internal. 60 IN A " + addrPE,
 	"stale.contoso.internal. 60 IN A " + addrNothing,
 	"wrong.contoso.internal. 60 IN A 10.231.50.77",
 	"unroutable.openai.azure.com. 60 IN A 10.231.60.4",
@@ -64,6 +66,7 @@ func TestUpstreamDiagnoses(t *testing.T) {
 	azureCert := ca.Issue(t, []string{"*.openai.azure.com"}, now.Add(-time.Hour), now.Add(90*24*time.Hour))
 	serveTLS(t, addrPE+":443", azureCert, fakeAzure{})
 	serveTLS(t, addrPublic+":443", azureCert, fakeAzure{deny: "public"})
+	serveHTTP(t, addrPE+":8000", fakeVLLM{})
 	serveTLS(t, addrFirewall+":443", azureCert, fakeAzure{deny: "firewall"})
 	serveTLS(t, addrExpired+":443", ca.Issue(t, []string{"*.openai.azure.com"}, now.Add(-400*24*time.Hour), now.Add(-2*24*time.Hour)), fakeAzure{})
 	serveTLS(t, addrUntrusted+":443", other.Issue(t, []string{"*.openai.azure.com"}, now.Add(-time.Hour), now.Add(90*24*time.Hour)), fakeAzure{})
@@ -84,6 +87,7 @@ func TestUpstreamDiagnoses(t *testing.T) {
 		host     string
 		cred     func(config.Upstream) (upstream.Authenticator, error)
 		dep      string
+		listen   string // moat's listener address; default addrMoat:443
 		wantFail bool
 		want     []want
 	}{
@@ -95,6 +99,21 @@ func TestUpstreamDiagnoses(t *testing.T) {
 				{"deployment gpt", "fail", "public_access_disabled", "DNS led moat to " + addrPublic}}},
 		{name: "name resolves to moat itself", host: "self.openai.azure.com", wantFail: true,
 			want: []want{{"self-loop", "fail", "self_loop", "forward every call to itself"}}},
+		{name: "moat listens on every address", host: "self.openai.azure.com", listen: "0.0.0.0:443", wantFail: true,
+			want: []want{{"self-loop", "fail", "self_loop", "moat's own listener \"pe\""}}},
+		{name: "connect_address is moat itself", host: "contoso.openai.azure.com", wantFail: true,
+			up:   func(u *config.Upstream) { u.ConnectAddress = addrMoat + ":443" },
+			want: []want{{"self-loop", "fail", "self_loop", ""}}},
+		{name: "OpenAI-compatible server over plain HTTP", host: "vllm.contoso.internal", dep: "llama",
+			up: func(u *config.Upstream) {
+				u.Type, u.Endpoint, u.BaseURL, u.Auth = "openai_compatible", "", "http://vllm.contoso.internal:8000/v1", ""
+			},
+			want: []want{{"dns", "ok", "private", ""}, {"tcp", "ok", "", ""}, {"credential", "ok", "", ""}, {"deployment gpt", "ok", "reached", ""}}},
+		{name: "OpenAI-compatible server without the model", host: "vllm.contoso.internal", dep: "mistral", wantFail: true,
+			up: func(u *config.Upstream) {
+				u.Type, u.Endpoint, u.BaseURL, u.Auth = "openai_compatible", "", "http://vllm.contoso.internal:8000/v1", ""
+			},
+			want: []want{{"deployment gpt", "fail", "model_not_found", "does not serve model mistral"}}},
 		{name: "nothing listens", host: "refused.openai.azure.com", wantFail: true,
 			want: []want{{"tcp", "fail", "tcp_refused", "nothing listens"}}},
 		{name: "no route", host: "unroutable.openai.azure.com", wantFail: true,
@@ -140,7 +159,7 @@ func TestUpstreamDiagnoses(t *testing.T) {
 				remote = tt.dep
 			}
 			cfg := &config.Config{
-				Listeners: []config.Listener{{Name: "pe", Address: addrMoat + ":443", Kind: "private_endpoint"}},
+				Listeners: []config.Listener{{Name: "pe", Address: cmp.Or(tt.listen, addrMoat+":443"), Kind: "private_endpoint"}},
 				Upstreams: []config.Upstream{u},
 				Deployments: []config.Deployment{{Name: "gpt", Upstreams: []config.DeploymentUpstream{
 					{Upstream: "aoai", Deployment: remote}}}},
