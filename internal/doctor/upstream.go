@@ -147,6 +147,7 @@ func checkDNS(ctx context.Context, host, connectAddress string, res *Resolver) (
 		c.Status, c.Code = Fail, "dns_error"
 		c.Detail += ": " + err.Error()
 		c.Cause = "the resolver did not answer"
+		c.Fix = "check that this host reaches its resolver (/etc/resolv.conf), or ask another with --dns"
 	case ch.NXDomain || len(ch.Addrs) == 0:
 		c.Status, c.Code = Fail, "dns_no_answer"
 		c.Cause = "the name has no address for this host"
