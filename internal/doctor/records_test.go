@@ -107,7 +107,7 @@ func TestRecordsChoice(t *testing.T) {
 // TestRecordsCheck: doctor resolves each listener name and compares it
 // with the listener's address.
 func TestRecordsCheck(t *testing.T) {
-	if !inNetns(t, addrMoat+"/32", addrMoat2+"/32") {
+	if !doctortest.InNetns(t, addrMoat+"/32", addrMoat2+"/32") {
 		return
 	}
 	dnsAddr := doctortest.StartDNS(t, "127.0.0.1:0", zone)

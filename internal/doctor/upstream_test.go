@@ -54,11 +54,11 @@ var zone = []string{
 // TestUpstreamDiagnoses runs moat doctor against real DNS, TCP and TLS in
 // a network namespace and checks each failure is diagnosed with its cause.
 func TestUpstreamDiagnoses(t *testing.T) {
-	if !inNetns(t, addrPE+"/32", addrNothing+"/32", addrExpired+"/32", addrUntrusted+"/32",
+	if !doctortest.InNetns(t, addrPE+"/32", addrNothing+"/32", addrExpired+"/32", addrUntrusted+"/32",
 		addrFirewall+"/32", addrMoat+"/32", addrMoat2+"/32", addrPublic+"/32") {
 		return
 	}
-	run(t, "ip", "route", "add", "unreachable", "10.231.60.0/24")
+	doctortest.RunCmd(t, "ip", "route", "add", "unreachable", "10.231.60.0/24")
 	dnsAddr := doctortest.StartDNS(t, "127.0.0.1:0", zone)
 	ca := doctortest.NewCA(t, "Contoso Test Root")
 	other := doctortest.NewCA(t, "Somebody Else's Root")

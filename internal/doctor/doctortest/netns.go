@@ -1,4 +1,4 @@
-package doctor
+package doctortest
 
 import (
 	"bytes"
@@ -15,19 +15,19 @@ import (
 // network namespace.
 const envInNetns = "MOAT_DOCTOR_IN_NETNS"
 
-// inNetns runs the calling test inside a fresh network namespace and
+// InNetns runs the calling test inside a fresh network namespace and
 // reports whether the caller is that copy. The test binary re-executes
 // itself with CLONE_NEWNET: the namespace is anonymous (no name can
 // collide with the netns suite or another run), holds only what the test
 // adds to its loopback, and disappears with the process, so there is
 // nothing to clean up. Outside, the test returns false and the caller
 // returns; inside, it brings lo up and adds addrs to it.
-func inNetns(t *testing.T, addrs ...string) bool {
+func InNetns(t *testing.T, addrs ...string) bool {
 	t.Helper()
 	if os.Getenv(envInNetns) == "1" {
-		run(t, "ip", "link", "set", "lo", "up")
+		RunCmd(t, "ip", "link", "set", "lo", "up")
 		for _, a := range addrs {
-			run(t, "ip", "addr", "add", a, "dev", "lo")
+			RunCmd(t, "ip", "addr", "add", a, "dev", "lo")
 		}
 		return true
 	}
@@ -59,7 +59,8 @@ func inNetns(t *testing.T, addrs ...string) bool {
 	return false
 }
 
-func run(t *testing.T, name string, args ...string) {
+// RunCmd runs a command inside the namespace, failing the test if it fails.
+func RunCmd(t *testing.T, name string, args ...string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
