@@ -70,19 +70,15 @@ func Client(ctx context.Context, o ClientOptions) *Report {
 		add(Check{Name: "url", Status: Fail, Detail: fmt.Sprintf("%q is not an http(s) URL", o.URL)})
 		return r
 	}
-	host, port := base.Hostname(), base.Port()
-	if port == "" {
-		port = map[string]string{"https": "443", "http": "80"}[base.Scheme]
-	}
+	host, port := base.Hostname(), portOf(base)
 	dns, chain := clientDNS(ctx, host, o.Resolver)
 	add(dns)
 	if dns.Status == Fail {
 		return r
 	}
 	var targets []netip.AddrPort
-	pp, _ := netip.ParseAddrPort("0.0.0.0:" + port)
 	for _, a := range chain.Addrs {
-		targets = append(targets, netip.AddrPortFrom(a, pp.Port()))
+		targets = append(targets, netip.AddrPortFrom(a, port))
 	}
 	tcp, conn, reached := checkTCPWith(ctx, targets, o.Dialer)
 	add(tcp)

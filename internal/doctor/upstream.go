@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -35,13 +36,7 @@ func checkUpstream(ctx context.Context, u config.Upstream, probes []Probe, self 
 		add(Check{Name: "endpoint", Status: Fail, Detail: fmt.Sprintf("%q is not a URL", u.URL())})
 		return
 	}
-	host, port := base.Hostname(), base.Port()
-	if port == "" {
-		port = "443"
-		if base.Scheme == "http" {
-			port = "80"
-		}
-	}
+	host, port := base.Hostname(), portOf(base)
 
 	dns, chain := checkDNS(ctx, host, u.ConnectAddress, o.Resolver)
 	add(dns)
@@ -57,17 +52,15 @@ func checkUpstream(ctx context.Context, u config.Upstream, probes []Probe, self 
 		}
 		targets = []netip.AddrPort{ap}
 	} else {
-		p, _ := netip.ParseAddrPort(net.JoinHostPort("0.0.0.0", port))
 		for _, a := range chain.Addrs {
-			targets = append(targets, netip.AddrPortFrom(a, p.Port()))
+			targets = append(targets, netip.AddrPortFrom(a, port))
 		}
 	}
 
-	if loop := checkSelfLoop(host, targets, self); loop.Status == Fail {
-		add(loop)
+	loop := checkSelfLoop(host, targets, self)
+	add(loop)
+	if loop.Status == Fail {
 		return
-	} else {
-		add(loop)
 	}
 
 	tcp, conn, reached := checkTCP(ctx, targets, o)
@@ -113,6 +106,17 @@ func checkUpstream(ctx context.Context, u config.Upstream, probes []Probe, self 
 	for _, p := range probes {
 		add(probeDeployment(ctx, t, p, reached, publicAnswer, o))
 	}
+}
+
+// portOf is the port a URL names, or its scheme's default.
+func portOf(u *url.URL) uint16 {
+	if p, err := strconv.ParseUint(u.Port(), 10, 16); err == nil {
+		return uint16(p)
+	}
+	if u.Scheme == "http" {
+		return 80
+	}
+	return 443
 }
 
 // checkDNS resolves the endpoint's host and says what the answer means
