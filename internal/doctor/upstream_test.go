@@ -49,6 +49,7 @@ var zone = []string{
 	"stale.contoso.internal. 60 IN A " + addrNothing,
 	"wrong.contoso.internal. 60 IN A 10.231.50.77",
 	"unroutable.openai.azure.com. 60 IN A 10.231.60.4",
+	"dropped.openai.azure.com. 60 IN A 10.231.70.4",
 }
 
 // TestUpstreamDiagnoses runs moat doctor against real DNS, TCP and TLS in
@@ -59,6 +60,13 @@ func TestUpstreamDiagnoses(t *testing.T) {
 		return
 	}
 	doctortest.RunCmd(t, "ip", "route", "add", "unreachable", "10.231.60.0/24")
+	// A black hole: 10.231.70.0/24 goes out of a veth whose peer has no
+	// such address, to a fixed MAC, so a SYN is never answered.
+	doctortest.RunCmd(t, "ip", "link", "add", "mdoca", "type", "veth", "peer", "name", "mdocb")
+	doctortest.RunCmd(t, "ip", "link", "set", "mdoca", "up")
+	doctortest.RunCmd(t, "ip", "link", "set", "mdocb", "up")
+	doctortest.RunCmd(t, "ip", "route", "add", "10.231.70.0/24", "dev", "mdoca")
+	doctortest.RunCmd(t, "ip", "neigh", "add", "10.231.70.4", "lladdr", "02:00:00:00:00:01", "dev", "mdoca")
 	dnsAddr := doctortest.StartDNS(t, "127.0.0.1:0", zone)
 	ca := doctortest.NewCA(t, "Contoso Test Root")
 	other := doctortest.NewCA(t, "Somebody Else's Root")
@@ -88,6 +96,7 @@ func TestUpstreamDiagnoses(t *testing.T) {
 		cred     func(config.Upstream) (upstream.Authenticator, error)
 		dep      string
 		listen   string // moat's listener address; default addrMoat:443
+		timeout  time.Duration
 		wantFail bool
 		want     []want
 	}{
@@ -116,6 +125,8 @@ func TestUpstreamDiagnoses(t *testing.T) {
 			want: []want{{"deployment gpt", "fail", "model_not_found", "does not serve model mistral"}}},
 		{name: "nothing listens", host: "refused.openai.azure.com", wantFail: true,
 			want: []want{{"tcp", "fail", "tcp_refused", "nothing listens"}}},
+		{name: "packets dropped", host: "dropped.openai.azure.com", timeout: 300 * time.Millisecond, wantFail: true,
+			want: []want{{"tcp", "fail", "tcp_timeout", "drops the packets"}}},
 		{name: "no route", host: "unroutable.openai.azure.com", wantFail: true,
 			want: []want{{"tcp", "fail", "tcp_unreachable", "no route"}}},
 		{name: "dialing the privatelink name fails TLS", host: "contoso.privatelink.openai.azure.com", wantFail: true,
@@ -164,7 +175,7 @@ func TestUpstreamDiagnoses(t *testing.T) {
 				Deployments: []config.Deployment{{Name: "gpt", Upstreams: []config.DeploymentUpstream{
 					{Upstream: "aoai", Deployment: remote}}}},
 			}
-			rep := Run(context.Background(), cfg, Options{Resolver: &Resolver{Server: dnsAddr}, Timeout: 5 * time.Second, Credential: tt.cred})
+			rep := Run(context.Background(), cfg, Options{Resolver: &Resolver{Server: dnsAddr}, Timeout: cmp.Or(tt.timeout, 5*time.Second), Credential: tt.cred})
 			var table strings.Builder
 			_ = rep.WriteTable(&table)
 			t.Log("\n" + table.String())
