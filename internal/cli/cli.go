@@ -34,6 +34,12 @@ Usage:
   moat audit verify|list [--config FILE] check or show the hash-chained audit log of key and role changes
   moat status [--addr 127.0.0.1:9090] [--api-key-env VAR] [-o table|json]
                                          show each deployment's upstreams: priority, weight, breaker, bench
+  moat doctor [--config FILE] [-o table|json] [--dns SERVER]
+                                         diagnose DNS, TLS, credentials and Azure 403s for every upstream
+  moat doctor --client URL [--api-key K] [--deployment D]
+                                         from a client subnet: moat's name, certificate and network rules
+  moat dns records [--config FILE] [--format bind|dnsmasq|coredns|windows|azure-cli|bicep]
+                                         the DNS records clients need to reach moat
   moat version [-o json]                 print the version, commit and build date
   moat completion bash|zsh               print a shell completion script
   moat help [COMMAND [SUBCOMMAND]]       show help (the same as 'moat COMMAND --help')
@@ -77,6 +83,10 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runAudit(ctx, args[1:], stdout, stderr)
 	case "status":
 		err = runStatus(ctx, args[1:], stdout, stderr)
+	case "doctor":
+		err = runDoctor(ctx, args[1:], stdout, stderr)
+	case "dns":
+		err = runDNS(args[1:], stdout, stderr)
 	case "version", "--version":
 		err = runVersion(args[1:], stdout, stderr)
 	case "completion":
@@ -130,8 +140,15 @@ func newFlags(name string, stderr io.Writer) *flag.FlagSet {
 
 // printFlags writes a command's flags, one per entry, --long or -s.
 func printFlags(fs *flag.FlagSet) {
+	fmt.Fprintf(fs.Output(), "usage: %s [flags]\n\n", fs.Name())
+	printFlagList(fs)
+}
+
+// printFlagList writes "flags:" and the flags, for commands that print
+// their own usage lines first.
+func printFlagList(fs *flag.FlagSet) {
 	w := fs.Output()
-	fmt.Fprintf(w, "usage: %s [flags]\n\nflags:\n", fs.Name())
+	fmt.Fprintln(w, "flags:")
 	fs.VisitAll(func(f *flag.Flag) {
 		arg, help := flag.UnquoteUsage(f)
 		if arg != "" {

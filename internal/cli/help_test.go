@@ -15,6 +15,7 @@ func TestHelp(t *testing.T) {
 	tests := [][]string{
 		{"serve"}, {"config", "validate"}, {"keys", "create"}, {"keys", "list"}, {"roles", "assign"},
 		{"audit", "list"}, {"logs", "tail"}, {"logs", "query"}, {"status"}, {"version"}, {"keys"}, {"roles"},
+		{"doctor"}, {"dns", "records"},
 	}
 	singleDashLong := regexp.MustCompile(`(?m)^  -[a-z][a-z-]+`)
 	for _, cmd := range tests {
