@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # dist.sh builds moat's offline release into dist/ (run it through `make dist`):
 # for each platform a tar.gz holding a static binary, the example config, the
-# systemd unit, an SBOM and the offline install notes; SHA256SUMS covers the
-# archives. Nothing here touches the network beyond what `go build` needs for
+# systemd unit, an SBOM and the offline install notes, and an OCI image
+# tarball of the same binary; SHA256SUMS covers them. Nothing here touches the network beyond what `go build` needs for
 # modules already in the module cache.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,8 +32,11 @@ for platform in $PLATFORMS; do
   # Reproducible archive: fixed order, owner and times.
   tar --sort=name --owner=0 --group=0 --numeric-owner --mtime="${DATE:-1970-01-01T00:00:00Z}" \
     -C "$OUT" -czf "$OUT/$name.tar.gz" "$name"
+  # An OCI image of the same binary, written without a daemon or a base image.
+  "$GO" run ./tools/ociimage -binary "$stage/moat" -config moat.example.yaml -arch "$arch" -tag "$VERSION" \
+    -created "${DATE:-1970-01-01T00:00:00Z}" -o "$OUT/$name.oci.tar"
   rm -rf "$stage"
-  archives+=("$name.tar.gz")
+  archives+=("$name.tar.gz" "$name.oci.tar")
 done
 (cd "$OUT" && sha256sum "${archives[@]}" >SHA256SUMS)
 echo "dist: $OUT/SHA256SUMS"

@@ -55,8 +55,12 @@ func TestOfflineRelease(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sum := sha256.Sum256(data)
-	if want := hex.EncodeToString(sum[:]) + "  " + name + ".tar.gz\n"; string(sums) != want {
+	image, err := os.ReadFile(filepath.Join(out, name+".oci.tar"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, isum := sha256.Sum256(data), sha256.Sum256(image)
+	if want := hex.EncodeToString(sum[:]) + "  " + name + ".tar.gz\n" + hex.EncodeToString(isum[:]) + "  " + name + ".oci.tar\n"; string(sums) != want {
 		t.Errorf("SHA256SUMS = %q, want %q", sums, want)
 	}
 
@@ -76,6 +80,11 @@ func TestOfflineRelease(t *testing.T) {
 		t.Errorf("inner SHA256SUMS: %v\n%s", err, b)
 	}
 	checkSBOM(t, filepath.Join(pkg, "moat.cdx.json"))
+	binary, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkOCI(t, image, binary)
 
 	offline := func(args ...string) (string, error) {
 		c := exec.Command("unshare", append([]string{"-n", bin}, args...)...)
