@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -29,6 +30,7 @@ func runLogs(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	n := fs.Int("n", 20, "how many recent calls to show first")
 	follow := fs.Bool("f", false, "keep showing new calls as they arrive")
 	interval := fs.Duration("interval", 500*time.Millisecond, "poll interval with -f")
+	out := outputFlag(fs) // json: one object per line, KQL column names
 	if err := parse(fs, args[1:]); err != nil {
 		return err
 	}
@@ -41,7 +43,7 @@ func runLogs(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	defer store.Close()
-	return tail(ctx, store, stdout, *n, *follow, *interval)
+	return tail(ctx, store, stdout, *n, *follow, *interval, out.json())
 }
 
 // openLogStore opens the configured store for reading.
@@ -59,9 +61,12 @@ func openLogStore(ctx context.Context, cfg *config.Config) (reqlog.Store, error)
 	return sqlitestore.Open(ctx, p, nil)
 }
 
-func tail(ctx context.Context, store reqlog.Store, w io.Writer, n int, follow bool, interval time.Duration) error {
+func tail(ctx context.Context, store reqlog.Store, w io.Writer, n int, follow bool, interval time.Duration, asJSON bool) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TIME\tREQUEST ID\tCALLER\tCLIENT\tDEPLOYMENT\tOPERATION\tSTATUS\tERROR\tMS\tTOKENS\tSTREAM")
+	enc := json.NewEncoder(w)
+	if !asJSON {
+		fmt.Fprintln(tw, "TIME\tREQUEST ID\tCALLER\tCLIENT\tDEPLOYMENT\tOPERATION\tSTATUS\tERROR\tMS\tTOKENS\tSTREAM")
+	}
 	last := int64(-1)
 	recs, err := store.After(ctx, -1, n)
 	for {
@@ -72,6 +77,13 @@ func tail(ctx context.Context, store reqlog.Store, w io.Writer, n int, follow bo
 			return fmt.Errorf("read request log: %w", err)
 		}
 		for _, r := range recs {
+			last = r.ID
+			if asJSON {
+				if err := enc.Encode(r.KQLObject()); err != nil {
+					return err
+				}
+				continue
+			}
 			tokens := fmt.Sprintf("%d/%d", r.PromptTokens, r.CompletionTokens)
 			if r.TokensEstimated {
 				tokens += "~"

@@ -53,6 +53,14 @@ func TestLogsTail(t *testing.T) {
 	if !strings.Contains(lines[1], "req-b-27") || !strings.Contains(lines[3], "req-d-29") || !strings.Contains(lines[3], "7/29~") {
 		t.Fatalf("want the 3 newest, oldest first, estimate marked:\n%s", stdout.String())
 	}
+	stdout.Reset()
+	if code := Main(context.Background(), []string{"logs", "tail", "--config", cfg, "-n", "2", "-o", "json"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("tail -o json: %d %s", code, stderr.String())
+	}
+	lines = strings.Split(strings.TrimSpace(stdout.String()), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[1], `"CorrelationId":"req-d-29"`) || !strings.Contains(lines[1], `"TimeGenerated":"2026-11-22T10:00:29Z"`) {
+		t.Fatalf("tail -o json, one object per line:\n%s", stdout.String())
+	}
 }
 
 // simulatedConfig is the smallest set of deployments a config file may have.

@@ -29,6 +29,20 @@ type JSONLines struct {
 	failed  atomic.Int64
 }
 
+// KQLObject is r keyed by the KQL column names, times in RFC 3339 UTC: the
+// shape of a JSON-lines record, here and in `moat logs tail -o json`.
+func (r *Record) KQLObject() map[string]any {
+	cols := columns
+	obj := make(map[string]any, len(cols))
+	for i, v := range r.Values() {
+		if t, ok := v.(time.Time); ok {
+			v = t.UTC().Format(time.RFC3339Nano)
+		}
+		obj[cols[i].KQL] = v
+	}
+	return obj
+}
+
 // OpenJSONLinesFile opens path for appending ("-" is stdout). Appending
 // suits logrotate's copytruncate and a collector tailing the file.
 func OpenJSONLinesFile(path string) (io.WriteCloser, error) {
@@ -92,17 +106,8 @@ func (j *JSONLines) run() {
 	bw := bufio.NewWriterSize(j.out, 64<<10)
 	enc := json.NewEncoder(bw)
 	enc.SetEscapeHTML(false)
-	cols := Columns()
-	obj := make(map[string]any, len(cols))
 	write := func(r Record) {
-		clear(obj)
-		for i, v := range r.Values() {
-			if t, ok := v.(time.Time); ok {
-				v = t.UTC().Format(time.RFC3339Nano)
-			}
-			obj[cols[i].KQL] = v
-		}
-		if err := enc.Encode(obj); err != nil {
+		if err := enc.Encode(r.KQLObject()); err != nil {
 			j.failed.Add(1)
 			return
 		}
