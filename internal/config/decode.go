@@ -2,9 +2,11 @@ package config
 
 import (
 	"bytes"
+	"encoding"
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"reflect"
 	"regexp"
@@ -64,6 +66,8 @@ var (
 	lineRE          = regexp.MustCompile(`^line \d+: `)
 	secretType      = reflect.TypeFor[Secret]()
 	unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
+	// textUnmarshalerType: yaml.v3 decodes scalars into these via UnmarshalText.
+	textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
 )
 
 func (w *walker) errf(n *yaml.Node, path, format string, a ...any) {
@@ -90,9 +94,13 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
 	case t == secretType:
 		w.secret(n, path)
 		return
-	case reflect.PointerTo(t).Implements(unmarshalerType):
+	case reflect.PointerTo(t).Implements(unmarshalerType), reflect.PointerTo(t).Implements(textUnmarshalerType):
+		// Types that parse themselves (Duration, netip.Prefix, ...) are
+		// checked by decoding the one value.
 		w.scalar(n, t, path)
 		return
+	case t.Kind() == reflect.Interface:
+		return // any shape is accepted
 	}
 	switch t.Kind() {
 	case reflect.Struct:
@@ -246,6 +254,10 @@ func kindWord(t reflect.Type) string {
 		return `a duration such as "30s" or "7d"`
 	case reflect.TypeFor[ByteSize]():
 		return `a size such as "25MiB"`
+	case reflect.TypeFor[netip.Prefix]():
+		return `a CIDR such as "10.0.0.0/24"`
+	case reflect.TypeFor[netip.Addr]():
+		return `an IP address such as "10.0.0.4"`
 	}
 	switch t.Kind() {
 	case reflect.Bool:

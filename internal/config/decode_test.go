@@ -1,12 +1,15 @@
 package config
 
 import (
+	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
 	"strings"
 	"testing"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // goNames matches what a user must never read in a config error: Go type
@@ -162,5 +165,37 @@ func TestListenerKindDefaultsToPublic(t *testing.T) {
 	if _, err := Parse([]byte("management: {listeners: [{name: m, address: '127.0.0.1:2'}]}\n")); err == nil ||
 		!strings.Contains(err.Error(), "kind public exposes the admin API") {
 		t.Errorf("a management listener without kind is refused as public: %v", err)
+	}
+}
+
+// TestWalkerSelfParsingTypes: fields of types that parse themselves from a
+// scalar (encoding.TextUnmarshaler, as netip.Prefix) and free-form fields
+// are checked as scalars, not as mappings, so others can add such fields.
+func TestWalkerSelfParsingTypes(t *testing.T) {
+	type extra struct {
+		Net  netip.Prefix `yaml:"net"`
+		Free any          `yaml:"free"`
+	}
+	tests := []struct {
+		yaml string
+		want string
+	}{
+		{"net: 10.0.0.0/8\nfree: {a: [1, 2]}\n", ""},
+		{"net: not-a-cidr\n", `line 1: net: want a CIDR such as "10.0.0.0/24", got "not-a-cidr"`},
+	}
+	for _, tt := range tests {
+		var root yaml.Node
+		if err := yaml.Unmarshal([]byte(tt.yaml), &root); err != nil {
+			t.Fatal(err)
+		}
+		var w walker
+		w.walk(&root, reflect.TypeFor[extra](), "")
+		got := ""
+		if len(w.errs) > 0 {
+			got = w.errs[0].Error()
+		}
+		if got != tt.want {
+			t.Errorf("%q: got %q, want %q", tt.yaml, got, tt.want)
+		}
 	}
 }
