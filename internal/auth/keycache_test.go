@@ -42,7 +42,7 @@ func (s *dbStore) GetByHash(ctx context.Context, h []byte) (*Key, error) {
 	}
 	return s.mem.GetByHash(ctx, h)
 }
-func (s *dbStore) Put(ctx context.Context, k *Key) error   { return s.mem.Put(ctx, k) }
+func (s *dbStore) Put(ctx context.Context, k *Key) error    { return s.mem.Put(ctx, k) }
 func (s *dbStore) List(ctx context.Context) ([]*Key, error) { return s.mem.List(ctx) }
 func (s *dbStore) Revoke(ctx context.Context, id string, at time.Time) error {
 	return s.mem.Revoke(ctx, id, at)
