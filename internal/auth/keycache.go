@@ -116,6 +116,13 @@ func NewKeyCache(o KeyCacheOptions) *KeyCache {
 // Options returns the options the cache was built with, defaults filled in.
 func (c *KeyCache) Options() KeyCacheOptions { return c.o }
 
+// Live reports whether SetLive(true) is in effect.
+func (c *KeyCache) Live() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.live
+}
+
 // cacheState is what the cache knows about one key.
 type cacheState int
 
