@@ -19,7 +19,7 @@ const (
 	// the store's change feed is live: revocations arrive as notifications,
 	// so the TTL only bounds the damage of a notification lost in a way the
 	// feed did not notice.
-	DefaultKeyCacheNotifyTTL = 5 * time.Minute
+	DefaultKeyCacheNotifyTTL = time.Hour
 	// DefaultKeyNegativeTTL is how long "no such key" is remembered: long
 	// enough that one made-up key repeated in a flood costs one lookup per
 	// period, short enough that a key created on another replica is usable

@@ -24,6 +24,7 @@ const storeTimeout = 500 * time.Millisecond
 // forwarder the test controls.
 type cluster struct {
 	fwd   *proctest.Forwarder
+	dsn   string // direct, not through the forwarder
 	cfg   string // a config file for the CLI, same store as the servers
 	procs []*proctest.Process
 	data  []string // data-plane base URLs
@@ -50,7 +51,7 @@ func startCluster(t *testing.T, n int) *cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &cluster{fwd: proctest.Forward(t, u.Host)}
+	c := &cluster{fwd: proctest.Forward(t, u.Host), dsn: dsn}
 	via := proctest.PostgresDSNVia(t, dsn, c.fwd.Addr)
 	c.cfg = filepath.Join(t.TempDir(), "cli.yaml")
 	if err := os.WriteFile(c.cfg, []byte(configYAML(via, proctest.FreeAddr(t), proctest.FreeAddr(t))), 0o600); err != nil {
