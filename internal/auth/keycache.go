@@ -299,14 +299,17 @@ type KeyCacheStats struct {
 	Evictions int64
 	// Entries is the number of known keys held now.
 	Entries int
+	// StoreDown is true while the last store lookup failed.
+	StoreDown bool
 }
 
 // Stats returns the counters.
 func (c *KeyCache) Stats() KeyCacheStats {
 	c.mu.Lock()
-	n := c.known.len()
+	n, down := c.known.len(), c.outage
 	c.mu.Unlock()
-	return KeyCacheStats{Hits: c.hits.Load(), Misses: c.misses.Load(), Stale: c.stale.Load(), Evictions: c.evictions.Load(), Entries: n}
+	return KeyCacheStats{Hits: c.hits.Load(), Misses: c.misses.Load(), Stale: c.stale.Load(), Evictions: c.evictions.Load(),
+		Entries: n, StoreDown: down}
 }
 
 func idCacheKey(id string) string { return "i" + id }

@@ -89,6 +89,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Server, error) {
 	s := &Server{log: o.Logger, now: o.Now, version: o.Version, reg: prometheus.NewRegistry(), tokens: tokens.New(),
 		targetKey: make([]byte, 32)}
 	s.stored = newStoredIdentity(s.log, s.now)
+	s.registerIdentityMetrics()
 	_, _ = rand.Read(s.targetKey) // never fails (crypto/rand)
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.metrics = newMetrics(s.reg)

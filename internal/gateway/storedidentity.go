@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/moat-gw/moat/internal/admin"
 	"github.com/moat-gw/moat/internal/audit"
 	"github.com/moat-gw/moat/internal/auth"
@@ -24,6 +26,7 @@ type storedIdentity struct {
 	mu         sync.Mutex
 	keys       *auth.KeyCache
 	keyCfg     config.IdentityCache // what keys was built from
+	retired    auth.KeyCacheStats   // counters of caches replaced by a reload
 	assigned   []audit.RoleAssignment
 	assignedAt time.Time // last successful read; zero: never read
 }
@@ -41,6 +44,13 @@ func (st *storedIdentity) keyCache(cfg *config.Config) *auth.KeyCache {
 		return st.keys
 	}
 	live := st.keys != nil && st.keys.Live()
+	if st.keys != nil {
+		old := st.keys.Stats()
+		st.retired.Hits += old.Hits
+		st.retired.Misses += old.Misses
+		st.retired.Stale += old.Stale
+		st.retired.Evictions += old.Evictions
+	}
 	st.keyCfg = cfg.Auth.Cache
 	o := cfg.Auth.Cache.KeyCacheOptions()
 	o.Now = st.now
@@ -54,6 +64,51 @@ func (st *storedIdentity) currentKeys() *auth.KeyCache {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	return st.keys
+}
+
+// stats returns the key cache's counters since the process started.
+func (st *storedIdentity) stats() (s auth.KeyCacheStats, live bool) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.keys != nil {
+		s, live = st.keys.Stats(), st.keys.Live()
+	}
+	s.Hits += st.retired.Hits
+	s.Misses += st.retired.Misses
+	s.Stale += st.retired.Stale
+	s.Evictions += st.retired.Evictions
+	return s, live
+}
+
+// registerIdentityMetrics exports the key cache's health, so that an
+// operator sees a store outage being absorbed (stale serves) and the
+// change feed's state.
+func (s *Server) registerIdentityMetrics() {
+	stat := func(f func(auth.KeyCacheStats, bool) float64) func() float64 {
+		return func() float64 { return f(s.stored.stats()) }
+	}
+	b := func(v bool) float64 {
+		if v {
+			return 1
+		}
+		return 0
+	}
+	s.reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "moat_key_cache_hits_total", Help: "Stored-key lookups answered by the cache."},
+			stat(func(c auth.KeyCacheStats, _ bool) float64 { return float64(c.Hits) })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "moat_key_cache_misses_total", Help: "Stored-key lookups of keys the cache did not hold."},
+			stat(func(c auth.KeyCacheStats, _ bool) float64 { return float64(c.Misses) })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "moat_key_cache_stale_served_total", Help: "Calls served a stale cached key because the key store failed."},
+			stat(func(c auth.KeyCacheStats, _ bool) float64 { return float64(c.Stale) })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "moat_key_cache_evictions_total", Help: "Known keys dropped from the full cache (least recently used)."},
+			stat(func(c auth.KeyCacheStats, _ bool) float64 { return float64(c.Evictions) })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "moat_key_cache_entries", Help: "Known keys held in the cache."},
+			stat(func(c auth.KeyCacheStats, _ bool) float64 { return float64(c.Entries) })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "moat_key_store_down", Help: "1 while the last stored-key lookup failed and known keys are served from the cache."},
+			stat(func(c auth.KeyCacheStats, _ bool) float64 { return b(c.StoreDown) })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "moat_identity_feed_live", Help: "1 while the PostgreSQL change feed (LISTEN/NOTIFY) delivers key and assignment changes."},
+			stat(func(_ auth.KeyCacheStats, live bool) float64 { return b(live) })),
+	)
 }
 
 // readAssignments reads the stored role assignments within timeout. If the

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -207,6 +208,40 @@ func TestStoredKeysSurviveStoreOutage(t *testing.T) {
 	if logs := c.procs[0].Logs(); !strings.Contains(logs, "serving known keys from the cache") {
 		t.Errorf("no log line said the store failed:\n%s", tail(logs, 40))
 	}
+	m := metrics(t, c.procs[0].Mgmt)
+	if v := m["moat_key_cache_stale_served_total"]; v == 0 {
+		t.Errorf("moat_key_cache_stale_served_total = 0 after the outage")
+	}
+	t.Logf("stale serves %v, cache hits %v, misses %v", m["moat_key_cache_stale_served_total"],
+		m["moat_key_cache_hits_total"], m["moat_key_cache_misses_total"])
+	for deadline := time.Now().Add(30 * time.Second); metrics(t, c.procs[0].Mgmt)["moat_identity_feed_live"] != 1; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the change feed did not come back within 30 s of the store")
+		}
+	}
+}
+
+// metrics scrapes a process's unlabelled moat_ series.
+func metrics(t *testing.T, mgmt string) map[string]float64 {
+	t.Helper()
+	resp, err := client.Get("http://" + mgmt + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	out := map[string]float64{}
+	for _, line := range strings.Split(string(b), "\n") {
+		name, val, ok := strings.Cut(line, " ")
+		if !ok || !strings.HasPrefix(name, "moat_") || strings.Contains(name, "{") {
+			continue
+		}
+		v, err := strconv.ParseFloat(val, 64)
+		if err == nil {
+			out[name] = v
+		}
+	}
+	return out
 }
 
 // TestRevocationReachesEveryReplica: a key revoked with `moat keys revoke`
