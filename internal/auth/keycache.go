@@ -89,7 +89,8 @@ type KeyCache struct {
 	disabled bool
 
 	mu       sync.Mutex
-	known    *lru[cachedKey]
+	known    *lru[cachedKey] // by "i"+ID
+	hashed   *lru[cachedKey] // by "h"+hash: static keys kept in a store, rare
 	unknown  *lru[time.Time] // key -> when "not found" stops being trusted
 	gen      uint64          // bumped by every invalidation
 	live     bool            // a change feed is delivering invalidations
@@ -109,6 +110,7 @@ type cachedKey struct {
 func NewKeyCache(o KeyCacheOptions) *KeyCache {
 	c := &KeyCache{o: o.withDefaults(), disabled: o.TTL < 0}
 	c.known = newLRU[cachedKey](c.o.Size)
+	c.hashed = newLRU[cachedKey](max(c.o.Size/10, 100))
 	c.unknown = newLRU[time.Time](max(c.o.Size/10, 100))
 	return c
 }
@@ -121,6 +123,14 @@ func (c *KeyCache) Live() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.live
+}
+
+// lruFor returns the LRU that holds ck's kind of entry.
+func (c *KeyCache) lruFor(ck string) *lru[cachedKey] {
+	if ck != "" && ck[0] == 'h' {
+		return c.hashed
+	}
+	return c.known
 }
 
 // cacheState is what the cache knows about one key.
@@ -142,7 +152,7 @@ func (c *KeyCache) lookup(ck string) (*Key, cacheState) {
 	now := c.o.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if e, ok := c.known.get(ck); ok {
+	if e, ok := c.lruFor(ck).get(ck); ok {
 		switch {
 		case now.Before(e.fresh):
 			c.hits.Add(1)
@@ -170,7 +180,7 @@ func (c *KeyCache) usable(ck string) *Key {
 	now := c.o.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if e, ok := c.known.get(ck); ok && now.Sub(e.confirmed) < c.o.MaxStale {
+	if e, ok := c.lruFor(ck).get(ck); ok && now.Sub(e.confirmed) < c.o.MaxStale {
 		c.stale.Add(1)
 		return e.key
 	}
@@ -205,7 +215,7 @@ func (c *KeyCache) put(ck string, k *Key, gen uint64) (recovered bool) {
 		return recovered
 	}
 	if k == nil {
-		c.known.remove(ck)
+		c.lruFor(ck).remove(ck)
 		if gen == c.gen {
 			c.unknown.put(ck, now.Add(c.o.NegativeTTL))
 		}
@@ -220,7 +230,7 @@ func (c *KeyCache) put(ck string, k *Key, gen uint64) (recovered bool) {
 	if gen != c.gen {
 		fresh = now
 	}
-	if c.known.put(ck, cachedKey{key: k, confirmed: now, fresh: fresh}) {
+	if c.lruFor(ck).put(ck, cachedKey{key: k, confirmed: now, fresh: fresh}) {
 		c.evictions.Add(1)
 	}
 	return recovered
@@ -248,15 +258,15 @@ func (c *KeyCache) Invalidate(id string) {
 	c.known.remove(ck)
 	c.unknown.remove(ck)
 	// Keys found by hash (static keys kept in a store) are cached under
-	// their hash; they are few, so a scan is fine.
+	// their hash, apart; there are few or none, so a scan is fine.
 	var drop []string
-	c.known.each(func(k string, e *cachedKey) {
-		if k[0] == 'h' && e.key.ID == id {
+	c.hashed.each(func(k string, e *cachedKey) {
+		if e.key.ID == id {
 			drop = append(drop, k)
 		}
 	})
 	for _, k := range drop {
-		c.known.remove(k)
+		c.hashed.remove(k)
 	}
 }
 
@@ -272,6 +282,7 @@ func (c *KeyCache) InvalidateAll() {
 func (c *KeyCache) invalidateAll() {
 	c.gen++
 	c.known.each(func(_ string, e *cachedKey) { e.fresh = time.Time{} })
+	c.hashed.each(func(_ string, e *cachedKey) { e.fresh = time.Time{} })
 	c.unknown = newLRU[time.Time](c.unknown.max)
 }
 
@@ -306,7 +317,7 @@ type KeyCacheStats struct {
 // Stats returns the counters.
 func (c *KeyCache) Stats() KeyCacheStats {
 	c.mu.Lock()
-	n, down := c.known.len(), c.outage
+	n, down := c.known.len()+c.hashed.len(), c.outage
 	c.mu.Unlock()
 	return KeyCacheStats{Hits: c.hits.Load(), Misses: c.misses.Load(), Stale: c.stale.Load(), Evictions: c.evictions.Load(),
 		Entries: n, StoreDown: down}

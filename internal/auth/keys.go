@@ -169,10 +169,11 @@ func (v *KeyVerifier) lookup(ctx context.Context, ck string, get getFunc) (*Key,
 	switch state {
 	case stateFresh, stateStaleUsable:
 		return k, nil
-	case stateMiss:
+	case stateMiss, stateStale:
 		if v.cache.storeDown() {
-			// Fail fast: the store failed a moment ago and this key was
-			// never seen, so it cannot be verified now.
+			// Fail fast: the store failed a moment ago and nothing usable
+			// is cached (never seen, or past MaxStale), so the key cannot
+			// be verified now.
 			return nil, fmt.Errorf("%w: the key store failed within the last %s", ErrKeyUnverifiable, storeRetryInterval)
 		}
 	}

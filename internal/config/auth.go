@@ -57,7 +57,7 @@ type IdentityCache struct {
 	// and on PostgreSQL while LISTEN is down.
 	TTL Duration `yaml:"ttl"`
 	// NotifyTTL is how long a cached key is trusted while the PostgreSQL
-	// change feed (LISTEN/NOTIFY) is live (default 5m); changes arrive as
+	// change feed (LISTEN/NOTIFY) is live (default 1h); changes arrive as
 	// notifications meanwhile.
 	NotifyTTL Duration `yaml:"notify_ttl"`
 	// NegativeTTL is how long an unknown key is remembered as unknown
