@@ -16,8 +16,10 @@ import (
 // notifyChannel carries identity changes (migration 5).
 const notifyChannel = "moat_identity"
 
+// identityNotifySQL is migration 5. It can run again harmlessly (a test
+// re-runs the steps after the rollup's).
 const identityNotifySQL = `
-CREATE FUNCTION moat_identity_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION moat_identity_notify() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
 	kind text := CASE TG_TABLE_NAME WHEN 'api_keys' THEN 'key' ELSE 'assignment' END;
 	id   text := '';
@@ -33,12 +35,16 @@ BEGIN
 	RETURN NULL;
 END
 $$;
+DROP TRIGGER IF EXISTS api_keys_notify ON api_keys;
 CREATE TRIGGER api_keys_notify AFTER INSERT OR UPDATE OR DELETE ON api_keys
 	FOR EACH ROW EXECUTE FUNCTION moat_identity_notify();
+DROP TRIGGER IF EXISTS api_keys_notify_truncate ON api_keys;
 CREATE TRIGGER api_keys_notify_truncate AFTER TRUNCATE ON api_keys
 	FOR EACH STATEMENT EXECUTE FUNCTION moat_identity_notify();
+DROP TRIGGER IF EXISTS role_assignments_notify ON role_assignments;
 CREATE TRIGGER role_assignments_notify AFTER INSERT OR UPDATE OR DELETE ON role_assignments
 	FOR EACH ROW EXECUTE FUNCTION moat_identity_notify();
+DROP TRIGGER IF EXISTS role_assignments_notify_truncate ON role_assignments;
 CREATE TRIGGER role_assignments_notify_truncate AFTER TRUNCATE ON role_assignments
 	FOR EACH STATEMENT EXECUTE FUNCTION moat_identity_notify();
 `
