@@ -128,4 +128,3 @@ func (c *Counter) Count(model, text string) int {
 func approximate(text string) int {
 	return (len(text) + 3) / 4
 }
-
