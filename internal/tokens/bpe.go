@@ -15,10 +15,19 @@ const noRank = math.MaxUint32
 // tokens.
 const heapFrom = 64
 
+// maxPiece is the longest piece merged exactly. A longer piece counts as
+// its length in bytes, an upper bound (see upperBound), so that merging
+// costs a bounded amount per byte whatever the input: heap merging is
+// O(n log n) in the piece, and a piece can be the whole text (a 1 MiB run
+// of letters or spaces is one piece). Natural text has no piece near this
+// long; such runs are padding or an attack, and over-reserving them is
+// safe because a reservation settles to the upstream's real usage.
+const maxPiece = 2 << 10
+
 // merger holds the scratch space of one count, reused across pieces so
 // that merging does not allocate once it has grown to the longest piece.
 type merger struct {
-	ranks map[string]uint32
+	ranks *rankTable
 	// scan state: part start offsets and the rank of merging part i with
 	// part i+1.
 	starts []int
@@ -30,20 +39,20 @@ type merger struct {
 
 // count returns the number of tokens BPE turns piece into.
 func (m *merger) count(piece string) int {
-	if _, ok := m.ranks[piece]; ok {
+	if m.ranks.rank(piece) != noRank {
 		return 1
 	}
 	if len(piece) < heapFrom {
 		return m.scan(piece)
 	}
+	if len(piece) > maxPiece {
+		return len(piece)
+	}
 	return m.heapMerge(piece)
 }
 
 func (m *merger) rank(s string) uint32 {
-	if r, ok := m.ranks[s]; ok {
-		return r
-	}
-	return noRank
+	return m.ranks.rank(s)
 }
 
 // scan merges by repeatedly finding the lowest-ranked adjacent pair.

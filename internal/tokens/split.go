@@ -24,8 +24,9 @@ import "unicode/utf8"
 // the piece it returns plus the piece that follows, so splitting is linear
 // in the input: no rune is read more than a small constant number of times.
 
-// splitter walks one valid UTF-8 text. steps counts rune reads; tests use
-// it to show the work is linear without timing anything.
+// splitter walks one valid UTF-8 text. steps counts the bytes it reads
+// (plus one per scan); tests use it to show the work is linear without
+// timing anything.
 type splitter struct {
 	cls   *classes
 	text  string
@@ -47,14 +48,25 @@ func (s *splitter) at(i int) (rune, int, uint8) {
 }
 
 // run returns the end of the run of runes in class c that starts at i.
+// ASCII, nearly all of most prompts, is classified inline.
 func (s *splitter) run(i int, c uint8) int {
-	for {
-		_, w, k := s.at(i)
-		if w == 0 || k&c == 0 {
-			return i
+	t, start := s.text, i
+	for i < len(t) {
+		if b := t[i]; b < utf8.RuneSelf {
+			if s.cls[b]&c == 0 {
+				break
+			}
+			i++
+			continue
+		}
+		r, w := utf8.DecodeRuneInString(t[i:])
+		if s.cls.of(r)&c == 0 {
+			break
 		}
 		i += w
 	}
+	s.steps += i - start + 1
+	return i
 }
 
 // contraction returns the length of the case-insensitive contraction
@@ -219,10 +231,18 @@ type word struct {
 // [\p{Ll}\p{Lm}\p{Lo}\p{M}]* from start.
 func (s *splitter) letters(start int) word {
 	w := word{start: start, lastLow: -1}
-	j := start
-	for {
-		_, n, c := s.at(j)
-		if n == 0 || c&clsU == 0 {
+	t, j := s.text, start
+	for j < len(t) {
+		var c uint8
+		n := 1
+		if b := t[j]; b < utf8.RuneSelf {
+			c = s.cls[b]
+		} else {
+			var r rune
+			r, n = utf8.DecodeRuneInString(t[j:])
+			c = s.cls.of(r)
+		}
+		if c&clsU == 0 {
 			break
 		}
 		j += n
@@ -230,6 +250,7 @@ func (s *splitter) letters(start int) word {
 			w.lastLow = j
 		}
 	}
+	s.steps += j - start
 	w.upperEnd = j
 	w.lowEnd = s.run(j, clsLow)
 	return w

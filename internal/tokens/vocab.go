@@ -9,7 +9,7 @@ import (
 // vocab is one encoding's ranks (a token's rank is its ID, and BPE merges
 // the lowest-ranked pair first) plus what its split pattern needs.
 type vocab struct {
-	ranks map[string]uint32
+	ranks *rankTable
 	o200k bool
 	cls   *classes
 }
@@ -25,7 +25,7 @@ func loadVocab(enc tokenizer.Encoding, cls *classes) (*vocab, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", enc, err)
 	}
-	ranks := make(map[string]uint32, 1<<17)
+	var tokens []string
 	ids := make([]uint, 1)
 	for id := uint(0); ; id++ {
 		ids[0] = id
@@ -33,10 +33,14 @@ func loadVocab(enc tokenizer.Encoding, cls *classes) (*vocab, error) {
 		if err != nil {
 			break
 		}
-		ranks[tok] = uint32(id)
+		tokens = append(tokens, tok)
 	}
-	if len(ranks) < 256 {
-		return nil, fmt.Errorf("load %s: only %d tokens", enc, len(ranks))
+	if len(tokens) < 256 {
+		return nil, fmt.Errorf("load %s: only %d tokens", enc, len(tokens))
+	}
+	ranks, err := newRankTable(tokens)
+	if err != nil {
+		return nil, fmt.Errorf("load %s: %w", enc, err)
 	}
 	return &vocab{ranks: ranks, o200k: enc == tokenizer.O200kBase, cls: cls}, nil
 }
