@@ -86,6 +86,9 @@ type promptCount struct {
 	budget int
 	n      int
 	err    error
+	// onText, when set, sees every text counted (tests hold the walk to
+	// openai.Request.PromptText with it).
+	onText func(string)
 }
 
 // text counts one string: exactly while it fits the budget and the
@@ -93,6 +96,9 @@ type promptCount struct {
 func (p *promptCount) text(s string) {
 	if s == "" {
 		return
+	}
+	if p.onText != nil {
+		p.onText(s)
 	}
 	if p.err != nil || len(s) > p.budget {
 		p.n += upperBound(s)
