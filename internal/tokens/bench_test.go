@@ -2,11 +2,15 @@ package tokens
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/moat-gw/moat/internal/openai"
 )
 
 // prose is ordinary English, the common case.
@@ -30,8 +34,26 @@ var benchInputs = []struct {
 	{"spaces", " "},
 	{"space-newline", " \n"},
 	{"longword", "abcdefghijklmnopqrstuvwxyz"},
+	{"maxpiece", strings.Repeat("abcdefghijklmnopqrstuvwxyz", 10)[:maxPiece-1] + " "},
 	{"punct", "!?.,;:-=*#"},
 	{"digits", "0123456789"},
+	{"randomwords", randomWords()},
+}
+
+// randomWords is 4 KiB of made-up lower-case words, 3 to 14 letters: few
+// are tokens, so nearly every piece is merged pair by pair, the costliest
+// text per byte for byte-pair encoding that an attacker can send without
+// hitting the piece cap.
+func randomWords() string {
+	rng := rand.New(rand.NewPCG(7, 7))
+	var sb strings.Builder
+	for sb.Len() < 4<<10 {
+		sb.WriteByte(' ')
+		for range 3 + rng.IntN(12) {
+			sb.WriteByte(byte('a' + rng.IntN(26)))
+		}
+	}
+	return sb.String()
 }
 
 // repeatTo repeats unit to exactly n bytes (cutting the last copy at a
@@ -88,14 +110,14 @@ func BenchmarkCount(b *testing.B) {
 }
 
 // BenchmarkOracleCount measures the tokenizer moat used before, on the
-// same inputs. Inputs that are quadratic for it run only at 1 KiB and
-// 64 KiB: a 1 MiB run would take minutes per call.
+// same inputs. " \n", quadratic for it, runs only at 1 KiB and 64 KiB: at
+// 1 MiB it would take minutes per call.
 func BenchmarkOracleCount(b *testing.B) {
 	for _, enc := range []string{O200kBase, Cl100kBase} {
 		o := oracleFor(b, enc)
 		for _, in := range benchInputs {
 			for _, size := range benchSizes {
-				if size > 64<<10 && (in.name == "spaces" || in.name == "space-newline") {
+				if size > 64<<10 && in.name == "space-newline" {
 					continue
 				}
 				text := repeatTo(in.unit, size)
@@ -103,6 +125,31 @@ func BenchmarkOracleCount(b *testing.B) {
 					perKiB(b, len(text), func() { o.count(b, text) })
 				})
 			}
+		}
+	}
+}
+
+// BenchmarkPromptWithin is the whole admission count of a chat request:
+// one decode of the messages, then the count, per KiB of body. This is
+// the figure issue 12 sets at 5 µs per KiB.
+func BenchmarkPromptWithin(b *testing.B) {
+	c := New()
+	for _, in := range []struct{ name, unit string }{{"prose", prose}, {"space-newline", " \n"}, {"randomwords", randomWords()}} {
+		for _, size := range benchSizes {
+			content, _ := json.Marshal(repeatTo(in.unit, size))
+			body := []byte(`{"messages":[{"role":"system","content":"You are helpful."},{"role":"user","content":` + string(content) + `}],"max_tokens":100}`)
+			r, err := openai.ParseRequest(body)
+			if err != nil {
+				b.Fatal(err)
+			}
+			c.Prompt("gpt-4o", r)
+			b.Run(fmt.Sprintf("%s/%s", in.name, sizeName(size)), func(b *testing.B) {
+				perKiB(b, len(body), func() {
+					if _, err := c.PromptWithin(context.Background(), "gpt-4o", r, 1<<20); err != nil {
+						b.Fatal(err)
+					}
+				})
+			})
 		}
 	}
 }

@@ -178,6 +178,10 @@ var corpus = []string{
 	strings.Repeat("日本", 200),
 	strings.Repeat("😀", 100),
 	strings.Repeat("a", maxPiece+100), // bounded, not merged
+	// Pieces merged with the heap, up to the longest merged exactly.
+	strings.Repeat("a", 100), strings.Repeat("a", maxPiece), strings.Repeat(" ", maxPiece) + "x",
+	strings.Repeat("Zy", 60), strings.Repeat("日本", 40), strings.Repeat("=", 120) + "\n",
+	" " + strings.Repeat("abcdefghijklmnopqrstuvwxyz", 10)[:maxPiece-1],
 }
 
 func TestSplitAndCountMatchOracle(t *testing.T) {
