@@ -5,12 +5,14 @@
 //
 // The vocabularies are compiled into github.com/tiktoken-go/tokenizer, so
 // counting never touches the network or the file system. A vocabulary is
-// built on first use (a few hundred milliseconds, a few tens of MiB) and
-// kept for the Counter's lifetime. Text is split into pieces by a
-// hand-written scanner that yields exactly the pieces of that module's
-// split patterns in linear time (split.go), and pieces are merged by
-// byte-pair encoding in O(n log n) at worst (bpe.go), so no input makes
-// counting superlinear.
+// built on first use (tens of milliseconds of CPU, a few MiB) and kept for
+// the Counter's lifetime. Text is split into pieces by a hand-written
+// scanner that yields exactly the pieces of that module's split patterns,
+// in linear time (split.go); pieces are merged by byte-pair encoding in
+// O(n log n) at worst, and pieces longer than 256 bytes are bounded rather
+// than merged (bpe.go), so no input makes counting superlinear. Request
+// prompts are counted under the request's context and a cap on the bytes
+// tokenized exactly (PromptWithin).
 package tokens
 
 import (

@@ -19,7 +19,7 @@ type vocab struct {
 // unexported, so the ranks are read back through its public Decode, one ID
 // at a time: IDs are dense from 0, and the first ID Decode refuses is the
 // end of the vocabulary (special tokens are not in it and never counted).
-// This costs a few hundred milliseconds of CPU once per encoding.
+// This costs tens of milliseconds of CPU once per encoding.
 func loadVocab(enc tokenizer.Encoding, cls *classes) (*vocab, error) {
 	codec, err := tokenizer.Get(enc)
 	if err != nil {
