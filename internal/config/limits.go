@@ -36,8 +36,9 @@ type Breaker struct {
 }
 
 // DefaultMaxExactCountBytes is rate_limits.max_exact_count_bytes when
-// unset: about 3 ms of CPU for prose, and far more text than any chat
-// prompt carries.
+// unset: more text than nearly any prompt carries (about 250k tokens of
+// prose), and a bounded cost to count, about 7 ms of CPU for prose and
+// 65 ms for the costliest text (docs/benchmarks.md, "Tokenizer").
 const DefaultMaxExactCountBytes = 1 << 20
 
 // RateLimits configures admission-time limits.
