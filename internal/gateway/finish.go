@@ -50,7 +50,8 @@ func (p *pipeline) finish(r *http.Request, s *scope) {
 		// client that left mid-stream): count what was sent and generated.
 		// The client may be gone: count anyway, bounded by the exact cap.
 		s.usage.PromptTokens, _ = p.promptTokens(context.WithoutCancel(r.Context()), s)
-		s.usage.CompletionTokens = p.tokens.Count(s.deployment.model, s.streamText())
+		model := s.deployment.model
+		s.usage.CompletionTokens = s.completionEstimate(func(text string) int { return p.tokens.Count(model, text) })
 		s.usage.TotalTokens = s.usage.PromptTokens + s.usage.CompletionTokens
 		estimated = true
 	}
