@@ -90,6 +90,10 @@ func buildPipeline(ctx context.Context, cfg *config.Config, d buildDeps) (*pipel
 	p.limiter = d.limiter
 	p.rateRules = cfg.RateLimits.Rules
 	p.defaultMaxTokens = cfg.RateLimits.DefaultMaxTokens
+	p.maxExactCount = int(cfg.RateLimits.MaxExactCountBytes)
+	if p.maxExactCount <= 0 {
+		p.maxExactCount = config.DefaultMaxExactCountBytes
+	}
 	sort.Strings(p.depNames)
 	rules, err := cfg.NetworkRules()
 	if err == nil {
