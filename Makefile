@@ -12,7 +12,8 @@ NODE_DASHBOARD_DIR := test/dashboard
 # Build stamps: `moat version` and moat_build_info report them.
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
-DATE    ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+# The commit's time, not the build's, so the same commit builds the same bytes.
+DATE    ?= $(shell TZ=UTC git log -1 --date=format-local:%Y-%m-%dT%H:%M:%SZ --format=%cd 2>/dev/null || date -u +%Y-%m-%dT%H:%M:%SZ)
 STAMP   := github.com/moat-gw/moat/internal/cli
 LDFLAGS := -s -w -X $(STAMP).Version=$(VERSION) -X $(STAMP).Commit=$(COMMIT) -X $(STAMP).Date=$(DATE)
 PLATFORMS ?= linux/amd64 linux/arm64
