@@ -205,9 +205,12 @@ func secretProblem(raw string) string {
 			return "environment variable " + name + " is not set"
 		}
 	case strings.HasPrefix(raw, "file:"):
-		if _, err := os.ReadFile(strings.TrimPrefix(raw, "file:")); err != nil {
+		// Opening is enough to know it can be read; the decoder reads it.
+		f, err := os.Open(strings.TrimPrefix(raw, "file:"))
+		if err != nil {
 			return "read secret file: " + err.Error()
 		}
+		f.Close()
 	case strings.Contains(raw, "${"):
 		return "write the variable alone, as ${NAME}: a secret is one whole variable, never text around it"
 	}
