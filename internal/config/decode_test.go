@@ -14,7 +14,7 @@ import (
 
 // goNames matches what a user must never read in a config error: Go type
 // names, yaml.v3 tags and decoder jargon.
-var goNames = regexp.MustCompile(`config\.|!!|unmarshal|reflect|struct|int64|float64|\bstring\b.*into`)
+var goNames = regexp.MustCompile(`config\.|netip|Parse[A-Z]|!!|unmarshal|reflect|struct|int64|float64|\bstring\b.*into`)
 
 func TestDecodeReportsEveryProblem(t *testing.T) {
 	y := `region: x
@@ -36,6 +36,7 @@ deployments:
   - name: d
     upstreams: {upstream: u}
 rate_limts: {}
+network: {ip_rules: ["10.0.0.0/33"]}
 `
 	_, err := Parse([]byte(y))
 	if err == nil {
@@ -51,6 +52,7 @@ rate_limts: {}
 		"line 15: upstreams[0].endpont: unknown key; did you mean endpoint?",
 		"line 18: deployments[0].upstreams: want a list, got keys and values",
 		"line 19: rate_limts: unknown key; did you mean rate_limits?",
+		`network: ip_rules[0]: invalid prefix: "10.0.0.0/33": prefix length out of range`,
 	}
 	for _, w := range want {
 		if !strings.Contains(err.Error(), w) {

@@ -39,7 +39,7 @@ func (c *Config) Validate() error {
 		if l.Kind != "private_endpoint" && l.Kind != "public" {
 			add("%s %q: kind must be private_endpoint or public, not %q", where, l.Name, l.Kind)
 		} else if _, err := l.Policy(); err != nil {
-			add("%s %q: %w", where, l.Name, err)
+			errs = append(errs, plainErrors(strings.TrimSuffix(where, "listener"), err)...) // netpolicy names the listener
 		}
 		if l.TLS != nil {
 			if l.TLS.CertFile == "" || l.TLS.KeyFile == "" {
@@ -83,7 +83,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	if _, err := c.NetworkRules(); err != nil {
-		add("network: %w", err)
+		errs = append(errs, plainErrors("network: ", err)...)
 	}
 
 	if c.Limits.MaxBodyBytes <= 0 {
@@ -159,6 +159,23 @@ func (c *Config) Validate() error {
 		add("shutdown.grace_period cannot be negative")
 	}
 	return errors.Join(errs...)
+}
+
+// goCallRE matches the Go function call that net/netip puts in its errors
+// (`netip.ParsePrefix("10.0.0.0/33"): `), which plainErrors turns into the
+// value alone: a config author does not read Go.
+var goCallRE = regexp.MustCompile(`(?:netip\.)?Parse[A-Za-z]*\(("[^"]*")\): `)
+
+// plainErrors splits a joined error into one error per problem, each with
+// prefix and without Go call names.
+func plainErrors(prefix string, err error) []error {
+	var out []error
+	for _, line := range strings.Split(err.Error(), "\n") {
+		if line = strings.TrimSpace(line); line != "" {
+			out = append(out, errors.New(prefix+goCallRE.ReplaceAllString(line, "$1: ")))
+		}
+	}
+	return out
 }
 
 // checkFile reports a file that is not there, unless the config was loaded
