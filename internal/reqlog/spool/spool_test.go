@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-
 )
 
 func open(t *testing.T, dir string, maxBytes int64) *Spool {
@@ -123,7 +122,7 @@ func TestReopen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.segBytes = 16 << 10 // about 150 records a segment
+	s.segBytes = 16 << 10         // about 150 records a segment
 	all := payloads(0, 2000, 100) // about 216 KB
 	if n, err := s.Append(all); n != len(all) || err != nil {
 		t.Fatalf("Append = %d, %v", n, err)

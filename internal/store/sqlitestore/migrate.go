@@ -149,6 +149,16 @@ DROP INDEX request_log_time;
 			// instead of millions of rows (docs/benchmarks.md).
 			sql: rollupSchemaSQL(),
 		},
+		{
+			version: 5,
+			name:    "request_log_request_id_unique",
+			// WriteBatch is idempotent on (time, request_id), so that the
+			// request log's spool can replay, and its writer retry, a batch
+			// the store may already hold (internal/reqlog). Rows that earlier
+			// retries duplicated are removed first and their rollup buckets
+			// recounted (requestIDUniqueSQL).
+			sql: requestIDUniqueSQL(),
+		},
 	}
 }
 
