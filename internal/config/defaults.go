@@ -1,6 +1,7 @@
 package config
 
 import (
+	"path/filepath"
 	"strconv"
 	"time"
 )
@@ -47,6 +48,9 @@ func (c *Config) ApplyDefaults() {
 		c.Limits.MaxRetryBodyBytes = c.Limits.MaxBodyBytes
 	}
 	c.Log.applyDefaults()
+	if c.Log.SpoolDir == "" {
+		c.Log.SpoolDir = filepath.Join(c.DataDir, "spool")
+	}
 	c.Routing.applyDefaults()
 	c.RateLimits.applyDefaults()
 	c.Telemetry.applyDefaults()
@@ -114,6 +118,12 @@ func (l *Log) applyDefaults() {
 	}
 	if l.FlushInterval == 0 {
 		l.FlushInterval = Duration(200 * time.Millisecond)
+	}
+	if l.SpoolMaxBytes == 0 {
+		l.SpoolMaxBytes = 1 << 30
+	}
+	if l.SpoolFsyncInterval == 0 {
+		l.SpoolFsyncInterval = Duration(100 * time.Millisecond)
 	}
 	if l.MaxBodyLogBytes == 0 {
 		l.MaxBodyLogBytes = 32 << 10
