@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/moat-gw/moat/internal/reqlog"
+	"github.com/moat-gw/moat/internal/reqlog/spool"
 	"github.com/moat-gw/moat/internal/store/storetest"
 )
 
@@ -208,4 +209,53 @@ func TestDurableWriterSpoolFull(t *testing.T) {
 	if diff := cmp.Diff(requestIDs(recs[:len(recs)-int(st.Dropped)]), stored(t, store)); diff != "" {
 		t.Errorf("stored records are not the oldest %d (-want +got):\n%s", len(recs)-int(st.Dropped), diff)
 	}
+}
+
+// BenchmarkJournal is the durable writer's added work per record on its
+// journal goroutine: encoding and appending to the spool in groups of 64,
+// as a steady load queues them, with an fsync every 100 groups.
+func BenchmarkJournal(b *testing.B) {
+	sp, err := spool.Open(b.TempDir(), spool.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sp.Close()
+	recs := storetest.Records(time.Now(), 64)
+	payloads := make([][]byte, len(recs))
+	b.ReportAllocs()
+	n := 0
+	var pos spool.Pos = sp.Start()
+	for b.Loop() {
+		for i := range recs {
+			payloads[i] = reqlog.EncodeRecord(payloads[i][:0], &recs[i])
+		}
+		if _, err := sp.Append(payloads); err != nil {
+			b.Fatal(err)
+		}
+		if n++; n%100 == 0 {
+			if err := sp.Sync(); err != nil {
+				b.Fatal(err)
+			}
+			// Read back and commit, as the sender does, so the spool stays small.
+			for {
+				got, next, err := sp.ReadFrom(pos, 256)
+				if err != nil {
+					b.Fatal(err)
+				}
+				for _, p := range got {
+					if _, err := reqlog.DecodeRecord(p); err != nil {
+						b.Fatal(err)
+					}
+				}
+				pos = next
+				if len(got) == 0 {
+					break
+				}
+			}
+			if err := sp.Commit(pos); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(b.N*len(recs))/b.Elapsed().Seconds(), "records/s")
 }
