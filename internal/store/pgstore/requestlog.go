@@ -131,7 +131,9 @@ func insertedRecords(rows pgx.Rows, recs []reqlog.Record) ([]reqlog.Record, erro
 }
 
 // columnArrays returns recs as one array per column, in reqlog.Columns
-// order, made safe for PostgreSQL (values), for insertSQL.
+// order, made safe for PostgreSQL (NaN to 0, text through cleanText), for insertSQL. It reads
+// the fields through ScanTargets' pointers, which unlike Values box
+// nothing: a batch is 256 records of 31 columns.
 func columnArrays(recs []reqlog.Record) []any {
 	cols := reqlog.Columns()
 	arrays := make([]any, len(cols))
@@ -150,43 +152,29 @@ func columnArrays(recs []reqlog.Record) []any {
 		}
 	}
 	for i := range recs {
-		for j, v := range values(&recs[i]) {
+		for j, p := range recs[i].ScanTargets()[1:] { // [0] is the ID
 			switch a := arrays[j].(type) {
 			case []time.Time:
-				a[i] = v.(time.Time)
+				a[i] = p.(*time.Time).UTC()
 			case []string:
-				a[i] = v.(string)
+				a[i] = cleanText(*p.(*string))
 			case []float64:
-				a[i] = v.(float64)
+				if f := *p.(*float64); !math.IsNaN(f) {
+					a[i] = f
+				}
 			case []bool:
-				a[i] = v.(bool)
+				a[i] = *p.(*bool)
 			case []int64:
-				switch v := v.(type) {
-				case int:
-					a[i] = int64(v)
-				case int64:
-					a[i] = v
+				switch p := p.(type) {
+				case *int:
+					a[i] = int64(*p)
+				case *int64:
+					a[i] = *p
 				}
 			}
 		}
 	}
 	return arrays
-}
-
-// values returns r's column values made safe for PostgreSQL.
-func values(r *reqlog.Record) []any {
-	v := r.Values()
-	for i, x := range v {
-		switch x := x.(type) {
-		case string:
-			v[i] = cleanText(x)
-		case float64:
-			if math.IsNaN(x) {
-				v[i] = 0.0
-			}
-		}
-	}
-	return v
 }
 
 // cleanText replaces what a PostgreSQL text value cannot hold.
