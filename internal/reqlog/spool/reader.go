@@ -4,14 +4,32 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"os"
 )
 
-// Start is the position of the oldest record in the spool.
+// cursorSize is the COMMIT file: a Pos and a CRC-32C of it.
+const cursorSize = 20
+
+func encodeCursor(p Pos) []byte {
+	b := binary.LittleEndian.AppendUint64(make([]byte, 0, cursorSize), p.Seq)
+	b = binary.LittleEndian.AppendUint64(b, uint64(p.Off))
+	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
+}
+
+func decodeCursor(b []byte) (Pos, bool) {
+	if len(b) < cursorSize || crc32.Checksum(b[:16], castagnoli) != binary.LittleEndian.Uint32(b[16:]) {
+		return Pos{}, false
+	}
+	return Pos{Seq: binary.LittleEndian.Uint64(b), Off: int64(binary.LittleEndian.Uint64(b[8:]))}, true
+}
+
+// Start is the position of the oldest record not yet committed: where the
+// last run's final Commit left off, or the start of the oldest segment.
 func (s *Spool) Start() Pos {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return Pos{Seq: s.segs[0].seq, Off: int64(headerSize)}
+	return s.start
 }
 
 // ReadFrom returns up to max records from p on, in append order, and the
@@ -112,7 +130,8 @@ func (s *Spool) readSegment(seg *segment, off, limit int64, max int) ([][]byte, 
 }
 
 // Commit says that everything before p has been handled: segments wholly
-// before it are deleted. Deleting is best effort; a segment that cannot be
+// before it are deleted, and p is recorded so that the next Open starts
+// there. Deleting is best effort; a segment that cannot be
 // removed now is tried again on the next Commit.
 func (s *Spool) Commit(p Pos) error {
 	s.mu.Lock()
@@ -142,6 +161,9 @@ func (s *Spool) Commit(p Pos) error {
 	}
 	clear(s.segs[len(keep):])
 	s.segs = keep
+	if _, err := s.cursor.WriteAt(encodeCursor(p), 0); err != nil {
+		errs = append(errs, err)
+	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("spool: commit: %w", err)
 	}

@@ -80,6 +80,12 @@ type Spool struct {
 	closed   bool
 
 	appended chan struct{}
+
+	// cursor is the COMMIT file: where the last Commit left off, so that
+	// a restart replays only what was not committed. It is written, not
+	// synced: if a power loss takes it, more is replayed, nothing lost.
+	cursor *os.File
+	start  Pos
 }
 
 // Open opens or creates the spool in dir, checks every segment left by an
@@ -103,11 +109,51 @@ func Open(dir string, opts Options) (*Spool, error) {
 		unlock()
 		return nil, err
 	}
-	if err := s.rotate(); err != nil {
+	if err := s.loadCursor(); err != nil {
 		unlock()
 		return nil, err
 	}
+	if err := s.rotate(); err != nil {
+		s.cursor.Close()
+		unlock()
+		return nil, err
+	}
+	if len(s.segs) == 1 || s.start.Seq == 0 {
+		s.start = Pos{Seq: s.segs[0].seq, Off: int64(headerSize)}
+	}
 	return s, nil
+}
+
+// loadCursor reads the COMMIT file and drops the segments wholly before
+// it. A missing or damaged cursor means replaying every segment.
+func (s *Spool) loadCursor() error {
+	f, err := os.OpenFile(filepath.Join(s.dir, "COMMIT"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return fmt.Errorf("open spool: %w", err)
+	}
+	s.cursor = f
+	var b [cursorSize]byte
+	if n, _ := f.ReadAt(b[:], 0); n < cursorSize {
+		return nil
+	}
+	p, ok := decodeCursor(b[:])
+	if !ok {
+		return nil
+	}
+	for len(s.segs) > 0 && s.segs[0].seq < p.Seq {
+		path := s.path(s.segs[0].seq)
+		if fi, err := os.Stat(path); err == nil {
+			s.total -= fi.Size()
+		}
+		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("open spool: %w", err)
+		}
+		s.segs = s.segs[1:]
+	}
+	if len(s.segs) > 0 && s.segs[0].seq == p.Seq && p.Off >= int64(headerSize) && p.Off <= s.segs[0].size {
+		s.start = p
+	}
+	return nil
 }
 
 // load scans the segments an earlier run left, keeping their valid prefix
@@ -318,7 +364,7 @@ func (s *Spool) Close() error {
 		return err
 	}
 	s.closed = true
-	errs := []error{err, s.active.Close()}
+	errs := []error{err, s.active.Close(), s.cursor.Close()}
 	for _, seg := range s.segs {
 		if seg.r != nil {
 			errs = append(errs, seg.r.Close())
