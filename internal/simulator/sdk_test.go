@@ -11,6 +11,7 @@ import (
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/azure"
 	"github.com/openai/openai-go/v3/option"
+	"github.com/openai/openai-go/v3/responses"
 	"github.com/openai/openai-go/v3/shared"
 )
 
@@ -166,5 +167,57 @@ func TestOpenAIGoSDKAgent(t *testing.T) {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&r); err != nil || r.Title == "" || r.Rating < 1 || r.Rating > 5 {
 		t.Fatalf("structured output %q: %v", resp.Choices[0].Message.Content, err)
+	}
+}
+
+// TestOpenAIGoSDKResponses: the Go SDK's Responses client creates a
+// response, follows it up with previous_response_id (plain and streamed),
+// retrieves it and deletes it.
+func TestOpenAIGoSDKResponses(t *testing.T) {
+	s := newServer(t, testOptions(newClock()))
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	client := openai.NewClient(option.WithBaseURL(srv.URL+"/openai/v1/"), option.WithAPIKey("k"), option.WithMaxRetries(0))
+	ctx := t.Context()
+	first, err := client.Responses.New(ctx, responses.ResponseNewParams{
+		Model: "gpt-4o-mini",
+		Input: responses.ResponseNewParamsInputUnion{OfString: openai.String("Describe a private gateway.")},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.Status != "completed" || first.OutputText() == "" || first.Usage.TotalTokens == 0 {
+		t.Fatalf("first: %+v", first)
+	}
+	stream := client.Responses.NewStreaming(ctx, responses.ResponseNewParams{
+		Model:              "gpt-4o-mini",
+		Input:              responses.ResponseNewParamsInputUnion{OfString: openai.String("Go on.")},
+		PreviousResponseID: openai.String(first.ID),
+	})
+	var text, completedID string
+	for stream.Next() {
+		ev := stream.Current()
+		switch ev.Type {
+		case "response.output_text.delta":
+			text += ev.Delta
+		case "response.completed":
+			completedID = ev.Response.ID
+			if ev.Response.OutputText() != text || ev.Response.PreviousResponseID != first.ID {
+				t.Errorf("completed %q (previous %q), streamed %q", ev.Response.OutputText(), ev.Response.PreviousResponseID, text)
+			}
+		}
+	}
+	if err := stream.Err(); err != nil || completedID == "" {
+		t.Fatalf("stream: %v, completed %q", err, completedID)
+	}
+	got, err := client.Responses.Get(ctx, completedID, responses.ResponseGetParams{})
+	if err != nil || got.OutputText() != text {
+		t.Fatalf("get: %v", err)
+	}
+	if err := client.Responses.Delete(ctx, completedID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.Responses.Get(ctx, completedID, responses.ResponseGetParams{}); err == nil {
+		t.Fatal("a deleted response was found")
 	}
 }

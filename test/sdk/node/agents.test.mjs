@@ -5,7 +5,7 @@
 // internal/gateway's TestNodeAgents runs this file with MOAT_URL set.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { AzureOpenAI } from 'openai';
+import { AzureOpenAI, OpenAI } from 'openai';
 import { AzureChatOpenAI } from '@langchain/openai';
 
 const endpoint = process.env.MOAT_URL;
@@ -95,4 +95,36 @@ test('langchain: streaming text', async () => {
   let text = '';
   for await (const chunk of await lc().stream('Say something')) text += chunk.content;
   assert.ok(text.length > 0);
+});
+
+test('openai: Responses with previous_response_id, plain and streamed', async () => {
+  const v1 = new OpenAI({ baseURL: `${endpoint}/openai/v1/`, apiKey, maxRetries: 0 });
+  const first = await v1.responses.create({ model: 'gpt-4o-mini', input: 'Describe moat.', instructions: 'Be brief.' });
+  assert.equal(first.status, 'completed');
+  assert.ok(first.output_text.length > 0);
+  const stream = await v1.responses.create({
+    model: 'gpt-4o-mini', input: 'More, please.', previous_response_id: first.id, stream: true,
+  });
+  let text = '', done = null;
+  for await (const ev of stream) {
+    if (ev.type === 'response.output_text.delta') text += ev.delta;
+    if (ev.type === 'response.completed') done = ev.response;
+  }
+  assert.ok(done, 'response.completed expected');
+  assert.equal(done.previous_response_id, first.id);
+  assert.equal(done.output[0].content[0].text, text);
+  assert.ok(done.usage.input_tokens > first.usage.input_tokens + first.usage.output_tokens);
+});
+
+test('openai: Responses tool call and function_call_output', async () => {
+  const v1 = new OpenAI({ baseURL: `${endpoint}/openai/v1/`, apiKey, maxRetries: 0 });
+  const tools = [{ type: 'function', name: 'get_weather', parameters: weather.function.parameters, strict: true }];
+  const first = await v1.responses.create({ model: 'gpt-4o-mini', input: 'Weather in Nagoya?', tools });
+  const call = first.output.find((o) => o.type === 'function_call');
+  assert.ok(call && call.name === 'get_weather', JSON.stringify(first.output));
+  const second = await v1.responses.create({
+    model: 'gpt-4o-mini', previous_response_id: first.id, tools,
+    input: [{ type: 'function_call_output', call_id: call.call_id, output: 'cloudy' }],
+  });
+  assert.ok(second.output_text.length > 0);
 });
