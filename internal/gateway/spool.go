@@ -11,7 +11,7 @@ func (s *Server) registerSpoolMetrics() {
 			func() float64 { return float64(w.Stats().Spooled) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "moat_log_records_replayed_total", Help: "Request-log records written to the store from the spool after a store failure or a restart."},
 			func() float64 { return float64(w.Stats().Replayed) }),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "moat_log_spool_dropped_total", Help: "Request-log records dropped because the spool was full (also in moat_log_records_dropped_total)."},
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "moat_log_spool_dropped_total", Help: "Request-log records dropped because the spool was full or its disk failed (also in moat_log_records_dropped_total)."},
 			func() float64 { return float64(w.Stats().SpoolDropped) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "moat_log_spool_bytes", Help: "Size of the request-log spool on disk."},
 			func() float64 { return float64(w.Stats().SpoolBytes) }),

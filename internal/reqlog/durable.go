@@ -95,6 +95,7 @@ func (w *Writer) journal(fsyncTick <-chan time.Time) {
 	var buf []byte
 	var ends []int
 	var payloads [][]byte
+	var warned time.Time // the last spool write failure logged
 	appendBatch := func() {
 		buf, ends, payloads = buf[:0], ends[:0], payloads[:0]
 		for i := range batch {
@@ -111,8 +112,10 @@ func (w *Writer) journal(fsyncTick <-chan time.Time) {
 			w.dropped.Add(uint64(lost))
 			w.spoolDropped.Add(uint64(lost))
 		}
-		if err != nil {
+		if err != nil && time.Since(warned) >= dropReportEvery {
+			// A full or failing disk fails every append: say so, not flood.
 			w.logger.Warn("request log spool write failed; records dropped", "err", err)
+			warned = time.Now()
 		}
 		if w.outage.Load() {
 			w.spooled.Add(uint64(n))

@@ -111,7 +111,7 @@ type WriterStats struct {
 	// With a spool (OpenWriter with SpoolDir):
 	Spooled      uint64 // records journaled while the store was failing
 	Replayed     uint64 // records stored after waiting out a store failure or a restart
-	SpoolDropped uint64 // of Dropped, records refused because the spool was full
+	SpoolDropped uint64 // of Dropped, records the spool refused: full, or its disk failing
 	SpoolBytes   int64  // the spool's size on disk now
 	SpoolDamaged int    // spool segments found with a cut-off or corrupt tail
 	Spooling     bool   // true while the store is failing and records wait in the spool
