@@ -15,6 +15,8 @@ func (s *Server) registerSpoolMetrics() {
 			func() float64 { return float64(w.Stats().SpoolDropped) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "moat_log_spool_bytes", Help: "Size of the request-log spool on disk."},
 			func() float64 { return float64(w.Stats().SpoolBytes) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "moat_log_spool_damaged_segments", Help: "Request-log spool segments found with a cut-off or corrupt tail, whose rest was skipped."},
+			func() float64 { return float64(w.Stats().SpoolDamaged) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "moat_log_spooling", Help: "1 while the request-log store is failing and records wait in the spool."},
 			func() float64 {
 				if w.Stats().Spooling {
