@@ -14,9 +14,10 @@ import (
 	"github.com/moat-gw/moat/internal/reqlog"
 )
 
-// conflictTarget names the unique index of migration 5: a record is
-// identified by its time and request ID, both stable across the spool's
-// replays; records without a request ID are never taken for one another.
+// conflictTarget names the unique index of the request_log_request_id_unique
+// migration: a record is identified by its time and request ID, both stable
+// across the spool's replays; records without a request ID are never taken
+// for one another.
 const conflictTarget = "(time, request_id) WHERE request_id <> ''"
 
 // insertSQL inserts a batch given as one array per column, skipping the
@@ -33,10 +34,11 @@ var insertSQL = func() string {
 		strings.Join(arrays, ", ") + ")\nON CONFLICT " + conflictTarget + " DO NOTHING RETURNING time, request_id"
 }()
 
-// requestIDUniqueSQL is migration 5: it removes rows that share a time and
-// request ID with an older row (left by retries of batches that had in fact
-// been written), recounts the rollup buckets they were counted in, and adds
-// the unique index that makes WriteBatch idempotent.
+// requestIDUniqueSQL is the request_log_request_id_unique migration: it
+// removes rows that share a time and request ID with an older row (left by
+// retries of batches that had in fact been written), recounts the rollup
+// buckets they were counted in, and adds the unique index that makes
+// WriteBatch idempotent.
 func requestIDUniqueSQL() string {
 	const dups = "request_log_dups"
 	var b strings.Builder
