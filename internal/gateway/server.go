@@ -23,6 +23,7 @@ import (
 	"github.com/moat-gw/moat/internal/admin"
 	"github.com/moat-gw/moat/internal/auth"
 	"github.com/moat-gw/moat/internal/config"
+	"github.com/moat-gw/moat/internal/httpx"
 	"github.com/moat-gw/moat/internal/proxyproto"
 	"github.com/moat-gw/moat/internal/ratelimit"
 	"github.com/moat-gw/moat/internal/reqlog"
@@ -64,6 +65,14 @@ type Server struct {
 	draining atomic.Bool
 	reloadMu sync.Mutex
 
+	// base is the parent of every request's context; cut cancels it with
+	// httpx.ErrShutdown when the grace period ends, so the calls still
+	// running are logged as cut by the shutdown. inflight counts data-plane
+	// calls, so Shutdown can wait for their records before it flushes.
+	base     context.Context
+	cut      context.CancelCauseFunc
+	inflight atomic.Int64
+
 	servers []*boundServer
 	stop    context.CancelFunc // ends background work started by Start
 	admin   http.Handler       // the admin API, when the store keeps identities
@@ -88,6 +97,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Server, error) {
 	s := &Server{log: o.Logger, now: o.Now, version: o.Version, reg: prometheus.NewRegistry(), tokens: tokens.New(),
 		targetKey: make([]byte, 32)}
 	_, _ = rand.Read(s.targetKey) // never fails (crypto/rand)
+	s.base, s.cut = context.WithCancelCause(context.Background())
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.metrics = newMetrics(s.reg)
 	s.reg.MustRegister(newBreakerCollector(s))
@@ -303,6 +313,7 @@ func (s *Server) bind(cfg *config.Config, lc config.Listener, mgmt bool, h http.
 	}
 	srv := &http.Server{
 		Handler:           h,
+		BaseContext:       func(net.Listener) context.Context { return s.base },
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    1 << 20,
@@ -354,6 +365,8 @@ func (s *Server) dataHandler(listener string) http.Handler {
 			probes.ServeHTTP(w, r)
 			return
 		}
+		s.inflight.Add(1)
+		defer s.inflight.Add(-1)
 		s.pipe.Load().ServeHTTP(w, r, listener)
 	})
 }
@@ -391,33 +404,27 @@ func (s *Server) readyz(w http.ResponseWriter) {
 	_, _ = w.Write([]byte("ready\n"))
 }
 
-// Shutdown stops accepting, marks the server not ready, lets in-flight calls
-// and streams finish within the grace period, flushes the request log and
-// closes the stores.
+// Shutdown drains the server in three steps, so that a load balancer never
+// meets a refused connection and no call goes unlogged: for
+// shutdown.pre_stop /readyz answers 503 "draining" while calls are still
+// served; then the listeners close and calls and streams in flight get the
+// grace period to finish; calls still running then are cut, logged with
+// the kind gateway_shutdown, and the request log is flushed before the
+// stores close.
 func (s *Server) Shutdown(ctx context.Context) error {
+	cfg := s.cfg.Load()
 	s.draining.Store(true)
+	if d := cfg.Shutdown.PreStopD(); d > 0 && len(s.servers) > 0 {
+		s.log.Info("draining: readyz reports not ready while calls are still served", "pre_stop", d.String())
+		select {
+		case <-time.After(d):
+		case <-ctx.Done():
+		}
+	}
 	if s.stop != nil {
 		s.stop()
 	}
-	grace := s.cfg.Load().Shutdown.GracePeriod.D()
-	ctx, cancel := context.WithTimeout(ctx, grace)
-	defer cancel()
-	var errs []error
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	for _, b := range s.servers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := b.srv.Shutdown(ctx); err != nil {
-				_ = b.srv.Close() // grace period over: cut what is left
-				mu.Lock()
-				errs = append(errs, fmt.Errorf("shutdown %s: %w", b.name, err))
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
+	errs := []error{s.closeServers(ctx, cfg.Shutdown.GracePeriod.D())}
 	s.sim.close()
 	if p := s.pipe.Load(); p != nil {
 		p.close()
@@ -426,7 +433,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	// time limit, so a collector that hangs costs the log nothing.
 	var telErr error
 	var flushing sync.WaitGroup
-	flushing.Go(func() { telErr = s.shutdownTelemetry(s.cfg.Load()) })
+	flushing.Go(func() { telErr = s.shutdownTelemetry(cfg) })
 	flushCtx, cancelFlush := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancelFlush()
 	errs = append(errs, s.closeStores(flushCtx))
@@ -439,6 +446,50 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		_ = s.redis.Close()
 	}
 	return errors.Join(errs...)
+}
+
+// cutWait bounds how long Shutdown waits, after cutting the calls left at
+// the end of the grace period, for their handlers to log them.
+const cutWait = 5 * time.Second
+
+// closeServers closes every listener and waits up to grace for the calls in
+// flight. When grace runs out it cancels what is left with
+// httpx.ErrShutdown and waits (up to cutWait) for those calls to be logged
+// before closing their connections.
+func (s *Server) closeServers(ctx context.Context, grace time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, grace)
+	defer cancel()
+	var errs []error
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	for _, b := range s.servers {
+		wg.Go(func() {
+			err := b.srv.Shutdown(ctx)
+			if err == nil {
+				return
+			}
+			if n := s.inflight.Load(); n > 0 {
+				s.log.Warn("grace period over: cutting calls in flight", "listener", b.name, "calls", n)
+			}
+			s.cut(httpx.ErrShutdown)
+			s.waitInflight(cutWait)
+			_ = b.srv.Close()
+			mu.Lock()
+			errs = append(errs, fmt.Errorf("shutdown %s: %w", b.name, err))
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	s.cut(httpx.ErrShutdown)
+	return errors.Join(errs...)
+}
+
+// waitInflight waits until no data-plane handler runs, at most d.
+func (s *Server) waitInflight(d time.Duration) {
+	deadline := time.Now().Add(d)
+	for s.inflight.Load() > 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // shutdownTelemetry exports what is left within telemetry.timeout.
