@@ -82,6 +82,7 @@ func (p *pipeline) finish(r *http.Request, s *scope) {
 		RequestBytes:     int64(len(s.body)),
 		ResponseBytes:    s.respBytes,
 		Region:           p.region,
+		Replica:          p.replica,
 		Attempts:         s.attempts,
 		Upstream:         s.upstream,
 	}

@@ -218,6 +218,10 @@ func (s *Server) Reload(cfg *config.Config) error {
 		old.Log.PostgresDSN.Value() != cfg.Log.PostgresDSN.Value() {
 		return errors.New("reload: log store changed; restart moat to apply store changes")
 	}
+	if old.Replica.Name != cfg.Replica.Name {
+		// The name keys the replicas table and every logged row.
+		return errors.New("reload: replica.name changed; restart moat to apply it")
+	}
 	if !config.SameTelemetry(old.Telemetry, cfg.Telemetry) {
 		// The exporter lives as long as the process, so its metrics stay
 		// cumulative from one start time and no span is lost in a swap.
