@@ -40,6 +40,7 @@ func Run(t *testing.T, newStore Factory) {
 		{"EmptyBatch", testEmptyBatch},
 		{"CanceledContext", testCanceledContext},
 		{"Rollup", testRollup},
+		{"Follow", testFollow},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
