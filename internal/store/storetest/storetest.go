@@ -41,6 +41,7 @@ func Run(t *testing.T, newStore Factory) {
 		{"CanceledContext", testCanceledContext},
 		{"Rollup", testRollup},
 		{"Follow", testFollow},
+		{"Replicas", testReplicas},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
