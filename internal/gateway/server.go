@@ -23,6 +23,7 @@ import (
 	"github.com/moat-gw/moat/internal/admin"
 	"github.com/moat-gw/moat/internal/auth"
 	"github.com/moat-gw/moat/internal/config"
+	"github.com/moat-gw/moat/internal/fleet"
 	"github.com/moat-gw/moat/internal/httpx"
 	"github.com/moat-gw/moat/internal/proxyproto"
 	"github.com/moat-gw/moat/internal/ratelimit"
@@ -72,6 +73,7 @@ type Server struct {
 	base     context.Context
 	cut      context.CancelCauseFunc
 	inflight atomic.Int64
+	started  time.Time // for the replicas table
 
 	servers []*boundServer
 	stop    context.CancelFunc // ends background work started by Start
@@ -100,7 +102,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Server, error) {
 	s.base, s.cut = context.WithCancelCause(context.Background())
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.metrics = newMetrics(s.reg)
-	s.reg.MustRegister(newBreakerCollector(s))
+	s.reg.MustRegister(newBreakerCollector(s), newConfigInfoCollector(s))
 
 	store, err := openStore(ctx, cfg, s.log)
 	if err != nil {
@@ -283,6 +285,11 @@ func (s *Server) Start() error {
 		go s.watchAssignments(bg)
 	}
 	go s.enforceRetention(bg)
+	s.started = s.now().UTC()
+	go func() {
+		s.heartbeat(bg, fleet.StateServing)
+		s.runHeartbeat(bg)
+	}()
 	for _, b := range s.servers {
 		go func() {
 			var err error
@@ -418,6 +425,14 @@ func (s *Server) readyz(w http.ResponseWriter) {
 func (s *Server) Shutdown(ctx context.Context) error {
 	cfg := s.cfg.Load()
 	s.draining.Store(true)
+	// The fleet sees the replica draining; a slow store delays nothing.
+	beat := make(chan struct{})
+	go func() {
+		defer close(beat)
+		if len(s.servers) > 0 {
+			s.heartbeat(ctx, fleet.StateDraining)
+		}
+	}()
 	if d := cfg.Shutdown.PreStopD(); d > 0 && len(s.servers) > 0 {
 		s.log.Info("draining: readyz reports not ready while calls are still served", "pre_stop", d.String())
 		select {
@@ -440,6 +455,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	flushing.Go(func() { telErr = s.shutdownTelemetry(cfg) })
 	flushCtx, cancelFlush := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancelFlush()
+	<-beat
+	if len(s.servers) > 0 {
+		s.heartbeat(flushCtx, fleet.StateStopped)
+	}
 	errs = append(errs, s.closeStores(flushCtx))
 	flushing.Wait()
 	if telErr != nil {
