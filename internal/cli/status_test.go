@@ -231,9 +231,9 @@ func TestStatusFlagsDrift(t *testing.T) {
 			name, fp, limits, state, old, last, stale, cfg, lim)
 	}
 	body := `{"version":"v1","ready":true,"upstreams":[],"replica":{"name":"a","fingerprint":"f1"},"replicas":[` +
-		row("a", "f1", "team=key:tpm:20000", "serving", seen, false, false, false) + "," +
-		row("b", "f2", "team=key:tpm:40000", "serving", seen, false, true, true) + "," +
-		row("c", "f1", "team=key:tpm:20000", "serving", old, true, false, false) + `]}`
+		row("a", "f1", "team[key] tpm=20000", "serving", seen, false, false, false) + "," +
+		row("b", "f2", "team[key] tpm=40000", "serving", seen, false, true, true) + "," +
+		row("c", "f1", "team[key] tpm=20000", "serving", old, true, false, false) + `]}`
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, body) }))
 	defer srv.Close()
 	code, stdout, stderr := runCLI("status", "--addr", srv.URL)
@@ -241,8 +241,8 @@ func TestStatusFlagsDrift(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
 	for _, want := range []*regexp.Regexp{
-		regexp.MustCompile(`(?m)^a +v1 +serving .* f1 +team=key:tpm:20000 +-$`),
-		regexp.MustCompile(`(?m)^b +v1 +serving .* f2 +team=key:tpm:40000 +config differs, limits differ$`),
+		regexp.MustCompile(`(?m)^a +v1 +serving .* f1 +team\[key\] tpm=20000 +-$`),
+		regexp.MustCompile(`(?m)^b +v1 +serving .* f2 +team\[key\] tpm=40000 +config differs, limits differ$`),
 		regexp.MustCompile(`(?m)^c +v1 +serving .* 1h0m\d+s ago .* stale$`),
 		regexp.MustCompile(`(?m)^WARNING: 2 of 3 replicas drift from the fleet`),
 	} {

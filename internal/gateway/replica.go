@@ -53,17 +53,30 @@ func withoutAddresses(ls []config.Listener) []config.Listener {
 	return out
 }
 
-// LimitsSummary writes the rate-limit rules in a short canonical form
-// ("name=tpm:20000,rpm:0,quota:0/;..." sorted by name), so that moat status
-// can say which replicas enforce different limits, the drift that
-// over-admits.
+// LimitsSummary writes the rate-limit rules in a short canonical form,
+// sorted ("team[key] tpm=20000 rpm=60; daily[principal] quota=1000000/day"),
+// so that moat status can say which replicas enforce different limits: the
+// drift that over-admits.
 func LimitsSummary(cfg *config.Config) string {
 	var parts []string
 	for _, r := range cfg.RateLimits.Rules {
-		parts = append(parts, fmt.Sprintf("%s=%s:tpm:%d,rpm:%d,quota:%d/%s", r.Name, r.Scope, r.TPM, r.RPM, r.Quota, r.QuotaPeriod))
+		p := r.Name + "[" + r.Scope + "]"
+		if len(r.Deployments) > 0 {
+			p += " deployments=" + strings.Join(r.Deployments, ",")
+		}
+		if r.TPM > 0 {
+			p += fmt.Sprintf(" tpm=%d", r.TPM)
+		}
+		if r.RPM > 0 {
+			p += fmt.Sprintf(" rpm=%d", r.RPM)
+		}
+		if r.Quota > 0 {
+			p += fmt.Sprintf(" quota=%d/%s", r.Quota, r.QuotaPeriod)
+		}
+		parts = append(parts, p)
 	}
 	slices.Sort(parts)
-	return strings.Join(parts, ";")
+	return strings.Join(parts, "; ")
 }
 
 // replicaInfo is what this replica says about itself.

@@ -99,3 +99,14 @@ func TestStatusReportsReplicas(t *testing.T) {
 		t.Fatalf("records %+v", recs)
 	}
 }
+
+func TestLimitsSummary(t *testing.T) {
+	cfg := mustConfig(t, `auth: {disabled: true}
+rate_limits: {rules: [
+  {name: team, scope: key, tpm: 20000, rpm: 60},
+  {name: daily, scope: principal, quota: 1000000, quota_period: day, deployments: [gpt-4o]}]}`)
+	want := "daily[principal] deployments=gpt-4o quota=1000000/day; team[key] tpm=20000 rpm=60"
+	if got := LimitsSummary(cfg); got != want {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+}

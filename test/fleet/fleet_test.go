@@ -364,6 +364,7 @@ func TestStatusReportsDrift(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+	t.Logf("moat status:\n%s", out)
 	for _, want := range []*regexp.Regexp{
 		regexp.MustCompile(`(?m)^r0 .*serving .* -$`),
 		regexp.MustCompile(`(?m)^r1 .*serving .* -$`),
