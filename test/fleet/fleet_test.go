@@ -311,8 +311,12 @@ func TestShutdownLogsCutStreams(t *testing.T) {
 		}
 	}()
 	p.Signal(syscall.SIGTERM)
-	if exited, _ := p.WaitTimeout(30 * time.Second); !exited {
+	exited, err := p.WaitTimeout(30 * time.Second)
+	if !exited {
 		t.Fatalf("moat did not exit\n%s", p.Logs())
+	}
+	if err == nil {
+		t.Errorf("moat exited 0 although it cut calls")
 	}
 	st, err := sqlitestore.Open(context.Background(), filepath.Join(dir, "moat.db"), nil)
 	if err != nil {
