@@ -117,10 +117,14 @@ func (s *Server) heartbeat(ctx context.Context, state string) {
 // A reload that changes the config shows in the next beat.
 func (s *Server) runHeartbeat(ctx context.Context) {
 	for {
+		every := s.cfg.Load().Replica.Heartbeat.D()
+		if every <= 0 {
+			every = 15 * time.Second // a config built without Parse's defaults
+		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(s.cfg.Load().Replica.Heartbeat.D()):
+		case <-time.After(every):
 		}
 		state := fleet.StateServing
 		if s.draining.Load() {
