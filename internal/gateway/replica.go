@@ -117,14 +117,10 @@ func (s *Server) heartbeat(ctx context.Context, state string) {
 // A reload that changes the config shows in the next beat.
 func (s *Server) runHeartbeat(ctx context.Context) {
 	for {
-		every := s.cfg.Load().Replica.Heartbeat.D()
-		if every <= 0 {
-			every = 15 * time.Second // a config built without Parse's defaults
-		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(every):
+		case <-time.After(s.heartbeatEvery()):
 		}
 		state := fleet.StateServing
 		if s.draining.Load() {
@@ -147,7 +143,16 @@ func (s *Server) fleetStatus(ctx context.Context) ([]fleet.Status, error) {
 	if err != nil {
 		return nil, err
 	}
-	return fleet.Check(rs, s.now(), staleBeats*s.cfg.Load().Replica.Heartbeat.D()), nil
+	return fleet.Check(rs, s.now(), staleBeats*s.heartbeatEvery()), nil
+}
+
+// heartbeatEvery is replica.heartbeat, or its default for a config built
+// without Parse's defaults.
+func (s *Server) heartbeatEvery() time.Duration {
+	if d := s.cfg.Load().Replica.Heartbeat.D(); d > 0 {
+		return d
+	}
+	return 15 * time.Second
 }
 
 // configInfoCollector exports moat_config_info, 1 with the replica's name,
