@@ -110,3 +110,16 @@ rate_limits: {rules: [
 		t.Fatalf("got %q, want %q", got, want)
 	}
 }
+
+// TestReloadKeepsReplicaName: the name keys the replicas table and every
+// logged row, so a reload that changes it is refused and the old one stays.
+func TestReloadKeepsReplicaName(t *testing.T) {
+	ts := startServer(t, "replica: {name: a}")
+	err := ts.Reload(mustConfig(t, completeConfig("replica: {name: b}", ts.cfg.Load().DataDir)))
+	if err == nil || !strings.Contains(err.Error(), "replica.name") {
+		t.Fatalf("reload to another name: %v", err)
+	}
+	if got := ts.cfg.Load().Replica.Name; got != "a" {
+		t.Fatalf("name after the refused reload: %q", got)
+	}
+}
