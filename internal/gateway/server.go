@@ -425,6 +425,12 @@ func (s *Server) readyz(w http.ResponseWriter) {
 func (s *Server) Shutdown(ctx context.Context) error {
 	cfg := s.cfg.Load()
 	s.draining.Store(true)
+	for _, b := range s.servers {
+		// Answers now carry "Connection: close", so clients holding a
+		// kept-alive connection come back through the load balancer,
+		// which no longer sends them here.
+		b.srv.SetKeepAlivesEnabled(false)
+	}
 	// The fleet sees the replica draining; a slow store delays nothing.
 	beat := make(chan struct{})
 	go func() {

@@ -46,8 +46,21 @@ func TestShutdownDrainsStreams(t *testing.T) {
 			t.Fatalf("%s during pre-stop: %d %q", u, code, body)
 		}
 	}
-	if code, _, body := do(t, "POST", url, chatBody); code != http.StatusOK {
-		t.Fatalf("call during pre-stop: %d %s", code, body)
+	req, err := httpRequest("POST", url, chatBody)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pre, err := ts.client().Do(req)
+	if err != nil {
+		t.Fatalf("call during pre-stop: %v", err)
+	}
+	b, _ := io.ReadAll(pre.Body)
+	pre.Body.Close()
+	if pre.StatusCode != http.StatusOK {
+		t.Fatalf("call during pre-stop: %d %s", pre.StatusCode, b)
+	}
+	if !pre.Close {
+		t.Fatal("the answer during pre-stop keeps the connection open")
 	}
 
 	rest, err := readAll(br)
