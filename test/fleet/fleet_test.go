@@ -224,7 +224,7 @@ func TestRollingRestart(t *testing.T) {
 	if res.failed != 0 {
 		t.Fatalf("%d calls failed during the rolling restart; first: %v", res.failed, res.firstErr)
 	}
-	if res.ok < 100 {
+	if res.ok < 30 {
 		t.Fatalf("only %d calls made; the load did not run", res.ok)
 	}
 
