@@ -140,6 +140,9 @@ func (p *pipeline) serve(w http.ResponseWriter, r *http.Request, s *scope) error
 	if err := p.authenticate(r, s); err != nil {
 		return err
 	}
+	if r.URL.Path == WhoamiPath && r.Method == http.MethodGet {
+		return p.whoami(w, r, s)
+	}
 	call, err := parseRoute(r, p.versions)
 	if err != nil {
 		return err

@@ -34,6 +34,7 @@ type answer struct {
 	finish   string
 	calls    []toolCall
 	logprobs []tokenLogprob
+	filtered string // the content filter category that cut the answer
 }
 
 // planGeneration validates a chat or completions request as the model would
@@ -42,6 +43,10 @@ func (s *Server) planGeneration(dep *deployment, op openai.Operation, req *opena
 	opts, bad := parseChatOptions(body, op.Name == "chat")
 	if bad != nil {
 		return nil, bad
+	}
+	promptFilter, completionFilter := filterTriggers(body)
+	if promptFilter != "" {
+		return nil, promptFilteredError(promptFilter)
 	}
 	limit := 0
 	for _, f := range []struct {
@@ -103,7 +108,15 @@ func (s *Server) planGeneration(dep *deployment, op openai.Operation, req *opena
 		for j := range n {
 			h := *p
 			h.int(int64(j))
-			g.answers = append(g.answers, shapeAnswer(dep, opts, g.chat, h.rand(), limit))
+			a := shapeAnswer(dep, opts, g.chat, h.rand(), limit)
+			if completionFilter != "" && len(a.calls) == 0 {
+				// The filter cuts the answer where the content tripped it.
+				a.pieces, a.finish, a.filtered = a.pieces[:len(a.pieces)/2], "content_filter", completionFilter
+				if a.logprobs != nil {
+					a.logprobs = a.logprobs[:len(a.pieces)]
+				}
+			}
+			g.answers = append(g.answers, a)
 		}
 	}
 	return g, nil

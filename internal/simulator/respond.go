@@ -43,7 +43,7 @@ func (s *Server) serveGeneration(w http.ResponseWriter, r *http.Request, g *gene
 				}
 			}
 			c.Choices[i] = chatChoice{
-				ContentFilterResults: completeFilters(),
+				ContentFilterResults: a.filters(),
 				FinishReason:         a.finish,
 				Index:                i,
 				Logprobs:             a.logprobsJSON(-1),
@@ -64,7 +64,7 @@ func (s *Server) serveGeneration(w http.ResponseWriter, r *http.Request, g *gene
 		}
 		for i, a := range g.answers {
 			c.Choices[i] = textChoice{
-				ContentFilterResults: completeFilters(),
+				ContentFilterResults: a.filters(),
 				FinishReason:         quoted(a.finish),
 				Index:                i,
 				Logprobs:             null(),
@@ -136,7 +136,7 @@ func (s *Server) streamGeneration(w http.ResponseWriter, r *http.Request, g *gen
 		}
 	}
 	for i, a := range g.answers {
-		sse.send(g.finishChunk(i, a.finish))
+		sse.send(g.finishChunk(i, a))
 	}
 	if g.includeUsage {
 		sse.send(g.usageChunk(newUsage(g.promptTokens, s.completionTokens(g))))
@@ -232,17 +232,22 @@ func (g *generation) contentChunk(i int, a answer, round int) any {
 	}})
 }
 
-func (g *generation) finishChunk(i int, finish string) any {
+func (g *generation) finishChunk(i int, a answer) any {
+	finish := a.finish
+	filters := &choiceFilters{}
+	if a.filtered != "" {
+		filters = filteredChoice(a.filtered, false)
+	}
 	if !g.chat {
 		return g.textChunk([]textChoice{{
-			ContentFilterResults: &choiceFilters{},
+			ContentFilterResults: filters,
 			FinishReason:         quoted(finish),
 			Index:                i,
 			Logprobs:             null(),
 		}})
 	}
 	return g.chatChunk([]chunkChoice{{
-		ContentFilterResults: &choiceFilters{},
+		ContentFilterResults: filters,
 		FinishReason:         quoted(finish),
 		Index:                i,
 		Logprobs:             null(),
