@@ -388,4 +388,19 @@ func TestStatusReportsDrift(t *testing.T) {
 	if err != nil || !regexp.MustCompile(`(?m)^r1 .*stopped .* -$`).MatchString(out) {
 		t.Fatalf("after r1 stopped: %v\n%s", err, out)
 	}
+	// A replica killed outright stops sending heartbeats: after three
+	// missed beats it is stale, and r0, alone live, agrees with itself.
+	reps[2].proc.Kill()
+	stale := regexp.MustCompile(`(?m)^r2 .* stale$`)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		if out, err = proctest.Run(t, nil, "status", "--addr", reps[0].mgmt); err != nil {
+			t.Fatalf("moat status: %v\n%s", err, out)
+		}
+		if stale.MatchString(out) || time.Now().After(deadline) {
+			break
+		}
+	}
+	if !stale.MatchString(out) || !regexp.MustCompile(`(?m)^r0 .*serving .* -$`).MatchString(out) {
+		t.Fatalf("after r2 was killed:\n%s", out)
+	}
 }
