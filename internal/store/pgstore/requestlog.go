@@ -51,7 +51,7 @@ func requestIDUniqueSQL() string {
 		affected := rollupBucket(g) + " IN (SELECT DISTINCT " + rollupBucket(g) + " FROM " + dups + ")"
 		b.WriteString("DELETE FROM " + reqlog.RollupTable + " WHERE grain = " + grain + " AND time IN (SELECT DISTINCT " +
 			rollupBucket(g) + " FROM " + dups + ");\n")
-		b.WriteString(rollupFillSQL(g, affected))
+		b.WriteString(rollupFillSQL(reqlog.RollupDims(), g, affected))
 	}
 	b.WriteString("CREATE UNIQUE INDEX request_log_request_id ON " + reqlog.SQLTable + " (time, request_id) WHERE request_id <> '';\n")
 	return b.String()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -25,8 +26,12 @@ func sqliteType(t reqlog.ColumnType) string {
 // rollupSchemaSQL creates reqlog.RollupTable and fills it from the log
 // already stored, in the migration that introduces it. It is generated from
 // reqlog's rollup lists; changing those needs a new migration.
-func rollupSchemaSQL() string {
-	dims, meas := reqlog.RollupDims(), reqlog.RollupMeasures()
+//
+// dims are the dimensions of the table being created: reqlog.RollupDims
+// for the current table, an older list in the migration that created an
+// older one (rollupDimsBefore).
+func rollupSchemaSQL(dims []reqlog.Column) string {
+	meas := reqlog.RollupMeasures()
 	var defs, key []string
 	defs = append(defs, "grain INTEGER NOT NULL", "time INTEGER NOT NULL")
 	key = append(key, "grain", "time")
@@ -46,7 +51,7 @@ func rollupSchemaSQL() string {
 	defs = append(defs, "PRIMARY KEY ("+strings.Join(key, ", ")+")")
 	b.WriteString("CREATE TABLE " + reqlog.RollupTable + " (\n\t" + strings.Join(defs, ",\n\t") + "\n) STRICT, WITHOUT ROWID;\n")
 	for _, g := range reqlog.Grains() {
-		b.WriteString(rollupFillSQL(g, ""))
+		b.WriteString(rollupFillSQL(dims, g, ""))
 	}
 	return b.String()
 }
@@ -57,12 +62,13 @@ func rollupBucket(g time.Duration) string {
 	return "time - time % " + strconv.FormatInt(int64(g/time.Microsecond), 10)
 }
 
-// rollupFillSQL adds to the rollup, at grain g, the log rows that match
-// where (all rows when where is empty).
-func rollupFillSQL(g time.Duration, where string) string {
+// rollupFillSQL adds to the rollup of dimensions dims, at grain g, the log
+// rows that match where (all rows when where is empty). A migration passes
+// the dimensions its rollup table has at that step.
+func rollupFillSQL(dims []reqlog.Column, g time.Duration, where string) string {
 	var sel, agg, groupBy []string
 	groupBy = append(groupBy, "2")
-	for i, d := range reqlog.RollupDims() {
+	for i, d := range dims {
 		sel = append(sel, d.SQL)
 		groupBy = append(groupBy, strconv.Itoa(i+3))
 	}
@@ -73,7 +79,12 @@ func rollupFillSQL(g time.Duration, where string) string {
 	if where != "" {
 		where = " WHERE " + where
 	}
-	return "INSERT INTO " + reqlog.RollupTable + " (" + strings.Join(reqlog.RollupColumns(), ", ") + ")\nSELECT " +
+	names := append([]string{"grain", "time"}, sel...)
+	names = append(names, "calls")
+	for _, m := range reqlog.RollupMeasures() {
+		names = append(names, "sum_"+m.SQL, "min_"+m.SQL, "max_"+m.SQL)
+	}
+	return "INSERT INTO " + reqlog.RollupTable + " (" + strings.Join(names, ", ") + ")\nSELECT " +
 		strconv.FormatInt(int64(g/time.Second), 10) + ", " + rollupBucket(g) + ", " +
 		strings.Join(sel, ", ") + ", " + strings.Join(agg, ", ") +
 		"\nFROM " + reqlog.SQLTable + where + " GROUP BY " + strings.Join(groupBy, ", ") + ";\n"
@@ -122,4 +133,16 @@ func (s *Store) deleteRollupBefore(ctx context.Context, t time.Time) error {
 		}
 	}
 	return nil
+}
+
+// rollupDimsBefore returns the rollup dimensions without the ones added by
+// later migrations, so an old migration builds the table it always built.
+func rollupDimsBefore(added ...string) []reqlog.Column {
+	var out []reqlog.Column
+	for _, d := range reqlog.RollupDims() {
+		if !slices.Contains(added, d.SQL) {
+			out = append(out, d)
+		}
+	}
+	return out
 }
