@@ -200,8 +200,12 @@ func (p *pipeline) readBody(w http.ResponseWriter, r *http.Request, s *scope) er
 	} else {
 		req, err := openai.ParseRequest(body)
 		if err != nil {
+			var param string // set when a member is ambiguous (duplicate or case variant)
+			if fe := (*openai.FieldError)(nil); errors.As(err, &fe) {
+				param = fe.Param
+			}
 			return httpx.New(http.StatusBadRequest, httpx.KindClientBadRequest,
-				openai.ModelError(err.Error(), "invalid_request_error", "", ""), err)
+				openai.ModelError(err.Error(), "invalid_request_error", param, ""), err)
 		}
 		s.req = req
 	}
