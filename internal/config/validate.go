@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/url"
 	"os"
 	"regexp"
 	"strings"
@@ -86,6 +85,7 @@ func (c *Config) Validate() error {
 			add("api_versions: %q is not YYYY-MM-DD or YYYY-MM-DD-preview", v)
 		}
 	}
+	errs = append(errs, c.validateExposure()...)
 	errs = append(errs, c.Log.validate()...)
 	errs = append(errs, c.Auth.validate()...)
 	errs = append(errs, c.Routing.validate()...)
@@ -177,9 +177,8 @@ func (u *Upstream) validate() []error {
 	var errs []error
 	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
 	checkURL := func(field, raw string) {
-		p, err := url.Parse(raw)
-		if err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" {
-			add("%s %q must be an http(s) URL", field, raw)
+		if err := checkEndpointURL(field, raw); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	switch u.Type {
