@@ -43,7 +43,7 @@ func buildPipeline(ctx context.Context, cfg *config.Config, d buildDeps) (*pipel
 		logBodies: cfg.Log.Bodies, maxBodyLog: int(cfg.Log.MaxBodyLogBytes),
 		deployments: map[string]*deployment{}, targets: map[string]*upstream.Target{},
 		tokens: d.tokens, metrics: d.metrics, sink: d.sink, newID: d.newID, tel: d.tel,
-		versions: map[string]bool{}, denials: &logSampler{},
+		versions: map[string]bool{}, denials: &logSampler{}, anonRows: &rowSampler{perSecond: anonymousLogPerSecond},
 	}
 	versions := cfg.APIVersions
 	if len(versions) == 0 {

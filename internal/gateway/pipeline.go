@@ -49,6 +49,7 @@ type pipeline struct {
 	listeners        map[string]*netpolicy.Listener
 	id               *identity
 	denials          *logSampler
+	anonRows         *rowSampler // request-log rows of calls refused before authentication
 	maxAttempts      int
 	limiter          ratelimit.Limiter
 	rateRules        []config.RateRule
