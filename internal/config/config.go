@@ -117,6 +117,10 @@ type Limits struct {
 	MaxBodyBytes ByteSize `yaml:"max_body_bytes"`
 	// MaxRetryBodyBytes is the largest body kept for replay on failover. Default equals MaxBodyBytes.
 	MaxRetryBodyBytes ByteSize `yaml:"max_retry_body_bytes"`
+	// BodyReadTimeout is how long a client may take to send its whole
+	// request body (408 beyond), so a client trickling its body cannot hold
+	// a call open. Separate from the upstreams' idle_timeout. Default 60s.
+	BodyReadTimeout Duration `yaml:"body_read_timeout"`
 }
 
 // Log configures the request log.

@@ -77,6 +77,9 @@ func (c *Config) Validate() error {
 	if c.Limits.MaxBodyBytes <= 0 {
 		add("limits.max_body_bytes must be positive")
 	}
+	if c.Limits.BodyReadTimeout < 0 {
+		add("limits.body_read_timeout cannot be negative")
+	}
 	if c.Limits.MaxRetryBodyBytes > c.Limits.MaxBodyBytes {
 		add("limits.max_retry_body_bytes cannot exceed limits.max_body_bytes")
 	}

@@ -1,8 +1,15 @@
 package gateway
 
 import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // TestReservationNotTalkedDown replays issue 17's attack: a case variant of
@@ -47,5 +54,56 @@ rate_limits:
 		if r.Status != 400 || r.ErrorKind != "client_bad_request" || r.Attempts != 0 {
 			t.Errorf("record: %+v", r)
 		}
+	}
+}
+
+// TestBodyReadTimeout: an authenticated client that trickles its body, a
+// byte at a time, never idle for long, is answered 408 in Azure's shape
+// once limits.body_read_timeout has passed, and the call is logged
+// client_timeout without reaching the upstream.
+func TestBodyReadTimeout(t *testing.T) {
+	up := newFakeUpstream(t, false)
+	ts := startServer(t, upstreamConfig(up.URL, "")+"limits: {body_read_timeout: 300ms}\n")
+	conn, err := net.Dial("tcp", strings.TrimPrefix(ts.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	body := `{"model":"chat","messages":[{"role":"user","content":"` + strings.Repeat("x", 200) + `"}]}`
+	fmt.Fprintf(conn, "POST /v1/chat/completions HTTP/1.1\r\nHost: moat\r\napi-key: k\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", len(body))
+	answered := make(chan *http.Response, 1)
+	go func() {
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Errorf("read response: %v", err)
+			close(answered)
+			return
+		}
+		answered <- resp
+	}()
+	var resp *http.Response
+trickle:
+	for i := 0; ; i++ {
+		if i == len(body) {
+			t.Fatal("the whole body was sent without an answer: the timeout did not fire")
+		}
+		select {
+		case resp = <-answered:
+			break trickle
+		case <-time.After(20 * time.Millisecond):
+			_, _ = conn.Write([]byte{body[i]}) // fails once moat has closed the connection
+		}
+	}
+	if resp == nil {
+		t.FailNow()
+	}
+	b, _ := io.ReadAll(resp.Body)
+	want := `{"error":{"code":"408","message": "The request body was not received within 300ms. Send the whole body promptly and try again."}}`
+	if resp.StatusCode != 408 || string(b) != want || resp.Header.Get("Apim-Request-Id") == "" {
+		t.Fatalf("%d %v %s", resp.StatusCode, resp.Header, b)
+	}
+	recs := ts.records()
+	if len(recs) != 1 || recs[0].Status != 408 || recs[0].ErrorKind != "client_timeout" || recs[0].Attempts != 0 {
+		t.Fatalf("records %+v", recs)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/http/httputil"
+	"os"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -35,6 +36,7 @@ type pipeline struct {
 	versions         map[string]bool
 	maxBody          int64
 	maxRetry         int64
+	bodyTimeout      time.Duration // limits.body_read_timeout; 0 means none
 	logBodies        bool
 	maxBodyLog       int
 	deployments      map[string]*deployment
@@ -180,8 +182,11 @@ func (p *pipeline) serve(w http.ResponseWriter, r *http.Request, s *scope) error
 // readBody reads the bounded body, parses it and finds the deployment on
 // surfaces that carry it in the body.
 func (p *pipeline) readBody(w http.ResponseWriter, r *http.Request, s *scope) error {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, p.maxBody))
+	body, err := p.readAll(w, r)
 	if err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return errBodyTimeout(p.bodyTimeout, err)
+		}
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			return httpx.New(http.StatusRequestEntityTooLarge, httpx.KindClientTooLarge,
