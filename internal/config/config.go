@@ -89,6 +89,11 @@ type Management struct {
 	// nothing that can change keys or rules is reachable from a public
 	// network unless configured on purpose.
 	AllowPublic bool `yaml:"allow_public"`
+	// AllowedHosts are the host names (or "*.suffix" wildcards) the
+	// management plane answers to beyond IP addresses and localhost. Any
+	// other Host header is refused, so a web page cannot reach moat through
+	// DNS rebinding.
+	AllowedHosts []string `yaml:"allowed_hosts"`
 }
 
 // Network mirrors the Cognitive Services account network settings.

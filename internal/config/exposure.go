@@ -40,6 +40,19 @@ func (c *Config) validateExposure() []error {
 	return errs
 }
 
+// validateAllowedHosts checks management.allowed_hosts entries are bare
+// host names: a port, scheme or path would never match a Host header.
+func (m *Management) validateAllowedHosts() []error {
+	var errs []error
+	for _, h := range m.AllowedHosts {
+		name := strings.TrimPrefix(h, "*.")
+		if name == "" || strings.ContainsAny(name, ":/@ *") {
+			errs = append(errs, fmt.Errorf("management.allowed_hosts: %q must be a host name or *.suffix, without port or scheme", h))
+		}
+	}
+	return errs
+}
+
 // checkEndpointURL validates an upstream or collector URL. Credentials in
 // the URL (https://user:pw@host) are refused: they would travel in config
 // dumps and logs; the error names the field but never repeats the URL's
