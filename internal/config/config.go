@@ -94,6 +94,23 @@ type Management struct {
 	// other Host header is refused, so a web page cannot reach moat through
 	// DNS rebinding.
 	AllowedHosts []string `yaml:"allowed_hosts"`
+	// Query bounds the KQL queries served on the management plane (query
+	// API and dashboard), which share the machine with the data plane.
+	Query QueryLimits `yaml:"query"`
+}
+
+// QueryLimits cap concurrent log queries. Zero means the default.
+type QueryLimits struct {
+	// MaxConcurrent caps query requests in progress overall; more get 429.
+	// Default 8.
+	MaxConcurrent int `yaml:"max_concurrent"`
+	// MaxPerPrincipal caps one caller's query requests in progress; more
+	// get 429. Default 2.
+	MaxPerPrincipal int `yaml:"max_per_principal"`
+	// Workers is how many SQL statements run at once; admitted queries
+	// wait for a free one. Default half the CPUs, at least 1, so queries
+	// never take every core from the data plane. Applies at restart.
+	Workers int `yaml:"workers"`
 }
 
 // Network mirrors the Cognitive Services account network settings.

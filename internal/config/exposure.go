@@ -53,6 +53,13 @@ func (m *Management) validateAllowedHosts() []error {
 	return errs
 }
 
+func (q *QueryLimits) validate() []error {
+	if q.MaxConcurrent < 0 || q.MaxPerPrincipal < 0 || q.Workers < 0 {
+		return []error{fmt.Errorf("management.query: max_concurrent, max_per_principal and workers cannot be negative")}
+	}
+	return nil
+}
+
 // checkEndpointURL validates an upstream or collector URL. Credentials in
 // the URL (https://user:pw@host) are refused: they would travel in config
 // dumps and logs; the error names the field but never repeats the URL's
