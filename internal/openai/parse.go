@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 )
 
@@ -42,7 +41,7 @@ var streamOptionFields = []string{"include_usage"}
 // members of the fields moat acts on (a *FieldError). The error message is
 // safe to show to the client: it names the JSON problem only.
 func ParseRequest(body []byte) (*Request, error) {
-	trimmed := bytes.TrimSpace(body)
+	trimmed := bytes.Trim(body, " \t\r\n") // JSON whitespace only
 	if len(trimmed) == 0 {
 		return nil, errors.New("request body is empty")
 	}
@@ -52,13 +51,32 @@ func ParseRequest(body []byte) (*Request, error) {
 		}
 		return nil, ErrBodyNotObject
 	}
-	members, err := scanObject(trimmed, actedFields)
+	var r Request
+	if err := json.Unmarshal(trimmed, &r); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			return nil, fmt.Errorf("invalid type for '%s': expected %s", te.Field, te.Type.String())
+		}
+		return nil, errInvalidJSON
+	}
+	// The body is valid JSON now, so one cheap pass over its top-level
+	// member names (no value decoded twice) finds the ambiguous ones.
+	var streamOptions []byte
+	err := checkMembers(trimmed, actedFields, func(name string, val []byte) {
+		if name == "stream_options" && val[0] == '{' {
+			streamOptions = val
+		}
+	})
 	if err != nil {
 		return nil, err
 	}
-	var r Request
-	for name, raw := range members {
-		if err := r.set(name, raw); err != nil {
+	if streamOptions != nil {
+		if err := checkMembers(streamOptions, streamOptionFields, nil); err != nil {
+			var fe *FieldError
+			if errors.As(err, &fe) {
+				fe.Param = "stream_options." + fe.Param
+				fe.Msg = strings.Replace(fe.Msg, "'", "'stream_options.", 1)
+			}
 			return nil, err
 		}
 	}
@@ -67,109 +85,105 @@ func ParseRequest(body []byte) (*Request, error) {
 
 var errInvalidJSON = errors.New("request body is not valid JSON")
 
-// set decodes one acted-on member into r.
-func (r *Request) set(name string, raw json.RawMessage) error {
-	var dst any
-	switch name {
-	case "model":
-		dst = &r.Model
-	case "stream":
-		dst = &r.Stream
-	case "stream_options":
-		if err := checkStreamOptions(raw); err != nil {
-			return err
+// checkMembers walks the members of the valid JSON object obj and refuses
+// a member that repeats one of fields, or differs from one only by case as
+// encoding/json folds it. seen, if set, gets each exact match's raw value.
+func checkMembers(obj []byte, fields []string, seen func(name string, val []byte)) error {
+	found := make(map[string]bool, 4)
+	i := 1 // after '{'
+	for {
+		i = skipSpace(obj, i)
+		if i >= len(obj) || obj[i] == '}' {
+			return nil
 		}
-		dst = &r.StreamOptions
-	case "max_tokens":
-		dst = &r.MaxTokens
-	case "max_completion_tokens":
-		dst = &r.MaxCompletionTokens
-	case "max_output_tokens":
-		dst = &r.MaxOutputTokens
-	case "n":
-		dst = &r.N
-	case "messages":
-		r.Messages = raw
-		return nil
-	case "prompt":
-		r.Prompt = raw
-		return nil
-	case "input":
-		r.Input = raw
-		return nil
-	case "instructions":
-		dst = &r.Instructions
-	default:
-		return nil
-	}
-	if err := json.Unmarshal(raw, dst); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
-			field := name
-			if te.Field != "" {
-				field += "." + te.Field
+		if obj[i] == ',' {
+			i = skipSpace(obj, i+1)
+		}
+		end := skipString(obj, i)
+		key := obj[i+1 : end-1]
+		i = skipSpace(obj, end)
+		i = skipSpace(obj, i+1) // ':'
+		vend := skipValue(obj, i)
+		name := foldMatch(unescapeKey(key), fields)
+		if name != "" {
+			k := unescapeKey(key)
+			if k != name {
+				return &FieldError{Param: name, Msg: fmt.Sprintf(
+					"'%s' differs from the field '%s' only by case; send '%s' exactly once", k, name, name)}
 			}
-			return fmt.Errorf("invalid type for '%s': expected %s", field, te.Type.String())
+			if found[name] {
+				return &FieldError{Param: name, Msg: fmt.Sprintf("'%s' appears more than once; send it exactly once", name)}
+			}
+			found[name] = true
+			if seen != nil {
+				seen(name, obj[i:vend])
+			}
 		}
-		return errInvalidJSON
+		i = vend
 	}
-	return nil
 }
 
-// checkStreamOptions applies the duplicate and case rules inside
-// stream_options, whose include_usage decides whether usage is captured.
-func checkStreamOptions(raw json.RawMessage) error {
-	if len(raw) == 0 || raw[0] != '{' {
-		return nil // null, or a type error reported by the decode
+// unescapeKey decodes a member name as encoding/json and upstreams do, so
+// "max\u005ftokens" is max_tokens.
+func unescapeKey(raw []byte) string {
+	if bytes.IndexByte(raw, '\\') < 0 {
+		return string(raw)
 	}
-	_, err := scanObject(raw, streamOptionFields)
-	var fe *FieldError
-	if errors.As(err, &fe) {
-		fe.Param = "stream_options." + fe.Param
-		fe.Msg = strings.Replace(fe.Msg, "'", "'stream_options.", 1)
+	var s string
+	if json.Unmarshal(append(append([]byte{'"'}, raw...), '"'), &s) != nil {
+		return string(raw)
 	}
-	return err
+	return s
 }
 
-// scanObject walks the members of the JSON object in b once. It returns the
-// raw values of the members named in fields (matched exactly), and refuses
-// a member that repeats one of them or differs from one only by case.
-func scanObject(b []byte, fields []string) (map[string]json.RawMessage, error) {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return nil, errInvalidJSON
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
 	}
-	out := map[string]json.RawMessage{}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return nil, errInvalidJSON
+	return i
+}
+
+// skipString returns the index just past the string starting at b[i] ('"').
+func skipString(b []byte, i int) int {
+	for i++; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
 		}
-		key, _ := tok.(string)
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return nil, errInvalidJSON
-		}
-		name := foldMatch(key, fields)
-		if name == "" {
-			continue
-		}
-		if key != name {
-			return nil, &FieldError{Param: name, Msg: fmt.Sprintf(
-				"'%s' differs from the field '%s' only by case; send '%s' exactly once", key, name, name)}
-		}
-		if _, dup := out[name]; dup {
-			return nil, &FieldError{Param: name, Msg: fmt.Sprintf("'%s' appears more than once; send it exactly once", name)}
-		}
-		out[name] = raw
 	}
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('}') {
-		return nil, errInvalidJSON
+	return len(b)
+}
+
+// skipValue returns the index just past the value starting at b[i].
+func skipValue(b []byte, i int) int {
+	if i >= len(b) {
+		return i
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, errInvalidJSON // trailing data after the object
+	switch b[i] {
+	case '"':
+		return skipString(b, i)
+	case '{', '[':
+		depth := 0
+		for ; i < len(b); i++ {
+			switch b[i] {
+			case '"':
+				i = skipString(b, i) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return i + 1
+				}
+			}
+		}
+		return len(b)
 	}
-	return out, nil
+	for i < len(b) && b[i] != ',' && b[i] != '}' && b[i] != ']' && b[i] != ' ' && b[i] != '\t' && b[i] != '\n' && b[i] != '\r' {
+		i++
+	}
+	return i
 }
 
 // foldMatch returns the field that key names under encoding/json's

@@ -26,6 +26,8 @@ func TestParseRequestRefusesAmbiguousMembers(t *testing.T) {
 		{"stream_options duplicate", `{"stream_options":{},"stream_options":{"include_usage":true}}`, "stream_options"},
 		{"include_usage variant", `{"stream_options":{"include_usage":true,"Include_Usage":false}}`, "stream_options.include_usage"},
 		{"include_usage duplicate", `{"stream_options":{"include_usage":true,"include_usage":false}}`, "stream_options.include_usage"},
+		{"escaped case variant", `{"max_tokens":600,"max\u005FTOKENS":1}`, "max_tokens"},
+		{"escaped duplicate", `{"n":1,"\u006e":8}`, "n"},
 		{"messages duplicate", `{"messages":[{"role":"user","content":"long"}],"messages":[]}`, "messages"},
 	}
 	for _, tt := range tests {
