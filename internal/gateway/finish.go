@@ -107,11 +107,11 @@ func (p *pipeline) finish(r *http.Request, s *scope) {
 		p.metrics.ttfb.WithLabelValues(depLabel).Observe(s.firstByte.Sub(s.start).Seconds())
 	}
 	if p.logBodies {
-		rec.RequestBody = string(s.body)
+		rec.RequestBody = reqlog.TruncatedBytes(s.body, p.maxBodyLog)
 		if s.streamed {
 			rec.ResponseBody = s.streamText()
 		} else {
-			rec.ResponseBody = string(s.respBody)
+			rec.ResponseBody = reqlog.TruncatedBytes(s.respBody, p.maxBodyLog)
 		}
 	}
 	rec.Bound(p.maxBodyLog) // before telemetry, which reads the record too

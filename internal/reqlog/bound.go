@@ -61,6 +61,22 @@ func Truncated(s string, max int) string {
 	return s[:keep] + marker(len(s)-keep)
 }
 
+// TruncatedBytes is Truncated for a byte slice, such as a 25 MiB request
+// body, converting only what is kept.
+func TruncatedBytes(b []byte, max int) string {
+	if len(b) <= max || max <= 0 {
+		return Truncated(string(b), max)
+	}
+	keep := max - len(marker(len(b)))
+	if keep < 0 {
+		return Truncated(string(b[:max]), max)
+	}
+	for keep > 0 && !utf8.RuneStart(b[keep]) {
+		keep--
+	}
+	return strings.ToValidUTF8(string(b[:keep]), "\uFFFD") + marker(len(b)-keep)
+}
+
 func marker(n int) string { return "…[truncated " + strconv.Itoa(n) + " bytes]" }
 
 // runeStart moves i back to the start of the character it falls in.

@@ -57,3 +57,14 @@ func TestBoundRecord(t *testing.T) {
 		t.Errorf("short field changed: %q", r.ClientIP)
 	}
 }
+
+func TestTruncatedBytes(t *testing.T) {
+	body := []byte(strings.Repeat("é", 1000))
+	got := TruncatedBytes(body, 100)
+	if want := Truncated(string(body), 100); got != want {
+		t.Fatalf("TruncatedBytes = %q, want %q", got, want)
+	}
+	if got := TruncatedBytes([]byte("short"), 100); got != "short" {
+		t.Fatalf("short: %q", got)
+	}
+}
