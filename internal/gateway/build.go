@@ -91,6 +91,10 @@ func buildPipeline(ctx context.Context, cfg *config.Config, d buildDeps) (*pipel
 	p.limiter = d.limiter
 	p.rateRules = cfg.RateLimits.Rules
 	p.defaultMaxTokens = cfg.RateLimits.DefaultMaxTokens
+	p.maxExactCount = int(cfg.RateLimits.MaxExactCountBytes)
+	if p.maxExactCount <= 0 {
+		p.maxExactCount = config.DefaultMaxExactCountBytes
+	}
 	sort.Strings(p.depNames)
 	rules, err := cfg.NetworkRules()
 	if err == nil {
@@ -120,7 +124,8 @@ func buildPipeline(ctx context.Context, cfg *config.Config, d buildDeps) (*pipel
 // newTarget builds an upstream Target from config.
 func newTarget(u config.Upstream, simulatorURL string) (*upstream.Target, error) {
 	o := upstream.Options{Name: u.Name, Type: upstream.Type(u.Type), APIVersion: u.APIVersion,
-		StreamUsage: *u.StreamUsage, Timeout: u.Timeout.D(), ConnectTimeout: u.ConnectTimeout.D(), CAFile: u.CAFile}
+		StreamUsage: *u.StreamUsage, Timeout: u.Timeout.D(), ConnectTimeout: u.ConnectTimeout.D(), CAFile: u.CAFile,
+		ConnectAddress: u.ConnectAddress}
 	switch u.Type {
 	case "azure":
 		o.BaseURL = u.Endpoint
