@@ -110,3 +110,33 @@ trickle:
 		t.Fatalf("records %+v", recs)
 	}
 }
+
+// TestManagementAllowedHosts: the management plane answers IP and
+// localhost Host headers and the names in management.allowed_hosts, as
+// currently loaded; a reload that adds a name applies at once.
+func TestManagementAllowedHosts(t *testing.T) {
+	ts := startServer(t, "")
+	get := func(host string) int {
+		req, err := http.NewRequest("GET", ts.mgmtURL+"/readyz", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Host = host
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for host, want := range map[string]int{"127.0.0.1:9090": 200, "localhost": 200, "moat-admin.internal": 403} {
+		if got := get(host); got != want {
+			t.Errorf("Host %s: %d, want %d", host, got, want)
+		}
+	}
+	ts.reload("management: {listeners: [{name: mgmt, address: '127.0.0.1:0', kind: private_endpoint}], allowed_hosts: [moat-admin.internal]}\n" +
+		"listeners: [{name: data, address: '127.0.0.1:0'}]\n")
+	if got := get("moat-admin.internal:9090"); got != 200 {
+		t.Errorf("configured name after reload: %d", got)
+	}
+}
