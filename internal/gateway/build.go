@@ -30,6 +30,7 @@ type buildDeps struct {
 	newID     func() string
 	keyStore  auth.KeyStore         // keys created with `moat keys create`, if the store keeps them
 	assigned  admin.AssignmentStore // role assignments made with `moat roles` or the admin API
+	stored    *storedIdentity       // key cache and last known good assignments, shared across pipelines
 	limiter   ratelimit.Limiter
 	tel       *telemetry.Telemetry
 	targetKey []byte // keys memberTarget's fingerprints
@@ -113,7 +114,7 @@ func buildPipeline(ctx context.Context, cfg *config.Config, d buildDeps) (*pipel
 		}
 		p.listeners[lc.Name] = &l
 	}
-	if p.id, err = buildIdentity(ctx, cfg, d.keyStore, d.assigned, d.log, d.now); err != nil {
+	if p.id, err = buildIdentity(ctx, cfg, d.keyStore, d.assigned, d.stored, d.log, d.now); err != nil {
 		p.close()
 		return nil, fmt.Errorf("auth: %w", err)
 	}
