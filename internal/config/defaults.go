@@ -1,6 +1,7 @@
 package config
 
 import (
+	"os"
 	"strconv"
 	"time"
 )
@@ -88,6 +89,20 @@ func (c *Config) ApplyDefaults() {
 	}
 	if c.Shutdown.GracePeriod == 0 {
 		c.Shutdown.GracePeriod = Duration(30 * time.Second)
+	}
+	if c.Shutdown.PreStop == nil {
+		d := Duration(5 * time.Second)
+		c.Shutdown.PreStop = &d
+	}
+	if c.Replica.Name == "" {
+		if h, err := os.Hostname(); err == nil && h != "" {
+			c.Replica.Name = h
+		} else {
+			c.Replica.Name = "moat"
+		}
+	}
+	if c.Replica.Heartbeat == 0 {
+		c.Replica.Heartbeat = Duration(15 * time.Second)
 	}
 }
 

@@ -147,6 +147,15 @@ func (c *Config) Validate() error {
 	if c.Shutdown.GracePeriod < 0 {
 		add("shutdown.grace_period cannot be negative")
 	}
+	if c.Shutdown.PreStopD() < 0 {
+		add("shutdown.pre_stop cannot be negative")
+	}
+	if len(c.Replica.Name) > 128 || strings.ContainsFunc(c.Replica.Name, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		add("replica.name must be at most 128 characters without control characters")
+	}
+	if c.Replica.Heartbeat < 0 {
+		add("replica.heartbeat cannot be negative")
+	}
 	return errors.Join(errs...)
 }
 

@@ -31,6 +31,7 @@ var allowed = map[string][]string{
 	"internal/upstream":  {"internal/openai"},
 	"internal/simulator": {"internal/openai", "internal/tokens"},
 	"internal/idp":       {},
+	"internal/fleet":     {}, // replica heartbeats and drift; stores and the gateway implement and use it
 	// telemetry knows nothing of moat: the gateway fills its Call.
 	"internal/telemetry":          {},
 	"internal/telemetry/otlptest": {},

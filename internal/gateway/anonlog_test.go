@@ -15,7 +15,7 @@ import (
 func recordStringBytes(r reqlog.Record) int {
 	return len(r.RequestID) + len(r.Caller) + len(r.AuthType) + len(r.ClientIP) + len(r.Listener) + len(r.Deployment) +
 		len(r.Model) + len(r.Upstream) + len(r.Operation) + len(r.APIVersion) + len(r.Method) + len(r.Path) +
-		len(r.ErrorKind) + len(r.ErrorMessage) + len(r.Region) + len(r.RequestBody) + len(r.ResponseBody)
+		len(r.ErrorKind) + len(r.ErrorMessage) + len(r.Region) + len(r.Replica) + len(r.RequestBody) + len(r.ResponseBody)
 }
 
 // TestAnonymousLogBounded replays issue 17's log flood: anonymous calls
@@ -56,7 +56,7 @@ func TestAnonymousLogBounded(t *testing.T) {
 			for _, r := range recs {
 				n := recordStringBytes(r)
 				total += n
-				if n > reqlog.MaxPathBytes+reqlog.MaxErrorMessageBytes+13*reqlog.MaxShortFieldBytes {
+				if n > reqlog.MaxPathBytes+reqlog.MaxErrorMessageBytes+14*reqlog.MaxShortFieldBytes {
 					t.Errorf("row of %d bytes of strings", n)
 				}
 				if len(r.Path) > reqlog.MaxPathBytes || !strings.Contains(r.Path, "…[truncated ") || r.ErrorKind != tt.kind {

@@ -3,6 +3,7 @@ package pgstore
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -30,8 +31,12 @@ func pgType(t reqlog.ColumnType) string {
 // rollupSchemaSQL creates reqlog.RollupTable and fills it from the log
 // already stored, in the migration that introduces it. It is generated from
 // reqlog's rollup lists; changing those needs a new migration.
-func rollupSchemaSQL() string {
-	dims, meas := reqlog.RollupDims(), reqlog.RollupMeasures()
+//
+// dims are the dimensions of the table being created: reqlog.RollupDims
+// for the current table, an older list in the migration that created an
+// older one (rollupDimsBefore).
+func rollupSchemaSQL(dims []reqlog.Column) string {
+	meas := reqlog.RollupMeasures()
 	var defs, key, sel, agg []string
 	defs = append(defs, "grain integer NOT NULL", "time timestamptz NOT NULL")
 	key = append(key, "grain", "time")
@@ -47,7 +52,13 @@ func rollupSchemaSQL() string {
 		defs = append(defs, "sum_"+m.SQL+" "+t+" NOT NULL", "min_"+m.SQL+" "+t+" NOT NULL", "max_"+m.SQL+" "+t+" NOT NULL")
 		agg = append(agg, "SUM("+m.SQL+")::"+t, "MIN("+m.SQL+")", "MAX("+m.SQL+")")
 	}
-	cols := strings.Join(reqlog.RollupColumns(), ", ")
+	names := []string{"grain", "time"}
+	names = append(names, sel...)
+	names = append(names, "calls")
+	for _, m := range meas {
+		names = append(names, "sum_"+m.SQL, "min_"+m.SQL, "max_"+m.SQL)
+	}
+	cols := strings.Join(names, ", ")
 	var b strings.Builder
 	b.WriteString("CREATE TABLE " + reqlog.RollupTable + " (\n\t" + strings.Join(defs, ",\n\t") + "\n);\n")
 	b.WriteString("CREATE UNIQUE INDEX " + reqlog.RollupTable + "_key ON " + reqlog.RollupTable + " (" + strings.Join(key, ", ") + ");\n")
@@ -111,4 +122,16 @@ func (s *Store) deleteRollupBefore(ctx context.Context, t time.Time) error {
 		}
 	}
 	return nil
+}
+
+// rollupDimsBefore returns the rollup dimensions without the ones added by
+// later migrations, so an old migration builds the table it always built.
+func rollupDimsBefore(added ...string) []reqlog.Column {
+	var out []reqlog.Column
+	for _, d := range reqlog.RollupDims() {
+		if !slices.Contains(added, d.SQL) {
+			out = append(out, d)
+		}
+	}
+	return out
 }
