@@ -1,6 +1,7 @@
 package reqlog
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -66,5 +67,26 @@ func TestTruncatedBytes(t *testing.T) {
 	}
 	if got := TruncatedBytes([]byte("short"), 100); got != "short" {
 		t.Fatalf("short: %q", got)
+	}
+}
+
+// TestBoundCoversEveryStringField: a string field added to Record without
+// a bound fails here, since any of them may carry caller input.
+func TestBoundCoversEveryStringField(t *testing.T) {
+	const maxBody = 512
+	var r Record
+	v := reflect.ValueOf(&r).Elem()
+	huge := strings.Repeat("x", 1<<16)
+	for i := range v.NumField() {
+		if v.Field(i).Kind() == reflect.String {
+			v.Field(i).SetString(huge)
+		}
+	}
+	r.Bound(maxBody)
+	limit := max(MaxPathBytes, MaxErrorMessageBytes, MaxShortFieldBytes, maxBody)
+	for i := range v.NumField() {
+		if f := v.Field(i); f.Kind() == reflect.String && f.Len() > limit {
+			t.Errorf("Record.%s is not bounded by Bound (%d bytes)", v.Type().Field(i).Name, f.Len())
+		}
 	}
 }
