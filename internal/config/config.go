@@ -163,6 +163,12 @@ type Log struct {
 	BatchSize int `yaml:"batch_size"`
 	// FlushInterval is the longest a record waits before being written.
 	FlushInterval Duration `yaml:"flush_interval"`
+	// SpoolDir holds the journal of records not yet in the store (default DataDir/spool).
+	SpoolDir string `yaml:"spool_dir"`
+	// SpoolMaxBytes bounds the spool; when full, new records are dropped and counted. Default 1GiB.
+	SpoolMaxBytes ByteSize `yaml:"spool_max_bytes"`
+	// SpoolFsyncInterval is how often the spool is fsynced: what a power loss can take. Default 100ms.
+	SpoolFsyncInterval Duration `yaml:"spool_fsync_interval"`
 	// Bodies stores prompts and completions in the log when true. Off by default.
 	Bodies bool `yaml:"bodies"`
 	// MaxBodyLogBytes truncates logged bodies. Default 32KiB.

@@ -2,6 +2,7 @@ package config
 
 import (
 	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 )
@@ -52,6 +53,9 @@ func (c *Config) ApplyDefaults() {
 		c.Limits.BodyReadTimeout = DefaultBodyReadTimeout
 	}
 	c.Log.applyDefaults()
+	if c.Log.SpoolDir == "" {
+		c.Log.SpoolDir = filepath.Join(c.DataDir, "spool")
+	}
 	c.Routing.applyDefaults()
 	c.RateLimits.applyDefaults()
 	c.Telemetry.applyDefaults()
@@ -133,6 +137,12 @@ func (l *Log) applyDefaults() {
 	}
 	if l.FlushInterval == 0 {
 		l.FlushInterval = Duration(200 * time.Millisecond)
+	}
+	if l.SpoolMaxBytes == 0 {
+		l.SpoolMaxBytes = 1 << 30
+	}
+	if l.SpoolFsyncInterval == 0 {
+		l.SpoolFsyncInterval = Duration(100 * time.Millisecond)
 	}
 	if l.MaxBodyLogBytes == 0 {
 		l.MaxBodyLogBytes = 32 << 10

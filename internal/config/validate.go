@@ -173,6 +173,12 @@ func (l *Log) validate() []error {
 	if l.QueueSize < 1 || l.BatchSize < 1 || l.FlushInterval <= 0 {
 		errs = append(errs, errors.New("log.queue_size, log.batch_size and log.flush_interval must be positive"))
 	}
+	if l.SpoolMaxBytes < 1<<20 {
+		errs = append(errs, errors.New("log.spool_max_bytes must be at least 1MiB"))
+	}
+	if l.SpoolFsyncInterval <= 0 {
+		errs = append(errs, errors.New("log.spool_fsync_interval must be positive"))
+	}
 	switch l.Level {
 	case "debug", "info", "warn", "error":
 	default:

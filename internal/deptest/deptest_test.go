@@ -17,21 +17,22 @@ const mod = "github.com/moat-gw/moat/"
 // allowed lists, per package, the moat packages it may import. Packages not
 // listed here may import anything except gateway and cli.
 var allowed = map[string][]string{
-	"internal/openai":    {},
-	"internal/httpx":     {},
-	"internal/reqlog":    {},
-	"internal/audit":     {},
-	"internal/tokens":    {"internal/openai"},
-	"internal/netpolicy": {"internal/openai", "internal/httpx"},
-	"internal/auth":      {"internal/openai", "internal/httpx"},
-	"internal/rbac":      {"internal/openai", "internal/httpx"},
-	"internal/ratelimit": {"internal/openai", "internal/httpx"},
-	"internal/route":     {"internal/openai", "internal/httpx"},
-	"internal/kql":       {"internal/reqlog"},
-	"internal/upstream":  {"internal/openai"},
-	"internal/simulator": {"internal/openai", "internal/tokens"},
-	"internal/idp":       {},
-	"internal/fleet":     {}, // replica heartbeats and drift; stores and the gateway implement and use it
+	"internal/openai": {},
+	"internal/httpx":  {},
+	// The request log journals records in its spool, a leaf of its own.
+	"internal/reqlog":       {"internal/reqlog/spool"},
+	"internal/reqlog/spool": {},
+	"internal/audit":        {},
+	"internal/tokens":       {"internal/openai"},
+	"internal/netpolicy":    {"internal/openai", "internal/httpx"},
+	"internal/auth":         {"internal/openai", "internal/httpx"},
+	"internal/rbac":         {"internal/openai", "internal/httpx"},
+	"internal/ratelimit":    {"internal/openai", "internal/httpx"},
+	"internal/route":        {"internal/openai", "internal/httpx"},
+	"internal/kql":          {"internal/reqlog"},
+	"internal/upstream":     {"internal/openai"},
+	"internal/simulator":    {"internal/openai", "internal/tokens"},
+	"internal/idp":          {},
 	// telemetry knows nothing of moat: the gateway fills its Call.
 	"internal/telemetry":          {},
 	"internal/telemetry/otlptest": {},

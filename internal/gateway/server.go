@@ -111,9 +111,14 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Server, error) {
 		return nil, err
 	}
 	s.store = store
-	s.writer = reqlog.NewWriter(store, reqlog.WriterOptions{
+	s.writer, err = reqlog.OpenWriter(store, reqlog.WriterOptions{
 		QueueSize: cfg.Log.QueueSize, BatchSize: cfg.Log.BatchSize, FlushInterval: cfg.Log.FlushInterval.D(),
+		SpoolDir: cfg.Log.SpoolDir, SpoolMaxBytes: int64(cfg.Log.SpoolMaxBytes), FsyncInterval: cfg.Log.SpoolFsyncInterval.D(),
 	}, s.log)
+	if err != nil {
+		s.closeStores(ctx)
+		return nil, err
+	}
 	s.registerLogMetrics()
 
 	s.limiter = ratelimit.NewLocal()
@@ -219,7 +224,8 @@ func (s *Server) Reload(cfg *config.Config) error {
 		return errors.New("reload: rate_limits.redis changed; restart moat to apply it")
 	}
 	if old.Log.Store != cfg.Log.Store || old.Log.SQLitePath != cfg.Log.SQLitePath || old.DataDir != cfg.DataDir ||
-		old.Log.PostgresDSN.Value() != cfg.Log.PostgresDSN.Value() {
+		old.Log.PostgresDSN.Value() != cfg.Log.PostgresDSN.Value() || old.Log.SpoolDir != cfg.Log.SpoolDir ||
+		old.Log.SpoolMaxBytes != cfg.Log.SpoolMaxBytes || old.Log.SpoolFsyncInterval != cfg.Log.SpoolFsyncInterval {
 		return errors.New("reload: log store changed; restart moat to apply store changes")
 	}
 	if old.Replica.Name != cfg.Replica.Name {
@@ -539,4 +545,5 @@ func (s *Server) registerLogMetrics() {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "moat_log_queue_length", Help: "Request-log records waiting to be written."},
 			func() float64 { return float64(w.Stats().QueueLen) }),
 	)
+	s.registerSpoolMetrics()
 }

@@ -194,6 +194,18 @@ CREATE TABLE replicas (
 );
 `,
 		},
+		{
+			version: 7,
+			name:    "request_log_request_id_unique",
+			// WriteBatch is idempotent on (time, request_id), so that the
+			// request log's spool can replay, and its writer retry, a batch
+			// the store may already hold (internal/reqlog). A unique index
+			// on the partitioned table must include the partition key, time,
+			// which the spool keeps exact across replays. Rows that earlier
+			// retries duplicated are removed first and their rollup buckets
+			// recounted (requestIDUniqueSQL).
+			sql: requestIDUniqueSQL(),
+		},
 	}
 }
 

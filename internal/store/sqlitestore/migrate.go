@@ -175,6 +175,16 @@ CREATE TABLE replicas (
 ) STRICT;
 `,
 		},
+		{
+			version: 6,
+			name:    "request_log_request_id_unique",
+			// WriteBatch is idempotent on (time, request_id), so that the
+			// request log's spool can replay, and its writer retry, a batch
+			// the store may already hold (internal/reqlog). Rows that earlier
+			// retries duplicated are removed first and their rollup buckets
+			// recounted (requestIDUniqueSQL).
+			sql: requestIDUniqueSQL(),
+		},
 	}
 }
 

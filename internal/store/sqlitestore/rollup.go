@@ -32,28 +32,18 @@ func sqliteType(t reqlog.ColumnType) string {
 // older one (rollupDimsBefore).
 func rollupSchemaSQL(dims []reqlog.Column) string {
 	meas := reqlog.RollupMeasures()
-	var defs, key, sel, agg []string
+	var defs, key []string
 	defs = append(defs, "grain INTEGER NOT NULL", "time INTEGER NOT NULL")
 	key = append(key, "grain", "time")
 	for _, d := range dims {
 		defs = append(defs, d.SQL+" "+sqliteType(d.Type)+" NOT NULL")
 		key = append(key, d.SQL)
-		sel = append(sel, d.SQL)
 	}
 	defs = append(defs, "calls INTEGER NOT NULL")
-	agg = append(agg, "COUNT(*)")
 	for _, m := range meas {
 		t := sqliteType(m.Type)
 		defs = append(defs, "sum_"+m.SQL+" "+t+" NOT NULL", "min_"+m.SQL+" "+t+" NOT NULL", "max_"+m.SQL+" "+t+" NOT NULL")
-		agg = append(agg, "SUM("+m.SQL+")", "MIN("+m.SQL+")", "MAX("+m.SQL+")")
 	}
-	names := []string{"grain", "time"}
-	names = append(names, sel...)
-	names = append(names, "calls")
-	for _, m := range meas {
-		names = append(names, "sum_"+m.SQL, "min_"+m.SQL, "max_"+m.SQL)
-	}
-	cols := strings.Join(names, ", ")
 	var b strings.Builder
 	// WITHOUT ROWID: the key is the table's own B-tree, so the rollup is
 	// stored once rather than as a table plus a unique index as wide as
@@ -61,17 +51,43 @@ func rollupSchemaSQL(dims []reqlog.Column) string {
 	defs = append(defs, "PRIMARY KEY ("+strings.Join(key, ", ")+")")
 	b.WriteString("CREATE TABLE " + reqlog.RollupTable + " (\n\t" + strings.Join(defs, ",\n\t") + "\n) STRICT, WITHOUT ROWID;\n")
 	for _, g := range reqlog.Grains() {
-		units := strconv.FormatInt(int64(g/time.Microsecond), 10)
-		groupBy := []string{"2"}
-		for i := range sel {
-			groupBy = append(groupBy, strconv.Itoa(i+3))
-		}
-		b.WriteString("INSERT INTO " + reqlog.RollupTable + " (" + cols + ")\nSELECT " +
-			strconv.FormatInt(int64(g/time.Second), 10) + ", time - time % " + units + ", " +
-			strings.Join(sel, ", ") + ", " + strings.Join(agg, ", ") +
-			"\nFROM " + reqlog.SQLTable + " GROUP BY " + strings.Join(groupBy, ", ") + ";\n")
+		b.WriteString(rollupFillSQL(dims, g, ""))
 	}
 	return b.String()
+}
+
+// rollupBucket is the SQL expression of the start of the grain-g bucket
+// that a request_log time falls in.
+func rollupBucket(g time.Duration) string {
+	return "time - time % " + strconv.FormatInt(int64(g/time.Microsecond), 10)
+}
+
+// rollupFillSQL adds to the rollup of dimensions dims, at grain g, the log
+// rows that match where (all rows when where is empty). A migration passes
+// the dimensions its rollup table has at that step.
+func rollupFillSQL(dims []reqlog.Column, g time.Duration, where string) string {
+	var sel, agg, groupBy []string
+	groupBy = append(groupBy, "2")
+	for i, d := range dims {
+		sel = append(sel, d.SQL)
+		groupBy = append(groupBy, strconv.Itoa(i+3))
+	}
+	agg = append(agg, "COUNT(*)")
+	for _, m := range reqlog.RollupMeasures() {
+		agg = append(agg, "SUM("+m.SQL+")", "MIN("+m.SQL+")", "MAX("+m.SQL+")")
+	}
+	if where != "" {
+		where = " WHERE " + where
+	}
+	names := append([]string{"grain", "time"}, sel...)
+	names = append(names, "calls")
+	for _, m := range reqlog.RollupMeasures() {
+		names = append(names, "sum_"+m.SQL, "min_"+m.SQL, "max_"+m.SQL)
+	}
+	return "INSERT INTO " + reqlog.RollupTable + " (" + strings.Join(names, ", ") + ")\nSELECT " +
+		strconv.FormatInt(int64(g/time.Second), 10) + ", " + rollupBucket(g) + ", " +
+		strings.Join(sel, ", ") + ", " + strings.Join(agg, ", ") +
+		"\nFROM " + reqlog.SQLTable + where + " GROUP BY " + strings.Join(groupBy, ", ") + ";\n"
 }
 
 // rollupUpsertSQL adds one rollup row to its bucket.

@@ -40,6 +40,7 @@ func Run(t *testing.T, newStore Factory) {
 		{"EmptyBatch", testEmptyBatch},
 		{"CanceledContext", testCanceledContext},
 		{"Rollup", testRollup},
+		{"Idempotent", testIdempotent},
 		{"Follow", testFollow},
 		{"Replicas", testReplicas},
 	}
@@ -184,7 +185,7 @@ func testRoundTrip(t *testing.T, open Opener) {
 func testAfter(t *testing.T, open Opener) {
 	s := open(t)
 	write(t, s, Records(base(), 6))
-	write(t, s, Records(base(), 4))
+	write(t, s, Records(base().Add(time.Hour), 4)) // other times: not replays of the first
 	ids := func(recs []reqlog.Record) []int64 {
 		out := []int64{}
 		for _, r := range recs {
