@@ -99,6 +99,28 @@ type Management struct {
 	// nothing that can change keys or rules is reachable from a public
 	// network unless configured on purpose.
 	AllowPublic bool `yaml:"allow_public"`
+	// AllowedHosts are the host names (or "*.suffix" wildcards) the
+	// management plane answers to beyond IP addresses and localhost. Any
+	// other Host header is refused, so a web page cannot reach moat through
+	// DNS rebinding.
+	AllowedHosts []string `yaml:"allowed_hosts"`
+	// Query bounds the KQL queries served on the management plane (query
+	// API and dashboard), which share the machine with the data plane.
+	Query QueryLimits `yaml:"query"`
+}
+
+// QueryLimits cap concurrent log queries. Zero means the default.
+type QueryLimits struct {
+	// MaxConcurrent caps query requests in progress overall; more get 429.
+	// Default 8.
+	MaxConcurrent int `yaml:"max_concurrent"`
+	// MaxPerPrincipal caps one caller's query requests in progress; more
+	// get 429. Default 2.
+	MaxPerPrincipal int `yaml:"max_per_principal"`
+	// Workers is how many SQL statements run at once; admitted queries
+	// wait for a free one. Default half the CPUs, at least 1, so queries
+	// never take every core from the data plane. Applies at restart.
+	Workers int `yaml:"workers"`
 }
 
 // Network mirrors the Cognitive Services account network settings.
@@ -127,6 +149,10 @@ type Limits struct {
 	MaxBodyBytes ByteSize `yaml:"max_body_bytes"`
 	// MaxRetryBodyBytes is the largest body kept for replay on failover. Default equals MaxBodyBytes.
 	MaxRetryBodyBytes ByteSize `yaml:"max_retry_body_bytes"`
+	// BodyReadTimeout is how long a client may take to send its whole
+	// request body (408 beyond), so a client trickling its body cannot hold
+	// a call open. Separate from the upstreams' idle_timeout. Default 60s.
+	BodyReadTimeout Duration `yaml:"body_read_timeout"`
 }
 
 // Log configures the request log.

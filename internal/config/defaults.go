@@ -13,6 +13,7 @@ const (
 	DefaultManagementAddress = "127.0.0.1:9090"
 	DefaultDataDir           = "moat-data"
 	DefaultMaxBodyBytes      = 25 << 20
+	DefaultBodyReadTimeout   = Duration(60 * time.Second)
 	DefaultAzureAPIVersion   = "2024-10-21"
 	DefaultScope             = "https://cognitiveservices.azure.com/.default"
 	DefaultRegion            = "local"
@@ -47,6 +48,9 @@ func (c *Config) ApplyDefaults() {
 	}
 	if c.Limits.MaxRetryBodyBytes == 0 {
 		c.Limits.MaxRetryBodyBytes = c.Limits.MaxBodyBytes
+	}
+	if c.Limits.BodyReadTimeout == 0 {
+		c.Limits.BodyReadTimeout = DefaultBodyReadTimeout
 	}
 	c.Log.applyDefaults()
 	if c.Log.SpoolDir == "" {

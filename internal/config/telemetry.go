@@ -115,7 +115,7 @@ func (t *Telemetry) validate() []error {
 	u, err := url.Parse(t.Endpoint)
 	switch {
 	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
-		add("endpoint %q must be an http(s) URL such as http://otel-collector:4318", t.Endpoint)
+		add("endpoint %q must be an http(s) URL such as http://otel-collector:4318", RedactURL(t.Endpoint))
 	case u.User != nil:
 		add("endpoint must not carry credentials; use telemetry.headers")
 	case u.RawQuery != "" || u.Fragment != "":

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/url"
 	"os"
 	"regexp"
 	"strings"
@@ -89,6 +88,9 @@ func (c *Config) Validate() error {
 	if c.Limits.MaxBodyBytes <= 0 {
 		add("limits.max_body_bytes must be positive")
 	}
+	if c.Limits.BodyReadTimeout < 0 {
+		add("limits.body_read_timeout cannot be negative")
+	}
 	if c.Limits.MaxRetryBodyBytes > c.Limits.MaxBodyBytes {
 		add("limits.max_retry_body_bytes cannot exceed limits.max_body_bytes")
 	}
@@ -97,6 +99,9 @@ func (c *Config) Validate() error {
 			add("api_versions: %q is not YYYY-MM-DD or YYYY-MM-DD-preview", v)
 		}
 	}
+	errs = append(errs, c.validateExposure()...)
+	errs = append(errs, c.Management.validateAllowedHosts()...)
+	errs = append(errs, c.Management.Query.validate()...)
 	errs = append(errs, c.Log.validate()...)
 	errs = append(errs, c.Auth.validate()...)
 	errs = append(errs, c.Routing.validate()...)
@@ -239,9 +244,8 @@ func (u *Upstream) validate() []error {
 	var errs []error
 	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
 	checkURL := func(field, raw string) {
-		p, err := url.Parse(raw)
-		if err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" {
-			add("%s %q must be an http(s) URL", field, raw)
+		if err := checkEndpointURL(field, raw); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	switch u.Type {

@@ -52,6 +52,10 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives query failures; nil discards.
 	Logger *slog.Logger
+	// Admit, when set, admits each API request that runs queries for the
+	// authorized actor (normally (*logquery.Limiter).Admit): a page's
+	// summary counts once, however many statements it runs.
+	Admit func(actor string) (release func(), err error)
 }
 
 // UpstreamStatus is one upstream's live routing state, as the health panel
@@ -101,7 +105,7 @@ func New(o Options) http.Handler {
 	mux.Handle("GET "+p+"/api/upstreams", d.api(d.upstreams))
 	mux.Handle("GET "+p+"/api/schema", d.api(d.schema))
 	mux.Handle("POST "+p+"/api/query", logquery.Handler(logquery.HandlerOptions{
-		Authorize: o.Authorize, Query: o.Query, Logger: o.Logger,
+		Authorize: o.Authorize, Query: o.Query, Logger: o.Logger, Admit: o.Admit,
 	}))
 	mux.Handle("GET "+p+"/api/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		httpx.Write(w, httpx.New(http.StatusNotFound, httpx.KindClientNotFound,
@@ -132,9 +136,18 @@ type dashboard struct {
 // api wraps a JSON endpoint with authorization and error writing.
 func (d *dashboard) api(fn func(r *http.Request) (any, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, err := d.o.Authorize(r, logquery.DataAction); err != nil {
+		actor, err := d.o.Authorize(r, logquery.DataAction)
+		if err != nil {
 			httpx.Write(w, httpx.As(err, openai.FrontDoorError("500", openai.MsgInternalError)))
 			return
+		}
+		if d.o.Admit != nil {
+			release, err := d.o.Admit(actor)
+			if err != nil {
+				httpx.Write(w, logquery.QueryError(err))
+				return
+			}
+			defer release()
 		}
 		v, err := fn(r)
 		if err != nil {

@@ -99,7 +99,11 @@ func (p *pipeline) finish(r *http.Request, s *scope) {
 	if s.attemptLog != "" && (len(msg) > 0 || s.attempts > 1 || kind != httpx.KindNone) {
 		msg = append(msg, "attempts: "+s.attemptLog)
 	}
-	rec.ErrorMessage = truncate(strings.Join(msg, "; "), 512)
+	logged := true
+	if refusedBeforeAuth(kind, s) {
+		msg, logged = p.sampleRefusal(s, kind, msg)
+	}
+	rec.ErrorMessage = strings.Join(msg, "; ")
 	if s.deployment != nil {
 		depLabel = s.deployment.name
 		rec.Deployment = s.deployment.name
@@ -114,13 +118,14 @@ func (p *pipeline) finish(r *http.Request, s *scope) {
 		p.metrics.ttfb.WithLabelValues(depLabel).Observe(s.firstByte.Sub(s.start).Seconds())
 	}
 	if p.logBodies {
-		rec.RequestBody = truncate(string(s.body), p.maxBodyLog)
+		rec.RequestBody = reqlog.TruncatedBytes(s.body, p.maxBodyLog)
 		if s.streamed {
-			rec.ResponseBody = truncate(s.streamText(), p.maxBodyLog)
+			rec.ResponseBody = s.streamText()
 		} else {
-			rec.ResponseBody = truncate(string(s.respBody), p.maxBodyLog)
+			rec.ResponseBody = reqlog.TruncatedBytes(s.respBody, p.maxBodyLog)
 		}
 	}
+	rec.Bound(p.maxBodyLog) // before telemetry, which reads the record too
 	p.metrics.requests.WithLabelValues(depLabel, opLabel, strconv.Itoa(s.status), string(kind)).Inc()
 	p.metrics.duration.WithLabelValues(depLabel, opLabel).Observe(end.Sub(s.start).Seconds())
 	if s.usage.TotalTokens > 0 && depLabel != "" {
@@ -131,17 +136,12 @@ func (p *pipeline) finish(r *http.Request, s *scope) {
 	if p.tel != nil {
 		p.tel.Finish(s.span, telemetryCall(r, s, &rec, end))
 	}
-	p.sink(rec)
+	if logged {
+		p.sink(rec)
+	}
 }
 
 func ms(seconds float64) float64 { return seconds * 1000 }
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n]
-}
 
 // newRequestID returns a random UUID (version 4), the shape Azure uses for
 // apim-request-id.

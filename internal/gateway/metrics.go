@@ -18,6 +18,8 @@ type metrics struct {
 	network  *prometheus.CounterVec
 	attempts *prometheus.CounterVec
 	limited  *prometheus.CounterVec
+	// sampledOut counts refused-before-auth calls left out of the request log.
+	sampledOut *prometheus.CounterVec
 }
 
 // latencyBuckets span sub-millisecond gateway answers to minutes-long streams.
@@ -57,5 +59,6 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		Help: "Calls refused by moat's own limits, by kind (tokens, requests, quota, unavailable).",
 	}, []string{"kind"})
 	reg.MustRegister(m.attempts, m.limited)
+	m.sampledOut = newSampledOutMetric(reg)
 	return m
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"net/http"
+	"runtime"
 
 	"github.com/moat-gw/moat/internal/dashboard"
 	"github.com/moat-gw/moat/internal/kql"
@@ -42,9 +43,21 @@ func (s *Server) mountObservability(mux *http.ServeMux) {
 	authorize := func(r *http.Request, action string) (string, error) {
 		return s.pipe.Load().authorizeManagement(r, action)
 	}
-	mux.Handle("/api/query", logquery.Handler(logquery.HandlerOptions{Authorize: authorize, Query: query, Logger: s.log}))
+	// Queries are admitted per request under management.query's caps and
+	// run a few statements at a time, so they cannot starve the data plane.
+	workers := s.cfg.Load().Management.Query.Workers
+	if workers == 0 {
+		workers = logquery.DefaultWorkers(runtime.GOMAXPROCS(0))
+	}
+	limiter := logquery.NewLimiter(workers, func() logquery.Limits {
+		q := s.cfg.Load().Management.Query
+		return logquery.Limits{MaxConcurrent: q.MaxConcurrent, MaxPerPrincipal: q.MaxPerPrincipal}
+	})
+	query = limiter.Gate(query)
+	mux.Handle("/api/query", logquery.Handler(logquery.HandlerOptions{Authorize: authorize, Query: query, Logger: s.log, Admit: limiter.Admit}))
 	mux.Handle("/dashboard/", dashboard.New(dashboard.Options{
 		Prefix: "/dashboard", Authorize: authorize, Query: query, Now: s.now, Logger: s.log.With("component", "dashboard"),
+		Admit: limiter.Admit,
 		Upstreams: func() []dashboard.UpstreamStatus {
 			var out []dashboard.UpstreamStatus
 			for _, u := range s.Status() {

@@ -11,6 +11,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/http/httputil"
+	"os"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -37,6 +38,7 @@ type pipeline struct {
 	versions         map[string]bool
 	maxBody          int64
 	maxRetry         int64
+	bodyTimeout      time.Duration // limits.body_read_timeout; 0 means none
 	logBodies        bool
 	maxBodyLog       int
 	deployments      map[string]*deployment
@@ -51,6 +53,7 @@ type pipeline struct {
 	listeners        map[string]*netpolicy.Listener
 	id               *identity
 	denials          *logSampler
+	anonRows         *rowSampler // request-log rows of calls refused before authentication
 	maxAttempts      int
 	limiter          ratelimit.Limiter
 	rateRules        []config.RateRule
@@ -189,8 +192,11 @@ func (p *pipeline) serve(w http.ResponseWriter, r *http.Request, s *scope) error
 // readBody reads the bounded body, parses it and finds the deployment on
 // surfaces that carry it in the body.
 func (p *pipeline) readBody(w http.ResponseWriter, r *http.Request, s *scope) error {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, p.maxBody))
+	body, err := p.readAll(w, r)
 	if err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return errBodyTimeout(p.bodyTimeout, err)
+		}
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			return httpx.New(http.StatusRequestEntityTooLarge, httpx.KindClientTooLarge,
@@ -210,8 +216,12 @@ func (p *pipeline) readBody(w http.ResponseWriter, r *http.Request, s *scope) er
 	} else {
 		req, err := openai.ParseRequest(body)
 		if err != nil {
+			var param string // set when a member is ambiguous (duplicate or case variant)
+			if fe := (*openai.FieldError)(nil); errors.As(err, &fe) {
+				param = fe.Param
+			}
 			return httpx.New(http.StatusBadRequest, httpx.KindClientBadRequest,
-				openai.ModelError(err.Error(), "invalid_request_error", "", ""), err)
+				openai.ModelError(err.Error(), "invalid_request_error", param, ""), err)
 		}
 		s.req = req
 	}

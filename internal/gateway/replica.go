@@ -28,13 +28,14 @@ const staleBeats = 3
 // named by their ${ENV} or file: reference, never their value: a rotated
 // secret does not change it, and it leaks nothing. What legitimately
 // differs between replicas of one fleet does not count: replica, data_dir,
-// the SQLite path and listener addresses (replicas on one host need their
-// own ports).
+// the SQLite path, the request log's spool directory and listener addresses
+// (replicas on one host need their own ports and directories).
 func Fingerprint(cfg *config.Config) (string, error) {
 	c := *cfg
 	c.Replica = config.Replica{}
 	c.DataDir = ""
 	c.Log.SQLitePath = ""
+	c.Log.SpoolDir = ""
 	c.Listeners = withoutAddresses(c.Listeners)
 	c.Management.Listeners = withoutAddresses(c.Management.Listeners)
 	b, err := c.Dump()

@@ -434,7 +434,7 @@ func (s *Server) managementHandler() http.Handler {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, s.version)
 	})
-	return mux
+	return s.guardManagement(mux)
 }
 
 func healthz(w http.ResponseWriter) {

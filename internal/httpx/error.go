@@ -24,6 +24,7 @@ const (
 	KindClientTooLarge     Kind = "client_too_large"
 	KindClientAuth         Kind = "client_auth"
 	KindClientCanceled     Kind = "client_canceled"
+	KindClientTimeout      Kind = "client_timeout"
 	KindPolicyNetwork      Kind = "policy_network"
 	KindPolicyForbidden    Kind = "policy_forbidden"
 	KindPolicyRateLimit    Kind = "policy_rate_limit"
@@ -47,7 +48,7 @@ var ErrShutdown = errors.New("gateway shutting down: grace period over")
 // Kinds lists every kind, for tests and metric pre-registration.
 func Kinds() []Kind {
 	return []Kind{KindClientBadRequest, KindClientNotFound, KindClientTooLarge, KindClientAuth,
-		KindClientCanceled, KindPolicyNetwork, KindPolicyForbidden, KindPolicyRateLimit, KindPolicyQuota,
+		KindClientCanceled, KindClientTimeout, KindPolicyNetwork, KindPolicyForbidden, KindPolicyRateLimit, KindPolicyQuota,
 		KindUpstreamError, KindUpstreamRateLimit, KindUpstreamTimeout, KindUpstreamUnreachble,
 		KindUpstreamAuth, KindGatewayInternal, KindGatewayShutdown}
 }

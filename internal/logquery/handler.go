@@ -31,6 +31,10 @@ type HandlerOptions struct {
 	Query func(ctx context.Context, query string) (*Result, error)
 	// Logger receives one line per query; nil discards.
 	Logger *slog.Logger
+	// Admit, when set, admits the request for the authorized actor before
+	// the query runs (normally (*Limiter).Admit); its error is answered
+	// through QueryError, a *BusyError as a 429.
+	Admit func(actor string) (release func(), err error)
 }
 
 // Handler serves the query API, meant to be mounted at POST /api/query on
@@ -59,6 +63,15 @@ func Handler(o HandlerOptions) http.Handler {
 		if herr != nil {
 			httpx.Write(w, herr)
 			return
+		}
+		if o.Admit != nil {
+			release, err := o.Admit(actor)
+			if err != nil {
+				o.Logger.Info("log query refused", "actor", actor, "err", err)
+				httpx.Write(w, QueryError(err))
+				return
+			}
+			defer release()
 		}
 		res, err := o.Query(r.Context(), query)
 		if err != nil {
@@ -117,7 +130,10 @@ func QueryError(err error) *httpx.Error {
 	var ke *kql.Error
 	var de *DataError
 	var te *TimeoutError
+	var be *BusyError
 	switch {
+	case errors.As(err, &be):
+		return busyResponse(be)
 	case errors.As(err, &ke):
 		return httpx.New(http.StatusBadRequest, httpx.KindClientBadRequest,
 			openai.FrontDoorError("BadRequest", ke.Error()), err)

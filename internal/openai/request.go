@@ -3,7 +3,6 @@ package openai
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 )
 
@@ -46,33 +45,6 @@ func (r *Request) OutputCap() int {
 		}
 	}
 	return 0
-}
-
-// ErrBodyNotObject is returned when a JSON body is valid JSON but not an object.
-var ErrBodyNotObject = errors.New("request body must be a JSON object")
-
-// ParseRequest decodes the fields moat needs from a JSON body. The error
-// message is safe to show to the client: it names the JSON problem only.
-func ParseRequest(body []byte) (*Request, error) {
-	trimmed := bytes.TrimSpace(body)
-	if len(trimmed) == 0 {
-		return nil, errors.New("request body is empty")
-	}
-	if trimmed[0] != '{' {
-		if !json.Valid(trimmed) {
-			return nil, fmt.Errorf("request body is not valid JSON")
-		}
-		return nil, ErrBodyNotObject
-	}
-	var r Request
-	if err := json.Unmarshal(trimmed, &r); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) && te.Field != "" {
-			return nil, fmt.Errorf("invalid type for '%s': expected %s", te.Field, te.Type.String())
-		}
-		return nil, fmt.Errorf("request body is not valid JSON")
-	}
-	return &r, nil
 }
 
 // WithUsageRequested returns body with stream_options.include_usage set to

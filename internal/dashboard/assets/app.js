@@ -35,7 +35,9 @@ async function api(path, init) {
     askKey();
     throw new AuthError('no key');
   }
-  const headers = Object.assign({ 'api-key': key }, (init && init.headers) || {});
+  // X-Moat-Request marks the call as the dashboard's own; moat refuses
+  // state changes without it or credentials (CSRF guard, docs/network.md).
+  const headers = Object.assign({ 'api-key': key, 'X-Moat-Request': '1' }, (init && init.headers) || {});
   const resp = await fetch(path, Object.assign({}, init, { headers, cache: 'no-store' }));
   let body = null;
   try { body = await resp.json(); } catch { body = null; }
