@@ -45,7 +45,6 @@ func (r *Request) OutputCap() int {
 	return 0
 }
 
-
 // PromptText gathers the text of a request that counts as prompt tokens:
 // chat message contents (string or text parts), names, tool-call arguments,
 // completion prompts, embedding or responses inputs and instructions. It is
