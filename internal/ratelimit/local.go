@@ -43,6 +43,7 @@ type scope struct {
 	// not seen yet.
 	lim  Limit
 	pend *pending
+	seen seen
 }
 
 // NewLocal returns an empty in-process limiter.
@@ -97,6 +98,11 @@ func (l *Local) charge(r *Reservation, now time.Time, check, pend bool) *Denial 
 			it.sc.lim = *it.lim
 			if pend {
 				it.sc.pending().add(it, it.wsec, it.tokens, 1)
+				it.sc.seen.tok += it.tokens
+				it.sc.seen.req++
+			}
+			if !check {
+				it.sc.seen.set(now.Unix(), int64(r.RemainingTokens), int64(r.RemainingRequests))
 			}
 		}
 		it.sc.mu.Unlock()
@@ -159,6 +165,9 @@ func admit(r *Reservation, now time.Time) *Denial {
 			if qUsed+it.tokens > lim.Quota {
 				deny(it, DeniedQuota, time.Duration(it.qEnd*1000-nowMs)*time.Millisecond)
 			}
+		}
+		if kind, after := s.seen.deny(it, nowMs); kind != "" {
+			deny(it, kind, after)
 		}
 		rem.fold(remTok, remReq, remQ)
 	}

@@ -74,6 +74,7 @@ type Redis struct {
 	downUntil  atomic.Int64 // unix ms before which the store is skipped
 	down       atomic.Bool
 	probing    atomic.Bool // one call is probing the store after an outage
+	running    atomic.Bool // Run is running: it probes, calls do not
 	recovering atomic.Bool // a store error happened since the last sync
 	needSync   atomic.Bool // epoch unknown or stale, or pending changes
 	dirty      atomic.Bool // pending changes were recorded
@@ -197,13 +198,14 @@ func (r *Redis) Reserve(ctx context.Context, now time.Time, reqs []Request) (*Re
 }
 
 // turn says whether this call may use the store, and whether it is the one
-// probing it after an outage (only one call at a time waits on a store
-// that may still be down; the others take the backend-down path).
+// probing it after an outage. While Run runs, it probes and calls never
+// wait on a store that may still be down; without it, one call at a time
+// probes and the others take the backend-down path.
 func (r *Redis) turn(now time.Time) (probe, ok bool) {
 	if !r.down.Load() {
 		return false, true
 	}
-	if now.UnixMilli() < r.downUntil.Load() || !r.probing.CompareAndSwap(false, true) {
+	if r.running.Load() || now.UnixMilli() < r.downUntil.Load() || !r.probing.CompareAndSwap(false, true) {
 		return false, false
 	}
 	return true, true
@@ -299,6 +301,7 @@ func (r *Redis) parseReserve(now time.Time, res *Reservation, v []int64) (*Reser
 			break
 		}
 		r.noteDrift(now, res, v[7:])
+		r.own.see(res, now, v[4], v[5])
 		return nil, &Denial{Key: res.items[v[1]-1].lim.Key, Kind: kinds[v[2]],
 			RetryAfter:      time.Duration(v[3]) * time.Millisecond,
 			RemainingTokens: int(v[4]), RemainingRequests: int(v[5]), RemainingQuota: v[6]}

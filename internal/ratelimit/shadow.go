@@ -9,6 +9,49 @@ import "time"
 // what its local_share fallback counts against, so a replica that already
 // spent its share through Redis gets no more while Redis is away.
 
+// seen is what Redis last said about a scope's fleet-wide window, and what
+// this replica admitted alone since. The local_share fallback gives a
+// replica its share of what was left then (until that window has passed),
+// so replicas that together had filled the window cannot refill it alone
+// however unevenly they had shared it.
+type seen struct {
+	at       int64 // unix second of the last answer from Redis; 0 never
+	remTok   int64 // tokens left then over the call's scopes (-1 no TPM)
+	remReq   int64 // requests left then (-1 no RPM)
+	tok, req int64 // admitted locally since
+}
+
+func (s *seen) set(at, remTok, remReq int64) {
+	*s = seen{at: at, remTok: remTok, remReq: remReq}
+}
+
+// deny checks a local admission of it against LocalShare of what Redis
+// last left, while that answer's window lasts.
+func (s *seen) deny(it *item, nowMs int64) (DenialKind, time.Duration) {
+	if s.at == 0 || it.lim.LocalShare <= 0 || nowMs >= (s.at+windowSeconds)*1000 {
+		return "", 0
+	}
+	after := time.Duration((s.at+windowSeconds)*1000-nowMs) * time.Millisecond
+	f := it.lim.LocalShare
+	if it.lim.TPM > 0 && s.remTok >= 0 && s.tok+it.tokens > int64(float64(s.remTok)*f) {
+		return DeniedTokens, after
+	}
+	if it.lim.RPM > 0 && s.remReq >= 0 && s.req+1 > int64(float64(s.remReq)*f) {
+		return DeniedRequests, after
+	}
+	return "", 0
+}
+
+// see records what Redis said about r's scopes in a denial.
+func (l *Local) see(r *Reservation, now time.Time, remTok, remReq int64) {
+	for i := range r.items {
+		sc := l.scope(r.items[i].lim.Key, now)
+		sc.mu.Lock()
+		sc.seen.set(now.Unix(), remTok, remReq)
+		sc.mu.Unlock()
+	}
+}
+
 // pending is what a replica charged to a scope that Redis has not seen:
 // admissions of the local_share fallback while Redis was unreachable, and
 // settles that could not reach it. It is merged into Redis when the store

@@ -47,6 +47,8 @@ type batch struct {
 func (r *Redis) Run(ctx context.Context) {
 	t := time.NewTicker(r.every)
 	defer t.Stop()
+	r.running.Store(true)
+	defer r.running.Store(false)
 	for {
 		select {
 		case <-ctx.Done():

@@ -261,3 +261,66 @@ func TestRedisLimitDrift(t *testing.T) {
 		t.Errorf("replica a drifts = %+v, want b's 10000", got)
 	}
 }
+
+// TestRedisLocalShareUnevenLoad: replica a filled most of the window
+// through Redis, b little; when Redis goes away b may not refill the window
+// up to its own share, only its share of what Redis last left.
+func TestRedisLocalShareUnevenLoad(t *testing.T) {
+	ctx := context.Background()
+	oc, c, o, prefix := outageClient(t)
+	a := NewRedis(c, RedisOptions{Prefix: prefix})
+	b := NewRedis(oc, RedisOptions{Prefix: prefix, RetryInterval: time.Hour})
+	lim := &Limit{Key: "dep|deployment:u", TPM: 1000, OnBackendDown: LocalShare, LocalShare: 0.5}
+	if _, err := a.Reserve(ctx, t0, reqs(800, lim)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Reserve(ctx, t0, reqs(100, lim)); err != nil {
+		t.Fatal(err)
+	}
+	o.on.Store(true)
+	// b's own share has 400 left, but Redis last left 100: b gets 50.
+	runSteps(t, c, prefix, []*Redis{b}, lim, []step{
+		{name: "half of what was left", at: time.Second, tokens: 50, settle: -1, sum: 900},
+		{name: "no more", at: 2 * time.Second, tokens: 1, want: DeniedTokens, sum: -1},
+		{name: "once that window passed, the own share applies", at: 60 * time.Second, tokens: 400, settle: -1, sum: -1},
+	})
+}
+
+// TestRedisRunProbes: with Run running, calls never wait on a store that
+// may be down; Run finds it back, and shared counting resumes.
+func TestRedisRunProbes(t *testing.T) {
+	oc, c, o, prefix := outageClient(t)
+	l := NewRedis(oc, RedisOptions{Prefix: prefix, RetryInterval: 50 * time.Millisecond, SyncInterval: 20 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { l.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	lim := &Limit{Key: "dep|deployment:p", TPM: 1000}
+	o.on.Store(true)
+	for i := 0; i < 200 && !l.Stats().StoreDown; i++ { // Run notices within a few ticks
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !l.Stats().StoreDown {
+		t.Fatal("Run did not notice the outage")
+	}
+	for range 20 {
+		_, err := l.Reserve(context.Background(), time.Now().Add(time.Minute), reqs(1, lim))
+		var d *Denial
+		if !errors.As(err, &d) || d.Kind != DeniedUnavailable {
+			t.Fatalf("call while down: %v, want unavailable", err)
+		}
+	}
+	o.on.Store(false)
+	for i := 0; i < 200 && l.Stats().StoreDown; i++ {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if st := l.Stats(); st.StoreDown {
+		t.Fatalf("Run did not find the store back: %+v", st)
+	}
+	if _, err := l.Reserve(context.Background(), time.Now(), reqs(1, lim)); err != nil {
+		t.Fatalf("call after recovery: %v", err)
+	}
+	if got := windowSum(t, c, prefix+"t:"+lim.Key); got != 1 {
+		t.Errorf("window = %d, want the 1 token admitted after recovery", got)
+	}
+}
