@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -82,9 +81,9 @@ type Redis struct {
 
 	storeErrs, fallbacks, closed, holds, reseeds, merges atomic.Uint64
 
-	syncMu sync.Mutex // one sync at a time; guards outbox and seq
-	outbox []batch
-	seq    uint64
+	syncSem chan struct{} // one sync at a time; its holder owns outbox and seq
+	outbox  []batch
+	seq     uint64
 
 	drift driftLog
 }
@@ -99,7 +98,8 @@ func NewRedis(c redis.Scripter, opts RedisOptions) *Redis {
 	var id [6]byte
 	_, _ = rand.Read(id[:]) // never fails (crypto/rand)
 	r := &Redis{c: c, prefix: opts.Prefix, log: opts.Logger, retry: opts.RetryInterval, timeout: opts.Timeout,
-		every: opts.SyncInterval, hold: opts.Hold, now: opts.Now, replica: hex.EncodeToString(id[:]), own: NewLocal()}
+		every: opts.SyncInterval, hold: opts.Hold, now: opts.Now, replica: hex.EncodeToString(id[:]), own: NewLocal(),
+		syncSem: make(chan struct{}, 1)}
 	if r.prefix == "" {
 		r.prefix = "moat:rl:"
 	}
@@ -183,9 +183,7 @@ func (r *Redis) Reserve(ctx context.Context, now time.Time, reqs []Request) (*Re
 	switch {
 	case errors.As(err, &h):
 		r.holds.Add(1)
-		if h.reached {
-			r.storeUp()
-		}
+		r.storeUp() // the store answered
 		return r.backendDown(ctx, now, res, errHold, h.wait)
 	case err != nil && ctx.Err() != nil:
 		return nil, fmt.Errorf("reserve rate limit: %w", ctx.Err())
@@ -212,10 +210,7 @@ func (r *Redis) turn(now time.Time) (probe, ok bool) {
 }
 
 // holdError answers a reserve made while replicas re-seed the store.
-type holdError struct {
-	wait    time.Duration
-	reached bool // the store answered (false: another sync is running)
-}
+type holdError struct{ wait time.Duration }
 
 func (h *holdError) Error() string { return "rate limit store on hold for " + h.wait.String() }
 
@@ -224,9 +219,7 @@ func (h *holdError) Error() string { return "rate limit store on hold for " + h.
 func (r *Redis) reserve(ctx context.Context, now time.Time, res *Reservation) ([]int64, error) {
 	for attempt := 0; ; attempt++ {
 		if r.needSync.Load() {
-			if err := r.sync(ctx, now, false); errors.Is(err, errSyncBusy) {
-				return nil, &holdError{wait: r.every}
-			} else if err != nil {
+			if err := r.sync(ctx, now, false); err != nil {
 				return nil, err
 			}
 		}
@@ -241,10 +234,10 @@ func (r *Redis) reserve(ctx context.Context, now time.Time, res *Reservation) ([
 			r.needSync.Store(true) // Redis lost its data, or this replica is new
 			continue
 		case code == 2:
-			return nil, &holdError{wait: r.every, reached: true} // the epoch changed again meanwhile
+			return nil, &holdError{wait: r.every} // the epoch changed again meanwhile
 		case code == 3 && len(v) == 2:
 			ms, _ := v[1].(int64)
-			return nil, &holdError{wait: time.Duration(ms) * time.Millisecond, reached: true}
+			return nil, &holdError{wait: time.Duration(ms) * time.Millisecond}
 		}
 		out := make([]int64, len(v))
 		for i := range v {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"strconv"
 	"time"
 
@@ -30,9 +29,6 @@ const batchScopes = 64
 // markerTTL is how long Redis remembers a batch ID: far longer than a
 // retry takes, and longer than the windows the batch fills.
 const markerTTL = 3 * time.Minute
-
-// errSyncBusy reports that another goroutine is syncing.
-var errSyncBusy = errors.New("rate limit store sync in progress")
 
 // batch is one re-seed or merge script call, resent as is until it lands.
 type batch struct {
@@ -74,15 +70,19 @@ func (r *Redis) Run(ctx context.Context) {
 }
 
 // sync learns the store's epoch (creating one in an empty store), then
-// re-seeds or merges, then sends what is queued. block waits for a sync
-// in progress; otherwise a busy sync returns errSyncBusy at once.
-func (r *Redis) sync(ctx context.Context, now time.Time, block bool) error {
-	if block {
-		r.syncMu.Lock()
-	} else if !r.syncMu.TryLock() {
-		return errSyncBusy
+// re-seeds or merges, then sends what is queued. Calls wait (within their
+// deadline) for a sync in progress and then sync only if still needed;
+// Run passes force to check the epoch every time.
+func (r *Redis) sync(ctx context.Context, now time.Time, force bool) error {
+	select {
+	case r.syncSem <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
 	}
-	defer r.syncMu.Unlock()
+	defer func() { <-r.syncSem }()
+	if !force && !r.needSync.Load() {
+		return nil // another call did it meanwhile
+	}
 	r.needSync.Store(false) // changes from here on ask for the next sync
 	known := r.epochValue()
 	var fresh [8]byte
