@@ -259,6 +259,50 @@ func TestRedisRestartEmpty(t *testing.T) {
 	}
 }
 
+// TestRedisFrozenLocalShare: Redis freezes early in a window; local_share
+// replicas keep admitting from their shares, and when Redis thaws they
+// merge those admissions back before admitting through Redis again, so
+// the window the outage started in still holds at most the limit.
+func TestRedisFrozenLocalShare(t *testing.T) {
+	f := startFleet(t, []int{faultLimit, faultLimit, faultLimit}, ", on_redis_down: local_share, local_share: 0.33")
+	stop := make(chan struct{})
+	var calls []call
+	done := make(chan struct{})
+	go func() { calls = f.load(6, 10*time.Millisecond, stop); close(done) }()
+	time.Sleep(time.Second)
+	freezeAt := time.Now()
+	f.redis.Freeze()
+	time.Sleep(8 * time.Second)
+	thawAt := time.Now()
+	f.redis.Thaw()
+	time.Sleep(12 * time.Second)
+	close(stop)
+	<-done
+
+	definite, possible := worstWindow(calls)
+	before, during, after := 0, 0, 0
+	for _, c := range calls {
+		switch {
+		case c.status != http.StatusOK:
+		case c.end.Before(freezeAt):
+			before++
+		case c.start.After(freezeAt) && c.end.Before(thawAt):
+			during++
+		case c.start.After(thawAt):
+			after++
+		}
+	}
+	t.Logf("local_share, Redis frozen 8 s: %d calls; admitted %d before, %d during, %d after the freeze; worst 60 s span %d tokens definite, %d possible (limit %d: %.1f%%)",
+		len(calls), before, during, after, definite, possible, faultLimit, 100*float64(definite)/faultLimit)
+	if during == 0 {
+		t.Fatal("no local admission during the freeze; the test proves nothing")
+	}
+	if definite > faultLimit {
+		t.Errorf("a 60 s span admitted %d tokens, over the limit of %d", definite, faultLimit)
+	}
+	checkJSONLogs(t, f)
+}
+
 // TestRedisLimitDriftReported: three replicas run the same rule with
 // 20k, 10k and 40k; every one of them reports the drift in its log and in
 // moat_ratelimit_limit_drift.
