@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"io"
@@ -12,36 +13,61 @@ import (
 )
 
 // sseCapture passes a server-sent event stream through event by event. It
-// reads usage from the stream and keeps the other events' data to count the
-// generated text offline only if no usage arrives; when moat injected
-// include_usage, it drops the usage-only trailer and the "usage":null
-// members so the client sees exactly the stream it asked for. Only events
-// that mention usage are decoded on the way through.
+// reads usage from the stream; when moat injected include_usage, it drops
+// the usage-only trailer and the "usage":null members so the client sees
+// exactly the stream it asked for. Only events that mention usage are
+// decoded on the way through.
+//
+// Events are split in place in one buffer and handed to the client from
+// there: the only copy of an unchanged event is the one into the caller's
+// slice. An event is rewritten (into a reused buffer) only when it must
+// change. Event data is kept for the whole stream only when something will
+// need it: bodies are logged, or the stream is not expected to report its
+// own usage, so that the generated text must be counted offline.
 type sseCapture struct {
 	src    io.ReadCloser
 	s      *scope
 	now    func() time.Time
-	strip  bool
-	in     []byte // bytes read from upstream, not yet split into events
-	out    []byte // complete events ready for the client, from off
-	off    int
-	buf    []byte
+	strip  bool // hide the usage moat injected
+	retain bool // keep event data in s.streamData
+
+	buf    []byte // bytes from upstream; buf[head:ready] is ready for the client
+	head   int
+	ready  int
+	seen   int    // bytes of buf[ready:] already searched for an event's end
+	edit   []byte // a rewritten event to hand out before buf[head:]
+	editAt []byte // backing array of edit, reused
+	pend   pending
 	srcErr error
 }
 
-func newSSECapture(src io.ReadCloser, s *scope, now func() time.Time) *sseCapture {
-	return &sseCapture{src: src, s: s, now: now, strip: s.injectedUsage, buf: make([]byte, 16<<10)}
+// pending is an inspected event at buf[ready:] that is dropped or rewritten
+// once everything before it has been handed out.
+type pending struct {
+	end     int // its length; 0 when there is none
+	keep    bool
+	rewrite []byte
+}
+
+// sseBufSize is the initial read buffer; it grows only for a single event
+// larger than it.
+const sseBufSize = 16 << 10
+
+func newSSECapture(src io.ReadCloser, s *scope, now func() time.Time, retain bool) *sseCapture {
+	return &sseCapture{src: src, s: s, now: now, strip: s.injectedUsage, retain: retain, buf: make([]byte, 0, sseBufSize)}
 }
 
 // The "usage":null members added to every chunk when include_usage is on,
 // compact (Go, Azure) and spaced (Python servers such as vLLM).
 var usageNulls = [][]byte{[]byte(`,"usage":null`), []byte(`"usage":null,`), []byte(`, "usage": null`), []byte(`"usage": null, `)}
 
+var usageKey = []byte(`"usage"`)
+
 // hasUsageObject reports whether data has a "usage" member whose value is an
 // object, allowing whitespace around the colon.
 func hasUsageObject(data []byte) bool {
 	for {
-		i := bytes.Index(data, []byte(`"usage"`))
+		i := bytes.Index(data, usageKey)
 		if i < 0 {
 			return false
 		}
@@ -57,83 +83,214 @@ func hasUsageObject(data []byte) bool {
 }
 
 func (c *sseCapture) Read(p []byte) (int, error) {
-	for c.off == len(c.out) {
-		c.out, c.off = c.out[:0], 0
+	for {
+		if len(c.edit) > 0 {
+			n := copy(p, c.edit)
+			c.edit = c.edit[n:]
+			return n, nil
+		}
+		if c.head < c.ready {
+			n := copy(p, c.buf[c.head:c.ready])
+			c.head += n
+			return n, nil
+		}
+		if c.scan() {
+			continue
+		}
 		if c.srcErr != nil {
-			if len(c.in) > 0 {
+			if c.ready < len(c.buf) {
 				// A trailing partial event (stream cut mid-event) is passed on as is.
-				c.out = append(c.out, c.in...)
-				c.in = c.in[:0]
-				break
+				c.ready, c.seen = len(c.buf), 0
+				continue
 			}
 			return 0, c.srcErr
 		}
-		n, err := c.src.Read(c.buf)
-		if n > 0 {
-			if c.s.firstByte.IsZero() {
-				c.s.firstByte = c.now()
-			}
-			c.in = append(c.in, c.buf[:n]...)
-			c.drain()
-		}
-		if err != nil {
-			c.srcErr = err
-			if !errors.Is(err, io.EOF) {
-				c.s.readFailed()
-			}
-		}
+		c.fill()
 	}
-	n := copy(p, c.out[c.off:])
-	c.off += n
-	return n, nil
 }
 
-// drain moves complete events from in to out, inspecting each.
-func (c *sseCapture) drain() {
-	rest := c.in
+// fill reads once from upstream into the free end of buf, first moving the
+// undelivered bytes to its front, and growing it only when one event fills
+// it whole.
+func (c *sseCapture) fill() {
+	if c.head > 0 {
+		n := copy(c.buf, c.buf[c.head:])
+		c.buf = c.buf[:n]
+		c.ready -= c.head
+		c.head = 0
+	}
+	if len(c.buf) == cap(c.buf) {
+		c.buf = append(c.buf, make([]byte, cap(c.buf))...)[:len(c.buf)]
+	}
+	n, err := c.src.Read(c.buf[len(c.buf):cap(c.buf)])
+	if n > 0 {
+		if c.s.firstByte.IsZero() {
+			c.s.firstByte = c.now()
+		}
+		c.buf = c.buf[:len(c.buf)+n]
+	}
+	if err != nil {
+		c.srcErr = err
+		if !errors.Is(err, io.EOF) {
+			c.s.readFailed()
+		}
+	}
+}
+
+// scan advances ready over complete events that pass unchanged, and stops
+// at one that must be dropped or rewritten: that one is handled only once
+// everything before it has been handed out. It reports whether anything
+// became ready.
+func (c *sseCapture) scan() bool {
+	progressed := false
 	for {
-		end := openai.SplitEvent(rest)
+		if c.pend.end > 0 {
+			if c.head < c.ready {
+				return true // hand out what precedes it first
+			}
+			c.head += c.pend.end
+			c.ready = c.head
+			if c.pend.keep {
+				c.edit = c.pend.rewrite
+			}
+			c.pend = pending{}
+			return true
+		}
+		rest := c.buf[c.ready:]
+		from := max(c.seen-3, 0) // a terminator may straddle the last read
+		end := openai.SplitEvent(rest[from:])
 		if end < 0 {
+			c.seen = len(rest)
+			return progressed
+		}
+		end += from
+		c.seen = 0
+		keep, rewrite := c.inspect(rest[:end])
+		if keep && rewrite == nil {
+			c.ready += end
+			progressed = true
+			continue
+		}
+		c.pend = pending{end: end, keep: keep, rewrite: rewrite}
+	}
+}
+
+// inspect reads one event: usage, the data kept for offline counting, and
+// whether it passes as is (keep, nil), rewritten (keep, bytes) or not at all.
+func (c *sseCapture) inspect(ev []byte) (keep bool, rewrite []byte) {
+	name, data := eventData(ev)
+	c.s.streamEvents++
+	if hasUsageObject(data) {
+		chunk := openai.ParseStreamChunk(string(name), data)
+		if chunk.Usage != nil {
+			c.s.usage, c.s.usageSeen = *chunk.Usage, true
+		}
+		if c.strip && chunk.UsageOnly {
+			return false, nil
+		}
+	}
+	if c.retain {
+		c.s.streamData = appendFrame(appendFrame(c.s.streamData, name), data)
+	}
+	if !c.strip || !bytes.Contains(ev, usageKey) {
+		return true, nil
+	}
+	out := c.editAt[:0]
+	changed := false
+	for len(ev) > 0 {
+		i, m := nextUsageNull(ev)
+		if i < 0 {
 			break
 		}
-		ev := rest[:end]
-		rest = rest[end:]
-		name, data := openai.EventData(ev)
-		if hasUsageObject(data) {
-			chunk := openai.ParseStreamChunk(name, data)
-			if chunk.Usage != nil {
-				c.s.usage, c.s.usageSeen = *chunk.Usage, true
-			}
-			if c.strip && chunk.UsageOnly {
-				continue
-			}
-		}
-		c.s.streamData = append(c.s.streamData, append([]byte(name+"\x00"), data...))
-		if c.strip && bytes.Contains(ev, []byte(`"usage"`)) {
-			for _, n := range usageNulls {
-				ev = bytes.ReplaceAll(ev, n, nil)
-			}
-		}
-		c.out = append(c.out, ev...)
+		out = append(out, ev[:i]...)
+		ev = ev[i+len(m):]
+		changed = true
 	}
-	c.in = append(c.in[:0], rest...)
+	if !changed {
+		return true, nil
+	}
+	out = append(out, ev...)
+	c.editAt = out
+	return true, out
+}
+
+// nextUsageNull finds the earliest "usage":null member in ev.
+func nextUsageNull(ev []byte) (int, []byte) {
+	best, match := -1, []byte(nil)
+	for _, n := range usageNulls {
+		if i := bytes.Index(ev, n); i >= 0 && (best < 0 || i < best) {
+			best, match = i, n
+		}
+	}
+	return best, match
+}
+
+// eventData returns an event's event: name and its data. The common event
+// of one data: line is returned in place; several data: lines are joined.
+func eventData(ev []byte) (name, data []byte) {
+	lines := 0
+	for rest := ev; len(rest) > 0; {
+		line := rest
+		if i := bytes.IndexByte(rest, '\n'); i >= 0 {
+			line, rest = rest[:i], rest[i+1:]
+		} else {
+			rest = nil
+		}
+		line = bytes.TrimSuffix(line, []byte("\r"))
+		switch {
+		case bytes.HasPrefix(line, []byte("data:")):
+			lines++
+			data = bytes.TrimPrefix(line[5:], []byte(" "))
+		case bytes.HasPrefix(line, []byte("event:")):
+			name = bytes.TrimSpace(line[6:])
+		}
+	}
+	if lines > 1 {
+		n, d := openai.EventData(ev)
+		return []byte(n), d
+	}
+	return name, data
+}
+
+// appendFrame appends b to buf with its length in front, so that one flat
+// buffer holds every kept event instead of one allocation each.
+func appendFrame(buf, b []byte) []byte {
+	buf = binary.AppendUvarint(buf, uint64(len(b)))
+	return append(buf, b...)
+}
+
+func nextFrame(buf []byte) (frame, rest []byte, ok bool) {
+	n, k := binary.Uvarint(buf)
+	if k <= 0 || uint64(len(buf)-k) < n {
+		return nil, nil, false
+	}
+	return buf[k : k+int(n)], buf[k+int(n):], true
 }
 
 func (c *sseCapture) Close() error { return c.src.Close() }
 
-// streamText decodes the generated text of the stream's events, for offline
-// counting and body logging.
+// streamText decodes the generated text of the kept stream events, for
+// offline counting and body logging.
 func (s *scope) streamText() string {
 	var b strings.Builder
-	for _, d := range s.streamData {
-		name, data, _ := bytes.Cut(d, []byte{0})
+	for rest := s.streamData; len(rest) > 0; {
+		name, r, ok := nextFrame(rest)
+		if !ok {
+			break
+		}
+		data, r, ok := nextFrame(r)
+		if !ok {
+			break
+		}
+		rest = r
 		b.WriteString(openai.ParseStreamChunk(string(name), data).Text)
 	}
 	return b.String()
 }
 
 // jsonCapture passes a JSON body through while keeping enough of it to read
-// usage at the end: the whole body up to headLimit, then only a tail.
+// usage at the end: only its tail, or, when bodies are logged, the whole
+// body up to captureHeadLimit.
 type jsonCapture struct {
 	src      io.ReadCloser
 	s        *scope
@@ -146,7 +303,10 @@ type jsonCapture struct {
 
 const (
 	captureHeadLimit = 1 << 20
-	captureTail      = 64 << 10
+	// captureTail is the tail kept to find usage: the usage member is last
+	// in every OpenAI-shaped body and takes a few hundred bytes, so a
+	// small tail holds it with a wide margin.
+	captureTail = 16 << 10
 )
 
 func newJSONCapture(src io.ReadCloser, s *scope, now func() time.Time, keepBody bool) *jsonCapture {
@@ -159,15 +319,7 @@ func (c *jsonCapture) Read(p []byte) (int, error) {
 		if c.s.firstByte.IsZero() {
 			c.s.firstByte = c.now()
 		}
-		c.keep = append(c.keep, p[:n]...)
-		limit := captureTail
-		if c.keepBody {
-			limit = captureHeadLimit + captureTail
-		}
-		if len(c.keep) > limit {
-			c.overflow = true
-			c.keep = append(c.keep[:0], c.keep[len(c.keep)-captureTail:]...)
-		}
+		c.record(p[:n])
 	}
 	if err != nil && !c.done {
 		c.done = true
@@ -180,14 +332,30 @@ func (c *jsonCapture) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// record keeps b, or as much of its end as the tail needs.
+func (c *jsonCapture) record(b []byte) {
+	limit := captureTail
+	if c.keepBody {
+		limit = captureHeadLimit + captureTail
+	}
+	if len(c.keep)+len(b) <= limit {
+		c.keep = append(c.keep, b...)
+		return
+	}
+	c.overflow = true
+	if len(b) >= captureTail {
+		c.keep = append(c.keep[:0], b[len(b)-captureTail:]...)
+		return
+	}
+	drop := len(c.keep) + len(b) - captureTail
+	c.keep = append(c.keep[:copy(c.keep, c.keep[drop:])], b...)
+}
+
 func (c *jsonCapture) finish() {
-	var (
-		u  openai.Usage
-		ok bool
-	)
 	// usage is the last member of every OpenAI-shaped body, so the tail
-	// holds it; a full decode is the fallback for other shapes.
-	u, ok = usageFromTail(c.keep)
+	// holds it; a full decode is the fallback for a whole body of another
+	// shape.
+	u, ok := usageFromTail(c.keep)
 	if !ok && !c.overflow {
 		u, ok = openai.UsageFromBody(c.keep)
 	}
@@ -199,21 +367,22 @@ func (c *jsonCapture) finish() {
 	}
 }
 
-// usageFromTail finds the last "usage":{…} object in the tail of a large body.
+// usageFromTail decodes the last "usage":{…} object in the tail of a body,
+// once.
 func usageFromTail(tail []byte) (openai.Usage, bool) {
-	i := bytes.LastIndex(tail, []byte(`"usage"`))
+	i := bytes.LastIndex(tail, usageKey)
 	if i <= 0 || tail[i-1] == '\\' { // an escaped quote is text inside a string
 		return openai.Usage{}, false
 	}
-	j := bytes.IndexByte(tail[i:], '{')
-	if j < 0 {
+	rest := bytes.TrimLeft(tail[i+len(usageKey):], " \t\r\n")
+	if len(rest) == 0 || rest[0] != ':' {
 		return openai.Usage{}, false
 	}
-	var obj json.RawMessage
-	if json.NewDecoder(bytes.NewReader(tail[i+j:])).Decode(&obj) != nil {
+	rest = bytes.TrimLeft(rest[1:], " \t\r\n")
+	if len(rest) == 0 || rest[0] != '{' {
 		return openai.Usage{}, false
 	}
-	return openai.UsageFromBody(append(append([]byte(`{"usage":`), obj...), '}'))
+	return openai.UsageObject(json.NewDecoder(bytes.NewReader(rest)))
 }
 
 func (c *jsonCapture) Close() error { return c.src.Close() }

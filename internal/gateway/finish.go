@@ -48,7 +48,8 @@ func (p *pipeline) finish(r *http.Request, s *scope) {
 		// No usage from upstream (a stream without include_usage, or a
 		// client that left mid-stream): count what was sent and generated.
 		s.usage.PromptTokens = p.promptTokens(s)
-		s.usage.CompletionTokens = p.tokens.Count(s.deployment.model, s.streamText())
+		model := s.deployment.model
+		s.usage.CompletionTokens = s.completionEstimate(func(text string) int { return p.tokens.Count(model, text) })
 		s.usage.TotalTokens = s.usage.PromptTokens + s.usage.CompletionTokens
 		estimated = true
 	}

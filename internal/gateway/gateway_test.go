@@ -100,16 +100,24 @@ func TestSimulatorDefaults(t *testing.T) {
 			}
 		})
 	}
-	lists := []struct{ path, want string }{
-		{"/openai/models?api-version=2024-10-21", `"chat_completion":true`},
-		{"/openai/v1/models", `"id":"gpt-4o-mini"`},
-		{"/v1/models", `"object":"list"`},
-		{"/openai/deployments?api-version=2022-12-01", `"scale_type":"standard"`},
-		{"/openai/deployments/gpt-4o?api-version=2022-12-01", `"id":"gpt-4o"`},
+	lists := []struct {
+		path, want string
+		status     int
+	}{
+		{"/openai/models?api-version=2024-10-21", `"chat_completion":true`, 200},
+		{"/openai/v1/models", `"id":"gpt-4o-mini"`, 200},
+		{"/v1/models", `"object":"list"`, 200},
+		{"/openai/deployments?api-version=2022-12-01", `"scale_type":"standard"`, 200},
+		{"/openai/deployments/gpt-4o?api-version=2022-12-01", `"id":"gpt-4o"`, 200},
+		{"/openai/models/text-embedding-3-small?api-version=2024-10-21", `"chat_completion":false,"embeddings":true},"lifecycle_status":"generally-available","id":"text-embedding-3-small"`, 200},
+		{"/openai/v1/models/gpt-4o", `{"id":"gpt-4o","object":"model",`, 200},
+		{"/v1/models/gpt-4o-mini", `"owned_by":"organization-owner"`, 200},
+		{"/v1/models/nope", `"code":"model_not_found"`, 404},
+		{"/openai/models/nope?api-version=2024-10-21", `"code":"model_not_found"`, 404},
 	}
 	for _, l := range lists {
 		status, _, body := do(t, "GET", ts.url+l.path, "", "api-key", "k")
-		if status != 200 || !strings.Contains(body, l.want) {
+		if status != l.status || !strings.Contains(body, l.want) {
 			t.Errorf("GET %s: %d %s", l.path, status, body)
 		}
 	}

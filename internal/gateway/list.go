@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 
 	"github.com/moat-gw/moat/internal/httpx"
@@ -14,48 +15,63 @@ import (
 func (p *pipeline) serveList(w http.ResponseWriter, s *scope) error {
 	created := p.now().Unix()
 	var v any
+	type openaiModel struct {
+		ID      string `json:"id"`
+		Object  string `json:"object"`
+		Created int64  `json:"created"`
+		OwnedBy string `json:"owned_by"`
+	}
+	type azureModel struct {
+		Capabilities    openai.Capabilities `json:"capabilities"`
+		LifecycleStatus string              `json:"lifecycle_status"`
+		ID              string              `json:"id"`
+		Status          string              `json:"status"`
+		CreatedAt       int64               `json:"created_at"`
+		Object          string              `json:"object"`
+	}
+	oaModel := func(name string) openaiModel {
+		return openaiModel{ID: name, Object: "model", Created: created, OwnedBy: "organization-owner"}
+	}
+	azModel := func(m string) azureModel {
+		return azureModel{Capabilities: openai.CapabilitiesOf(m), LifecycleStatus: "generally-available", ID: m,
+			Status: "succeeded", CreatedAt: created, Object: "model"}
+	}
 	switch s.call.List {
 	case listModelsOpenAI:
-		type model struct {
-			ID      string `json:"id"`
-			Object  string `json:"object"`
-			Created int64  `json:"created"`
-			OwnedBy string `json:"owned_by"`
-		}
-		data := []model{}
+		data := []openaiModel{}
 		for _, name := range p.depNames {
-			data = append(data, model{ID: name, Object: "model", Created: created, OwnedBy: "organization-owner"})
+			data = append(data, oaModel(name))
 		}
 		v = map[string]any{"object": "list", "data": data}
+	case getModelOpenAI:
+		// These surfaces list deployment names, which clients send back
+		// as "model"; retrieving one answers for that deployment.
+		if p.deployments[s.call.ModelID] == nil {
+			return modelNotFound(s.call.ModelID)
+		}
+		v = oaModel(s.call.ModelID)
 	case listModelsAzure:
-		type caps struct {
-			FineTune       bool `json:"fine_tune"`
-			Inference      bool `json:"inference"`
-			Completion     bool `json:"completion"`
-			ChatCompletion bool `json:"chat_completion"`
-			Embeddings     bool `json:"embeddings"`
-		}
-		type model struct {
-			Capabilities    caps   `json:"capabilities"`
-			LifecycleStatus string `json:"lifecycle_status"`
-			ID              string `json:"id"`
-			Status          string `json:"status"`
-			CreatedAt       int64  `json:"created_at"`
-			Object          string `json:"object"`
-		}
 		seen := map[string]bool{}
-		data := []model{}
+		data := []azureModel{}
 		for _, name := range p.depNames {
 			m := p.deployments[name].model
 			if seen[m] {
 				continue
 			}
 			seen[m] = true
-			emb := isEmbeddingModel(m)
-			data = append(data, model{Capabilities: caps{Inference: true, ChatCompletion: !emb, Completion: !emb, Embeddings: emb},
-				LifecycleStatus: "generally-available", ID: m, Status: "succeeded", CreatedAt: created, Object: "model"})
+			data = append(data, azModel(m))
 		}
 		v = map[string]any{"data": data, "object": "list"}
+	case getModelAzure:
+		// The authoring surface lists models, not deployments.
+		found := false
+		for _, name := range p.depNames {
+			found = found || p.deployments[name].model == s.call.ModelID
+		}
+		if !found {
+			return modelNotFound(s.call.ModelID)
+		}
+		v = azModel(s.call.ModelID)
 	case listDeployments, getDeployment:
 		type dep struct {
 			ScaleSettings map[string]string `json:"scale_settings"`
@@ -96,6 +112,9 @@ func (p *pipeline) serveList(w http.ResponseWriter, s *scope) error {
 	return err
 }
 
-func isEmbeddingModel(m string) bool {
-	return len(m) >= 14 && m[:14] == "text-embedding"
+// modelNotFound is OpenAI's answer for a model the resource does not have.
+func modelNotFound(id string) error {
+	return httpx.New(http.StatusNotFound, httpx.KindClientNotFound,
+		openai.ModelError(fmt.Sprintf("The model '%s' does not exist", id), "invalid_request_error", "model", "model_not_found"),
+		errString("unknown model"))
 }

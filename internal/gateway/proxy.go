@@ -73,7 +73,10 @@ func (p *pipeline) modifyResponse(resp *http.Response) error {
 	switch {
 	case strings.HasPrefix(ct, "text/event-stream"):
 		s.streamed = true
-		resp.Body = newSSECapture(resp.Body, s, p.now)
+		// The text is kept only for a body log, or for counting offline a
+		// stream that will not report its usage.
+		retain := p.logBodies || !s.usageExpected()
+		resp.Body = newSSECapture(resp.Body, s, p.now, retain)
 		if s.injectedUsage {
 			// Stripping changes the length; the stream is chunked anyway.
 			h.Del("Content-Length")

@@ -31,6 +31,8 @@ type Call struct {
 	PathTemplate string
 	// List is set for listing endpoints answered by moat itself.
 	List listKind
+	// ModelID is the model asked for by a model retrieval (getModel*).
+	ModelID string
 }
 
 type listKind int
@@ -41,6 +43,8 @@ const (
 	listModelsOpenAI
 	listDeployments
 	getDeployment
+	getModelAzure  // GET /openai/models/{model}
+	getModelOpenAI // GET /openai/v1/models/{id}, /v1/models/{id}
 )
 
 // errNotFound is Azure's answer to an unknown path or a missing or
@@ -78,6 +82,11 @@ func parseRoute(r *http.Request, versions map[string]bool) (Call, error) {
 		c.Operation, _ = openai.OperationByName("models")
 		c.List = listModelsAzure
 		c.PathTemplate = "/openai/models"
+		return c, nil
+	case strings.HasPrefix(rest, "models/") && len(rest) > len("models/") && r.Method == http.MethodGet:
+		c.Operation, _ = openai.OperationByName("models")
+		c.List, c.ModelID = getModelAzure, strings.TrimPrefix(rest, "models/")
+		c.PathTemplate = "/openai/models/{model-id}"
 		return c, nil
 	case rest == "deployments" && r.Method == http.MethodGet:
 		c.Operation, _ = openai.OperationByName("models")
@@ -129,6 +138,12 @@ func routeV1(method, rest, apiVersion string, s Surface) (Call, error) {
 		c.Operation, _ = openai.OperationByName("models")
 		c.List = listModelsOpenAI
 		c.PathTemplate = prefix + "models"
+		return c, nil
+	}
+	if id, ok := strings.CutPrefix(rest, "models/"); ok && id != "" && method == http.MethodGet {
+		c.Operation, _ = openai.OperationByName("models")
+		c.List, c.ModelID = getModelOpenAI, id
+		c.PathTemplate = prefix + "models/{model}"
 		return c, nil
 	}
 	op, ok := openai.LookupOperation(rest)

@@ -54,9 +54,11 @@ type scope struct {
 	respBytes int64
 	usage     openai.Usage
 	usageSeen bool
-	// streamData holds the data of streamed events ("name\x00data"), decoded
+	// streamData holds the names and data of streamed events, each with its
+	// length in front (appendFrame), decoded
 	// only if the stream ends without usage or bodies are logged.
-	streamData      [][]byte
+	streamData      []byte
+	streamEvents    int  // events passed through, kept or not
 	canceled        bool // the client went away
 	upstreamCut     bool // the upstream broke the response off
 	clientRequestID string
@@ -85,4 +87,23 @@ func (s *scope) readFailed() {
 		return
 	}
 	s.upstreamCut = true
+}
+
+// usageExpected reports whether a stream will end with usage of its own: moat
+// or the client asked for the usage chunk, or it is a Responses stream,
+// whose response.completed event carries usage.
+func (s *scope) usageExpected() bool {
+	return s.injectedUsage || (s.req != nil && s.req.WantsUsageChunk()) || s.call.Operation.Name == "responses"
+}
+
+// completionText is what the call generated as far as moat kept it, for
+// offline counting when the upstream reported no usage. A stream whose text
+// was not kept (usage was expected, but the client left first) counts one
+// token per event: Azure and OpenAI stream about one token per chunk, so
+// this errs high, which is the safe side for a limit.
+func (s *scope) completionEstimate(count func(string) int) int {
+	if s.streamed && len(s.streamData) == 0 && s.streamEvents > 0 {
+		return s.streamEvents
+	}
+	return count(s.streamText())
 }

@@ -92,6 +92,17 @@ func TestNodeSDK(t *testing.T) {
 	runNode(t, dir, node, "sdk.test.mjs", "MOAT_URL="+ts.url)
 }
 
+// TestNodeAgents runs agent-style clients (tools, structured output, the
+// npm openai package and LangChain) against moat + simulator.
+func TestNodeAgents(t *testing.T) {
+	dir, node := nodeSDK(t)
+	if !fileExists(filepath.Join(dir, "node_modules", "@langchain", "openai", "package.json")) && os.Getenv("CI") != "" {
+		t.Fatal("@langchain/openai missing from test/sdk/node (run make node-deps)")
+	}
+	ts := startServer(t, "")
+	runNode(t, dir, node, "agents.test.mjs", "MOAT_URL="+ts.url)
+}
+
 // nodeSDK finds node and the installed SDK; CI must have both.
 func nodeSDK(t *testing.T) (dir, node string) {
 	t.Helper()

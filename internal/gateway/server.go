@@ -374,6 +374,7 @@ func (s *Server) managementHandler() http.Handler {
 		mux.Handle("/admin/", s.admin)
 	}
 	s.mountObservability(mux)
+	s.mountDebug(mux)
 	mux.HandleFunc("GET /version", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, s.version)

@@ -6,11 +6,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/moat-gw/moat/internal/config"
+	"github.com/moat-gw/moat/internal/openai"
 	"github.com/moat-gw/moat/internal/simulator"
 	"github.com/moat-gw/moat/internal/tokens"
 )
@@ -89,9 +89,15 @@ func SimulatorOptions(cfg *config.Config) simulator.Options {
 				continue
 			}
 			seen[du.Deployment] = true
+			// The model's family decides what the simulated deployment
+			// serves, as on Azure: legacy completions for instruct and base
+			// models, embeddings for embedding models, chat otherwise.
 			kind := simulator.KindChat
-			if strings.HasPrefix(d.Model, "text-embedding") {
+			switch openai.KindOfModel(d.Model) {
+			case openai.ModelEmbeddings:
 				kind = simulator.KindEmbeddings
+			case openai.ModelCompletions:
+				kind = simulator.KindCompletions
 			}
 			opts.Deployments = append(opts.Deployments, simulator.Deployment{
 				Name: du.Deployment, Model: d.Model, Kind: kind, TPM: sc.TPM, RPM: sc.RPM})

@@ -59,3 +59,13 @@ func UsageFromBody(body []byte) (Usage, bool) {
 	}
 	return Usage{}, false
 }
+
+// UsageObject decodes one usage object (chat or Responses names) from dec,
+// ignoring whatever follows it.
+func UsageObject(dec *json.Decoder) (Usage, bool) {
+	var w usageWire
+	if dec.Decode(&w) != nil {
+		return Usage{}, false
+	}
+	return w.usage()
+}

@@ -35,6 +35,9 @@ const (
 	DataActionLogsRead  = "Moat/logs/read"
 	DataActionKeysRead  = "Moat/keys/read"
 	DataActionKeysWrite = "Moat/keys/write"
+	// DataActionDebugRead takes runtime profiles of the gateway process
+	// (/debug/pprof/); the Moat Administrator role has it through Moat/*.
+	DataActionDebugRead = "Moat/debug/read"
 )
 
 // BuiltinRoles returns the built-in roles. The Azure ones copy the role

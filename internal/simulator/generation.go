@@ -27,15 +27,27 @@ type generation struct {
 	includeUsage bool
 }
 
-// answer is one choice: its one-token pieces and why it ended.
+// answer is one choice: its one-token pieces (or tool calls instead), why
+// it ended, and its logprobs when they were asked for.
 type answer struct {
-	pieces []string
-	finish string
+	pieces   []string
+	finish   string
+	calls    []toolCall
+	logprobs []tokenLogprob
+	filtered string // the content filter category that cut the answer
 }
 
 // planGeneration validates a chat or completions request as the model would
 // and draws its answers. bad is a 400 body when the request is invalid.
-func (s *Server) planGeneration(dep *deployment, op openai.Operation, req *openai.Request, promptTokens int) (g *generation, bad []byte) {
+func (s *Server) planGeneration(dep *deployment, op openai.Operation, req *openai.Request, body []byte, promptTokens int) (g *generation, bad []byte) {
+	opts, bad := parseChatOptions(body, op.Name == "chat")
+	if bad != nil {
+		return nil, bad
+	}
+	promptFilter, completionFilter := filterTriggers(body)
+	if promptFilter != "" {
+		return nil, promptFilteredError(promptFilter)
+	}
 	limit := 0
 	for _, f := range []struct {
 		name string
@@ -90,11 +102,21 @@ func (s *Server) planGeneration(dep *deployment, op openai.Operation, req *opena
 	}
 	g.prompts = len(prompts)
 	for _, p := range prompts {
+		if opts.seed != nil {
+			p.int(*opts.seed) // the same seed, the same answer; another seed, another
+		}
 		for j := range n {
 			h := *p
 			h.int(int64(j))
-			pieces, finish := dep.vocab.generate(h.rand(), limit)
-			g.answers = append(g.answers, answer{pieces: pieces, finish: finish})
+			a := shapeAnswer(dep, opts, g.chat, h.rand(), limit)
+			if completionFilter != "" && len(a.calls) == 0 {
+				// The filter cuts the answer where the content tripped it.
+				a.pieces, a.finish, a.filtered = a.pieces[:len(a.pieces)/2], "content_filter", completionFilter
+				if a.logprobs != nil {
+					a.logprobs = a.logprobs[:len(a.pieces)]
+				}
+			}
+			g.answers = append(g.answers, a)
 		}
 	}
 	return g, nil
@@ -194,7 +216,7 @@ func (a answer) text() string { return strings.Join(a.pieces, "") }
 func (s *Server) completionTokens(g *generation) int {
 	n := 0
 	for _, a := range g.answers {
-		n += s.tc.Count(g.dep.Model, a.text())
+		n += s.tc.Count(g.dep.Model, a.countText())
 	}
 	return n
 }
@@ -203,7 +225,7 @@ func (s *Server) completionTokens(g *generation) int {
 func (g *generation) longest() int {
 	n := 0
 	for _, a := range g.answers {
-		n = max(n, len(a.pieces))
+		n = max(n, a.units())
 	}
 	return n
 }

@@ -94,7 +94,7 @@ func (s *Server) serveOperation(w http.ResponseWriter, r *http.Request, rt route
 		}
 	} else {
 		var g *generation
-		if g, bad = s.planGeneration(dep, rt.op, req, promptTokens); g != nil {
+		if g, bad = s.planGeneration(dep, rt.op, req, body, promptTokens); g != nil {
 			serve = func() { s.serveGeneration(w, r, g) }
 		}
 	}

@@ -34,12 +34,20 @@ func (s *Server) serveGeneration(w http.ResponseWriter, r *http.Request, g *gene
 			Usage:               u,
 		}
 		for i, a := range g.answers {
+			msg := chatMessage{Annotations: []struct{}{}, Content: quoted(a.text()), Refusal: null(), Role: "assistant"}
+			if len(a.calls) > 0 {
+				msg.Content = null()
+				for _, tc := range a.calls {
+					msg.ToolCalls = append(msg.ToolCalls, wireToolCall{ID: tc.id, Type: "function",
+						Function: wireFunction{Name: tc.name, Arguments: tc.args}})
+				}
+			}
 			c.Choices[i] = chatChoice{
-				ContentFilterResults: completeFilters(),
+				ContentFilterResults: a.filters(),
 				FinishReason:         a.finish,
 				Index:                i,
-				Logprobs:             null(),
-				Message:              chatMessage{Annotations: []struct{}{}, Content: a.text(), Refusal: null(), Role: "assistant"},
+				Logprobs:             a.logprobsJSON(-1),
+				Message:              msg,
 			}
 		}
 		body, _ = json.Marshal(c)
@@ -56,7 +64,7 @@ func (s *Server) serveGeneration(w http.ResponseWriter, r *http.Request, g *gene
 		}
 		for i, a := range g.answers {
 			c.Choices[i] = textChoice{
-				ContentFilterResults: completeFilters(),
+				ContentFilterResults: a.filters(),
 				FinishReason:         quoted(a.finish),
 				Index:                i,
 				Logprobs:             null(),
@@ -117,8 +125,8 @@ func (s *Server) streamGeneration(w http.ResponseWriter, r *http.Request, g *gen
 			panic(http.ErrAbortHandler)
 		}
 		for i, a := range g.answers {
-			if round < len(a.pieces) {
-				sse.send(g.contentChunk(i, a.pieces[round]))
+			if round < a.units() {
+				sse.send(g.contentChunk(i, a, round))
 				s.stats.completionTokens.Add(1)
 			}
 		}
@@ -128,7 +136,7 @@ func (s *Server) streamGeneration(w http.ResponseWriter, r *http.Request, g *gen
 		}
 	}
 	for i, a := range g.answers {
-		sse.send(g.finishChunk(i, a.finish))
+		sse.send(g.finishChunk(i, a))
 	}
 	if g.includeUsage {
 		sse.send(g.usageChunk(newUsage(g.promptTokens, s.completionTokens(g))))
@@ -173,46 +181,73 @@ func (g *generation) textChunk(choices []textChoice) textCompletion {
 }
 
 func (g *generation) roleChunk(i int) any {
-	empty := ""
+	content := quoted("")
+	if len(g.answers[i].calls) > 0 {
+		content = null()
+	}
 	return g.chatChunk([]chunkChoice{{
 		ContentFilterResults: &choiceFilters{},
-		Delta:                chunkDelta{Content: &empty, Refusal: null(), Role: "assistant"},
+		Delta:                chunkDelta{Content: content, Refusal: null(), Role: "assistant"},
 		FinishReason:         null(),
 		Index:                i,
 		Logprobs:             null(),
 	}})
 }
 
-func (g *generation) contentChunk(i int, piece string) any {
+func (g *generation) contentChunk(i int, a answer, round int) any {
 	if !g.chat {
 		return g.textChunk([]textChoice{{
 			ContentFilterResults: severityFilters(),
 			FinishReason:         null(),
 			Index:                i,
 			Logprobs:             null(),
-			Text:                 piece,
+			Text:                 a.pieces[round],
+		}})
+	}
+	if len(a.calls) > 0 {
+		// A call's first chunk names it with empty arguments; the
+		// arguments follow a piece at a time, as OpenAI streams them.
+		ci, pi := a.unit(round)
+		tc := a.calls[ci]
+		d := wireToolCall{Index: &ci}
+		if pi < 0 {
+			d.ID, d.Type, d.Function.Name = tc.id, "function", tc.name
+		} else {
+			d.Function.Arguments = tc.pieces[pi]
+		}
+		return g.chatChunk([]chunkChoice{{
+			ContentFilterResults: &choiceFilters{},
+			Delta:                chunkDelta{ToolCalls: []wireToolCall{d}},
+			FinishReason:         null(),
+			Index:                i,
+			Logprobs:             null(),
 		}})
 	}
 	return g.chatChunk([]chunkChoice{{
 		ContentFilterResults: severityFilters(),
-		Delta:                chunkDelta{Content: &piece},
+		Delta:                chunkDelta{Content: quoted(a.pieces[round])},
 		FinishReason:         null(),
 		Index:                i,
-		Logprobs:             null(),
+		Logprobs:             a.logprobsJSON(round),
 	}})
 }
 
-func (g *generation) finishChunk(i int, finish string) any {
+func (g *generation) finishChunk(i int, a answer) any {
+	finish := a.finish
+	filters := &choiceFilters{}
+	if a.filtered != "" {
+		filters = filteredChoice(a.filtered, false)
+	}
 	if !g.chat {
 		return g.textChunk([]textChoice{{
-			ContentFilterResults: &choiceFilters{},
+			ContentFilterResults: filters,
 			FinishReason:         quoted(finish),
 			Index:                i,
 			Logprobs:             null(),
 		}})
 	}
 	return g.chatChunk([]chunkChoice{{
-		ContentFilterResults: &choiceFilters{},
+		ContentFilterResults: filters,
 		FinishReason:         quoted(finish),
 		Index:                i,
 		Logprobs:             null(),

@@ -22,6 +22,7 @@ type Server struct {
 	order       []*deployment // as configured, for listings
 	rnd         *lockedRand
 	stats       counters
+	responses   responseStore
 }
 
 // deployment is a configured Deployment with what the server derives from it.
@@ -113,6 +114,11 @@ type route struct {
 	deployment string // legacy surface only
 	apiVersion string
 	models     bool // a model listing
+	// responses is set for the Responses API; responseID and
+	// responseAction ("cancel", "input_items") for calls on one response.
+	responses      bool
+	responseID     string
+	responseAction string
 }
 
 // ServeHTTP answers like Azure OpenAI: authentication, routing, deployment
@@ -140,6 +146,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if rt.models {
 		s.serveModels(w, rt)
+		return
+	}
+	if rt.responses {
+		s.serveResponses(w, r, rt)
 		return
 	}
 	s.serveOperation(w, r, rt)
@@ -186,6 +196,15 @@ func parseRoute(r *http.Request) (route, int, []byte) {
 			return rt, http.StatusNotFound, notFound
 		}
 		return route{surface: surfaceLegacy, op: op, deployment: name, apiVersion: version}, 0, nil
+	case p == "/openai/responses" || strings.HasPrefix(p, "/openai/responses/"):
+		if !validAPIVersion(version) {
+			return rt, http.StatusNotFound, notFound
+		}
+		rt = route{surface: surfaceLegacy, apiVersion: version}
+		if !responsesRoute(&rt, r.Method, strings.TrimPrefix(p, "/openai/")) {
+			return rt, http.StatusNotFound, notFound
+		}
+		return rt, 0, nil
 	case p == "/openai/models":
 		if r.Method != http.MethodGet || !validAPIVersion(version) {
 			return rt, http.StatusNotFound, notFound
@@ -212,12 +231,37 @@ func parseRoute(r *http.Request) (route, int, []byte) {
 		rt.models = true
 		return rt, 0, nil
 	}
+	if p == "responses" || strings.HasPrefix(p, "responses/") {
+		if !responsesRoute(&rt, r.Method, p) {
+			return rt, http.StatusNotFound, notFound
+		}
+		return rt, 0, nil
+	}
 	op, served := servedOperation(p)
 	if !served || r.Method != http.MethodPost {
 		return rt, http.StatusNotFound, notFound
 	}
 	rt.op = op
 	return rt, 0, nil
+}
+
+// responsesRoute parses "responses[/{id}[/cancel|/input_items]]" with its
+// method into rt; false when it is not a Responses API call.
+func responsesRoute(rt *route, method, p string) bool {
+	rest := strings.TrimPrefix(strings.TrimPrefix(p, "responses"), "/")
+	id, action, _ := strings.Cut(rest, "/")
+	rt.responses, rt.responseID, rt.responseAction = true, id, action
+	switch {
+	case id == "":
+		return method == http.MethodPost
+	case action == "":
+		return method == http.MethodGet || method == http.MethodDelete
+	case action == "cancel":
+		return method == http.MethodPost
+	case action == "input_items":
+		return method == http.MethodGet
+	}
+	return false
 }
 
 // validAPIVersion accepts the dated form YYYY-MM-DD with an optional

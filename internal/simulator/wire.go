@@ -117,9 +117,24 @@ type chatChoice struct {
 
 type chatMessage struct {
 	Annotations []struct{}      `json:"annotations"`
-	Content     string          `json:"content"`
+	Content     json.RawMessage `json:"content"`
 	Refusal     json.RawMessage `json:"refusal"`
 	Role        string          `json:"role"`
+	ToolCalls   []wireToolCall  `json:"tool_calls,omitempty"`
+}
+
+// wireToolCall is a tool call of a message, or its streamed delta (Index
+// set, the other members only on the call's first chunk).
+type wireToolCall struct {
+	Function wireFunction `json:"function"`
+	ID       string       `json:"id,omitempty"`
+	Index    *int         `json:"index,omitempty"`
+	Type     string       `json:"type,omitempty"`
+}
+
+type wireFunction struct {
+	Arguments string `json:"arguments"`
+	Name      string `json:"name,omitempty"`
 }
 
 // textCompletion is a non-streamed legacy completions answer.
@@ -173,9 +188,10 @@ type chunkChoice struct {
 }
 
 type chunkDelta struct {
-	Content *string         `json:"content,omitempty"`
-	Refusal json.RawMessage `json:"refusal,omitempty"`
-	Role    string          `json:"role,omitempty"`
+	Content   json.RawMessage `json:"content,omitempty"`
+	Refusal   json.RawMessage `json:"refusal,omitempty"`
+	Role      string          `json:"role,omitempty"`
+	ToolCalls []wireToolCall  `json:"tool_calls,omitempty"`
 }
 
 // embeddingList is an embeddings answer, in OpenAI's key order.

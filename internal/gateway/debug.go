@@ -1,0 +1,56 @@
+package gateway
+
+import (
+	"net/http"
+	"net/http/pprof"
+	"strconv"
+	"strings"
+
+	"github.com/moat-gw/moat/internal/httpx"
+	"github.com/moat-gw/moat/internal/openai"
+	"github.com/moat-gw/moat/internal/rbac"
+)
+
+// maxProfileSeconds bounds a CPU profile or trace taken through the
+// management plane, so a forgotten request cannot keep the profiler on.
+const maxProfileSeconds = 60
+
+// mountDebug serves Go's runtime profiles under /debug/pprof/ on the
+// management plane, for a caller granted Moat/debug/read, so a profile can
+// be taken from a running gateway inside the closed network. The handlers
+// are net/http/pprof's; the DefaultServeMux that package registers on is
+// never served by moat.
+func (s *Server) mountDebug(mux *http.ServeMux) {
+	mux.Handle("GET /debug/pprof/", s.authorizedDebug(http.HandlerFunc(pprof.Index)))
+	mux.Handle("GET /debug/pprof/cmdline", s.authorizedDebug(http.HandlerFunc(pprof.Cmdline)))
+	mux.Handle("GET /debug/pprof/profile", s.authorizedDebug(boundSeconds(http.HandlerFunc(pprof.Profile))))
+	mux.Handle("GET /debug/pprof/symbol", s.authorizedDebug(http.HandlerFunc(pprof.Symbol)))
+	mux.Handle("GET /debug/pprof/trace", s.authorizedDebug(boundSeconds(http.HandlerFunc(pprof.Trace))))
+}
+
+// authorizedDebug lets through callers that may read profiles, and answers
+// others as the rest of the management plane does.
+func (s *Server) authorizedDebug(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := s.pipe.Load().authorizeManagement(r, rbac.DataActionDebugRead); err != nil {
+			httpx.Write(w, httpx.As(err, openai.FrontDoorError("500", openai.MsgInternalError)))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// boundSeconds refuses a profile longer than maxProfileSeconds.
+func boundSeconds(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if v := r.URL.Query().Get("seconds"); v != "" {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil || n <= 0 || n > maxProfileSeconds {
+				httpx.Write(w, httpx.New(http.StatusBadRequest, httpx.KindClientBadRequest,
+					openai.ModelError("seconds must be a whole number from 1 to "+strconv.Itoa(maxProfileSeconds)+".", "invalid_request_error", "seconds", ""), nil))
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
