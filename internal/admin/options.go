@@ -69,8 +69,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Invalidate is called with a key ID after it is revoked or replaced,
 	// so that this replica's key cache drops it at once (the gateway
-	// passes KeyVerifier.Invalidate); other replicas notice within their
-	// cache TTL. Nil does nothing.
+	// passes KeyVerifier.Invalidate); other replicas learn it from the
+	// store's change feed (PostgreSQL LISTEN/NOTIFY) or within their cache
+	// TTL. Nil does nothing.
 	Invalidate func(keyID string)
 	// AssignmentsChanged is called after an assignment is added or
 	// removed, so that the gateway can rebuild its rbac.Authorizer. Nil

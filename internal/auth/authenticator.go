@@ -42,7 +42,9 @@ func (a *Authenticator) AuthenticateRequest(ctx context.Context, h http.Header, 
 //   - any key while DisableLocalAuth: 403 AuthenticationTypeDisabled (§2.5),
 //     before the key is even looked up, as Azure does;
 //   - unknown, wrong, revoked or expired key: 401 invalid key (§2.1);
-//   - key store failure: 500 gateway_internal.
+//   - a key the cache does not know while the key store is down or hung
+//     (ErrKeyUnverifiable): the same 401, fast, with the cause in the log;
+//   - any other failure: 500 gateway_internal.
 func (a *Authenticator) Authenticate(ctx context.Context, c Credential) (*Principal, error) {
 	switch c.Kind {
 	case CredentialToken:
@@ -61,7 +63,8 @@ func (a *Authenticator) Authenticate(ctx context.Context, c Credential) (*Princi
 		switch {
 		case err == nil:
 			return &Principal{Type: TypeKey, ID: k.ID, KeyID: k.ID, Name: k.Name, AppOnly: true, key: k}, nil
-		case errors.Is(err, ErrKeyNotFound), errors.Is(err, ErrKeyMismatch), errors.Is(err, ErrKeyRevoked), errors.Is(err, ErrKeyExpired):
+		case errors.Is(err, ErrKeyNotFound), errors.Is(err, ErrKeyMismatch), errors.Is(err, ErrKeyRevoked), errors.Is(err, ErrKeyExpired),
+			errors.Is(err, ErrKeyUnverifiable):
 			return nil, invalidKey(err)
 		default:
 			return nil, httpx.New(http.StatusInternalServerError, httpx.KindGatewayInternal,

@@ -24,6 +24,11 @@ var (
 	ErrKeyRevoked = errors.New("key revoked")
 	// ErrKeyExpired means the key is past its expiry.
 	ErrKeyExpired = errors.New("key expired")
+	// ErrKeyUnverifiable means the key store could not be asked (down,
+	// hung past its deadline) and the cache holds nothing usable for the
+	// key: it may be valid, but it cannot be verified now. It is answered
+	// like an invalid key (fail closed, Azure's 401), and the log says why.
+	ErrKeyUnverifiable = errors.New("key cannot be verified: key store unavailable")
 	// ErrKeyScope means the key may not use this deployment or operation.
 	ErrKeyScope = errors.New("key scope excludes request")
 	// ErrLocalAuthDisabled means a key was offered while key auth is off.

@@ -45,6 +45,12 @@ func (k *jwk) fits(alg string) bool {
 // so that tokens with made-up kids cannot turn into a flood of fetches.
 // After a failed refresh it keeps the old keys until maxStale, then fails
 // closed.
+//
+// A fetch is never queued behind another: at most one is in flight, every
+// caller that needs keys waits for that one, each only as long as its own
+// context allows, and the fetch has a deadline of its own (fetchTimeout).
+// A failed fetch is remembered until the next attempt is allowed, so that
+// callers meanwhile fail at once instead of waiting for a hanging issuer.
 type keySet struct {
 	discovery, jwksURL string
 	issuer             *compiledIssuer
@@ -55,13 +61,15 @@ type keySet struct {
 	minInterval        time.Duration
 	minEmpty           time.Duration
 	maxStale           time.Duration
+	fetchTimeout       time.Duration
 
-	fetchMu   sync.Mutex // one fetch at a time
-	attempted time.Time  // guarded by fetchMu
+	flights flightGroup[[]jwk]
 
 	mu      sync.RWMutex
 	keys    []jwk
 	fetched time.Time
+	next    time.Time // no new fetch starts before this
+	lastErr error     // why the last fetch failed; nil after a success
 }
 
 // lookup returns the keys that may verify a token with this kid and alg,
@@ -69,17 +77,20 @@ type keySet struct {
 func (s *keySet) lookup(ctx context.Context, kid, alg string) ([]any, error) {
 	keys, fetched := s.snapshot()
 	now := s.now()
+	var waitErr error
 	switch {
 	case len(keys) == 0 || len(match(keys, kid, alg)) == 0:
 		// Nothing can verify this token yet: wait for a fetch.
-		s.update(ctx, true)
+		waitErr = s.update(ctx, true)
 		keys, fetched = s.snapshot()
 	case now.Sub(fetched) >= s.refresh:
-		// The cached keys still work: refresh only if no one else is.
-		s.update(ctx, false)
-		keys, fetched = s.snapshot()
+		// The cached keys still work: refresh in the background.
+		_ = s.update(ctx, false)
 	}
 	if len(keys) == 0 || now.Sub(fetched) >= s.maxStale {
+		if waitErr != nil {
+			return nil, fmt.Errorf("issuer %s: %w: %w", s.issuer.name, ErrKeysUnavailable, waitErr)
+		}
 		return nil, fmt.Errorf("issuer %s: %w", s.issuer.name, ErrKeysUnavailable)
 	}
 	m := match(keys, kid, alg)
@@ -106,42 +117,62 @@ func match(keys []jwk, kid, alg string) []any {
 	return out
 }
 
-// update fetches the keys unless a fetch was attempted too recently. With
-// wait false it returns at once when another fetch is under way, so that a
-// slow issuer never stalls requests that cached keys can serve.
-func (s *keySet) update(ctx context.Context, wait bool) {
-	if wait {
-		s.fetchMu.Lock()
-	} else if !s.fetchMu.TryLock() {
-		return
-	}
-	defer s.fetchMu.Unlock()
-	now := s.now()
-	keys, _ := s.snapshot()
-	gap := s.minInterval
-	if len(keys) == 0 {
-		gap = s.minEmpty
-	}
-	if !s.attempted.IsZero() && now.Sub(s.attempted) < gap {
-		return
-	}
-	s.attempted = now
-	fresh, err := s.fetch(ctx)
-	if err != nil {
-		s.log.WarnContext(ctx, "fetch signing keys", "issuer", s.issuer.name, "err", err, "cached_keys", len(keys))
-		return
-	}
+// update joins the fetch in flight, or starts one unless the last attempt
+// was too recent (then it returns that attempt's error at once). With wait
+// false it never waits; with wait true it waits for the fetch or for ctx,
+// whichever ends first.
+func (s *keySet) update(ctx context.Context, wait bool) error {
 	s.mu.Lock()
-	s.keys, s.fetched = fresh, now
+	if now := s.now(); !s.flights.inFlight("") {
+		if now.Before(s.next) {
+			err := s.lastErr
+			s.mu.Unlock()
+			if err == nil {
+				err = errors.New("signing keys were fetched too recently to fetch again")
+			}
+			return err
+		}
+		// Claim the attempt; fetchAndStore sets the real next time.
+		s.next = now.Add(s.minInterval)
+	}
+	f := s.flights.start("", s.fetchAndStore)
 	s.mu.Unlock()
-	s.log.DebugContext(ctx, "fetched signing keys", "issuer", s.issuer.name, "keys", len(fresh))
+	if !wait {
+		return nil
+	}
+	select {
+	case <-f.done:
+		return f.err
+	case <-ctx.Done():
+		return fmt.Errorf("waiting for signing keys: %w", ctx.Err())
+	}
+}
+
+// fetchAndStore runs one fetch under its own deadline, detached from every
+// caller: one client hanging up must not cancel the fetch that others
+// wait for.
+func (s *keySet) fetchAndStore() ([]jwk, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), s.fetchTimeout)
+	defer cancel()
+	fresh, err := s.fetch(ctx)
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil {
+		gap := s.minInterval
+		if len(s.keys) == 0 {
+			gap = s.minEmpty
+		}
+		s.next, s.lastErr = now.Add(gap), err
+		s.log.Warn("fetch signing keys", "issuer", s.issuer.name, "err", err, "cached_keys", len(s.keys), "retry_after", gap)
+		return nil, err
+	}
+	s.keys, s.fetched, s.next, s.lastErr = fresh, now, now.Add(s.minInterval), nil
+	s.log.Debug("fetched signing keys", "issuer", s.issuer.name, "keys", len(fresh))
+	return fresh, nil
 }
 
 func (s *keySet) fetch(ctx context.Context) ([]jwk, error) {
-	// The fetch serves every waiting request, so one client hanging up must
-	// not cancel it (nor count as the rate-limited attempt).
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
 	jwksURL := s.jwksURL
 	if jwksURL == "" {
 		var meta struct {

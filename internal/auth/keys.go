@@ -5,70 +5,101 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
-	"sync"
+	"log/slog"
 	"time"
 )
-
-// DefaultKeyCacheTTL bounds how stale a cached key may be: a key revoked in a
-// store stops working on every replica within this time (sooner on the
-// replica that revoked it, which calls Invalidate).
-const DefaultKeyCacheTTL = time.Second
 
 // KeyVerifierOptions configure a KeyVerifier.
 type KeyVerifierOptions struct {
 	// Stores are consulted in order; the first that knows a key wins.
-	// Typically the config MemKeyStore, then the database store.
+	// Typically the config MemKeyStore, then the database store. In-memory
+	// stores (MemKeyStore) are read directly; the others through the cache.
 	Stores []KeyStore
 	// Hasher must be the one the stored hashes were made with.
 	Hasher Hasher
-	// CacheTTL is how long a lookup (found or not) is reused; zero means
-	// DefaultKeyCacheTTL, negative disables the cache.
+	// Cache holds what the stores answered. The gateway shares one across
+	// config reloads; nil means a private cache built from CacheOptions.
+	Cache *KeyCache
+	// CacheOptions configure the private cache when Cache is nil.
+	CacheOptions KeyCacheOptions
+	// CacheTTL, when set, overrides CacheOptions.TTL; negative disables the
+	// private cache.
 	CacheTTL time.Duration
-	// MaxCacheEntries bounds the cache (garbage key IDs must not grow it
-	// without limit); zero means 10,000. When full, the cache is emptied.
+	// MaxCacheEntries, when set, overrides CacheOptions.Size.
 	MaxCacheEntries int
+	// StoreTimeout bounds each store lookup; zero means DefaultStoreTimeout.
+	// A caller never waits longer than this (or its own context) for a
+	// store, however the store fails.
+	StoreTimeout time.Duration
+	// Logger receives one line when the store starts failing and one when
+	// it recovers; nil discards.
+	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
 
 // KeyVerifier checks presented API keys against the stores.
 type KeyVerifier struct {
-	stores  []KeyStore
+	local   []KeyStore // in memory: no cache, no deadline needed
+	remote  []KeyStore // behind the cache and the deadline
 	hasher  Hasher
-	ttl     time.Duration
-	max     int
+	cache   *KeyCache
+	timeout time.Duration
+	log     *slog.Logger
 	now     func() time.Time
-	mu      sync.Mutex
-	entries map[string]cacheEntry
+	flights flightGroup[*Key]
 }
 
-type cacheEntry struct {
-	key     *Key // nil: not found
-	expires time.Time
-}
+// inMemory is implemented by stores that answer from memory, never fail
+// and need no cache in front of them.
+type inMemory interface{ inMemory() }
+
+func (*MemKeyStore) inMemory() {}
 
 // NewKeyVerifier returns a verifier over the stores.
 func NewKeyVerifier(o KeyVerifierOptions) (*KeyVerifier, error) {
 	if len(o.Stores) == 0 {
 		return nil, errors.New("key verifier: no key stores")
 	}
-	v := &KeyVerifier{stores: o.Stores, hasher: o.Hasher, ttl: o.CacheTTL, max: o.MaxCacheEntries, now: o.Now,
-		entries: map[string]cacheEntry{}}
-	if v.ttl == 0 {
-		v.ttl = DefaultKeyCacheTTL
-	}
-	if v.max <= 0 {
-		v.max = 10000
+	v := &KeyVerifier{hasher: o.Hasher, cache: o.Cache, timeout: cmpOr(o.StoreTimeout, DefaultStoreTimeout),
+		log: o.Logger, now: o.Now}
+	for _, s := range o.Stores {
+		if _, ok := s.(inMemory); ok {
+			v.local = append(v.local, s)
+		} else {
+			v.remote = append(v.remote, s)
+		}
 	}
 	if v.now == nil {
 		v.now = time.Now
 	}
+	if v.log == nil {
+		v.log = slog.New(slog.DiscardHandler)
+	}
+	if v.cache == nil {
+		co := o.CacheOptions
+		co.TTL = cmpOr(o.CacheTTL, co.TTL)
+		co.Size = cmpOr(o.MaxCacheEntries, co.Size)
+		co.Now = cmpOrFunc(co.Now, v.now)
+		v.cache = NewKeyCache(co)
+	}
 	return v, nil
 }
 
+func cmpOrFunc(f, def func() time.Time) func() time.Time {
+	if f == nil {
+		return def
+	}
+	return f
+}
+
+// Cache returns the verifier's cache.
+func (v *KeyVerifier) Cache() *KeyCache { return v.cache }
+
 // Verify returns the key that plaintext proves, or an error wrapping
-// ErrKeyNotFound, ErrKeyMismatch, ErrKeyRevoked or ErrKeyExpired (any other
-// error is a store failure). The plaintext never appears in an error.
+// ErrKeyNotFound, ErrKeyMismatch, ErrKeyRevoked, ErrKeyExpired or
+// ErrKeyUnverifiable (the store cannot be asked and the cache does not know
+// the key). The plaintext never appears in an error.
 //
 // The lookup is by ID (moat_ keys) or by hash (static keys), never a scan;
 // the final comparison of hashes is constant-time.
@@ -82,15 +113,18 @@ func (v *KeyVerifier) Verify(ctx context.Context, plaintext string) (*Key, error
 		err error
 	)
 	if id, ok := ParseKeyID(plaintext); ok {
-		k, err = v.lookup("i"+id, func(s KeyStore) (*Key, error) { return s.Get(ctx, id) })
+		k, err = v.lookup(ctx, idCacheKey(id), func(ctx context.Context, s KeyStore) (*Key, error) { return s.Get(ctx, id) })
 		if err == nil && k == nil {
 			err = fmt.Errorf("key %s: %w", id, ErrKeyNotFound)
+		}
+		if err != nil && errors.Is(err, ErrKeyUnverifiable) {
+			err = fmt.Errorf("key %s: %w", id, err)
 		}
 	} else {
 		if len(plaintext) < MinStaticKeyLen {
 			return nil, fmt.Errorf("static key of length %d: %w", len(plaintext), ErrKeyNotFound)
 		}
-		k, err = v.lookup("h"+string(hash), func(s KeyStore) (*Key, error) {
+		k, err = v.lookup(ctx, "h"+string(hash), func(ctx context.Context, s KeyStore) (*Key, error) {
 			hi, ok := s.(HashIndex)
 			if !ok {
 				return nil, ErrKeyNotFound
@@ -113,54 +147,82 @@ func (v *KeyVerifier) Verify(ctx context.Context, plaintext string) (*Key, error
 	return k, nil
 }
 
-// lookup consults the cache, then the stores in order. A nil key with a nil
-// error means no store knows it. Store failures are not cached.
-func (v *KeyVerifier) lookup(cacheKey string, get func(KeyStore) (*Key, error)) (*Key, error) {
-	now := v.now()
-	if v.ttl > 0 {
-		v.mu.Lock()
-		e, ok := v.entries[cacheKey]
-		v.mu.Unlock()
-		if ok && now.Before(e.expires) {
-			return e.key, nil
-		}
-	}
-	var found *Key
-	for _, s := range v.stores {
-		k, err := get(s)
+type getFunc func(context.Context, KeyStore) (*Key, error)
+
+// lookup asks the in-memory stores, then the cache, then the other stores.
+// A nil key with a nil error means no store knows it.
+func (v *KeyVerifier) lookup(ctx context.Context, ck string, get getFunc) (*Key, error) {
+	for _, s := range v.local {
+		k, err := get(ctx, s)
 		if errors.Is(err, ErrKeyNotFound) {
 			continue
 		}
 		if err != nil {
 			return nil, fmt.Errorf("look up key: %w", err)
 		}
-		found = k
-		break
+		return k, nil
 	}
-	if v.ttl > 0 {
-		v.mu.Lock()
-		if len(v.entries) >= v.max {
-			clear(v.entries)
+	if len(v.remote) == 0 {
+		return nil, nil
+	}
+	k, state := v.cache.lookup(ck)
+	switch state {
+	case stateFresh, stateStaleUsable:
+		return k, nil
+	case stateMiss, stateStale:
+		if v.cache.storeDown() {
+			// Fail fast: the store failed a moment ago and nothing usable
+			// is cached (never seen, or past MaxStale), so the key cannot
+			// be verified now.
+			return nil, fmt.Errorf("%w: the key store failed within the last %s", ErrKeyUnverifiable, storeRetryInterval)
 		}
-		v.entries[cacheKey] = cacheEntry{key: found, expires: now.Add(v.ttl)}
-		v.mu.Unlock()
 	}
-	return found, nil
+	gen := v.cache.generation()
+	found, err := v.flights.do(ctx, ck, func() (*Key, error) { return v.fetch(ctx, get) })
+	if err == nil {
+		if v.cache.put(ck, found, gen) {
+			v.log.Info("key store answers again")
+		}
+		return found, nil
+	}
+	if ctx.Err() == nil {
+		v.failed(err)
+	}
+	if stale := v.cache.usable(ck); stale != nil {
+		return stale, nil
+	}
+	return nil, fmt.Errorf("%w: %w", ErrKeyUnverifiable, err)
 }
 
-// Invalidate drops the cached lookup of key id (and every static-key entry,
-// which are cached by hash), so that a revocation made by this process is
-// effective at once.
-func (v *KeyVerifier) Invalidate(id string) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	delete(v.entries, "i"+id)
-	for k, e := range v.entries {
-		if k[0] == 'h' && (e.key == nil || e.key.ID == id) {
-			delete(v.entries, k)
+// fetch asks the remote stores in order, under the store deadline. It runs
+// detached from the caller that started it, since it serves every caller
+// waiting for the same key.
+func (v *KeyVerifier) fetch(ctx context.Context, get getFunc) (*Key, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), v.timeout)
+	defer cancel()
+	for _, s := range v.remote {
+		k, err := get(ctx, s)
+		if errors.Is(err, ErrKeyNotFound) {
+			continue
 		}
+		if err != nil {
+			return nil, fmt.Errorf("look up key: %w", err)
+		}
+		return k, nil
+	}
+	return nil, nil
+}
+
+func (v *KeyVerifier) failed(err error) {
+	if v.cache.failed() {
+		v.log.Warn("key store failed; serving known keys from the cache", "err", err,
+			"max_stale", v.cache.o.MaxStale, "retry_every", storeRetryInterval)
 	}
 }
+
+// Invalidate drops the cached lookup of key id, so that a revocation made
+// by this process (or notified by the store) is effective at once.
+func (v *KeyVerifier) Invalidate(id string) { v.cache.Invalidate(id) }
 
 // Active reports whether the key is neither revoked nor expired at now.
 func (k *Key) Active(now time.Time) error {

@@ -34,7 +34,16 @@ type ValidatorOptions struct {
 	// KeyMaxStale is how long keys are used while refreshes fail (24h);
 	// after that validation fails closed.
 	KeyMaxStale time.Duration
+	// KeyFetchTimeout bounds one fetch of the discovery document and JWKS
+	// (DefaultKeyFetchTimeout). Callers waiting for keys share that one
+	// fetch and leave earlier if their own context ends.
+	KeyFetchTimeout time.Duration
 }
+
+// DefaultKeyFetchTimeout bounds one signing-key fetch: long enough for a
+// slow identity provider, short enough that a hanging one costs a caller
+// with no cached keys a few seconds, not a queue of fetches.
+const DefaultKeyFetchTimeout = 5 * time.Second
 
 // Validator validates bearer JWTs from the configured issuers. Why
 // golang-jwt/jwt/v5 rather than coreos/go-oidc: go-oidc's verifier wants
@@ -83,7 +92,8 @@ func NewValidator(issuers []Issuer, o ValidatorOptions) (*Validator, error) {
 		}
 		ks := &keySet{discovery: c.discovery, jwksURL: c.jwks, issuer: c, client: client, log: v.log, now: v.now,
 			refresh: or(o.KeyRefresh, time.Hour), minInterval: or(o.KeyMinInterval, 30*time.Second),
-			minEmpty: min(or(o.KeyMinInterval, 30*time.Second), 5*time.Second), maxStale: or(o.KeyMaxStale, 24*time.Hour)}
+			minEmpty: min(or(o.KeyMinInterval, 30*time.Second), 5*time.Second), maxStale: or(o.KeyMaxStale, 24*time.Hour),
+			fetchTimeout: or(o.KeyFetchTimeout, DefaultKeyFetchTimeout)}
 		p := jwt.NewParser(jwt.WithValidMethods(signingAlgorithms), jwt.WithLeeway(c.skew), jwt.WithExpirationRequired(),
 			jwt.WithAudience(c.audiences...), jwt.WithTimeFunc(v.now))
 		v.issuers = append(v.issuers, &issuerState{cfg: c, keys: ks, parser: p})

@@ -61,6 +61,12 @@ Usage:
   moat audit verify|list [--config FILE] check or show the hash-chained audit log of key and role changes
   moat status [--addr 127.0.0.1:9090] [--api-key-env VAR] [--json]
                                          show each deployment's upstreams: priority, weight, breaker, bench
+  moat doctor [--config FILE] [-o table|json] [--dns SERVER]
+                                         diagnose DNS, TLS, credentials and Azure 403s for every upstream
+  moat doctor --client URL [--api-key K] [--deployment D]
+                                         from a client subnet: moat's name, certificate and network rules
+  moat dns records [--config FILE] [--format bind|dnsmasq|coredns|windows|azure-cli|bicep]
+                                         the DNS records clients need to reach moat
   moat version                           print the version
 
 Run 'moat COMMAND -h' for a command's flags.
@@ -92,6 +98,10 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runAudit(ctx, args[1:], stdout, stderr)
 	case "status":
 		err = runStatus(ctx, args[1:], stdout, stderr)
+	case "doctor":
+		err = runDoctor(ctx, args[1:], stdout, stderr)
+	case "dns":
+		err = runDNS(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "moat", version())
 	case "help", "-h", "--help":

@@ -34,6 +34,45 @@ type Auth struct {
 	Roles []Role `yaml:"roles"`
 	// Assignments grant roles to principals at a scope.
 	Assignments []Assignment `yaml:"assignments"`
+	// StoreTimeout bounds each lookup of a key or of the role assignments
+	// in the store (default 750ms), so that a hung database costs a call at
+	// most this long; the cache answers meanwhile (docs/identity.md).
+	StoreTimeout Duration `yaml:"store_timeout"`
+	// KeyFetchTimeout bounds one fetch of an issuer's discovery document and
+	// signing keys (default 5s); token calls waiting for keys share it.
+	KeyFetchTimeout Duration `yaml:"key_fetch_timeout"`
+	// Cache sizes and ages the cache of stored keys and role assignments.
+	Cache IdentityCache `yaml:"cache"`
+}
+
+// IdentityCache configures the cache that keeps keys and role assignments
+// from the store, so that calls survive a store outage (docs/identity.md).
+// Zero values take the defaults.
+type IdentityCache struct {
+	// Size is how many stored keys are kept (default 100000); the least
+	// recently used go first, the cache is never emptied at once.
+	Size int `yaml:"size"`
+	// TTL is how long a cached key is trusted without asking the store when
+	// no change feed is live (default 1s): the revocation delay on SQLite,
+	// and on PostgreSQL while LISTEN is down.
+	TTL Duration `yaml:"ttl"`
+	// NotifyTTL is how long a cached key is trusted while the PostgreSQL
+	// change feed (LISTEN/NOTIFY) is live (default 1h); changes arrive as
+	// notifications meanwhile.
+	NotifyTTL Duration `yaml:"notify_ttl"`
+	// NegativeTTL is how long an unknown key is remembered as unknown
+	// (default 2s).
+	NegativeTTL Duration `yaml:"negative_ttl"`
+	// MaxStale is how long a known key, and the stored role assignments,
+	// keep being used while the store cannot be reached (default 15m); after
+	// it, they fail closed.
+	MaxStale Duration `yaml:"max_stale"`
+}
+
+// KeyCacheOptions converts the cache config for auth.NewKeyCache.
+func (c IdentityCache) KeyCacheOptions() auth.KeyCacheOptions {
+	return auth.KeyCacheOptions{Size: c.Size, TTL: c.TTL.D(), NotifyTTL: c.NotifyTTL.D(),
+		NegativeTTL: c.NegativeTTL.D(), MaxStale: c.MaxStale.D()}
 }
 
 // StaticKey is a configured API key.
@@ -152,6 +191,19 @@ func (a *Auth) validate() []error {
 			add("auth.disabled is set but keys or issuers are configured; remove one or the other")
 		}
 		return errs
+	}
+	if a.Cache.Size < 0 {
+		add("auth.cache.size must not be negative")
+	}
+	for _, d := range []struct {
+		name string
+		d    Duration
+	}{{"auth.store_timeout", a.StoreTimeout}, {"auth.key_fetch_timeout", a.KeyFetchTimeout},
+		{"auth.cache.ttl", a.Cache.TTL}, {"auth.cache.notify_ttl", a.Cache.NotifyTTL},
+		{"auth.cache.negative_ttl", a.Cache.NegativeTTL}, {"auth.cache.max_stale", a.Cache.MaxStale}} {
+		if d.d < 0 {
+			add("%s must not be negative", d.name)
+		}
 	}
 	switch a.KeyRBAC {
 	case "", "bypass", "assigned":

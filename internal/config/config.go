@@ -182,6 +182,11 @@ type Upstream struct {
 	IdleTimeout Duration `yaml:"idle_timeout"`
 	// CAFile adds a PEM CA bundle for the upstream's TLS (private CAs).
 	CAFile string `yaml:"ca_file"`
+	// ConnectAddress, when set, is the IP:port moat dials instead of resolving
+	// the endpoint's host, which still names the server for SNI, Host and the
+	// certificate check. It reaches a private endpoint by address where moat's
+	// own DNS cannot (or must not) resolve the public name to it.
+	ConnectAddress string `yaml:"connect_address"`
 }
 
 // Deployment is a name clients call (Azure deployment, or v1 "model").

@@ -35,6 +35,12 @@ type Breaker struct {
 	OpenFor Duration `yaml:"open_for"`
 }
 
+// DefaultMaxExactCountBytes is rate_limits.max_exact_count_bytes when
+// unset: more text than nearly any prompt carries (about 250k tokens of
+// prose), and a bounded cost to count, about 7 ms of CPU for prose and
+// 65 ms for the costliest text (docs/benchmarks.md, "Tokenizer").
+const DefaultMaxExactCountBytes = 1 << 20
+
 // RateLimits configures admission-time limits.
 type RateLimits struct {
 	// Redis shares counters across replicas; without it limits are per process.
@@ -42,6 +48,11 @@ type RateLimits struct {
 	// DefaultMaxTokens is the output allowance reserved when a request sets no
 	// max_tokens / max_completion_tokens. Default 4096.
 	DefaultMaxTokens int `yaml:"default_max_tokens"`
+	// MaxExactCountBytes caps the prompt text tokenized exactly per call
+	// when a limit counts tokens; text beyond it is reserved at one token
+	// per byte, an upper bound that costs a scan instead of a tokenization.
+	// Default 1MiB.
+	MaxExactCountBytes ByteSize `yaml:"max_exact_count_bytes"`
 	// Rules are the limits; each applies per instance of its scope.
 	Rules []RateRule `yaml:"rules"`
 }
@@ -120,6 +131,9 @@ func (rl *RateLimits) applyDefaults() {
 	if rl.DefaultMaxTokens == 0 {
 		rl.DefaultMaxTokens = 4096
 	}
+	if rl.MaxExactCountBytes == 0 {
+		rl.MaxExactCountBytes = DefaultMaxExactCountBytes
+	}
 	if rl.Redis != nil && rl.Redis.KeyPrefix == "" {
 		rl.Redis.KeyPrefix = "moat:rl:"
 	}
@@ -135,6 +149,9 @@ func (rl *RateLimits) validate() []error {
 	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
 	if rl.DefaultMaxTokens < 0 {
 		add("rate_limits.default_max_tokens cannot be negative")
+	}
+	if rl.MaxExactCountBytes < 0 {
+		add("rate_limits.max_exact_count_bytes cannot be negative")
 	}
 	if rl.Redis != nil && rl.Redis.Address == "" {
 		add("rate_limits.redis.address is required")

@@ -231,5 +231,6 @@ func (u *Upstream) validate() []error {
 	if u.Timeout < 0 || u.ConnectTimeout < 0 || u.IdleTimeout < 0 {
 		add("timeouts cannot be negative")
 	}
+	errs = append(errs, u.validateDial()...)
 	return errs
 }

@@ -30,6 +30,7 @@ type buildDeps struct {
 	newID     func() string
 	keyStore  auth.KeyStore         // keys created with `moat keys create`, if the store keeps them
 	assigned  admin.AssignmentStore // role assignments made with `moat roles` or the admin API
+	stored    *storedIdentity       // key cache and last known good assignments, shared across pipelines
 	limiter   ratelimit.Limiter
 	tel       *telemetry.Telemetry
 	targetKey []byte // keys memberTarget's fingerprints
@@ -90,6 +91,10 @@ func buildPipeline(ctx context.Context, cfg *config.Config, d buildDeps) (*pipel
 	p.limiter = d.limiter
 	p.rateRules = cfg.RateLimits.Rules
 	p.defaultMaxTokens = cfg.RateLimits.DefaultMaxTokens
+	p.maxExactCount = int(cfg.RateLimits.MaxExactCountBytes)
+	if p.maxExactCount <= 0 {
+		p.maxExactCount = config.DefaultMaxExactCountBytes
+	}
 	sort.Strings(p.depNames)
 	rules, err := cfg.NetworkRules()
 	if err == nil {
@@ -108,7 +113,7 @@ func buildPipeline(ctx context.Context, cfg *config.Config, d buildDeps) (*pipel
 		}
 		p.listeners[lc.Name] = &l
 	}
-	if p.id, err = buildIdentity(ctx, cfg, d.keyStore, d.assigned, d.log, d.now); err != nil {
+	if p.id, err = buildIdentity(ctx, cfg, d.keyStore, d.assigned, d.stored, d.log, d.now); err != nil {
 		p.close()
 		return nil, fmt.Errorf("auth: %w", err)
 	}
@@ -119,7 +124,8 @@ func buildPipeline(ctx context.Context, cfg *config.Config, d buildDeps) (*pipel
 // newTarget builds an upstream Target from config.
 func newTarget(u config.Upstream, simulatorURL string) (*upstream.Target, error) {
 	o := upstream.Options{Name: u.Name, Type: upstream.Type(u.Type), APIVersion: u.APIVersion,
-		StreamUsage: *u.StreamUsage, Timeout: u.Timeout.D(), ConnectTimeout: u.ConnectTimeout.D(), CAFile: u.CAFile}
+		StreamUsage: *u.StreamUsage, Timeout: u.Timeout.D(), ConnectTimeout: u.ConnectTimeout.D(), CAFile: u.CAFile,
+		ConnectAddress: u.ConnectAddress}
 	switch u.Type {
 	case "azure":
 		o.BaseURL = u.Endpoint

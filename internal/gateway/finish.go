@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"crypto/rand"
 	"net/http"
 	"strconv"
@@ -47,7 +48,8 @@ func (p *pipeline) finish(r *http.Request, s *scope) {
 	if !s.usageSeen && s.deployment != nil && s.upstreamStatus > 0 && s.upstreamStatus < 400 {
 		// No usage from upstream (a stream without include_usage, or a
 		// client that left mid-stream): count what was sent and generated.
-		s.usage.PromptTokens = p.promptTokens(s)
+		// The client may be gone: count anyway, bounded by the exact cap.
+		s.usage.PromptTokens, _ = p.promptTokens(context.WithoutCancel(r.Context()), s)
 		model := s.deployment.model
 		s.usage.CompletionTokens = s.completionEstimate(func(text string) int { return p.tokens.Count(model, text) })
 		s.usage.TotalTokens = s.usage.PromptTokens + s.usage.CompletionTokens

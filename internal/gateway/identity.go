@@ -26,17 +26,32 @@ type identity struct {
 	// assignments are added to it on every refresh.
 	rbac   rbac.Config
 	stored admin.AssignmentStore
-	log    *slog.Logger
+	// shared keeps the key cache and the last known good assignments
+	// across pipelines.
+	shared   *storedIdentity
+	timeout  time.Duration // per store read
+	maxStale time.Duration // how old the last known good assignments may be
+	log      *slog.Logger
 }
 
 // buildIdentity builds the authenticator (static keys from config, then keys
 // in the store) and the role authorizer from cfg.
-func buildIdentity(ctx context.Context, cfg *config.Config, store auth.KeyStore, stored admin.AssignmentStore, log *slog.Logger, now func() time.Time) (*identity, error) {
+func buildIdentity(ctx context.Context, cfg *config.Config, store auth.KeyStore, stored admin.AssignmentStore, shared *storedIdentity, log *slog.Logger, now func() time.Time) (*identity, error) {
 	rc, err := cfg.Auth.RBAC()
 	if err != nil {
 		return nil, err
 	}
-	id := &identity{hasher: auth.NewHasher([]byte(cfg.Auth.Pepper.Value())), rbac: rc, stored: stored, log: log}
+	if shared == nil {
+		shared = newStoredIdentity(log, now)
+	}
+	id := &identity{hasher: auth.NewHasher([]byte(cfg.Auth.Pepper.Value())), rbac: rc, stored: stored, log: log,
+		shared: shared, timeout: cfg.Auth.StoreTimeout.D(), maxStale: cfg.Auth.Cache.MaxStale.D()}
+	if id.timeout <= 0 {
+		id.timeout = auth.DefaultStoreTimeout
+	}
+	if id.maxStale <= 0 {
+		id.maxStale = auth.DefaultKeyMaxStale
+	}
 	if err := id.refreshAssignments(ctx); err != nil {
 		return nil, err
 	}
@@ -55,13 +70,15 @@ func buildIdentity(ctx context.Context, cfg *config.Config, store auth.KeyStore,
 	if store != nil {
 		stores = append(stores, store)
 	}
-	id.keys, err = auth.NewKeyVerifier(auth.KeyVerifierOptions{Stores: stores, Hasher: id.hasher, Now: now})
+	id.keys, err = auth.NewKeyVerifier(auth.KeyVerifierOptions{Stores: stores, Hasher: id.hasher, Now: now,
+		Cache: shared.keyCache(cfg), StoreTimeout: id.timeout, Logger: log.With("component", "keys")})
 	if err != nil {
 		return nil, err
 	}
 	var tokens *auth.Validator
 	if issuers := cfg.Auth.TokenIssuers(); len(issuers) > 0 {
-		tokens, err = auth.NewValidator(issuers, auth.ValidatorOptions{Logger: log, Now: now})
+		tokens, err = auth.NewValidator(issuers, auth.ValidatorOptions{Logger: log, Now: now,
+			KeyFetchTimeout: cfg.Auth.KeyFetchTimeout.D()})
 		if err != nil {
 			return nil, err
 		}
@@ -112,12 +129,22 @@ func (p *pipeline) authorize(s *scope) error {
 
 // refreshAssignments rebuilds the authorizer from config plus the
 // assignments kept in the store (made with moat roles or the admin API).
+// The read has a deadline; when it fails, the last assignments read serve
+// up to max_stale. Past that, a running pipeline falls back to the config's
+// assignments alone (fail closed) and the error is returned; a new
+// pipeline with nothing to fall back on fails to build.
 func (id *identity) refreshAssignments(ctx context.Context) error {
 	rc := id.rbac
 	if id.stored != nil {
-		list, err := id.stored.ListAssignments(ctx)
+		list, err := id.shared.readAssignments(ctx, id.stored, id.timeout, id.maxStale)
 		if err != nil {
-			return fmt.Errorf("load role assignments: %w", err)
+			if id.authz.Load() == nil {
+				return err
+			}
+			if authz, berr := rbac.New(rc); berr == nil {
+				id.authz.Store(authz)
+			}
+			return fmt.Errorf("%w; stored role assignments dropped until the store answers", err)
 		}
 		extra, err := admin.RBACAssignments(list)
 		if err != nil {

@@ -47,7 +47,10 @@ func (p *pipeline) admit(ctx context.Context, s *scope) error {
 		countsTokens = countsTokens || r.Limit.TPM > 0 || r.Limit.Quota > 0
 	}
 	if countsTokens {
-		est := p.promptTokens(s)
+		est, err := p.promptTokens(ctx, s)
+		if err != nil { // the client left while its prompt was counted
+			return httpx.New(499, httpx.KindClientCanceled, nil, err)
+		}
 		switch s.call.Operation.Name {
 		case "chat", "completions", "responses":
 			if c := s.req.OutputCap(); c > 0 {
@@ -132,13 +135,15 @@ func principalKey(s *scope) *auth.Key {
 }
 
 // promptTokens counts the prompt offline, once, when a limit or a response
-// without usage needs it: it is the costliest step on the request path.
-func (p *pipeline) promptTokens(s *scope) int {
+// without usage needs it: it is the costliest step on the request path, so
+// it stops when ctx ends and tokenizes at most maxExactCount bytes exactly
+// (the rest is bounded from above, so a reservation never under-counts).
+func (p *pipeline) promptTokens(ctx context.Context, s *scope) (int, error) {
 	if !s.promptCounted {
 		s.promptCounted = true
 		if !s.call.Operation.Multipart && s.req != nil {
-			s.promptEstimate = p.tokens.Prompt(s.deployment.model, s.req)
+			s.promptEstimate, s.promptErr = p.tokens.PromptWithin(ctx, s.deployment.model, s.req, p.maxExactCount)
 		}
 	}
-	return s.promptEstimate
+	return s.promptEstimate, s.promptErr
 }

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -54,6 +55,9 @@ type pipeline struct {
 	rateRules        []config.RateRule
 	defaultMaxTokens int
 	tel              *telemetry.Telemetry // nil unless OTLP export is configured
+
+	// maxExactCount is the prompt text tokenized exactly per call.
+	maxExactCount int
 }
 
 // deployment is a configured deployment with its pool of upstreams.
@@ -74,9 +78,11 @@ type poolMember struct {
 	idle     time.Duration // longest silence between stream events
 }
 
-// TokenCounter counts tokens offline, per model family.
+// TokenCounter counts tokens offline, per model family. PromptWithin
+// counts at most maxExactBytes of prompt text exactly and bounds the rest
+// from above, and stops with ctx's error when the client leaves.
 type TokenCounter interface {
-	Prompt(model string, r *openai.Request) int
+	PromptWithin(ctx context.Context, model string, r *openai.Request, maxExactBytes int) (int, error)
 	Count(model, text string) int
 }
 
@@ -138,6 +144,9 @@ func (p *pipeline) serve(w http.ResponseWriter, r *http.Request, s *scope) error
 	}
 	if err := p.authenticate(r, s); err != nil {
 		return err
+	}
+	if r.URL.Path == WhoamiPath && r.Method == http.MethodGet {
+		return p.whoami(w, r, s)
 	}
 	call, err := parseRoute(r, p.versions)
 	if err != nil {

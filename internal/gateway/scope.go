@@ -35,6 +35,7 @@ type scope struct {
 	injectedUsage  bool
 	promptEstimate int
 	promptCounted  bool
+	promptErr      error // the context ended while the prompt was counted
 
 	upstream       string
 	member         poolMember

@@ -67,6 +67,7 @@ type Server struct {
 	servers []*boundServer
 	stop    context.CancelFunc // ends background work started by Start
 	admin   http.Handler       // the admin API, when the store keeps identities
+	stored  *storedIdentity    // key cache and last known good role assignments
 }
 
 type boundServer struct {
@@ -87,6 +88,8 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Server, error) {
 	}
 	s := &Server{log: o.Logger, now: o.Now, version: o.Version, reg: prometheus.NewRegistry(), tokens: tokens.New(),
 		targetKey: make([]byte, 32)}
+	s.stored = newStoredIdentity(s.log, s.now)
+	s.registerIdentityMetrics()
 	_, _ = rand.Read(s.targetKey) // never fails (crypto/rand)
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.metrics = newMetrics(s.reg)
@@ -170,7 +173,7 @@ func (s *Server) install(ctx context.Context, cfg *config.Config) error {
 	keyStore, _ := s.store.(auth.KeyStore)
 	assigned, _ := s.store.(admin.AssignmentStore)
 	p, err := buildPipeline(ctx, cfg, buildDeps{log: s.log, now: s.now, tokens: s.tokens, metrics: s.metrics,
-		sink: s.writer.Log, simulator: s.sim.url(), newID: newRequestID, keyStore: keyStore, assigned: assigned, limiter: s.limiter,
+		sink: s.writer.Log, simulator: s.sim.url(), newID: newRequestID, keyStore: keyStore, assigned: assigned, stored: s.stored, limiter: s.limiter,
 		tel: s.tel, targetKey: s.targetKey})
 	if err != nil {
 		return err
@@ -270,6 +273,7 @@ func (s *Server) Start() error {
 	if _, ok := s.store.(admin.AssignmentStore); ok {
 		go s.watchAssignments(bg)
 	}
+	go s.watchIdentity(bg)
 	go s.enforceRetention(bg)
 	if rl, ok := s.limiter.(*ratelimit.Redis); ok {
 		go rl.Run(bg) // epoch checks, re-seeds and merges between calls

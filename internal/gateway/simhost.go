@@ -98,6 +98,12 @@ func SimulatorOptions(cfg *config.Config) simulator.Options {
 				kind = simulator.KindEmbeddings
 			case openai.ModelCompletions:
 				kind = simulator.KindCompletions
+			case openai.ModelImages:
+				kind = simulator.KindImages
+			case openai.ModelTranscription:
+				kind = simulator.KindTranscription
+			case openai.ModelSpeech:
+				kind = simulator.KindSpeech
 			}
 			opts.Deployments = append(opts.Deployments, simulator.Deployment{
 				Name: du.Deployment, Model: d.Model, Kind: kind, TPM: sc.TPM, RPM: sc.RPM})

@@ -44,14 +44,24 @@ func (s *Server) serveOperation(w http.ResponseWriter, r *http.Request, rt route
 		s.stats.canceled.Add(1)
 		return
 	}
-	if !json.Valid(body) {
-		writeJSON(w, http.StatusBadRequest, modelError(msgBadJSON, "invalid_request_error", "", ""))
-		return
-	}
-	req, err := openai.ParseRequest(body)
-	if err != nil {
-		writeJSON(w, http.StatusBadRequest, modelError(err.Error(), "invalid_request_error", "", ""))
-		return
+	var req *openai.Request
+	var form *multipartForm
+	if rt.op.Multipart {
+		var bad []byte
+		if form, bad = parseMultipart(r.Header.Get("Content-Type"), body); bad != nil {
+			writeJSON(w, http.StatusBadRequest, bad)
+			return
+		}
+		req = &openai.Request{Model: form.values["model"]}
+	} else {
+		if !json.Valid(body) {
+			writeJSON(w, http.StatusBadRequest, modelError(msgBadJSON, "invalid_request_error", "", ""))
+			return
+		}
+		if req, err = openai.ParseRequest(body); err != nil {
+			writeJSON(w, http.StatusBadRequest, modelError(err.Error(), "invalid_request_error", "", ""))
+			return
+		}
 	}
 	if dep == nil {
 		if req.Model == "" {
@@ -87,12 +97,28 @@ func (s *Server) serveOperation(w http.ResponseWriter, r *http.Request, rt route
 
 	var serve func()
 	var bad []byte
-	if rt.op.Name == "embeddings" {
+	switch rt.op.Name {
+	case "embeddings":
 		var e *embeddingJob
 		if e, bad = s.planEmbeddings(dep, req, body, promptTokens); e != nil {
 			serve = func() { s.serveEmbeddings(w, r, e) }
 		}
-	} else {
+	case "images":
+		var job *imageJob
+		if job, bad = s.planImages(dep, body); job != nil {
+			serve = func() { s.serveImages(w, r, job) }
+		}
+	case "transcriptions", "translations":
+		var job *transcriptionJob
+		if job, bad = s.planTranscription(dep, rt.op, form); job != nil {
+			serve = func() { s.serveTranscription(w, r, job) }
+		}
+	case "speech":
+		var job *speechJob
+		if job, bad = s.planSpeech(dep, body); job != nil {
+			serve = func() { s.serveSpeech(w, r, job) }
+		}
+	default:
 		var g *generation
 		if g, bad = s.planGeneration(dep, rt.op, req, body, promptTokens); g != nil {
 			serve = func() { s.serveGeneration(w, r, g) }
@@ -127,6 +153,12 @@ func (d *deployment) serves(op openai.Operation) bool {
 		return d.Kind == KindCompletions
 	case "embeddings":
 		return d.Kind == KindEmbeddings
+	case "images":
+		return d.Kind == KindImages
+	case "transcriptions", "translations":
+		return d.Kind == KindTranscription
+	case "speech":
+		return d.Kind == KindSpeech
 	}
 	return false
 }
@@ -146,8 +178,9 @@ func azureOperationName(op openai.Operation) string {
 // estimate is the admission cost Azure counts against TPM: the prompt
 // estimate plus the completion allowance (max_tokens times n, or a default).
 func (s *Server) estimate(dep *deployment, op openai.Operation, req *openai.Request, promptTokens int) int {
-	if op.Name == "embeddings" {
-		return promptTokens
+	switch op.Name {
+	case "embeddings", "images", "transcriptions", "translations", "speech":
+		return promptTokens // no completion allowance: these produce no tokens
 	}
 	if c := req.OutputCap(); c > 0 {
 		return promptTokens + c

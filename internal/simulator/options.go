@@ -16,6 +16,12 @@ const (
 	KindChat        Kind = "chat"
 	KindCompletions Kind = "completions"
 	KindEmbeddings  Kind = "embeddings"
+	// KindImages serves images/generations (dall-e, gpt-image).
+	KindImages Kind = "images"
+	// KindTranscription serves audio/transcriptions and audio/translations.
+	KindTranscription Kind = "transcription"
+	// KindSpeech serves audio/speech.
+	KindSpeech Kind = "speech"
 )
 
 // DefaultRegion is the x-ms-region the simulator reports when Options.Region
@@ -180,9 +186,9 @@ func (o Options) validate() error {
 		}
 		seen[d.Name] = true
 		switch d.Kind {
-		case KindChat, KindCompletions, KindEmbeddings:
+		case KindChat, KindCompletions, KindEmbeddings, KindImages, KindTranscription, KindSpeech:
 		default:
-			errs = append(errs, fmt.Errorf("%s: unknown kind %q (want chat, completions or embeddings)", where, d.Kind))
+			errs = append(errs, fmt.Errorf("%s: unknown kind %q (want chat, completions, embeddings, images, transcription or speech)", where, d.Kind))
 		}
 		if d.EmbeddingDims < 0 || d.EmbeddingDims > maxEmbeddingDims {
 			errs = append(errs, fmt.Errorf("%s: embedding dims %d out of range 1..%d", where, d.EmbeddingDims, maxEmbeddingDims))

@@ -174,7 +174,8 @@ func (s *Server) authorized(r *http.Request) bool {
 // servedOperation finds the operations the simulator serves, by path suffix.
 func servedOperation(suffix string) (openai.Operation, bool) {
 	switch suffix {
-	case "chat/completions", "completions", "embeddings":
+	case "chat/completions", "completions", "embeddings", "images/generations",
+		"audio/transcriptions", "audio/translations", "audio/speech":
 		return openai.LookupOperation(suffix)
 	}
 	return openai.Operation{}, false

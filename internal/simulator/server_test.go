@@ -26,7 +26,8 @@ func TestErrorBodies(t *testing.T) {
 		{name: "root", method: "GET", path: "/", wantStatus: 404, wantBody: notFound},
 		{name: "missing api-version", method: "POST", path: "/openai/deployments/gpt-4o-mini/chat/completions", body: chatBody, wantStatus: 404, wantBody: notFound},
 		{name: "malformed api-version", method: "POST", path: "/openai/deployments/gpt-4o-mini/chat/completions?api-version=latest", body: chatBody, wantStatus: 404, wantBody: notFound},
-		{name: "unserved operation", method: "POST", path: "/openai/deployments/gpt-4o-mini/images/generations?api-version=2024-10-21", body: chatBody, wantStatus: 404, wantBody: notFound},
+		{name: "unserved operation", method: "POST", path: "/openai/deployments/gpt-4o-mini/images/edits?api-version=2024-10-21", body: chatBody, wantStatus: 404, wantBody: notFound},
+		{name: "operation of another kind", method: "POST", path: "/openai/deployments/gpt-4o-mini/images/generations?api-version=2024-10-21", body: `{"prompt":"x"}`, wantStatus: 400, wantBody: `{"error":{"code":"OperationNotSupported","message": "The images operation does not work with the specified model, gpt-4o-mini. Please choose different model and try again. You can learn more about which models can be used with each operation here: https://go.microsoft.com/fwlink/?linkid=2197993."}}`},
 		{name: "GET on an operation", method: "GET", path: chatPath, wantStatus: 404, wantBody: notFound},
 		{name: "models without api-version", method: "GET", path: "/openai/models", wantStatus: 404, wantBody: notFound},
 		{name: "unknown deployment legacy", method: "POST", path: "/openai/deployments/nope/chat/completions?api-version=2024-10-21", body: chatBody, wantStatus: 404, wantBody: deploymentNotFound},
@@ -164,7 +165,7 @@ func TestNewValidates(t *testing.T) {
 		{name: "everything wrong at once", mutate: func(o *Options) {
 			o.Deployments = append(o.Deployments,
 				Deployment{Name: "gpt-4o"},
-				Deployment{Name: "x", Kind: "images", TPM: -1, RPM: -1, EmbeddingDims: -3},
+				Deployment{Name: "x", Kind: "video", TPM: -1, RPM: -1, EmbeddingDims: -3},
 				Deployment{})
 			o.Latency = Latency{TimeToFirstToken: -1, TokensPerSecond: -1, Jitter: 2}
 			o.Faults = Faults{ErrorRate: -0.1, TimeoutRate: 1.5, DropStreamRate: 2, RateLimitRate: 3}

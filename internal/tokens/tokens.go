@@ -5,19 +5,22 @@
 //
 // The vocabularies are compiled into github.com/tiktoken-go/tokenizer, so
 // counting never touches the network or the file system. A vocabulary is
-// built on first use (tens of milliseconds, a few tens of MiB) and kept for
-// the Counter's lifetime.
+// built on first use (tens of milliseconds of CPU, a few MiB) and kept for
+// the Counter's lifetime. Text is split into pieces by a hand-written
+// scanner that yields exactly the pieces of that module's split patterns,
+// in linear time (split.go); pieces are merged by byte-pair encoding in
+// O(n log n) at worst, and pieces longer than 256 bytes are bounded rather
+// than merged (bpe.go), so no input makes counting superlinear. Request
+// prompts are counted under the request's context and a cap on the bytes
+// tokenized exactly (PromptWithin).
 package tokens
 
 import (
-	"bytes"
-	"encoding/json"
+	"context"
 	"strings"
 	"sync"
 
 	"github.com/tiktoken-go/tokenizer"
-
-	"github.com/moat-gw/moat/internal/openai"
 )
 
 // Encoding names, as tiktoken spells them.
@@ -26,46 +29,48 @@ const (
 	Cl100kBase = "cl100k_base"
 )
 
-// Per-message overheads of the chat format, from OpenAI's cookbook
-// ("How to count tokens with tiktoken"): every message is framed as
-// <|start|>{role}\n{content}<|end|>\n, a name costs one extra token, and the
-// reply is primed with <|start|>assistant<|message|>.
-const (
-	tokensPerMessage = 3
-	tokensPerName    = 1
-	tokensPerReply   = 3
-)
-
 // Counter counts tokens for OpenAI models. Create one with New and share it:
 // it is safe for concurrent use and loads each vocabulary at most once.
 type Counter struct {
-	o200k  lazyCodec
-	cl100k lazyCodec
+	clsOnce sync.Once
+	cls     *classes
+	o200k   lazyVocab
+	cl100k  lazyVocab
+	// mergers recycles BPE scratch space between counts.
+	mergers sync.Pool
 }
 
-// lazyCodec builds one encoding's codec on first use.
-type lazyCodec struct {
-	enc   tokenizer.Encoding
-	once  sync.Once
-	codec tokenizer.Codec
-}
-
-func (l *lazyCodec) get() tokenizer.Codec {
-	l.once.Do(func() {
-		c, err := tokenizer.Get(l.enc)
-		if err == nil {
-			l.codec = c
-		}
-	})
-	return l.codec
+// lazyVocab builds one encoding's vocabulary on first use.
+type lazyVocab struct {
+	enc  tokenizer.Encoding
+	once sync.Once
+	v    *vocab
 }
 
 // New returns a Counter. Vocabularies load lazily, so New is cheap.
 func New() *Counter {
-	return &Counter{
-		o200k:  lazyCodec{enc: tokenizer.O200kBase},
-		cl100k: lazyCodec{enc: tokenizer.Cl100kBase},
+	c := &Counter{
+		o200k:  lazyVocab{enc: tokenizer.O200kBase},
+		cl100k: lazyVocab{enc: tokenizer.Cl100kBase},
 	}
+	c.mergers.New = func() any { return new(merger) }
+	return c
+}
+
+// vocab returns model's vocabulary, or nil if it cannot be built (counting
+// then falls back to an approximation rather than failing a request).
+func (c *Counter) vocab(model string) *vocab {
+	l := &c.o200k
+	if c.Encoding(model) == Cl100kBase {
+		l = &c.cl100k
+	}
+	l.once.Do(func() {
+		c.clsOnce.Do(func() { c.cls = newClasses() })
+		if v, err := loadVocab(l.enc, c.cls); err == nil {
+			l.v = v
+		}
+	})
+	return l.v
 }
 
 // Encoding names the tokenizer a model (or an Azure deployment named after
@@ -101,26 +106,22 @@ func hasFamily(model, family string) bool {
 	return rest == "" || rest[0] == '-' || rest[0] == '.' || rest[0] == ':' || rest[0] == '_'
 }
 
-func (c *Counter) codec(model string) tokenizer.Codec {
-	if c.Encoding(model) == Cl100kBase {
-		return c.cl100k.get()
-	}
-	return c.o200k.get()
-}
-
-// Count returns the number of tokens text has for model.
+// Count returns the number of tokens text has for model, exactly and
+// without a bound on the work: for text moat produced or already holds
+// (the simulator's answers, a stream's collected output). Request prompts
+// go through PromptWithin, which honours the request's context and the
+// exact-count cap.
 func (c *Counter) Count(model, text string) int {
 	if text == "" {
 		return 0
 	}
-	codec := c.codec(model)
-	if codec == nil {
+	v := c.vocab(model)
+	if v == nil {
 		return approximate(text)
 	}
-	n, err := codec.Count(text)
-	if err != nil {
-		return approximate(text)
-	}
+	m := c.mergers.Get().(*merger)
+	defer c.mergers.Put(m)
+	n, _ := v.count(context.Background(), text, m)
 	return n
 }
 
@@ -128,80 +129,4 @@ func (c *Counter) Count(model, text string) int {
 // codec cannot be built or fails on an input, so that counting never fails.
 func approximate(text string) int {
 	return (len(text) + 3) / 4
-}
-
-// Prompt estimates the prompt tokens a model will bill for r. Chat requests
-// are counted as OpenAI's cookbook does (content, role and name tokens, three
-// per message, three to prime the reply); completions, embeddings and
-// responses requests count their text, and pre-tokenized inputs (arrays of
-// token IDs) count one per ID.
-func (c *Counter) Prompt(model string, r *openai.Request) int {
-	if r == nil {
-		return 0
-	}
-	n := 0
-	for _, s := range r.PromptText() {
-		n += c.Count(model, s)
-	}
-	n += countTokenIDs(r.Prompt) + countTokenIDs(r.Input)
-	if msgs, ok := chatMessages(r.Messages); ok {
-		for _, m := range msgs {
-			n += tokensPerMessage + c.Count(model, m.Role)
-			if m.Name != "" {
-				n += tokensPerName
-			}
-		}
-		n += tokensPerReply
-	}
-	return n
-}
-
-// chatMessage holds the fields of a chat message that cost tokens beyond the
-// text PromptText already gathers.
-type chatMessage struct {
-	Role string `json:"role"`
-	Name string `json:"name"`
-}
-
-func chatMessages(raw json.RawMessage) ([]chatMessage, bool) {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || raw[0] != '[' {
-		return nil, false
-	}
-	var msgs []json.RawMessage
-	if json.Unmarshal(raw, &msgs) != nil {
-		return nil, false
-	}
-	out := make([]chatMessage, len(msgs))
-	for i, m := range msgs {
-		// A message that is not an object still costs its framing.
-		_ = json.Unmarshal(m, &out[i])
-	}
-	return out, true
-}
-
-// countTokenIDs counts the integers of a pre-tokenized prompt or input:
-// [1,2,3] or [[1,2],[3]]. Other shapes count zero here (their text is
-// counted through PromptText).
-func countTokenIDs(raw json.RawMessage) int {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || raw[0] != '[' {
-		return 0
-	}
-	var flat []float64
-	if json.Unmarshal(raw, &flat) == nil {
-		return len(flat)
-	}
-	var nested []json.RawMessage
-	if json.Unmarshal(raw, &nested) != nil {
-		return 0
-	}
-	n := 0
-	for _, e := range nested {
-		var ids []float64
-		if json.Unmarshal(e, &ids) == nil {
-			n += len(ids)
-		}
-	}
-	return n
 }

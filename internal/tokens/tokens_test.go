@@ -155,7 +155,7 @@ func TestCounterConcurrent(t *testing.T) {
 	wg.Wait()
 }
 
-func BenchmarkCount(b *testing.B) {
+func BenchmarkCountSentence(b *testing.B) {
 	c := New()
 	text := "Let's circle back when we have more bandwidth to touch base on opportunities for increased leverage."
 	c.Count("gpt-4o", text)

@@ -52,6 +52,10 @@ type Options struct {
 	ConnectTimeout time.Duration
 	// CAFile is an extra PEM bundle for TLS.
 	CAFile string
+	// ConnectAddress, when set, is the IP:port every connection dials. The
+	// base URL's host still names the server: it is the SNI, the Host header
+	// and the name the certificate must carry.
+	ConnectAddress string
 }
 
 // Target is one upstream, immutable after New and safe for concurrent use.
@@ -79,7 +83,7 @@ func New(opts Options) (*Target, error) {
 	}
 	tr := &http.Transport{
 		Proxy:                 nil, // a closed network has no proxy to the internet; never read HTTP_PROXY
-		DialContext:           (&net.Dialer{Timeout: opts.ConnectTimeout, KeepAlive: 30 * time.Second}).DialContext,
+		DialContext:           Dial(opts.ConnectAddress, opts.ConnectTimeout),
 		ForceAttemptHTTP2:     true,
 		MaxIdleConns:          512,
 		MaxIdleConnsPerHost:   256,
@@ -103,8 +107,28 @@ func New(opts Options) (*Target, error) {
 		}
 		tr.TLSClientConfig.RootCAs = pool
 	}
+	// ServerName stays the endpoint's host even when connect_address sends
+	// the bytes elsewhere; net/http derives it from the URL, this says so.
+	tr.TLSClientConfig.ServerName = u.Hostname()
 	return &Target{name: opts.Name, typ: opts.Type, base: u, auth: opts.Auth,
 		apiVersion: opts.APIVersion, streamUsage: opts.StreamUsage, transport: tr}, nil
+}
+
+// Dial returns the dial function of an upstream's transport: the standard
+// dialer, or with connectAddress set, one that dials that address whatever
+// host:port the request names. Doctor uses the same function, so it checks
+// the path calls take.
+func Dial(connectAddress string, timeout time.Duration) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	d := &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}
+	if connectAddress == "" {
+		return d.DialContext
+	}
+	return func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return d.DialContext(ctx, network, connectAddress)
+	}
 }
 
 // Name is the upstream's configured name.

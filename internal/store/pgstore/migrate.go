@@ -158,6 +158,17 @@ DROP INDEX request_log_time;
 			// instead of millions of rows (docs/benchmarks.md).
 			sql: rollupSchemaSQL(),
 		},
+		{
+			version: 5,
+			name:    "identity_notify",
+			// Every committed change to a key or a role assignment is
+			// announced on the moat_identity channel, so that every replica
+			// drops its cached copy at once (notify.go). Channels are
+			// database-wide, so the payload starts with the schema:
+			// "<schema>/key/<id>", "<schema>/assignment/<id>" or
+			// "<schema>/all/" after a TRUNCATE.
+			sql: identityNotifySQL,
+		},
 	}
 }
 
