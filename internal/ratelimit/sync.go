@@ -38,8 +38,9 @@ type batch struct {
 
 // Run keeps the replica in step with the store until ctx ends: every
 // SyncInterval it checks the epoch, re-seeds or merges when needed, and
-// probes the store after an outage, so an idle replica re-seeds as fast
-// as a busy one and calls find the store back without waiting on it.
+// probes the store during an outage, so an idle replica re-seeds as fast
+// as a busy one, every replica re-seeds within another's hold, and calls
+// find the store back without waiting on it.
 func (r *Redis) Run(ctx context.Context) {
 	t := time.NewTicker(r.every)
 	defer t.Stop()
@@ -51,10 +52,11 @@ func (r *Redis) Run(ctx context.Context) {
 			return
 		case <-t.C:
 		}
+		// Probe even while the store is marked down: waiting here costs no
+		// call, and every replica must find a restarted Redis within the
+		// hold another replica set, or that replica's part of the window
+		// is missing when shared admission resumes.
 		now := r.now()
-		if r.down.Load() && now.UnixMilli() < r.downUntil.Load() {
-			continue
-		}
 		tctx, cancel := context.WithTimeout(ctx, r.timeout)
 		err := r.sync(tctx, now, true)
 		cancel()
