@@ -35,8 +35,9 @@ type RedisOptions struct {
 	Logger *slog.Logger
 	// RetryInterval is how long, after a store error, calls skip the store
 	// and go straight to each limit's backend-down mode, so an outage does
-	// not add a timeout to every call (default 1 s). After it, one call at
-	// a time probes the store while the others keep skipping it.
+	// not add a timeout to every call (default 1 s). While Run runs, calls
+	// skip the store until Run's probe finds it back; without Run, one call
+	// at a time probes it after this interval.
 	RetryInterval time.Duration
 	// Timeout bounds each call's wait on Redis (default DefaultTimeout).
 	// Build the client with ClientOptions so its own timeouts agree.
