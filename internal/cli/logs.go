@@ -59,11 +59,14 @@ func openLogStore(ctx context.Context, cfg *config.Config) (reqlog.Store, error)
 	return sqlitestore.Open(ctx, p, nil)
 }
 
+// tail prints the newest n calls and, with follow, every call logged after
+// them, each once: a reqlog.Follower re-reads ids that became visible out
+// of order, which several replicas writing to one PostgreSQL produce.
 func tail(ctx context.Context, store reqlog.Store, w io.Writer, n int, follow bool, interval time.Duration) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TIME\tREQUEST ID\tCALLER\tCLIENT\tDEPLOYMENT\tOPERATION\tSTATUS\tERROR\tMS\tTOKENS\tSTREAM")
-	last := int64(-1)
-	recs, err := store.After(ctx, -1, n)
+	fmt.Fprintln(tw, "TIME\tREQUEST ID\tREPLICA\tCALLER\tCLIENT\tDEPLOYMENT\tOPERATION\tSTATUS\tERROR\tMS\tTOKENS\tSTREAM")
+	f := reqlog.NewFollower(store)
+	recs, err := f.Tail(ctx, n)
 	for {
 		if err != nil {
 			if errors.Is(err, context.Canceled) {
@@ -76,24 +79,20 @@ func tail(ctx context.Context, store reqlog.Store, w io.Writer, n int, follow bo
 			if r.TokensEstimated {
 				tokens += "~"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%.1f\t%s\t%v\n",
-				r.Time.Local().Format("15:04:05.000"), r.RequestID, dash(r.Caller), r.ClientIP, dash(r.Deployment),
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%.1f\t%s\t%v\n",
+				r.Time.Local().Format("15:04:05.000"), r.RequestID, dash(r.Replica), dash(r.Caller), r.ClientIP, dash(r.Deployment),
 				dash(r.Operation), r.Status, dash(r.ErrorKind), r.TotalMs, tokens, r.Streamed)
-			last = r.ID
 		}
 		tw.Flush()
 		if !follow {
 			return nil
-		}
-		if last < 0 {
-			last = 0
 		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-time.After(interval):
 		}
-		recs, err = store.After(ctx, last, 1000)
+		recs, err = f.Next(ctx)
 	}
 }
 

@@ -61,7 +61,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			}
 			log.Info("config reloaded", "path", *path)
 		case <-ctx.Done():
-			log.Info("shutting down", "grace_period", cfg.Shutdown.GracePeriod.D().String())
+			// Pre-stop (readyz draining, calls served), then the grace
+			// period for calls in flight (docs/routing.md).
+			log.Info("shutting down", "pre_stop", cfg.Shutdown.PreStopD().String(),
+				"grace_period", cfg.Shutdown.GracePeriod.D().String())
 			return srv.Shutdown(context.Background())
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/moat-gw/moat/internal/fleet"
 	"github.com/moat-gw/moat/internal/gateway"
 )
 
@@ -28,6 +29,12 @@ type statusReport struct {
 	Version   string                   `json:"version"`
 	Ready     bool                     `json:"ready"`
 	Upstreams []gateway.UpstreamStatus `json:"upstreams"`
+	Replica   struct {
+		Name        string `json:"name"`
+		Fingerprint string `json:"fingerprint"`
+	} `json:"replica"`
+	Replicas      []fleet.Status `json:"replicas"`
+	ReplicasError string         `json:"replicas_error"`
 }
 
 // runStatus shows the routing state of every deployment's pool, read from a
@@ -64,7 +71,10 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		return err
 	}
-	return printStatus(stdout, rep)
+	if err := printStatus(stdout, rep); err != nil {
+		return err
+	}
+	return printReplicas(stdout, rep, time.Now())
 }
 
 // statusURL turns the --addr value into the /status URL.
@@ -119,6 +129,9 @@ func printStatus(w io.Writer, rep statusReport) error {
 		state = "not ready (draining)"
 	}
 	fmt.Fprintf(w, "moat %s: %s\n", dash(rep.Version), state)
+	if rep.Replica.Name != "" {
+		fmt.Fprintf(w, "replica %s, config %s\n", rep.Replica.Name, dash(rep.Replica.Fingerprint))
+	}
 	if len(rep.Upstreams) == 0 {
 		_, err := fmt.Fprintln(w, "no deployments configured")
 		return err
@@ -145,4 +158,47 @@ func until(benched, open time.Time) string {
 		return "-"
 	}
 	return strings.Join(parts, ", ")
+}
+
+// printReplicas lists every replica sharing the store, with what differs:
+// a config fingerprint or rate limits other than the fleet's, or a replica
+// that stopped sending heartbeats without shutting down.
+func printReplicas(w io.Writer, rep statusReport, now time.Time) error {
+	if rep.ReplicasError != "" {
+		_, err := fmt.Fprintf(w, "\nreplicas: %s\n", rep.ReplicasError)
+		return err
+	}
+	if len(rep.Replicas) == 0 {
+		return nil
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "REPLICA\tVERSION\tSTATE\tSTARTED\tLAST SEEN\tCONFIG\tLIMITS\tDRIFT")
+	drifting := 0
+	for _, r := range rep.Replicas {
+		var drift []string
+		if r.Stale {
+			drift = append(drift, "stale")
+		}
+		if r.ConfigDiffers {
+			drift = append(drift, "config differs")
+		}
+		if r.LimitsDiffer {
+			drift = append(drift, "limits differ")
+		}
+		if len(drift) > 0 {
+			drifting++
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s ago\t%s\t%s\t%s\n", r.Name, dash(r.Version), dash(r.State),
+			r.Started.UTC().Format(time.RFC3339), now.Sub(r.LastSeen).Round(time.Second), dash(r.Fingerprint),
+			dash(r.Limits), dash(strings.Join(drift, ", ")))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if drifting > 0 {
+		_, err := fmt.Fprintf(w, "WARNING: %d of %d replicas drift from the fleet (see DRIFT)\n", drifting, len(rep.Replicas))
+		return err
+	}
+	return nil
 }

@@ -3,10 +3,14 @@ package cli_test
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -161,7 +165,12 @@ func TestStatusAgainstGateway(t *testing.T) {
 	cfg, err := config.Parse([]byte("auth: {disabled: true}\n" +
 		"listeners: [{name: d, address: '127.0.0.1:0'}]\n" +
 		"management: {listeners: [{name: m, address: '127.0.0.1:0', kind: private_endpoint}]}\n" +
-		"data_dir: " + t.TempDir() + "\n"))
+		"data_dir: " + t.TempDir() + "\n" +
+		"replica: {name: r1}\nshutdown: {pre_stop: 0s}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp, err := gateway.Fingerprint(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,21 +186,68 @@ func TestStatusAgainstGateway(t *testing.T) {
 			t.Errorf("shutdown: %v", err)
 		}
 	})
-	code, stdout, stderr := runCLI("status", "--addr", srv.Addr("m"))
+	// The first heartbeat is written in the background after Start.
+	var code int
+	var stdout, stderr string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if code, stdout, stderr = runCLI("status", "--addr", srv.Addr("m")); code != 0 || strings.Contains(stdout, "REPLICA") {
+			break
+		}
+	}
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
 	want := "moat test-build: ready\n" +
+		"replica r1, config " + fp + "\n" +
 		"DEPLOYMENT              UPSTREAM   PRIORITY  WEIGHT  STATE   AVAILABLE  BENCHED/OPEN UNTIL  FAILURES\n" +
 		"gpt-4o                  simulator  1         1       closed  true       -                   0\n" +
 		"gpt-4o-mini             simulator  1         1       closed  true       -                   0\n" +
-		"text-embedding-3-small  simulator  1         1       closed  true       -                   0\n"
-	if diff := cmp.Diff(want, stdout); diff != "" {
+		"text-embedding-3-small  simulator  1         1       closed  true       -                   0\n" +
+		"\n" +
+		"REPLICA  VERSION     STATE    STARTED               LAST SEEN  CONFIG            LIMITS  DRIFT\n"
+	// The replicas table follows: this replica, serving, no drift.
+	row := regexp.MustCompile(`^r1 +test-build +serving +\S+Z +\d+s ago +` + fp + ` +- +-\n$`)
+	if !strings.HasPrefix(stdout, want) || !row.MatchString(strings.TrimPrefix(stdout, want)) {
+		t.Errorf("stdout:\n%s", stdout)
+	}
+	if diff := cmp.Diff(want, stdout[:min(len(want), len(stdout))]); diff != "" {
 		t.Errorf("stdout (-want +got):\n%s", diff)
 	}
 	code, stdout, _ = runCLI("status", "--addr", srv.Addr("m"), "--json")
-	if code != 0 || !strings.HasPrefix(stdout, `{"ready":true,"upstreams":[{"deployment":"gpt-4o","upstream":"simulator","state":"closed"`) ||
+	if code != 0 || !strings.HasPrefix(stdout, `{"ready":true,"replica":{"name":"r1","fingerprint":"`+fp+`"`) ||
+		!strings.Contains(stdout, `"upstreams":[{"deployment":"gpt-4o","upstream":"simulator","state":"closed"`) ||
 		!strings.HasSuffix(stdout, `"version":"test-build"}`+"\n") {
 		t.Fatalf("json: %d %s", code, stdout)
+	}
+}
+
+// TestStatusFlagsDrift: replicas whose config or limits differ from the
+// fleet's, or that went silent, are flagged, with a warning line.
+func TestStatusFlagsDrift(t *testing.T) {
+	seen := time.Now().UTC().Add(-2 * time.Second).Format(time.RFC3339Nano)
+	old := time.Now().UTC().Add(-time.Hour).Format(time.RFC3339Nano)
+	row := func(name, fp, limits, state, last string, stale, cfg, lim bool) string {
+		return fmt.Sprintf(`{"name":%q,"version":"v1","fingerprint":%q,"limits":%q,"state":%q,"started":%q,"last_seen":%q,"stale":%v,"config_differs":%v,"limits_differ":%v}`,
+			name, fp, limits, state, old, last, stale, cfg, lim)
+	}
+	body := `{"version":"v1","ready":true,"upstreams":[],"replica":{"name":"a","fingerprint":"f1"},"replicas":[` +
+		row("a", "f1", "team[key] tpm=20000", "serving", seen, false, false, false) + "," +
+		row("b", "f2", "team[key] tpm=40000", "serving", seen, false, true, true) + "," +
+		row("c", "f1", "team[key] tpm=20000", "serving", old, true, false, false) + `]}`
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, body) }))
+	defer srv.Close()
+	code, stdout, stderr := runCLI("status", "--addr", srv.URL)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`(?m)^a +v1 +serving .* f1 +team\[key\] tpm=20000 +-$`),
+		regexp.MustCompile(`(?m)^b +v1 +serving .* f2 +team\[key\] tpm=40000 +config differs, limits differ$`),
+		regexp.MustCompile(`(?m)^c +v1 +serving .* 1h0m\d+s ago .* stale$`),
+		regexp.MustCompile(`(?m)^WARNING: 2 of 3 replicas drift from the fleet`),
+	} {
+		if !want.MatchString(stdout) {
+			t.Errorf("output lacks %s:\n%s", want, stdout)
+		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -47,6 +48,9 @@ type Config struct {
 	Simulator Simulator `yaml:"simulator"`
 	// Shutdown bounds graceful shutdown.
 	Shutdown Shutdown `yaml:"shutdown"`
+	// Replica names this process among the replicas sharing a store, for
+	// the request log, /status and the replicas table.
+	Replica Replica `yaml:"replica"`
 	// Telemetry exports traces and metrics over OTLP/HTTP. Off by default.
 	Telemetry Telemetry `yaml:"telemetry"`
 
@@ -133,6 +137,12 @@ type Log struct {
 	BatchSize int `yaml:"batch_size"`
 	// FlushInterval is the longest a record waits before being written.
 	FlushInterval Duration `yaml:"flush_interval"`
+	// SpoolDir holds the journal of records not yet in the store (default DataDir/spool).
+	SpoolDir string `yaml:"spool_dir"`
+	// SpoolMaxBytes bounds the spool; when full, new records are dropped and counted. Default 1GiB.
+	SpoolMaxBytes ByteSize `yaml:"spool_max_bytes"`
+	// SpoolFsyncInterval is how often the spool is fsynced: what a power loss can take. Default 100ms.
+	SpoolFsyncInterval Duration `yaml:"spool_fsync_interval"`
 	// Bodies stores prompts and completions in the log when true. Off by default.
 	Bodies bool `yaml:"bodies"`
 	// MaxBodyLogBytes truncates logged bodies. Default 32KiB.
@@ -232,8 +242,34 @@ type Simulator struct {
 
 // Shutdown bounds graceful shutdown.
 type Shutdown struct {
-	// GracePeriod is how long in-flight calls and streams may take to finish.
+	// PreStop is how long /readyz answers 503 "draining" while calls are
+	// still served, before the listeners close, so that a load balancer
+	// takes the replica out before a connection is refused. Unset means 5s;
+	// 0 closes the listeners at once.
+	PreStop *Duration `yaml:"pre_stop"`
+	// GracePeriod is how long in-flight calls and streams may take to
+	// finish once the listeners are closed. Calls still running then are
+	// cut and logged with the error kind gateway_shutdown.
 	GracePeriod Duration `yaml:"grace_period"`
+}
+
+// PreStopD is the pre-stop period, 0 when unset (Parse sets the default).
+func (s Shutdown) PreStopD() time.Duration {
+	if s.PreStop == nil {
+		return 0
+	}
+	return s.PreStop.D()
+}
+
+// Replica identifies one moat process among several sharing a store.
+type Replica struct {
+	// Name is written into every request-log row (column Replica) and the
+	// replicas table. Default: the host name.
+	Name string `yaml:"name"`
+	// Heartbeat is how often the replica records itself in the shared
+	// store's replicas table; moat status calls a replica stale after three
+	// missed heartbeats. Default 15s.
+	Heartbeat Duration `yaml:"heartbeat"`
 }
 
 // Load reads, decodes, defaults and validates the file at path.

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 )
@@ -47,6 +49,9 @@ func (c *Config) ApplyDefaults() {
 		c.Limits.MaxRetryBodyBytes = c.Limits.MaxBodyBytes
 	}
 	c.Log.applyDefaults()
+	if c.Log.SpoolDir == "" {
+		c.Log.SpoolDir = filepath.Join(c.DataDir, "spool")
+	}
 	c.Routing.applyDefaults()
 	c.RateLimits.applyDefaults()
 	c.Telemetry.applyDefaults()
@@ -85,6 +90,20 @@ func (c *Config) ApplyDefaults() {
 	if c.Shutdown.GracePeriod == 0 {
 		c.Shutdown.GracePeriod = Duration(30 * time.Second)
 	}
+	if c.Shutdown.PreStop == nil {
+		d := Duration(5 * time.Second)
+		c.Shutdown.PreStop = &d
+	}
+	if c.Replica.Name == "" {
+		if h, err := os.Hostname(); err == nil && h != "" {
+			c.Replica.Name = h
+		} else {
+			c.Replica.Name = "moat"
+		}
+	}
+	if c.Replica.Heartbeat == 0 {
+		c.Replica.Heartbeat = Duration(15 * time.Second)
+	}
 }
 
 func defaultListener(l *Listener, prefix string, i int) {
@@ -114,6 +133,12 @@ func (l *Log) applyDefaults() {
 	}
 	if l.FlushInterval == 0 {
 		l.FlushInterval = Duration(200 * time.Millisecond)
+	}
+	if l.SpoolMaxBytes == 0 {
+		l.SpoolMaxBytes = 1 << 30
+	}
+	if l.SpoolFsyncInterval == 0 {
+		l.SpoolFsyncInterval = Duration(100 * time.Millisecond)
 	}
 	if l.MaxBodyLogBytes == 0 {
 		l.MaxBodyLogBytes = 32 << 10

@@ -142,6 +142,15 @@ func (c *Config) Validate() error {
 	if c.Shutdown.GracePeriod < 0 {
 		add("shutdown.grace_period cannot be negative")
 	}
+	if c.Shutdown.PreStopD() < 0 {
+		add("shutdown.pre_stop cannot be negative")
+	}
+	if len(c.Replica.Name) > 128 || strings.ContainsFunc(c.Replica.Name, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		add("replica.name must be at most 128 characters without control characters")
+	}
+	if c.Replica.Heartbeat < 0 {
+		add("replica.heartbeat cannot be negative")
+	}
 	return errors.Join(errs...)
 }
 
@@ -158,6 +167,12 @@ func (l *Log) validate() []error {
 	}
 	if l.QueueSize < 1 || l.BatchSize < 1 || l.FlushInterval <= 0 {
 		errs = append(errs, errors.New("log.queue_size, log.batch_size and log.flush_interval must be positive"))
+	}
+	if l.SpoolMaxBytes < 1<<20 {
+		errs = append(errs, errors.New("log.spool_max_bytes must be at least 1MiB"))
+	}
+	if l.SpoolFsyncInterval <= 0 {
+		errs = append(errs, errors.New("log.spool_fsync_interval must be positive"))
 	}
 	switch l.Level {
 	case "debug", "info", "warn", "error":

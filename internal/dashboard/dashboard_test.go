@@ -69,6 +69,13 @@ func TestSummaryLastHour(t *testing.T) {
 	if diff := cmp.Diff(wantCallers, s.TokensByCaller); diff != "" {
 		t.Errorf("tokens by caller (-want +got):\n%s", diff)
 	}
+	wantReplicas := []dashboard.TokenRow{
+		{Name: "moat-a", Calls: 4, PromptTokens: 1700, CompletionTokens: 340, TotalTokens: 2040},
+		{Name: "moat-b", Calls: 6, PromptTokens: 390, CompletionTokens: 78, TotalTokens: 468},
+	}
+	if diff := cmp.Diff(wantReplicas, s.TokensByReplica); diff != "" {
+		t.Errorf("tokens by replica (-want +got):\n%s", diff)
+	}
 	wantReasons := []dashboard.ReasonRow{
 		{Status: 404, Reason: "client_not_found", Count: 1},
 		{Status: 429, Reason: "policy_rate_limit", Count: 1},
@@ -114,7 +121,7 @@ func TestSummaryLastHour(t *testing.T) {
 	if first := s.Recent.Rows[0]; first[1] != "req-1228-bob" {
 		t.Errorf("newest recent call = %v, want req-1228-bob", first)
 	}
-	for _, k := range []string{"totals", "timeline", "tokens_by_deployment", "tokens_by_caller", "errors_by_reason", "latency_by_deployment", "recent"} {
+	for _, k := range []string{"totals", "timeline", "tokens_by_deployment", "tokens_by_caller", "tokens_by_replica", "errors_by_reason", "latency_by_deployment", "recent"} {
 		if !strings.HasPrefix(s.Queries[k], "MoatGatewayLogs") {
 			t.Errorf("query %s = %q", k, s.Queries[k])
 		}

@@ -26,13 +26,17 @@ const testKey = "dashboard-test-key"
 
 // call builds one seeded record at hh:mm on testNow's day.
 func call(hh, mm int, caller, dep string, status int, kind string, ms float64, prompt, completion int) reqlog.Record {
+	replica := "moat-b" // alice's calls land on moat-a, everyone else's on moat-b
+	if caller == "alice" {
+		replica = "moat-a"
+	}
 	return reqlog.Record{
 		Time: time.Date(2026, 3, 14, hh, mm, 0, 0, time.UTC), RequestID: fmt.Sprintf("req-%02d%02d-%s", hh, mm, caller),
 		Caller: caller, AuthType: "key", ClientIP: "10.1.0.7", Listener: "private", Deployment: dep, Model: dep,
 		Upstream: "eastus", Operation: "ChatCompletions_Create", APIVersion: "2024-10-21", Method: "POST",
 		Path: "/openai/deployments/" + dep + "/chat/completions", Status: status, ErrorKind: kind, TotalMs: ms,
 		PromptTokens: prompt, CompletionTokens: completion, TotalTokens: prompt + completion, Streamed: mm%2 == 0,
-		Attempts: 1,
+		Attempts: 1, Replica: replica,
 	}
 }
 

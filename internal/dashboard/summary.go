@@ -47,6 +47,7 @@ type Summary struct {
 	Timeline            []Point           `json:"timeline"`
 	TokensByDeployment  []TokenRow        `json:"tokens_by_deployment"`
 	TokensByCaller      []TokenRow        `json:"tokens_by_caller"`
+	TokensByReplica     []TokenRow        `json:"tokens_by_replica"`
 	ErrorsByReason      []ReasonRow       `json:"errors_by_reason"`
 	LatencyByDeployment []LatencyRow      `json:"latency_by_deployment"`
 	Recent              logquery.Wire     `json:"recent"`
@@ -156,6 +157,10 @@ func BuildSummary(ctx context.Context, query func(context.Context, string) (*log
 			func(r *logquery.Result) (err error) { s.TokensByDeployment, err = tokenRows(r); return err }},
 		{"tokens_by_caller", from + tokensBy("CallerId"),
 			func(r *logquery.Result) (err error) { s.TokensByCaller, err = tokenRows(r); return err }},
+		// Calls per replica show a load balancer's spread, and a replica
+		// that takes no traffic.
+		{"tokens_by_replica", from + tokensBy("Replica"),
+			func(r *logquery.Result) (err error) { s.TokensByReplica, err = tokenRows(r); return err }},
 		{"errors_by_reason", from + fmt.Sprintf(`| where ResponseCode >= 400
 | summarize Count = count() by ResponseCode, LastErrorReason
 | top %d by Count desc`, topN),
@@ -168,7 +173,7 @@ func BuildSummary(ctx context.Context, query func(context.Context, string) (*log
 		// whatever indexes the store has.
 		{"recent", from + fmt.Sprintf(`| top %d by TimeGenerated desc
 | project TimeGenerated, CorrelationId, CallerId, DeploymentName, OperationName,
-    ResponseCode, LastErrorReason, TotalTime, TotalTokens, IsStreamCompletion`, recentCalls),
+    ResponseCode, LastErrorReason, TotalTime, TotalTokens, IsStreamCompletion, Replica`, recentCalls),
 			func(r *logquery.Result) error { s.Recent = logquery.ToWire(r); return nil }},
 	}
 

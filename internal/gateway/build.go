@@ -39,7 +39,7 @@ type buildDeps struct {
 // buildPipeline turns a validated config into an immutable pipeline.
 func buildPipeline(ctx context.Context, cfg *config.Config, d buildDeps) (*pipeline, error) {
 	p := &pipeline{
-		log: d.log, now: d.now, region: cfg.Region,
+		log: d.log, now: d.now, region: cfg.Region, replica: cfg.Replica.Name,
 		maxBody: int64(cfg.Limits.MaxBodyBytes), maxRetry: int64(cfg.Limits.MaxRetryBodyBytes),
 		logBodies: cfg.Log.Bodies, maxBodyLog: int(cfg.Log.MaxBodyLogBytes),
 		deployments: map[string]*deployment{}, targets: map[string]*upstream.Target{},

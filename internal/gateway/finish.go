@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -44,6 +45,10 @@ func (p *pipeline) finish(r *http.Request, s *scope) {
 			kind = httpx.KindClientBadRequest
 		}
 	}
+	if (kind != httpx.KindNone || s.canceled) && errors.Is(context.Cause(r.Context()), httpx.ErrShutdown) {
+		// Cut by the end of the grace period, not by the client or upstream.
+		kind = httpx.KindGatewayShutdown
+	}
 	estimated := false
 	if !s.usageSeen && s.deployment != nil && s.upstreamStatus > 0 && s.upstreamStatus < 400 {
 		// No usage from upstream (a stream without include_usage, or a
@@ -79,11 +84,15 @@ func (p *pipeline) finish(r *http.Request, s *scope) {
 		RequestBytes:     int64(len(s.body)),
 		ResponseBytes:    s.respBytes,
 		Region:           p.region,
+		Replica:          p.replica,
 		Attempts:         s.attempts,
 		Upstream:         s.upstream,
 	}
 	// The cause, then the attempt trace when there was a failover or a failure.
 	var msg []string
+	if kind == httpx.KindGatewayShutdown {
+		msg = append(msg, httpx.ErrShutdown.Error())
+	}
 	if s.err != nil && s.err.Err != nil {
 		msg = append(msg, s.err.Err.Error())
 	}

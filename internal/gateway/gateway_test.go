@@ -139,6 +139,14 @@ func TestMetrics(t *testing.T) {
 	do(t, "POST", ts.url+"/openai/deployments/gpt-4o-mini/chat/completions?api-version=2024-10-21", chatBody, "api-key", "k")
 	// A call is counted as its handler returns, just after the client has
 	// the answer, so wait for it to show.
+	// finish counts the call before it observes its durations, so wait for
+	// every series, not only the counter.
+	names := []string{
+		`moat_requests_total{deployment="gpt-4o-mini",error_kind="",operation="chat",status="200"} 1`,
+		`moat_tokens_total{deployment="gpt-4o-mini",type="completion"}`,
+		"moat_request_duration_seconds_bucket", "moat_time_to_first_byte_seconds_bucket",
+		"moat_upstream_duration_seconds_bucket", "moat_inflight_requests", "moat_log_records_dropped_total",
+	}
 	var body string
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
 		var status int
@@ -146,16 +154,15 @@ func TestMetrics(t *testing.T) {
 		if status != 200 {
 			t.Fatal(status)
 		}
-		if strings.Contains(body, "moat_requests_total{") || time.Now().After(deadline) {
+		all := true
+		for _, n := range names {
+			all = all && strings.Contains(body, n)
+		}
+		if all || time.Now().After(deadline) {
 			break
 		}
 	}
-	for _, name := range []string{
-		`moat_requests_total{deployment="gpt-4o-mini",error_kind="",operation="chat",status="200"} 1`,
-		`moat_tokens_total{deployment="gpt-4o-mini",type="completion"}`,
-		"moat_request_duration_seconds_bucket", "moat_time_to_first_byte_seconds_bucket",
-		"moat_upstream_duration_seconds_bucket", "moat_inflight_requests", "moat_log_records_dropped_total",
-	} {
+	for _, name := range names {
 		if !strings.Contains(body, name) {
 			t.Errorf("metrics lack %s", name)
 		}

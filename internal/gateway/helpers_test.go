@@ -69,7 +69,7 @@ func completeConfig(cfgYAML, dir string) string {
 		y += "auth: {disabled: true}\n"
 	}
 	if !strings.Contains(cfgYAML, "shutdown:") {
-		y += "shutdown: {grace_period: 5s}\n"
+		y += "shutdown: {grace_period: 5s, pre_stop: 0s}\n"
 	}
 	return y
 }

@@ -33,6 +33,7 @@ type pipeline struct {
 	log              *slog.Logger
 	now              func() time.Time
 	region           string
+	replica          string // replica.name, the request log's Replica column
 	versions         map[string]bool
 	maxBody          int64
 	maxRetry         int64

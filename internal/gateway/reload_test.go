@@ -31,7 +31,7 @@ simulator: {time_to_first_token: 1ms, tokens_per_second: 100}
 	}
 
 	withDir := func(y string) string {
-		return y + "\ndata_dir: " + ts.cfg.Load().DataDir + "\nshutdown: {grace_period: 5s}\n"
+		return y + "\ndata_dir: " + ts.cfg.Load().DataDir + "\nshutdown: {grace_period: 5s, pre_stop: 0s}\n"
 	}
 	if err := ts.Reload(mustConfig(t, withDir(base+"network: {public_network_access: disabled}"))); err != nil {
 		t.Fatal(err)

@@ -23,6 +23,7 @@ import (
 	"github.com/moat-gw/moat/internal/admin"
 	"github.com/moat-gw/moat/internal/auth"
 	"github.com/moat-gw/moat/internal/config"
+	"github.com/moat-gw/moat/internal/fleet"
 	"github.com/moat-gw/moat/internal/proxyproto"
 	"github.com/moat-gw/moat/internal/ratelimit"
 	"github.com/moat-gw/moat/internal/reqlog"
@@ -64,6 +65,15 @@ type Server struct {
 	draining atomic.Bool
 	reloadMu sync.Mutex
 
+	// base is the parent of every request's context; cut cancels it with
+	// httpx.ErrShutdown when the grace period ends, so the calls still
+	// running are logged as cut by the shutdown. inflight counts data-plane
+	// calls, so Shutdown can wait for their records before it flushes.
+	base     context.Context
+	cut      context.CancelCauseFunc
+	inflight atomic.Int64
+	started  time.Time // for the replicas table
+
 	servers []*boundServer
 	stop    context.CancelFunc // ends background work started by Start
 	admin   http.Handler       // the admin API, when the store keeps identities
@@ -91,18 +101,24 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Server, error) {
 	s.stored = newStoredIdentity(s.log, s.now)
 	s.registerIdentityMetrics()
 	_, _ = rand.Read(s.targetKey) // never fails (crypto/rand)
+	s.base, s.cut = context.WithCancelCause(context.Background())
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.metrics = newMetrics(s.reg)
-	s.reg.MustRegister(newBreakerCollector(s))
+	s.reg.MustRegister(newBreakerCollector(s), newConfigInfoCollector(s))
 
 	store, err := openStore(ctx, cfg, s.log)
 	if err != nil {
 		return nil, err
 	}
 	s.store = store
-	s.writer = reqlog.NewWriter(store, reqlog.WriterOptions{
+	s.writer, err = reqlog.OpenWriter(store, reqlog.WriterOptions{
 		QueueSize: cfg.Log.QueueSize, BatchSize: cfg.Log.BatchSize, FlushInterval: cfg.Log.FlushInterval.D(),
+		SpoolDir: cfg.Log.SpoolDir, SpoolMaxBytes: int64(cfg.Log.SpoolMaxBytes), FsyncInterval: cfg.Log.SpoolFsyncInterval.D(),
 	}, s.log)
+	if err != nil {
+		s.closeStores(ctx)
+		return nil, err
+	}
 	s.registerLogMetrics()
 
 	s.limiter = ratelimit.NewLocal()
@@ -210,8 +226,13 @@ func (s *Server) Reload(cfg *config.Config) error {
 		return errors.New("reload: rate_limits.redis changed; restart moat to apply it")
 	}
 	if old.Log.Store != cfg.Log.Store || old.Log.SQLitePath != cfg.Log.SQLitePath || old.DataDir != cfg.DataDir ||
-		old.Log.PostgresDSN.Value() != cfg.Log.PostgresDSN.Value() {
+		old.Log.PostgresDSN.Value() != cfg.Log.PostgresDSN.Value() || old.Log.SpoolDir != cfg.Log.SpoolDir ||
+		old.Log.SpoolMaxBytes != cfg.Log.SpoolMaxBytes || old.Log.SpoolFsyncInterval != cfg.Log.SpoolFsyncInterval {
 		return errors.New("reload: log store changed; restart moat to apply store changes")
+	}
+	if old.Replica.Name != cfg.Replica.Name {
+		// The name keys the replicas table and every logged row.
+		return errors.New("reload: replica.name changed; restart moat to apply it")
 	}
 	if !config.SameTelemetry(old.Telemetry, cfg.Telemetry) {
 		// The exporter lives as long as the process, so its metrics stay
@@ -275,6 +296,11 @@ func (s *Server) Start() error {
 	}
 	go s.watchIdentity(bg)
 	go s.enforceRetention(bg)
+	s.started = s.now().UTC()
+	go func() {
+		s.heartbeat(bg, fleet.StateServing)
+		s.runHeartbeat(bg)
+	}()
 	if rl, ok := s.limiter.(*ratelimit.Redis); ok {
 		go rl.Run(bg) // epoch checks, re-seeds and merges between calls
 	}
@@ -312,6 +338,7 @@ func (s *Server) bind(cfg *config.Config, lc config.Listener, mgmt bool, h http.
 	}
 	srv := &http.Server{
 		Handler:           h,
+		BaseContext:       func(net.Listener) context.Context { return s.base },
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    1 << 20,
@@ -363,6 +390,8 @@ func (s *Server) dataHandler(listener string) http.Handler {
 			probes.ServeHTTP(w, r)
 			return
 		}
+		s.inflight.Add(1)
+		defer s.inflight.Add(-1)
 		s.pipe.Load().ServeHTTP(w, r, listener)
 	})
 }
@@ -401,33 +430,41 @@ func (s *Server) readyz(w http.ResponseWriter) {
 	_, _ = w.Write([]byte("ready\n"))
 }
 
-// Shutdown stops accepting, marks the server not ready, lets in-flight calls
-// and streams finish within the grace period, flushes the request log and
-// closes the stores.
+// Shutdown drains the server in three steps, so that a load balancer never
+// meets a refused connection and no call goes unlogged: for
+// shutdown.pre_stop /readyz answers 503 "draining" while calls are still
+// served; then the listeners close and calls and streams in flight get the
+// grace period to finish; calls still running then are cut, logged with
+// the kind gateway_shutdown, and the request log is flushed before the
+// stores close.
 func (s *Server) Shutdown(ctx context.Context) error {
+	cfg := s.cfg.Load()
 	s.draining.Store(true)
+	for _, b := range s.servers {
+		// Answers now carry "Connection: close", so clients holding a
+		// kept-alive connection come back through the load balancer,
+		// which no longer sends them here.
+		b.srv.SetKeepAlivesEnabled(false)
+	}
+	// The fleet sees the replica draining; a slow store delays nothing.
+	beat := make(chan struct{})
+	go func() {
+		defer close(beat)
+		if len(s.servers) > 0 {
+			s.heartbeat(ctx, fleet.StateDraining)
+		}
+	}()
+	if d := cfg.Shutdown.PreStopD(); d > 0 && len(s.servers) > 0 {
+		s.log.Info("draining: readyz reports not ready while calls are still served", "pre_stop", d.String())
+		select {
+		case <-time.After(d):
+		case <-ctx.Done():
+		}
+	}
 	if s.stop != nil {
 		s.stop()
 	}
-	grace := s.cfg.Load().Shutdown.GracePeriod.D()
-	ctx, cancel := context.WithTimeout(ctx, grace)
-	defer cancel()
-	var errs []error
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	for _, b := range s.servers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := b.srv.Shutdown(ctx); err != nil {
-				_ = b.srv.Close() // grace period over: cut what is left
-				mu.Lock()
-				errs = append(errs, fmt.Errorf("shutdown %s: %w", b.name, err))
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
+	errs := []error{s.closeServers(ctx, cfg.Shutdown.GracePeriod.D())}
 	s.sim.close()
 	if p := s.pipe.Load(); p != nil {
 		p.close()
@@ -436,9 +473,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	// time limit, so a collector that hangs costs the log nothing.
 	var telErr error
 	var flushing sync.WaitGroup
-	flushing.Go(func() { telErr = s.shutdownTelemetry(s.cfg.Load()) })
+	flushing.Go(func() { telErr = s.shutdownTelemetry(cfg) })
 	flushCtx, cancelFlush := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancelFlush()
+	<-beat
+	if len(s.servers) > 0 {
+		s.heartbeat(flushCtx, fleet.StateStopped)
+	}
 	errs = append(errs, s.closeStores(flushCtx))
 	flushing.Wait()
 	if telErr != nil {
@@ -510,4 +551,5 @@ func (s *Server) registerLogMetrics() {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "moat_log_queue_length", Help: "Request-log records waiting to be written."},
 			func() float64 { return float64(w.Stats().QueueLen) }),
 	)
+	s.registerSpoolMetrics()
 }

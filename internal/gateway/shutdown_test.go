@@ -3,15 +3,32 @@ package gateway
 import (
 	"bufio"
 	"context"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/moat-gw/moat/internal/httpx"
 )
 
-// TestShutdownDrainsStreams: on shutdown moat stops accepting and reports
-// not ready, while a stream in flight runs to [DONE]; its record is flushed.
+// waitDraining waits until Shutdown has marked the server draining.
+func waitDraining(t *testing.T, ts *testServer) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !ts.draining.Load() && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if !ts.draining.Load() {
+		t.Fatal("shutdown never marked the server draining")
+	}
+}
+
+// TestShutdownDrainsStreams: on shutdown moat reports not ready, keeps
+// serving new calls during pre_stop, then stops accepting while a stream in
+// flight runs to [DONE]; both records are flushed.
 func TestShutdownDrainsStreams(t *testing.T) {
-	ts := startServer(t, "simulator: {time_to_first_token: 1ms, tokens_per_second: 50}\nshutdown: {grace_period: 20s}")
+	ts := startServer(t, "simulator: {time_to_first_token: 1ms, tokens_per_second: 50}\nshutdown: {grace_period: 20s, pre_stop: 1s}")
 	url := ts.url + "/openai/deployments/gpt-4o-mini/chat/completions?api-version=2024-10-21"
 	resp := post(t, context.Background(), url, `{"messages":[{"role":"user","content":"drain"}],"max_tokens":25,"stream":true}`)
 	br := bufio.NewReader(resp.Body)
@@ -20,15 +37,32 @@ func TestShutdownDrainsStreams(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- ts.Shutdown(context.Background()) }()
-	deadline := time.Now().Add(5 * time.Second)
-	for !ts.draining.Load() && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
+	waitDraining(t, ts)
+
+	// Pre-stop: both planes say draining, and a new call is still served.
+	for _, u := range []string{ts.url + "/readyz", ts.mgmtURL + "/readyz"} {
+		code, _, body := do(t, "GET", u, "")
+		if code != http.StatusServiceUnavailable || body != "draining\n" {
+			t.Fatalf("%s during pre-stop: %d %q", u, code, body)
+		}
 	}
-	rec := httptestRecorder()
-	ts.readyz(rec)
-	if rec.Code != 503 {
-		t.Fatalf("readyz while draining: %d", rec.Code)
+	req, err := httpRequest("POST", url, chatBody)
+	if err != nil {
+		t.Fatal(err)
 	}
+	pre, err := ts.client().Do(req)
+	if err != nil {
+		t.Fatalf("call during pre-stop: %v", err)
+	}
+	b, _ := io.ReadAll(pre.Body)
+	pre.Body.Close()
+	if pre.StatusCode != http.StatusOK {
+		t.Fatalf("call during pre-stop: %d %s", pre.StatusCode, b)
+	}
+	if !pre.Close {
+		t.Fatal("the answer during pre-stop keeps the connection open")
+	}
+
 	rest, err := readAll(br)
 	resp.Body.Close()
 	if err != nil || !strings.HasSuffix(strings.TrimSpace(rest), "data: [DONE]") {
@@ -39,7 +73,48 @@ func TestShutdownDrainsStreams(t *testing.T) {
 	}
 	ts.stopped = true
 	recs := ts.records()
-	if len(recs) != 1 || !recs[0].Streamed || recs[0].Status != 200 || recs[0].ErrorKind != "" {
-		t.Fatalf("records %+v", recs)
+	if len(recs) != 2 {
+		t.Fatalf("want 2 records, got %+v", recs)
+	}
+	for _, r := range recs {
+		if r.Status != 200 || r.ErrorKind != "" {
+			t.Fatalf("record %+v", r)
+		}
+	}
+}
+
+// TestShutdownLogsCutStreams: streams still open when the grace period ends
+// are cut, and every one of them is logged with the kind gateway_shutdown
+// before the log is flushed (issue 17: 10 of 10 used to be missing).
+func TestShutdownLogsCutStreams(t *testing.T) {
+	const streams = 10
+	ts := startServer(t, "simulator: {time_to_first_token: 1ms, tokens_per_second: 5}\nshutdown: {grace_period: 300ms, pre_stop: 0s}")
+	url := ts.url + "/openai/deployments/gpt-4o-mini/chat/completions?api-version=2024-10-21"
+	var bodies []io.ReadCloser
+	for range streams {
+		resp := post(t, context.Background(), url, `{"messages":[{"role":"user","content":"long"}],"max_tokens":500,"stream":true}`)
+		if _, err := bufio.NewReader(resp.Body).ReadString('\n'); err != nil {
+			t.Fatal(err)
+		}
+		bodies = append(bodies, resp.Body)
+	}
+	defer func() {
+		for _, b := range bodies {
+			b.Close()
+		}
+	}()
+	// The grace period ends with the streams open: Shutdown reports it.
+	if err := ts.Shutdown(context.Background()); err == nil {
+		t.Fatal("shutdown with cut streams reported no error")
+	}
+	ts.stopped = true
+	recs := ts.records()
+	if len(recs) != streams {
+		t.Fatalf("%d of %d cut streams logged", len(recs), streams)
+	}
+	for _, r := range recs {
+		if r.ErrorKind != string(httpx.KindGatewayShutdown) || !r.Streamed || !strings.Contains(r.ErrorMessage, "grace period") {
+			t.Fatalf("cut stream logged as %q streamed=%v %q", r.ErrorKind, r.Streamed, r.ErrorMessage)
+		}
 	}
 }

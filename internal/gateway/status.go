@@ -42,9 +42,20 @@ func (s *Server) Status() []UpstreamStatus {
 	return out
 }
 
-func (s *Server) serveStatus(w http.ResponseWriter, _ *http.Request) {
+// serveStatus answers this replica's routing state, its identity and
+// config fingerprint, and every replica's last heartbeat from the shared
+// store with what differs (moat status prints it).
+func (s *Server) serveStatus(w http.ResponseWriter, r *http.Request) {
+	out := map[string]any{"version": s.version, "ready": !s.draining.Load(), "upstreams": s.Status(),
+		"replica": s.replicaInfo()}
+	if fl, err := s.fleetStatus(r.Context()); err != nil {
+		s.log.Warn("status: read replicas", "err", err)
+		out["replicas_error"] = "the replicas table could not be read; see the log"
+	} else if fl != nil {
+		out["replicas"] = fl
+	}
 	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(map[string]any{"version": s.version, "ready": !s.draining.Load(), "upstreams": s.Status()})
+	_ = json.NewEncoder(w).Encode(out)
 }
 
 // breakerCollector exports each member's breaker state at scrape time:

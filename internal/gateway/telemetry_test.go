@@ -419,7 +419,7 @@ func TestTelemetryReload(t *testing.T) {
 		"management: {listeners: [{name: mgmt, address: '127.0.0.1:0', kind: private_endpoint}]}\n"
 	ts := startServer(t, base)
 	withDir := func(y string) string {
-		return y + "\ndata_dir: " + ts.cfg.Load().DataDir + "\nshutdown: {grace_period: 5s}\n"
+		return y + "\ndata_dir: " + ts.cfg.Load().DataDir + "\nshutdown: {grace_period: 5s, pre_stop: 0s}\n"
 	}
 	if err := ts.Reload(mustConfig(t, withDir(base+"network: {public_network_access: enabled}\n"))); err != nil {
 		t.Fatalf("reload with the same telemetry: %v", err)

@@ -34,14 +34,22 @@ const (
 	KindUpstreamUnreachble Kind = "upstream_unreachable"
 	KindUpstreamAuth       Kind = "upstream_auth"
 	KindGatewayInternal    Kind = "gateway_internal"
+	// KindGatewayShutdown is a call cut because the shutdown grace period
+	// ended before it finished.
+	KindGatewayShutdown Kind = "gateway_shutdown"
 )
+
+// ErrShutdown is the cause of a request context canceled at the end of the
+// shutdown grace period, so the call is logged as KindGatewayShutdown
+// rather than as a client that went away.
+var ErrShutdown = errors.New("gateway shutting down: grace period over")
 
 // Kinds lists every kind, for tests and metric pre-registration.
 func Kinds() []Kind {
 	return []Kind{KindClientBadRequest, KindClientNotFound, KindClientTooLarge, KindClientAuth,
 		KindClientCanceled, KindPolicyNetwork, KindPolicyForbidden, KindPolicyRateLimit, KindPolicyQuota,
 		KindUpstreamError, KindUpstreamRateLimit, KindUpstreamTimeout, KindUpstreamUnreachble,
-		KindUpstreamAuth, KindGatewayInternal}
+		KindUpstreamAuth, KindGatewayInternal, KindGatewayShutdown}
 }
 
 // Error is an error with an HTTP answer. Body and Header are what the client

@@ -61,6 +61,7 @@ func testRecords() []reqlog.Record {
 			Status:     200,
 			TotalMs:    float64(40+(i*37)%211) + float64(i)/8,
 			Region:     []string{"eastus", "westeurope"}[(i/3)%2],
+			Replica:    []string{"moat-a", "moat-b", "moat-c"}[(i/5)%3],
 			Attempts:   1 + i%3,
 			Streamed:   i%2 == 0,
 		}

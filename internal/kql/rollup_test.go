@@ -52,6 +52,7 @@ func rollupRecords() []reqlog.Record {
 			Attempts:    1 + rng.IntN(2),
 		}
 		r.Model = r.Deployment
+		r.Replica = []string{"moat-a", "moat-b", "moat-c"}[rng.IntN(3)]
 		switch rng.IntN(20) {
 		case 0:
 			r.Status, r.UpstreamStatus, r.ErrorKind = 429, 429, "upstream_rate_limit"
@@ -179,6 +180,8 @@ func TestRollupMatchesLog(t *testing.T) {
 | extend PerCall = 1.0 * Tokens / Calls | top 3 by Tokens desc`, true},
 		{"arithmetic of aggregates", `T | where TimeGenerated > ago(7d)
 | summarize ThrottledPct = 100.0 * countif(ResponseCode == 429) / count() by DeploymentName`, true},
+		{"tokens by replica, 7d", `T | where TimeGenerated > ago(7d) and Replica != "moat-c"
+| summarize Calls = count(), Tokens = sum(TotalTokens), Errors = countif(ResponseCode >= 500) by Replica`, true},
 		{"nothing matches", `T | where TimeGenerated > ago(7d) | where CallerId == "nobody"
 | summarize count(), sum(TotalTokens), avg(TotalTime), dcount(DeploymentName)`, true},
 		{"not a constant bound", `T | where TimeGenerated > ago(7d) and TimeGenerated < now() - 1h | summarize count()`, true},

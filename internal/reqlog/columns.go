@@ -60,6 +60,7 @@ var columns = []Column{
 	{"attempts", "Attempts", TypeInt},
 	{"request_body", "RequestMessages", TypeString},
 	{"response_body", "ResponseMessages", TypeString},
+	{"replica", "Replica", TypeString},
 }
 
 // Columns returns the schema (without the id column, which is "id"/"Id").
@@ -71,7 +72,7 @@ func (r *Record) Values() []any {
 		r.Deployment, r.Model, r.Upstream, r.Operation, r.APIVersion, r.Method, r.Path,
 		r.Status, r.UpstreamStatus, r.ErrorKind, r.ErrorMessage, r.TotalMs, r.UpstreamMs,
 		r.FirstByteMs, r.PromptTokens, r.CompletionTokens, r.TotalTokens, r.TokensEstimated,
-		r.Streamed, r.RequestBytes, r.ResponseBytes, r.Region, r.Attempts, r.RequestBody, r.ResponseBody}
+		r.Streamed, r.RequestBytes, r.ResponseBytes, r.Region, r.Attempts, r.RequestBody, r.ResponseBody, r.Replica}
 }
 
 // ScanTargets returns pointers to r's fields in Columns order, preceded by
@@ -81,5 +82,5 @@ func (r *Record) ScanTargets() []any {
 		&r.Deployment, &r.Model, &r.Upstream, &r.Operation, &r.APIVersion, &r.Method, &r.Path,
 		&r.Status, &r.UpstreamStatus, &r.ErrorKind, &r.ErrorMessage, &r.TotalMs, &r.UpstreamMs,
 		&r.FirstByteMs, &r.PromptTokens, &r.CompletionTokens, &r.TotalTokens, &r.TokensEstimated,
-		&r.Streamed, &r.RequestBytes, &r.ResponseBytes, &r.Region, &r.Attempts, &r.RequestBody, &r.ResponseBody}
+		&r.Streamed, &r.RequestBytes, &r.ResponseBytes, &r.Region, &r.Attempts, &r.RequestBody, &r.ResponseBody, &r.Replica}
 }

@@ -44,6 +44,7 @@ type Record struct {
 	Attempts         int
 	RequestBody      string // only when body logging is enabled
 	ResponseBody     string // only when body logging is enabled
+	Replica          string // replica.name of the moat process that served the call
 }
 
 // Store persists records. Implementations must be safe for concurrent use.

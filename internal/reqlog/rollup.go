@@ -33,12 +33,13 @@ var grains = []time.Duration{GrainHour, GrainDay}
 func Grains() []time.Duration { return slices.Clone(grains) }
 
 // rollupDims are the low-cardinality columns rollup rows are keyed by: who
-// called what, where it went and how it ended. High-cardinality columns
+// called what, where it went, how it ended and which replica served it (a
+// fleet has a handful, and "by replica" over a week is a common question). High-cardinality columns
 // (request id, client address, path, messages) are not rolled up.
 var rollupDims = []string{
 	"caller", "auth_type", "listener", "deployment", "model", "upstream", "region",
 	"operation", "api_version", "status", "upstream_status", "error_kind",
-	"streamed", "tokens_estimated",
+	"streamed", "tokens_estimated", "replica",
 }
 
 // rollupMeasures are the numeric columns summed (and their minimum and
@@ -174,6 +175,7 @@ type dimKey struct {
 	status, upstreamStatus                                                                 int64
 	errorKind                                                                              string
 	streamed, tokensEstimated                                                              bool
+	replica                                                                                string
 }
 
 func newDimKey(r *Record, clean func(string) string) dimKey {
@@ -188,13 +190,14 @@ func newDimKey(r *Record, clean func(string) string) dimKey {
 		model: s(r.Model), upstream: s(r.Upstream), region: s(r.Region), operation: s(r.Operation),
 		apiVersion: s(r.APIVersion), status: int64(r.Status), upstreamStatus: int64(r.UpstreamStatus),
 		errorKind: s(r.ErrorKind), streamed: r.Streamed, tokensEstimated: r.TokensEstimated,
+		replica: s(r.Replica),
 	}
 }
 
 // values returns the key in rollupDims order (a test checks the order).
 func (k dimKey) values() []any {
 	return []any{k.caller, k.authType, k.listener, k.deployment, k.model, k.upstream, k.region,
-		k.operation, k.apiVersion, k.status, k.upstreamStatus, k.errorKind, k.streamed, k.tokensEstimated}
+		k.operation, k.apiVersion, k.status, k.upstreamStatus, k.errorKind, k.streamed, k.tokensEstimated, k.replica}
 }
 
 // measures returns r's RollupMeasures values in order (a test checks the

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/moat-gw/moat/internal/reqlog/spool"
 )
 
 // Writer defaults, used for zero WriterOptions fields.
@@ -43,6 +45,16 @@ type WriterOptions struct {
 	// WriteTimeout bounds one WriteBatch attempt, so a hung database cannot
 	// stall the writer for ever.
 	WriteTimeout time.Duration
+	// SpoolDir, when set, makes the writer durable (see OpenWriter): a
+	// directory of its own for the journal of records not yet stored.
+	SpoolDir string
+	// SpoolMaxBytes bounds the spool on disk (default 1 GiB). When it is
+	// full, new records are dropped and counted; spooled ones are kept.
+	SpoolMaxBytes int64
+	// FsyncInterval is how often the spool is fsynced: what a power loss
+	// can take from the journal. A killed process loses only what it had
+	// not yet handed to the kernel.
+	FsyncInterval time.Duration
 	// OnBatch, if set, is called on the writer goroutine after each batch
 	// with its final outcome (err is nil when it was written), so that the
 	// caller can export write latency and batch sizes. It must be quick.
@@ -79,6 +91,9 @@ func (o WriterOptions) withDefaults() WriterOptions {
 	if o.WriteTimeout <= 0 {
 		o.WriteTimeout = DefaultWriteTimeout
 	}
+	if o.FsyncInterval <= 0 {
+		o.FsyncInterval = DefaultFsyncInterval
+	}
 	return o
 }
 
@@ -86,18 +101,27 @@ func (o WriterOptions) withDefaults() WriterOptions {
 // the caller can export them as metrics (counters and a gauge).
 type WriterStats struct {
 	Written       uint64 // records stored
-	Dropped       uint64 // records refused by Log: queue full or writer closed
-	Failed        uint64 // records lost because their batch failed every attempt
+	Dropped       uint64 // records refused by Log (queue full, writer closed) or by a full spool
+	Failed        uint64 // records lost because their batch failed every attempt, or unreadable in the spool
 	FailedBatches uint64 // batches given up after every attempt failed
 	Retries       uint64 // batch attempts that were retried
 	QueueLen      int    // records waiting now
 	QueueCap      int    // the queue's bound (QueueSize)
+
+	// With a spool (OpenWriter with SpoolDir):
+	Spooled      uint64 // records journaled while the store was failing
+	Replayed     uint64 // records stored after waiting out a store failure or a restart
+	SpoolDropped uint64 // of Dropped, records the spool refused: full, or its disk failing
+	SpoolBytes   int64  // the spool's size on disk now
+	SpoolDamaged int    // spool segments found with a cut-off or corrupt tail
+	Spooling     bool   // true while the store is failing and records wait in the spool
 }
 
 // Writer writes records to a Store in batches on a goroutine of its own, so
-// that logging never adds database latency to a request. It trades
-// completeness for availability: a full queue or a failing store loses
-// records, and every loss is counted in Stats.
+// that logging never adds database latency to a request. Made by NewWriter
+// it trades completeness for availability: a full queue or a failing store
+// loses records, and every loss is counted in Stats. Made by OpenWriter
+// with a spool, a failing store loses nothing: records wait on disk.
 type Writer struct {
 	store  Store
 	opts   WriterOptions
@@ -114,6 +138,14 @@ type Writer struct {
 	abortOnce sync.Once
 
 	written, dropped, failed, failedBatches, retries atomic.Uint64
+
+	// The durable writer's state (OpenWriter); sp is nil without a spool.
+	sp                              *spool.Spool
+	journaled                       chan struct{} // closed when the journal has spooled its last record
+	spooled, replayed, spoolDropped atomic.Uint64
+	outage                          atomic.Bool
+	outageMu                        sync.Mutex
+	outageAt                        outageState
 }
 
 // NewWriter starts a Writer that writes to store until Close. The caller
@@ -145,7 +177,9 @@ func newWriter(store Store, opts WriterOptions, logger *slog.Logger, tick <-chan
 }
 
 // Log queues r for writing. It never blocks: when the queue is full, or the
-// writer is closed, r is dropped and counted in Stats().Dropped.
+// writer is closed, r is dropped and counted in Stats().Dropped. With a
+// spool the queue drains to local disk, not to the store, so a slow or
+// failing store never fills it.
 func (w *Writer) Log(r Record) {
 	w.mu.RLock()
 	if !w.closed {
@@ -163,7 +197,7 @@ func (w *Writer) Log(r Record) {
 // Stats returns the writer's counters; it is cheap enough to call on every
 // metrics scrape.
 func (w *Writer) Stats() WriterStats {
-	return WriterStats{
+	st := WriterStats{
 		Written:       w.written.Load(),
 		Dropped:       w.dropped.Load(),
 		Failed:        w.failed.Load(),
@@ -171,12 +205,23 @@ func (w *Writer) Stats() WriterStats {
 		Retries:       w.retries.Load(),
 		QueueLen:      len(w.queue),
 		QueueCap:      cap(w.queue),
+		Spooled:       w.spooled.Load(),
+		Replayed:      w.replayed.Load(),
+		SpoolDropped:  w.spoolDropped.Load(),
+		Spooling:      w.outage.Load(),
 	}
+	if w.sp != nil {
+		sp := w.sp.Stats()
+		st.SpoolBytes, st.SpoolDamaged = sp.Bytes, sp.Damaged
+	}
+	return st
 }
 
 // Close stops accepting records, writes everything already queued and waits
 // for that to finish. When ctx ends first, pending writes are abandoned
-// (and counted as failed) and Close returns ctx's error. Close is safe to
+// (and counted as failed; with a spool, kept there for the next start) and
+// Close returns ctx's error. With a spool, records the store does not take
+// stay in the spool too, and Close returns nil. Close is safe to
 // call more than once; it does not close the store.
 func (w *Writer) Close(ctx context.Context) error {
 	w.stopOnce.Do(func() {

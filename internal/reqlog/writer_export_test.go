@@ -10,3 +10,15 @@ import (
 func NewWriterWithTick(store Store, opts WriterOptions, logger *slog.Logger, tick <-chan time.Time) *Writer {
 	return newWriter(store, opts, logger, tick, func() {})
 }
+
+// OpenWriterWithTicks is OpenWriter with flush and fsync clocks that the
+// test drives.
+func OpenWriterWithTicks(store Store, opts WriterOptions, logger *slog.Logger, flush, fsync <-chan time.Time) (*Writer, error) {
+	return openWriter(store, opts, logger, flush, fsync, func() {})
+}
+
+// EncodeRecord and DecodeRecord are the spool codec.
+var (
+	EncodeRecord = appendRecord
+	DecodeRecord = decodeRecord
+)

@@ -149,6 +149,7 @@ async function loadSummary() {
   const tokenRows = list => list.map(r => ({ label: r.name || '(none)', values: [r.prompt_tokens, r.completion_tokens] }));
   barChart($('tokens-deployment'), { rows: tokenRows(s.tokens_by_deployment), names: ['prompt', 'completion'], stacked: true, format: intFmt, label: 'tokens by deployment' });
   barChart($('tokens-caller'), { rows: tokenRows(s.tokens_by_caller), names: ['prompt', 'completion'], stacked: true, format: intFmt, label: 'tokens by caller' });
+  barChart($('tokens-replica'), { rows: tokenRows(s.tokens_by_replica), names: ['prompt', 'completion'], stacked: true, format: intFmt, label: 'tokens by replica' });
 
   $('errors-reason').replaceChildren(table(
     [{ label: 'Status', num: true }, { label: 'Reason' }, { label: 'Calls', num: true }],

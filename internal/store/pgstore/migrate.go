@@ -7,6 +7,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/moat-gw/moat/internal/reqlog"
 )
 
 // migration is one versioned schema step. Pending steps are applied in
@@ -156,7 +158,7 @@ DROP INDEX request_log_time;
 			// the log already stored; from here on WriteBatch keeps it in
 			// step in the same transaction. Week-long summaries read it
 			// instead of millions of rows (docs/benchmarks.md).
-			sql: rollupSchemaSQL(),
+			sql: rollupSchemaSQL(rollupDimsBefore("replica")),
 		},
 		{
 			version: 5,
@@ -168,6 +170,41 @@ DROP INDEX request_log_time;
 			// "<schema>/key/<id>", "<schema>/assignment/<id>" or
 			// "<schema>/all/" after a TRUNCATE.
 			sql: identityNotifySQL,
+		},
+		{
+			version: 6,
+			name:    "replicas",
+			// The replica that served each call (config replica.name), a
+			// rollup dimension too, so "by replica" over a week reads the
+			// rollup: the rollup is rebuilt from the log with the new key
+			// (rows logged before hold ''). replicas is the fleet's
+			// heartbeat table read by moat status: one row per replica name.
+			sql: `
+ALTER TABLE request_log ADD COLUMN replica text NOT NULL DEFAULT '';
+DROP TABLE request_log_rollup;
+` + rollupSchemaSQL(reqlog.RollupDims()) + `
+CREATE TABLE replicas (
+	name        text        PRIMARY KEY,
+	version     text        NOT NULL DEFAULT '',
+	fingerprint text        NOT NULL DEFAULT '',
+	limits      text        NOT NULL DEFAULT '',
+	state       text        NOT NULL DEFAULT '',
+	started_at  timestamptz NOT NULL,
+	last_seen   timestamptz NOT NULL
+);
+`,
+		},
+		{
+			version: 7,
+			name:    "request_log_request_id_unique",
+			// WriteBatch is idempotent on (time, request_id), so that the
+			// request log's spool can replay, and its writer retry, a batch
+			// the store may already hold (internal/reqlog). A unique index
+			// on the partitioned table must include the partition key, time,
+			// which the spool keeps exact across replays. Rows that earlier
+			// retries duplicated are removed first and their rollup buckets
+			// recounted (requestIDUniqueSQL).
+			sql: requestIDUniqueSQL(),
 		},
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -13,8 +14,53 @@ import (
 	"github.com/moat-gw/moat/internal/reqlog"
 )
 
-// WriteBatch appends recs with COPY and adds them to the rollup in one
-// transaction. Times are truncated
+// conflictTarget names the unique index of the request_log_request_id_unique
+// migration: a record is identified by its time and request ID, both stable
+// across the spool's replays; records without a request ID are never taken
+// for one another.
+const conflictTarget = "(time, request_id) WHERE request_id <> ''"
+
+// insertSQL inserts a batch given as one array per column, skipping the
+// records already stored, and returns the keys of those it inserted. One
+// statement and one round trip per batch, like the COPY it replaced, which
+// cannot skip conflicts.
+var insertSQL = func() string {
+	var names, arrays []string
+	for i, c := range reqlog.Columns() {
+		names = append(names, c.SQL)
+		arrays = append(arrays, "$"+strconv.Itoa(i+1)+"::"+pgType(c.Type)+"[]")
+	}
+	return "INSERT INTO " + reqlog.SQLTable + " (" + strings.Join(names, ", ") + ")\nSELECT * FROM unnest(" +
+		strings.Join(arrays, ", ") + ")\nON CONFLICT " + conflictTarget + " DO NOTHING RETURNING time, request_id"
+}()
+
+// requestIDUniqueSQL is the request_log_request_id_unique migration: it
+// removes rows that share a time and request ID with an older row (left by
+// retries of batches that had in fact been written), recounts the rollup
+// buckets they were counted in, and adds the unique index that makes
+// WriteBatch idempotent.
+func requestIDUniqueSQL() string {
+	const dups = "request_log_dups"
+	var b strings.Builder
+	b.WriteString("CREATE TEMP TABLE " + dups + " ON COMMIT DROP AS SELECT a.id, a.time FROM " + reqlog.SQLTable + " a\n" +
+		"WHERE a.request_id <> '' AND EXISTS (SELECT 1 FROM " + reqlog.SQLTable + " b\n" +
+		"\tWHERE b.time = a.time AND b.request_id = a.request_id AND b.id < a.id);\n")
+	b.WriteString("DELETE FROM " + reqlog.SQLTable + " r USING " + dups + " d WHERE r.id = d.id AND r.time = d.time;\n")
+	for _, g := range reqlog.Grains() {
+		grain := strconv.FormatInt(int64(g/time.Second), 10)
+		affected := rollupBucket(g) + " IN (SELECT DISTINCT " + rollupBucket(g) + " FROM " + dups + ")"
+		b.WriteString("DELETE FROM " + reqlog.RollupTable + " WHERE grain = " + grain + " AND time IN (SELECT DISTINCT " +
+			rollupBucket(g) + " FROM " + dups + ");\n")
+		b.WriteString(rollupFillSQL(reqlog.RollupDims(), g, affected))
+	}
+	b.WriteString("CREATE UNIQUE INDEX request_log_request_id ON " + reqlog.SQLTable + " (time, request_id) WHERE request_id <> '';\n")
+	return b.String()
+}
+
+// WriteBatch appends recs and adds them to the rollup in one transaction.
+// It is idempotent: a record whose time and request ID are already stored
+// (a replay from the spool, a retry of a batch whose commit was in fact
+// made) is skipped, and so is its share of the rollup. Times are truncated
 // to the microsecond; NaN durations are stored as 0, as in SQLite; text that
 // PostgreSQL cannot hold (NUL bytes, invalid UTF-8) gets U+FFFD instead, so
 // one odd record cannot fail its whole batch.
@@ -30,11 +76,15 @@ func (s *Store) WriteBatch(ctx context.Context, recs []reqlog.Record) (err error
 		return fmt.Errorf("write request log: %w", err)
 	}
 	defer func() { _ = tx.Rollback(ctx) }() // a no-op after Commit
-	src := pgx.CopyFromSlice(len(recs), func(i int) ([]any, error) { return values(&recs[i]), nil })
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{reqlog.SQLTable}, s.cols, src); err != nil {
+	rows, err := tx.Query(ctx, insertSQL, columnArrays(recs)...)
+	if err != nil {
 		return fmt.Errorf("write request log: %w", err)
 	}
-	if err := writeRollup(ctx, tx, recs); err != nil {
+	inserted, err := insertedRecords(rows, recs)
+	if err != nil {
+		return fmt.Errorf("write request log: %w", err)
+	}
+	if err := writeRollup(ctx, tx, inserted); err != nil {
 		return fmt.Errorf("write request log rollup: %w", err)
 	}
 	if err := tx.Commit(ctx); err != nil {
@@ -43,20 +93,90 @@ func (s *Store) WriteBatch(ctx context.Context, recs []reqlog.Record) (err error
 	return nil
 }
 
-// values returns r's column values made safe for PostgreSQL.
-func values(r *reqlog.Record) []any {
-	v := r.Values()
-	for i, x := range v {
-		switch x := x.(type) {
-		case string:
-			v[i] = cleanText(x)
-		case float64:
-			if math.IsNaN(x) {
-				v[i] = 0.0
+// recordKey is what identifies a stored record: its time to the
+// microsecond, as stored, and its request ID.
+type recordKey struct {
+	us int64
+	id string
+}
+
+// insertedRecords reads insertSQL's result and returns the records of recs
+// that it inserted: recs itself when it inserted every one.
+func insertedRecords(rows pgx.Rows, recs []reqlog.Record) ([]reqlog.Record, error) {
+	keys := make(map[recordKey]int, len(recs))
+	n := 0
+	for rows.Next() {
+		var t time.Time
+		var id string
+		if err := rows.Scan(&t, &id); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		keys[recordKey{t.UnixMicro(), id}]++
+		n++
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if n == len(recs) {
+		return recs, nil
+	}
+	out := make([]reqlog.Record, 0, n)
+	for _, r := range recs {
+		k := recordKey{r.Time.Truncate(time.Microsecond).UnixMicro(), cleanText(r.RequestID)}
+		if keys[k] > 0 {
+			keys[k]--
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// columnArrays returns recs as one array per column, in reqlog.Columns
+// order, made safe for PostgreSQL (NaN to 0, text through cleanText), for insertSQL. It reads
+// the fields through ScanTargets' pointers, which unlike Values box
+// nothing: a batch is 256 records of 31 columns.
+func columnArrays(recs []reqlog.Record) []any {
+	cols := reqlog.Columns()
+	arrays := make([]any, len(cols))
+	for j, c := range cols {
+		switch c.Type {
+		case reqlog.TypeTime:
+			arrays[j] = make([]time.Time, len(recs))
+		case reqlog.TypeString:
+			arrays[j] = make([]string, len(recs))
+		case reqlog.TypeReal:
+			arrays[j] = make([]float64, len(recs))
+		case reqlog.TypeBool:
+			arrays[j] = make([]bool, len(recs))
+		default:
+			arrays[j] = make([]int64, len(recs))
+		}
+	}
+	for i := range recs {
+		for j, p := range recs[i].ScanTargets()[1:] { // [0] is the ID
+			switch a := arrays[j].(type) {
+			case []time.Time:
+				a[i] = p.(*time.Time).UTC()
+			case []string:
+				a[i] = cleanText(*p.(*string))
+			case []float64:
+				if f := *p.(*float64); !math.IsNaN(f) {
+					a[i] = f
+				}
+			case []bool:
+				a[i] = *p.(*bool)
+			case []int64:
+				switch p := p.(type) {
+				case *int:
+					a[i] = int64(*p)
+				case *int64:
+					a[i] = *p
+				}
 			}
 		}
 	}
-	return v
+	return arrays
 }
 
 // cleanText replaces what a PostgreSQL text value cannot hold.

@@ -241,9 +241,34 @@ func TestRollupBackfill(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer conn.Close(context.Background())
+		// Back to the schema before migration 4: migration 6 rebuilt the
+		// rollup with the replica dimension and 7 added an index; every
+		// step after 4 runs again.
 		if _, err := conn.Exec(context.Background(), "DROP TABLE "+schema+"."+reqlog.RollupTable+
+			"; DROP TABLE "+schema+".replicas; ALTER TABLE "+schema+".request_log DROP COLUMN replica"+
+			"; DROP INDEX "+schema+".request_log_request_id"+
 			"; DELETE FROM "+schema+".schema_migrations WHERE version >= 4"); err != nil {
 			t.Fatalf("forget rollup migration: %v", err)
+		}
+	})
+}
+
+func TestDedupeMigration(t *testing.T) {
+	dsn := testDSN(t)
+	schema := newSchema(t, dsn)
+	opts := pgstore.Options{Schema: schema, DaysAhead: 2}
+	storetest.DedupeMigration(t, func(tb testing.TB) reqlog.Store { return open(tb, dsn, opts) }, func(t *testing.T, dup string) {
+		conn, err := pgx.Connect(context.Background(), dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(context.Background())
+		// Migrations run from the highest version applied: forget from
+		// this one on.
+		if _, err := conn.Exec(context.Background(), "SET search_path TO "+schema+"; DROP INDEX request_log_request_id; "+
+			"DELETE FROM schema_migrations WHERE version >= (SELECT version FROM schema_migrations WHERE name = 'request_log_request_id_unique'); "+
+			dup); err != nil {
+			t.Fatalf("forget dedupe migration: %v", err)
 		}
 	})
 }

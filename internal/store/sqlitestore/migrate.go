@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/moat-gw/moat/internal/reqlog"
 )
 
 // migration is one versioned schema step. Each is applied once, in order,
@@ -147,7 +149,41 @@ DROP INDEX request_log_time;
 			// the log already stored; from here on WriteBatch keeps it in
 			// step in the same transaction. Week-long summaries read it
 			// instead of millions of rows (docs/benchmarks.md).
-			sql: rollupSchemaSQL(),
+			sql: rollupSchemaSQL(rollupDimsBefore("replica")),
+		},
+		{
+			version: 5,
+			name:    "replicas",
+			// The replica that served each call (config replica.name), a
+			// rollup dimension too, so "by replica" over a week reads the
+			// rollup: the rollup is rebuilt from the log with the new key
+			// (rows logged before hold ''). replicas is the fleet's
+			// heartbeat table read by moat status: one row per replica
+			// name, times in microseconds since the Unix epoch.
+			sql: `
+ALTER TABLE request_log ADD COLUMN replica TEXT NOT NULL DEFAULT '';
+DROP TABLE request_log_rollup;
+` + rollupSchemaSQL(reqlog.RollupDims()) + `
+CREATE TABLE replicas (
+	name        TEXT    PRIMARY KEY,
+	version     TEXT    NOT NULL DEFAULT '',
+	fingerprint TEXT    NOT NULL DEFAULT '',
+	limits      TEXT    NOT NULL DEFAULT '',
+	state       TEXT    NOT NULL DEFAULT '',
+	started_at  INTEGER NOT NULL,
+	last_seen   INTEGER NOT NULL
+) STRICT;
+`,
+		},
+		{
+			version: 6,
+			name:    "request_log_request_id_unique",
+			// WriteBatch is idempotent on (time, request_id), so that the
+			// request log's spool can replay, and its writer retry, a batch
+			// the store may already hold (internal/reqlog). Rows that earlier
+			// retries duplicated are removed first and their rollup buckets
+			// recounted (requestIDUniqueSQL).
+			sql: requestIDUniqueSQL(),
 		},
 	}
 }

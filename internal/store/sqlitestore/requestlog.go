@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 
@@ -23,14 +24,48 @@ func requestLogSQL() (insert, sel string) {
 		names[i] = c.SQL
 	}
 	list := strings.Join(names, ", ")
-	insert = "INSERT INTO " + reqlog.SQLTable + " (" + list + ") VALUES (?" + strings.Repeat(", ?", len(cols)-1) + ")"
+	insert = "INSERT INTO " + reqlog.SQLTable + " (" + list + ") VALUES (?" + strings.Repeat(", ?", len(cols)-1) + ")" +
+		"\nON CONFLICT " + conflictTarget + " DO NOTHING"
 	sel = "SELECT id, " + list + " FROM " + reqlog.SQLTable
 	return insert, sel
 }
 
-// WriteBatch appends recs and adds them to the rollup in one transaction. Times are truncated to the
-// microsecond; NaN durations are stored as 0, since SQLite would turn them
-// into NULL.
+// conflictTarget names the unique index of the request_log_request_id_unique
+// migration: a record is identified by its time and request ID, both stable
+// across the spool's replays; records without a request ID are never taken
+// for one another.
+const conflictTarget = "(time, request_id) WHERE request_id <> ''"
+
+// requestIDUniqueSQL is the request_log_request_id_unique migration: it
+// removes rows that share a time and request ID with an older row (left by
+// retries of batches that had in fact been written), recounts the rollup
+// buckets they were counted in, and adds the unique index that makes
+// WriteBatch idempotent.
+func requestIDUniqueSQL() string {
+	const dups = "request_log_dups"
+	var b strings.Builder
+	b.WriteString("CREATE TEMP TABLE " + dups + " AS SELECT a.id, a.time FROM " + reqlog.SQLTable + " a\n" +
+		"WHERE a.request_id <> '' AND EXISTS (SELECT 1 FROM " + reqlog.SQLTable + " b\n" +
+		"\tWHERE b.time = a.time AND b.request_id = a.request_id AND b.id < a.id);\n")
+	b.WriteString("DELETE FROM " + reqlog.SQLTable + " WHERE id IN (SELECT id FROM " + dups + ");\n")
+	for _, g := range reqlog.Grains() {
+		grain := strconv.FormatInt(int64(g/time.Second), 10)
+		affected := rollupBucket(g) + " IN (SELECT DISTINCT " + rollupBucket(g) + " FROM " + dups + ")"
+		b.WriteString("DELETE FROM " + reqlog.RollupTable + " WHERE grain = " + grain + " AND time IN (SELECT DISTINCT " +
+			rollupBucket(g) + " FROM " + dups + ");\n")
+		b.WriteString(rollupFillSQL(reqlog.RollupDims(), g, affected))
+	}
+	b.WriteString("DROP TABLE temp." + dups + ";\n")
+	b.WriteString("CREATE UNIQUE INDEX request_log_request_id ON " + reqlog.SQLTable + " (time, request_id) WHERE request_id <> '';\n")
+	return b.String()
+}
+
+// WriteBatch appends recs and adds them to the rollup in one transaction.
+// It is idempotent: a record whose time and request ID are already stored
+// (a replay from the spool, a retry of a batch whose commit was in fact
+// made) is skipped, and so is its share of the rollup. Times are truncated
+// to the microsecond; NaN durations are stored as 0, since SQLite would
+// turn them into NULL.
 func (s *Store) WriteBatch(ctx context.Context, recs []reqlog.Record) (err error) {
 	if len(recs) == 0 {
 		return nil
@@ -49,12 +84,26 @@ func (s *Store) WriteBatch(ctx context.Context, recs []reqlog.Record) (err error
 		return fmt.Errorf("write request log: %w", err)
 	}
 	defer stmt.Close()
+	// inserted is recs less the records already stored; it is only
+	// copied when there are some, which only replays and retries bring.
+	inserted, skipped := recs, false
 	for i := range recs {
-		if _, err := stmt.ExecContext(ctx, values(&recs[i])...); err != nil {
+		res, err := stmt.ExecContext(ctx, values(&recs[i])...)
+		if err != nil {
 			return fmt.Errorf("write request log: %w", err)
 		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return fmt.Errorf("write request log: %w", err)
+		}
+		switch {
+		case n == 0 && !skipped:
+			inserted, skipped = append(make([]reqlog.Record, 0, len(recs)), recs[:i]...), true
+		case n > 0 && skipped:
+			inserted = append(inserted, recs[i])
+		}
 	}
-	if err := s.writeRollup(ctx, tx, recs); err != nil {
+	if err := s.writeRollup(ctx, tx, inserted); err != nil {
 		return fmt.Errorf("write request log rollup: %w", err)
 	}
 	if err := tx.Commit(); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -25,24 +26,24 @@ func sqliteType(t reqlog.ColumnType) string {
 // rollupSchemaSQL creates reqlog.RollupTable and fills it from the log
 // already stored, in the migration that introduces it. It is generated from
 // reqlog's rollup lists; changing those needs a new migration.
-func rollupSchemaSQL() string {
-	dims, meas := reqlog.RollupDims(), reqlog.RollupMeasures()
-	var defs, key, sel, agg []string
+//
+// dims are the dimensions of the table being created: reqlog.RollupDims
+// for the current table, an older list in the migration that created an
+// older one (rollupDimsBefore).
+func rollupSchemaSQL(dims []reqlog.Column) string {
+	meas := reqlog.RollupMeasures()
+	var defs, key []string
 	defs = append(defs, "grain INTEGER NOT NULL", "time INTEGER NOT NULL")
 	key = append(key, "grain", "time")
 	for _, d := range dims {
 		defs = append(defs, d.SQL+" "+sqliteType(d.Type)+" NOT NULL")
 		key = append(key, d.SQL)
-		sel = append(sel, d.SQL)
 	}
 	defs = append(defs, "calls INTEGER NOT NULL")
-	agg = append(agg, "COUNT(*)")
 	for _, m := range meas {
 		t := sqliteType(m.Type)
 		defs = append(defs, "sum_"+m.SQL+" "+t+" NOT NULL", "min_"+m.SQL+" "+t+" NOT NULL", "max_"+m.SQL+" "+t+" NOT NULL")
-		agg = append(agg, "SUM("+m.SQL+")", "MIN("+m.SQL+")", "MAX("+m.SQL+")")
 	}
-	cols := strings.Join(reqlog.RollupColumns(), ", ")
 	var b strings.Builder
 	// WITHOUT ROWID: the key is the table's own B-tree, so the rollup is
 	// stored once rather than as a table plus a unique index as wide as
@@ -50,17 +51,43 @@ func rollupSchemaSQL() string {
 	defs = append(defs, "PRIMARY KEY ("+strings.Join(key, ", ")+")")
 	b.WriteString("CREATE TABLE " + reqlog.RollupTable + " (\n\t" + strings.Join(defs, ",\n\t") + "\n) STRICT, WITHOUT ROWID;\n")
 	for _, g := range reqlog.Grains() {
-		units := strconv.FormatInt(int64(g/time.Microsecond), 10)
-		groupBy := []string{"2"}
-		for i := range sel {
-			groupBy = append(groupBy, strconv.Itoa(i+3))
-		}
-		b.WriteString("INSERT INTO " + reqlog.RollupTable + " (" + cols + ")\nSELECT " +
-			strconv.FormatInt(int64(g/time.Second), 10) + ", time - time % " + units + ", " +
-			strings.Join(sel, ", ") + ", " + strings.Join(agg, ", ") +
-			"\nFROM " + reqlog.SQLTable + " GROUP BY " + strings.Join(groupBy, ", ") + ";\n")
+		b.WriteString(rollupFillSQL(dims, g, ""))
 	}
 	return b.String()
+}
+
+// rollupBucket is the SQL expression of the start of the grain-g bucket
+// that a request_log time falls in.
+func rollupBucket(g time.Duration) string {
+	return "time - time % " + strconv.FormatInt(int64(g/time.Microsecond), 10)
+}
+
+// rollupFillSQL adds to the rollup of dimensions dims, at grain g, the log
+// rows that match where (all rows when where is empty). A migration passes
+// the dimensions its rollup table has at that step.
+func rollupFillSQL(dims []reqlog.Column, g time.Duration, where string) string {
+	var sel, agg, groupBy []string
+	groupBy = append(groupBy, "2")
+	for i, d := range dims {
+		sel = append(sel, d.SQL)
+		groupBy = append(groupBy, strconv.Itoa(i+3))
+	}
+	agg = append(agg, "COUNT(*)")
+	for _, m := range reqlog.RollupMeasures() {
+		agg = append(agg, "SUM("+m.SQL+")", "MIN("+m.SQL+")", "MAX("+m.SQL+")")
+	}
+	if where != "" {
+		where = " WHERE " + where
+	}
+	names := append([]string{"grain", "time"}, sel...)
+	names = append(names, "calls")
+	for _, m := range reqlog.RollupMeasures() {
+		names = append(names, "sum_"+m.SQL, "min_"+m.SQL, "max_"+m.SQL)
+	}
+	return "INSERT INTO " + reqlog.RollupTable + " (" + strings.Join(names, ", ") + ")\nSELECT " +
+		strconv.FormatInt(int64(g/time.Second), 10) + ", " + rollupBucket(g) + ", " +
+		strings.Join(sel, ", ") + ", " + strings.Join(agg, ", ") +
+		"\nFROM " + reqlog.SQLTable + where + " GROUP BY " + strings.Join(groupBy, ", ") + ";\n"
 }
 
 // rollupUpsertSQL adds one rollup row to its bucket.
@@ -106,4 +133,16 @@ func (s *Store) deleteRollupBefore(ctx context.Context, t time.Time) error {
 		}
 	}
 	return nil
+}
+
+// rollupDimsBefore returns the rollup dimensions without the ones added by
+// later migrations, so an old migration builds the table it always built.
+func rollupDimsBefore(added ...string) []reqlog.Column {
+	var out []reqlog.Column
+	for _, d := range reqlog.RollupDims() {
+		if !slices.Contains(added, d.SQL) {
+			out = append(out, d)
+		}
+	}
+	return out
 }

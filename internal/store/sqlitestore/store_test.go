@@ -197,8 +197,27 @@ func TestRollupBackfill(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer db.Close()
-		if _, err := db.Exec("DROP TABLE " + reqlog.RollupTable + "; DELETE FROM schema_migrations WHERE version = 4"); err != nil {
+		// Back to the schema before migration 4 (and 5, which rebuilds the
+		// rollup with the replica dimension).
+		if _, err := db.Exec("DROP TABLE " + reqlog.RollupTable + "; DROP TABLE replicas; ALTER TABLE request_log DROP COLUMN replica;" +
+			" DROP INDEX request_log_request_id;" +
+			" DELETE FROM schema_migrations WHERE version >= 4"); err != nil {
 			t.Fatalf("forget rollup migration: %v", err)
+		}
+	})
+}
+
+func TestDedupeMigration(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "moat.db")
+	storetest.DedupeMigration(t, func(tb testing.TB) reqlog.Store { return open(tb, path) }, func(t *testing.T, dup string) {
+		db, err := sql.Open("sqlite", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		if _, err := db.Exec("DROP INDEX request_log_request_id; " +
+			"DELETE FROM schema_migrations WHERE name = 'request_log_request_id_unique'; " + dup); err != nil {
+			t.Fatalf("forget dedupe migration: %v", err)
 		}
 	})
 }

@@ -40,6 +40,9 @@ func Run(t *testing.T, newStore Factory) {
 		{"EmptyBatch", testEmptyBatch},
 		{"CanceledContext", testCanceledContext},
 		{"Rollup", testRollup},
+		{"Idempotent", testIdempotent},
+		{"Follow", testFollow},
+		{"Replicas", testReplicas},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -133,6 +136,7 @@ func testRoundTrip(t *testing.T, open Opener) {
 			UpstreamMs: 1e-9, FirstByteMs: 12345.678901, PromptTokens: 1, CompletionTokens: 2,
 			TotalTokens: 3, TokensEstimated: true, Streamed: true, RequestBytes: 4, ResponseBytes: 5,
 			Region: "swedencentral", Attempts: 3, RequestBody: `{"messages":[]}`, ResponseBody: "data: [DONE]\n\n",
+			Replica: "moat-eu-1",
 		}},
 		{"extremes", reqlog.Record{
 			Time: t0.Add(2*time.Hour + 999*time.Nanosecond), Status: -1, UpstreamStatus: math.MaxInt32,
@@ -181,7 +185,7 @@ func testRoundTrip(t *testing.T, open Opener) {
 func testAfter(t *testing.T, open Opener) {
 	s := open(t)
 	write(t, s, Records(base(), 6))
-	write(t, s, Records(base(), 4))
+	write(t, s, Records(base().Add(time.Hour), 4)) // other times: not replays of the first
 	ids := func(recs []reqlog.Record) []int64 {
 		out := []int64{}
 		for _, r := range recs {
