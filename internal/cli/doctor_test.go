@@ -133,7 +133,7 @@ func TestDoctorAndRecordsCommands(t *testing.T) {
 	y := `
 data_dir: ` + dir + `
 listeners: [{name: pe, address: '10.0.3.4:443', kind: private_endpoint, tls: {cert_file: ` + cf + `, key_file: ` + kf + `}}]
-auth: {disabled: true}
+auth: {keys: [{name: app, key: 'doctor-test-key-0123456789abcdef0123'}]}
 upstreams: [{name: sim, type: simulator}]
 deployments: [{name: gpt, upstreams: [{upstream: sim}]}]
 `

@@ -11,6 +11,7 @@ import (
 
 	"github.com/moat-gw/moat/internal/config"
 	"github.com/moat-gw/moat/internal/gateway"
+	"github.com/moat-gw/moat/internal/ratelimit"
 )
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -24,6 +25,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	log := newLogger(cfg, stderr)
+	// go-redis has one logger per process; route it once, here, where the
+	// process logger is made, so its lines keep log.format.
+	ratelimit.RouteRedisLogs(log)
 	srv, err := gateway.New(ctx, cfg, gateway.Options{Logger: log, Version: version(), Commit: build().Commit})
 	if err != nil {
 		return err

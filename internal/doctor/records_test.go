@@ -35,7 +35,7 @@ listeners:
   - {name: pe6, address: "[fd00:3::4]:443", kind: private_endpoint, ` + tls + `}
   - {name: public, address: "10.0.3.5:443", kind: public, ` + tls + `}
   - {name: any, address: "0.0.0.0:8443", kind: private_endpoint}
-auth: {disabled: true}
+auth: {keys: [{name: app, key: 'doctor-test-key-0123456789abcdef0123'}]}
 upstreams:
   - {name: eus2, type: azure, endpoint: "https://contoso-aoai-eus2.openai.azure.com", auth: managed_identity, connect_address: "10.0.5.4:443"}
   - {name: same, type: azure, endpoint: "https://contoso-aoai.openai.azure.com", auth: managed_identity, connect_address: "10.0.6.4:443"}

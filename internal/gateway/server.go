@@ -133,9 +133,11 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Server, error) {
 
 	s.limiter = ratelimit.NewLocal()
 	if rc := cfg.RateLimits.Redis; rc != nil {
-		s.redis = redis.NewClient(&redis.Options{Addr: rc.Address, Password: rc.Password.Value(), DB: rc.DB,
-			DialTimeout: time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second})
-		rl := ratelimit.NewRedis(s.redis, ratelimit.RedisOptions{Prefix: rc.KeyPrefix, Logger: s.log})
+		// ClientOptions keeps every wait of the client inside the limiter's
+		// bound (no retries, short pool wait), so a frozen Redis cannot
+		// hold calls longer than ratelimit.DefaultTimeout.
+		s.redis = redis.NewClient(ratelimit.ClientOptions(rc.Address, rc.Password.Value(), rc.DB, ratelimit.DefaultTimeout))
+		rl := ratelimit.NewRedis(s.redis, ratelimit.RedisOptions{Prefix: rc.KeyPrefix, Logger: s.log, Now: s.now})
 		s.limiter = rl
 		s.registerRedisMetrics(rl)
 	}
@@ -331,6 +333,9 @@ func (s *Server) Start() error {
 		s.heartbeat(bg, fleet.StateServing)
 		s.runHeartbeat(bg)
 	}()
+	if rl, ok := s.limiter.(*ratelimit.Redis); ok {
+		go rl.Run(bg) // epoch checks, re-seeds and merges between calls
+	}
 	for _, b := range s.servers {
 		go func() {
 			var err error
@@ -563,6 +568,7 @@ func (s *Server) registerRedisMetrics(rl *ratelimit.Redis) {
 				}
 				return 0
 			}),
+		newRedisLimitCollector(rl, s.now),
 	)
 }
 

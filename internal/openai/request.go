@@ -1,9 +1,7 @@
 package openai
 
 import (
-	"bytes"
 	"encoding/json"
-	"fmt"
 )
 
 // Request is what the gateway reads from a JSON request body. Everything
@@ -45,28 +43,6 @@ func (r *Request) OutputCap() int {
 		}
 	}
 	return 0
-}
-
-// WithUsageRequested returns body with stream_options.include_usage set to
-// true, keeping every other field and any other stream_options member.
-func WithUsageRequested(body []byte) ([]byte, error) {
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(body, &obj); err != nil {
-		return nil, fmt.Errorf("decode body: %w", err)
-	}
-	opts := map[string]json.RawMessage{}
-	if raw, ok := obj["stream_options"]; ok && !bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
-		if err := json.Unmarshal(raw, &opts); err != nil {
-			return nil, fmt.Errorf("decode stream_options: %w", err)
-		}
-	}
-	opts["include_usage"] = json.RawMessage("true")
-	raw, err := json.Marshal(opts)
-	if err != nil {
-		return nil, err
-	}
-	obj["stream_options"] = raw
-	return json.Marshal(obj)
 }
 
 // PromptText gathers the text of a request that counts as prompt tokens:

@@ -47,11 +47,25 @@
 //
 // Local is in-process: one mutex per scope, scopes locked in key order so
 // multi-scope calls cannot deadlock. Redis shares the counters across
-// replicas with two Lua scripts (reserve and settle) run with EVALSHA and an
-// EVAL fallback, so every replica sees one exact window. When Redis cannot be
-// reached, each limit declares what happens: fail_closed denies with a 503,
-// local_share falls back to an in-process limiter holding LocalShare of the
-// limit.
+// replicas with Lua scripts (reserve and settle) run with EVALSHA and an
+// EVAL fallback, so every replica sees one exact window. Every call waits
+// on Redis at most Timeout (ClientOptions builds a client whose own waits
+// agree). When Redis cannot be reached, each limit declares what happens:
+// fail_closed denies with a 503, local_share admits against LocalShare of
+// the limit in this replica.
+//
+// A Redis limiter keeps a shadow (a Local) of everything its replica
+// admitted, through Redis or locally. An epoch key tells whether Redis
+// still holds the fleet's counts: when it is missing (Redis restarted
+// empty), each replica re-seeds its part of the live windows and quota
+// periods from its shadow under a short hold before admitting again, and
+// after an outage it merges what it admitted locally. Re-seed batches carry
+// IDs so a resent batch counts once (sync.go). The local_share fallback
+// counts against the shadow, so what a replica admitted through Redis
+// before an outage still counts against its share.
+//
+// Each window hash records the limit it was last charged under; a replica
+// that finds another one reports drift (Drifts, a rate-limited log line).
 //
 // Redis keys are <prefix>t:<scope key> and <prefix>r:<scope key> (hashes of
 // second → count, expiring 2 min after their last write) and

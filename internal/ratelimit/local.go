@@ -38,6 +38,12 @@ type scope struct {
 	qStart   int64 // unix second the current quota period starts
 	qEnd     int64
 	qUsed    int64
+	// Used only when the Local is a Redis limiter's shadow: the limit last
+	// charged here (it names the Redis keys to re-seed) and what Redis has
+	// not seen yet.
+	lim  Limit
+	pend *pending
+	seen seen
 }
 
 // NewLocal returns an empty in-process limiter.
@@ -57,21 +63,51 @@ func (l *Local) Reserve(_ context.Context, now time.Time, reqs []Request) (*Rese
 	if err != nil || len(r.items) == 0 {
 		return r, err
 	}
-	sortItems(r.items)
-	for !l.lockAll(r.items, now) {
-	}
-	d := admit(r, now)
-	for i := range r.items {
-		if d == nil {
-			r.items[i].sc.inflight++
-		}
-		r.items[i].sc.mu.Unlock()
-	}
-	if d != nil {
+	if d := l.charge(r, now, true, false); d != nil {
 		return nil, d
 	}
 	r.owner = l
 	return r, nil
+}
+
+// charge locks r's scopes and charges them: after the check when check is
+// set (a denial charges nothing), unconditionally otherwise (a Redis
+// shadow recording what Redis admitted). pend also records the charge as
+// not yet seen by Redis.
+func (l *Local) charge(r *Reservation, now time.Time, check, pend bool) *Denial {
+	sortItems(r.items)
+	for !l.lockAll(r.items, now) {
+	}
+	var d *Denial
+	if check {
+		d = admit(r, now)
+	} else {
+		for i := range r.items {
+			it := &r.items[i]
+			it.sc.quota(it)
+			it.wsec = it.sc.w.add(now.Unix(), it.tokens, 1)
+			if it.lim.Quota > 0 {
+				it.sc.qUsed += it.tokens
+			}
+		}
+	}
+	for i := range r.items {
+		it := &r.items[i]
+		if d == nil {
+			it.sc.inflight++
+			it.sc.lim = *it.lim
+			if pend {
+				it.sc.pending().add(it, it.wsec, it.tokens, 1)
+				it.sc.seen.tok += it.tokens
+				it.sc.seen.req++
+			}
+			if !check {
+				it.sc.seen.set(now.Unix(), int64(r.RemainingTokens), int64(r.RemainingRequests))
+			}
+		}
+		it.sc.mu.Unlock()
+	}
+	return d
 }
 
 // lockAll looks up and locks every item's scope in key order; it reports
@@ -130,6 +166,9 @@ func admit(r *Reservation, now time.Time) *Denial {
 				deny(it, DeniedQuota, time.Duration(it.qEnd*1000-nowMs)*time.Millisecond)
 			}
 		}
+		if kind, after := s.seen.deny(it, nowMs); kind != "" {
+			deny(it, kind, after)
+		}
 		rem.fold(remTok, remReq, remQ)
 	}
 	if d != nil {
@@ -175,6 +214,13 @@ func (s *scope) quota(it *item) int64 {
 // settle implements settler: each scope is adjusted on its own, since a
 // settle only moves counters and cannot fail.
 func (l *Local) settle(_ context.Context, r *Reservation, now time.Time, actual int64, cancel bool) error {
+	l.adjust(r, now, actual, cancel, false)
+	return nil
+}
+
+// adjust moves every scope of r from its charge to actual (or refunds it
+// all on cancel); pend also records the change as not yet seen by Redis.
+func (l *Local) adjust(r *Reservation, now time.Time, actual int64, cancel, pend bool) {
 	nowSec := now.Unix()
 	for i := range r.items {
 		it := &r.items[i]
@@ -184,15 +230,24 @@ func (l *Local) settle(_ context.Context, r *Reservation, now time.Time, actual 
 			dtok, dreq = -it.tokens, -1
 		}
 		s.mu.Lock()
-		s.w.adjust(it.wsec, nowSec, dtok, dreq)
+		live := s.w.adjust(it.wsec, nowSec, dtok, dreq)
 		if it.lim.Quota > 0 && s.qStart == it.qStart {
 			s.qUsed = max(0, s.qUsed+dtok)
+		}
+		if pend {
+			switch {
+			case live:
+				s.pending().add(it, it.wsec, dtok, dreq)
+			case dtok > 0:
+				s.pending().add(it, max(nowSec, s.w.last), dtok, 0)
+			default:
+				s.pending().add(it, -1, dtok, 0) // the quota part only
+			}
 		}
 		s.inflight--
 		s.mu.Unlock()
 		it.tokens += dtok
 	}
-	return nil
 }
 
 // scope returns key's scope, creating it; now dates the occasional sweep.
@@ -238,7 +293,7 @@ func (sh *localShard) sweep(now time.Time) int {
 	nowSec, n := now.Unix(), 0
 	for k, s := range sh.m {
 		s.mu.Lock()
-		if s.inflight == 0 && s.w.empty(nowSec) && (s.qUsed == 0 || nowSec >= s.qEnd) {
+		if s.inflight == 0 && s.pend == nil && s.w.empty(nowSec) && (s.qUsed == 0 || nowSec >= s.qEnd) {
 			s.dead = true
 			delete(sh.m, k)
 			n++

@@ -2,11 +2,12 @@ package ratelimit
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -16,6 +17,12 @@ import (
 // quotaGrace keeps a quota counter this long past its period, so calls
 // admitted just before the period ended can still settle into it.
 const quotaGrace = 10 * time.Minute
+
+// DefaultTimeout bounds how long one call waits on Redis, all included
+// (pool wait, dial, write, script, read), before its limits apply their
+// backend-down mode. Redis answers a reserve in well under a millisecond on
+// a healthy network, so half a second only ever expires on an outage.
+const DefaultTimeout = 500 * time.Millisecond
 
 // RedisOptions tunes a Redis limiter. The zero value is usable.
 type RedisOptions struct {
@@ -28,38 +35,72 @@ type RedisOptions struct {
 	Logger *slog.Logger
 	// RetryInterval is how long, after a store error, calls skip the store
 	// and go straight to each limit's backend-down mode, so an outage does
-	// not add a timeout to every call (default 1 s).
+	// not add a timeout to every call (default 1 s). While Run runs, calls
+	// skip the store until Run's probe finds it back; without Run, one call
+	// at a time probes it after this interval.
 	RetryInterval time.Duration
+	// Timeout bounds each call's wait on Redis (default DefaultTimeout).
+	// Build the client with ClientOptions so its own timeouts agree.
+	Timeout time.Duration
+	// SyncInterval is how often Run checks the store's epoch and merges
+	// what this replica admitted while the store was away (default 250 ms).
+	SyncInterval time.Duration
+	// Hold is how long every replica takes its backend-down path after a
+	// replica found Redis empty or came back with local admissions, so that
+	// all replicas put their part of the windows back before shared
+	// admission resumes (default 4 × SyncInterval).
+	Hold time.Duration
+	// Now is Run's clock (default time.Now); calls pass their own time.
+	Now func() time.Time
 }
 
 // Redis is the Limiter shared by every replica: counters live in Redis and
-// two Lua scripts check and charge them atomically. When Redis cannot be
-// reached it applies each limit's OnBackendDown.
+// Lua scripts check and charge them atomically. When Redis cannot be
+// reached it applies each limit's OnBackendDown. A shadow of what this
+// replica admitted puts its part of the windows back when Redis returns
+// empty, and merges local_share admissions when Redis returns at all.
 type Redis struct {
-	c        redis.Scripter
-	prefix   string
-	log      *slog.Logger
-	retry    time.Duration
-	fallback *Local
+	c       redis.Scripter
+	prefix  string
+	log     *slog.Logger
+	retry   time.Duration
+	timeout time.Duration
+	every   time.Duration
+	hold    time.Duration
+	now     func() time.Time
+	replica string // random per limiter; names this replica's re-seed batches
+	own     *Local // the shadow: everything this replica admitted
 
-	downUntil atomic.Int64 // unix ms before which the store is skipped
-	down      atomic.Bool
-	storeErrs atomic.Uint64
-	fallbacks atomic.Uint64
-	closed    atomic.Uint64
+	downUntil  atomic.Int64 // unix ms before which the store is skipped
+	down       atomic.Bool
+	probing    atomic.Bool // one call is probing the store after an outage
+	running    atomic.Bool // Run is running: it probes, calls do not
+	recovering atomic.Bool // a store error happened since the last sync
+	needSync   atomic.Bool // epoch unknown or stale, or pending changes
+	dirty      atomic.Bool // pending changes were recorded
+	epoch      atomic.Pointer[string]
 
-	mu     sync.Mutex
-	scaled map[*Limit]*Limit
+	storeErrs, fallbacks, closed, holds, reseeds, merges atomic.Uint64
+
+	syncSem chan struct{} // one sync at a time; its holder owns outbox and seq
+	outbox  []batch
+	seq     uint64
+
+	drift driftLog
 }
 
 var _ Limiter = (*Redis)(nil)
 
 // NewRedis returns a limiter over c (a *redis.Client, *redis.ClusterClient
-// or *redis.Ring). Give c short dial and read timeouts: they bound how long
-// a call waits before the backend-down mode applies.
+// or *redis.Ring). Build c with ClientOptions: its timeouts and retries
+// decide whether Timeout really bounds a call. Call Run to keep the
+// replica in step with the store between calls.
 func NewRedis(c redis.Scripter, opts RedisOptions) *Redis {
-	r := &Redis{c: c, prefix: opts.Prefix, log: opts.Logger, retry: opts.RetryInterval,
-		fallback: NewLocal(), scaled: make(map[*Limit]*Limit)}
+	var id [6]byte
+	_, _ = rand.Read(id[:]) // never fails (crypto/rand)
+	r := &Redis{c: c, prefix: opts.Prefix, log: opts.Logger, retry: opts.RetryInterval, timeout: opts.Timeout,
+		every: opts.SyncInterval, hold: opts.Hold, now: opts.Now, replica: hex.EncodeToString(id[:]), own: NewLocal(),
+		syncSem: make(chan struct{}, 1)}
 	if r.prefix == "" {
 		r.prefix = "moat:rl:"
 	}
@@ -69,6 +110,20 @@ func NewRedis(c redis.Scripter, opts RedisOptions) *Redis {
 	if r.retry <= 0 {
 		r.retry = time.Second
 	}
+	if r.timeout <= 0 {
+		r.timeout = DefaultTimeout
+	}
+	if r.every <= 0 {
+		r.every = 250 * time.Millisecond
+	}
+	if r.hold <= 0 {
+		r.hold = 4 * r.every
+	}
+	if r.now == nil {
+		r.now = time.Now
+	}
+	r.drift.log = r.log
+	r.needSync.Store(true)
 	return r
 }
 
@@ -85,13 +140,29 @@ type Stats struct {
 	FailClosedDenials uint64
 	// StoreDown is true between a store error and the next success.
 	StoreDown bool
+	// Holds counts calls that took the backend-down path because replicas
+	// were putting their counts back into Redis.
+	Holds uint64
+	// Reseeds counts times this replica put its part of the windows back
+	// into a Redis that had lost them.
+	Reseeds uint64
+	// Merges counts times it merged local admissions into Redis.
+	Merges uint64
 }
 
 // Stats returns a snapshot of the counters.
 func (r *Redis) Stats() Stats {
 	return Stats{StoreErrors: r.storeErrs.Load(), FallbackReserves: r.fallbacks.Load(),
-		FailClosedDenials: r.closed.Load(), StoreDown: r.down.Load()}
+		FailClosedDenials: r.closed.Load(), StoreDown: r.down.Load(),
+		Holds: r.holds.Load(), Reseeds: r.reseeds.Load(), Merges: r.merges.Load()}
 }
+
+// errStoreSkipped is the cause of denials made while the store is skipped
+// after a recent error.
+var errStoreSkipped = errors.New("rate limit store unreachable recently; not retried yet")
+
+// errHold is the cause of denials made while replicas re-seed the store.
+var errHold = errors.New("rate limit store is being re-seeded by the replicas")
 
 // Reserve implements Limiter.
 func (r *Redis) Reserve(ctx context.Context, now time.Time, reqs []Request) (*Reservation, error) {
@@ -99,34 +170,96 @@ func (r *Redis) Reserve(ctx context.Context, now time.Time, reqs []Request) (*Re
 	if err != nil || len(res.items) == 0 {
 		return res, err
 	}
-	if now.UnixMilli() < r.downUntil.Load() {
-		return r.backendDown(ctx, now, res, errStoreSkipped)
+	probe, ok := r.turn(now)
+	if !ok {
+		return r.backendDown(ctx, now, res, errStoreSkipped, 0)
 	}
-	keys, args := r.reserveArgs(res, now)
-	reply, err := reserveScript.Run(ctx, r.c, keys, args...).Int64Slice()
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("reserve rate limit: %w", ctx.Err())
-		}
+	if probe {
+		defer r.probing.Store(false)
+	}
+	tctx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel()
+	reply, err := r.reserve(tctx, now, res)
+	var h *holdError
+	switch {
+	case errors.As(err, &h):
+		r.holds.Add(1)
+		r.storeUp() // the store answered
+		return r.backendDown(ctx, now, res, errHold, h.wait)
+	case err != nil && ctx.Err() != nil:
+		return nil, fmt.Errorf("reserve rate limit: %w", ctx.Err())
+	case err != nil:
 		r.storeFailed(now, err)
-		return r.backendDown(ctx, now, res, err)
+		return r.backendDown(ctx, now, res, err, 0)
 	}
 	r.storeUp()
-	return r.parseReserve(res, reply)
+	return r.parseReserve(now, res, reply)
 }
 
-// errStoreSkipped is the cause of denials made while the store is skipped
-// after a recent error.
-var errStoreSkipped = errors.New("rate limit store unreachable recently; not retried yet")
+// turn says whether this call may use the store, and whether it is the one
+// probing it after an outage. While Run runs, it probes and calls never
+// wait on a store that may still be down; without it, one call at a time
+// probes and the others take the backend-down path.
+func (r *Redis) turn(now time.Time) (probe, ok bool) {
+	if !r.down.Load() {
+		return false, true
+	}
+	if r.running.Load() || now.UnixMilli() < r.downUntil.Load() || !r.probing.CompareAndSwap(false, true) {
+		return false, false
+	}
+	return true, true
+}
+
+// holdError answers a reserve made while replicas re-seed the store.
+type holdError struct{ wait time.Duration }
+
+func (h *holdError) Error() string { return "rate limit store on hold for " + h.wait.String() }
+
+// reserve runs the reserve script, syncing first when the epoch is
+// unknown or stale or local changes wait to be merged.
+func (r *Redis) reserve(ctx context.Context, now time.Time, res *Reservation) ([]int64, error) {
+	for attempt := 0; ; attempt++ {
+		if r.needSync.Load() {
+			if err := r.sync(ctx, now, false); err != nil {
+				return nil, err
+			}
+		}
+		keys, args := r.reserveArgs(res, now)
+		v, err := reserveScript.Run(ctx, r.c, keys, args...).Slice()
+		if err != nil {
+			return nil, err
+		}
+		code, _ := v[0].(int64)
+		switch {
+		case code == 2 && attempt == 0:
+			r.needSync.Store(true) // Redis lost its data, or this replica is new
+			continue
+		case code == 2:
+			return nil, &holdError{wait: r.every} // the epoch changed again meanwhile
+		case code == 3 && len(v) == 2:
+			ms, _ := v[1].(int64)
+			return nil, &holdError{wait: time.Duration(ms) * time.Millisecond}
+		}
+		out := make([]int64, len(v))
+		for i := range v {
+			n, ok := v[i].(int64)
+			if !ok {
+				return nil, fmt.Errorf("reserve rate limit: unexpected script reply %v", v)
+			}
+			out[i] = n
+		}
+		return out, nil
+	}
+}
 
 func (r *Redis) reserveArgs(res *Reservation, now time.Time) ([]string, []any) {
 	nowMs := now.UnixMilli()
-	keys := make([]string, 0, 3*len(res.items))
-	args := make([]any, 0, 2+6*len(res.items))
-	args = append(args, nowMs, len(res.items))
+	keys := make([]string, 0, 3*len(res.items)+2)
+	args := make([]any, 0, 3+6*len(res.items))
+	args = append(args, nowMs, len(res.items), r.epochValue())
 	for i := range res.items {
 		it := &res.items[i]
-		keys = r.appendKeys(keys, it)
+		keys = r.appendKeys(keys, it.lim, it.qStart)
 		qRetry, qTTL := int64(0), int64(0)
 		if it.lim.Quota > 0 {
 			qRetry = it.qEnd*1000 - nowMs
@@ -134,33 +267,35 @@ func (r *Redis) reserveArgs(res *Reservation, now time.Time) ([]string, []any) {
 		}
 		args = append(args, it.tokens, it.lim.TPM, it.lim.RPM, it.lim.Quota, qRetry, qTTL)
 	}
-	return keys, args
+	return append(keys, r.prefix+"epoch", r.prefix+"hold"), args
 }
 
-// appendKeys adds an item's token window, request window and quota keys.
+// appendKeys adds a limit's token window, request window and quota keys.
 // The quota key names its period and start, so a new period starts at zero
 // and a changed period setting never reuses an old counter.
-func (r *Redis) appendKeys(keys []string, it *item) []string {
-	q := ""
-	if it.lim.Quota > 0 {
-		q = r.prefix + "q:" + it.lim.Key + ":" + string(it.lim.QuotaPeriod) + ":" + strconv.FormatInt(it.qStart, 10)
-	} else {
-		q = r.prefix + "q:" + it.lim.Key
+func (r *Redis) appendKeys(keys []string, lim *Limit, qStart int64) []string {
+	q := r.prefix + "q:" + lim.Key
+	if lim.Quota > 0 {
+		q += ":" + string(lim.QuotaPeriod) + ":" + strconv.FormatInt(qStart, 10)
 	}
-	return append(keys, r.prefix+"t:"+it.lim.Key, r.prefix+"r:"+it.lim.Key, q)
+	return append(keys, r.prefix+"t:"+lim.Key, r.prefix+"r:"+lim.Key, q)
 }
 
-func (r *Redis) parseReserve(res *Reservation, v []int64) (*Reservation, error) {
+func (r *Redis) parseReserve(now time.Time, res *Reservation, v []int64) (*Reservation, error) {
 	switch {
-	case len(v) == 4 && v[0] == 0:
+	case len(v) == 7 && v[0] == 0:
+		r.noteDrift(now, res, v[4:])
 		res.RemainingTokens, res.RemainingRequests, res.RemainingQuota = int(v[1]), int(v[2]), v[3]
 		res.owner = r
+		r.own.charge(res, now, false, false)
 		return res, nil
-	case len(v) == 7 && v[0] == 1 && v[1] >= 1 && int(v[1]) <= len(res.items):
+	case len(v) == 10 && v[0] == 1 && v[1] >= 1 && int(v[1]) <= len(res.items):
 		kinds := [...]DenialKind{1: DeniedTokens, 2: DeniedRequests, 3: DeniedQuota}
 		if v[2] < 1 || v[2] > 3 {
 			break
 		}
+		r.noteDrift(now, res, v[7:])
+		r.own.see(res, now, v[4], v[5])
 		return nil, &Denial{Key: res.items[v[1]-1].lim.Key, Kind: kinds[v[2]],
 			RetryAfter:      time.Duration(v[3]) * time.Millisecond,
 			RemainingTokens: int(v[4]), RemainingRequests: int(v[5]), RemainingQuota: v[6]}
@@ -168,41 +303,57 @@ func (r *Redis) parseReserve(res *Reservation, v []int64) (*Reservation, error) 
 	return nil, fmt.Errorf("reserve rate limit: unexpected script reply %v", v)
 }
 
+// noteDrift reports a limit whose Redis window carries another replica's
+// limit: d is {limit index, their tpm, their rpm}.
+func (r *Redis) noteDrift(now time.Time, res *Reservation, d []int64) {
+	if d[0] >= 1 && int(d[0]) <= len(res.items) {
+		r.drift.observe(now, res.items[d[0]-1].lim, int(d[1]), int(d[2]))
+	}
+}
+
 // backendDown applies the limits' OnBackendDown: one fail_closed limit in
-// the call denies it; when all are local_share the in-process fallback
-// decides with the scaled limits.
-func (r *Redis) backendDown(ctx context.Context, now time.Time, res *Reservation, cause error) (*Reservation, error) {
+// the call denies it; when all are local_share the shadow decides with the
+// scaled limits, counting what this replica admitted through Redis too.
+// wait is the retry-after of a fail_closed denial (0: the retry interval).
+func (r *Redis) backendDown(_ context.Context, now time.Time, res *Reservation, cause error, wait time.Duration) (*Reservation, error) {
+	if wait <= 0 {
+		wait = r.retry
+	}
 	reqs := make([]Request, len(res.items))
 	for i := range res.items {
 		it := &res.items[i]
 		if it.lim.OnBackendDown != LocalShare {
 			r.closed.Add(1)
-			return nil, &Denial{Key: it.lim.Key, Kind: DeniedUnavailable, RetryAfter: r.retry,
+			return nil, &Denial{Key: it.lim.Key, Kind: DeniedUnavailable, RetryAfter: wait,
 				RemainingTokens: -1, RemainingRequests: -1, RemainingQuota: -1, Err: cause}
 		}
-		reqs[i] = Request{Limit: r.scaledLimit(it.lim), Tokens: int(it.tokens)}
+		reqs[i] = Request{Limit: it.lim.scaled(), Tokens: int(it.tokens)}
 	}
 	r.fallbacks.Add(1)
-	return r.fallback.Reserve(ctx, now, reqs)
+	local, err := newReservation(now, reqs)
+	if err != nil {
+		return nil, err
+	}
+	if d := r.own.charge(local, now, true, true); d != nil {
+		return nil, d
+	}
+	local.owner, local.local = r, true
+	r.markDirty()
+	return local, nil
 }
 
-// scaledLimit returns lim with LocalShare applied, built once per limit.
-func (r *Redis) scaledLimit(lim *Limit) *Limit {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	s := r.scaled[lim]
-	if s == nil {
-		s = lim.scaled()
-		r.scaled[lim] = s
-	}
-	return s
+// markDirty notes pending changes for the next sync.
+func (r *Redis) markDirty() {
+	r.dirty.Store(true)
+	r.needSync.Store(true)
 }
 
 func (r *Redis) storeFailed(now time.Time, err error) {
 	r.storeErrs.Add(1)
+	r.recovering.Store(true)
 	r.downUntil.Store(now.Add(r.retry).UnixMilli())
 	if !r.down.Swap(true) {
-		r.log.Warn("rate limit store unreachable; applying each limit's on_backend_down",
+		r.log.Warn("rate limit store unreachable; applying each limit's on_redis_down",
 			"err", err, "retry_in", r.retry)
 	}
 }
@@ -213,41 +364,11 @@ func (r *Redis) storeUp() {
 	}
 }
 
-// settle implements settler. A failure leaves the estimate charged: the
-// store is the truth and cannot be reached. Pass a context that outlives
-// the client's (context.WithoutCancel) so a disconnect still settles.
-func (r *Redis) settle(ctx context.Context, res *Reservation, now time.Time, actual int64, cancel bool) error {
-	nowMs := now.UnixMilli()
-	keys := make([]string, 0, 3*len(res.items))
-	args := make([]any, 0, 4+5*len(res.items))
-	c := 0
-	if cancel {
-		c = 1
+// epochValue is the store epoch this replica last synced with, "" before
+// the first sync.
+func (r *Redis) epochValue() string {
+	if p := r.epoch.Load(); p != nil {
+		return *p
 	}
-	args = append(args, nowMs, res.at.Unix(), len(res.items), c)
-	for i := range res.items {
-		it := &res.items[i]
-		keys = r.appendKeys(keys, it)
-		delta := actual - it.tokens
-		if cancel {
-			delta = -it.tokens
-		}
-		qTTL := int64(0)
-		if it.lim.Quota > 0 {
-			qTTL = it.qEnd*1000 - nowMs + quotaGrace.Milliseconds()
-		}
-		args = append(args, delta, it.lim.TPM, it.lim.RPM, it.lim.Quota, qTTL)
-	}
-	if err := settleScript.Run(ctx, r.c, keys, args...).Err(); err != nil {
-		r.storeErrs.Add(1)
-		return fmt.Errorf("settle rate limit: %w", err)
-	}
-	for i := range res.items {
-		if cancel {
-			res.items[i].tokens = 0
-		} else {
-			res.items[i].tokens = actual
-		}
-	}
-	return nil
+	return ""
 }

@@ -44,6 +44,7 @@ type Reservation struct {
 	RemainingQuota int64
 
 	owner settler
+	local bool      // Redis: admitted by the local_share fallback
 	at    time.Time // admission time
 	items []item    // points into buf unless a call has more scopes
 	buf   [4]item

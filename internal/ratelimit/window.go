@@ -66,10 +66,10 @@ func (w *window) add(nowSec, tok, req int64) int64 {
 }
 
 // adjust applies a settle: the deltas go to the admission bucket (the second
-// add returned) while it is
-// still in the window; after that an increase of tokens goes to the current
-// bucket and refunds are dropped (they no longer hold anything back).
-func (w *window) adjust(admSec, nowSec, dtok, dreq int64) {
+// add returned) while it is still in the window; after that an increase of
+// tokens goes to the current bucket and refunds are dropped (they no longer
+// hold anything back). It reports whether the admission bucket was live.
+func (w *window) adjust(admSec, nowSec, dtok, dreq int64) bool {
 	last := w.advance(nowSec)
 	i := slot(admSec)
 	if w.sec[i] == admSec && admSec > last-windowSeconds {
@@ -77,11 +77,12 @@ func (w *window) adjust(admSec, nowSec, dtok, dreq int64) {
 		w.tok += nt - w.btok[i]
 		w.req += nr - w.breq[i]
 		w.btok[i], w.breq[i] = nt, nr
-		return
+		return true
 	}
 	if dtok > 0 {
 		w.add(nowSec, dtok, 0)
 	}
+	return false
 }
 
 // empty reports whether nothing is left in the window ending at nowSec.

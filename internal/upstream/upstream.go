@@ -211,13 +211,14 @@ func (t *Target) RewriteBody(c Call, body []byte) ([]byte, error) {
 	if t.Azure() && c.Operation.Name != "responses" {
 		return body, nil
 	}
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(body, &obj); err != nil {
+	// Only "model" changes: it is spliced into the body as it came, so
+	// the rest is forwarded byte for byte, never decoded and re-encoded.
+	m, _ := json.Marshal(c.Deployment)
+	out, err := openai.SetMember(body, "model", m)
+	if err != nil {
 		return nil, fmt.Errorf("rewrite body: %w", err)
 	}
-	m, _ := json.Marshal(c.Deployment)
-	obj["model"] = m
-	return json.Marshal(obj)
+	return out, nil
 }
 
 // Authorize sets the upstream credentials on out, replacing any the client sent.

@@ -1,0 +1,326 @@
+package ratelimit
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// outage is a go-redis Limiter that refuses every command while on, a
+// store outage the test switches without touching the shared Redis.
+type outage struct{ on atomic.Bool }
+
+func (o *outage) Allow() error {
+	if o.on.Load() {
+		return errors.New("store down for the test")
+	}
+	return nil
+}
+func (o *outage) ReportResult(error) {}
+
+// outageClient is a client of the test Redis whose commands fail while
+// the returned outage is on; real is a client that always works, for checks.
+func outageClient(t *testing.T) (c, real *redis.Client, o *outage, prefix string) {
+	t.Helper()
+	real = testRedisClient(t)
+	prefix = testPrefix(t, real)
+	o = &outage{}
+	opts := ClientOptions(real.Options().Addr, "", 0, time.Second)
+	opts.Limiter = o
+	c = redis.NewClient(opts)
+	t.Cleanup(func() { _ = c.Close() })
+	return c, real, o, prefix
+}
+
+// windowSum adds up a token window hash in Redis, skipping the L field.
+func windowSum(t *testing.T, c *redis.Client, key string) int64 {
+	t.Helper()
+	m, err := c.HGetAll(context.Background(), key).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum int64
+	for f, v := range m {
+		if f == "L" {
+			continue
+		}
+		n, _ := strconv.ParseInt(v, 10, 64)
+		sum += n
+	}
+	return sum
+}
+
+// flush deletes every key under prefix: a Redis restarted empty.
+func flush(t *testing.T, c *redis.Client, prefix string) {
+	t.Helper()
+	ctx := context.Background()
+	it := c.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+	for it.Next(ctx) {
+		c.Del(ctx, it.Val())
+	}
+}
+
+// step is one call of a scenario: a replica reserves (and settles) at a
+// fake time, and the outcome is checked.
+type step struct {
+	name    string
+	replica int
+	at      time.Duration
+	tokens  int
+	settle  int        // settle to this when admitted (-1: leave open)
+	want    DenialKind // "" admitted
+	cause   error      // checked with errors.Is on a denial, when set
+	before  func()     // runs first: an outage, a flush, the hold ending
+	sum     int64      // Redis window total after the step (-1: unchecked)
+}
+
+func runSteps(t *testing.T, c *redis.Client, prefix string, ls []*Redis, lim *Limit, steps []step) {
+	t.Helper()
+	ctx := context.Background()
+	for _, s := range steps {
+		if s.before != nil {
+			s.before()
+		}
+		now := t0.Add(s.at)
+		r, err := ls[s.replica].Reserve(ctx, now, reqs(s.tokens, lim))
+		var d *Denial
+		got := DenialKind("")
+		if errors.As(err, &d) {
+			got = d.Kind
+		} else if err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		if got != s.want {
+			t.Fatalf("%s: denial %q, want %q (err %v)", s.name, got, s.want, err)
+		}
+		if s.cause != nil && (d == nil || !errors.Is(d.Err, s.cause)) {
+			t.Fatalf("%s: denial cause %v, want %v", s.name, err, s.cause)
+		}
+		if r != nil && s.settle >= 0 {
+			if err := r.Settle(ctx, now, s.settle); err != nil {
+				t.Fatalf("%s: settle: %v", s.name, err)
+			}
+		}
+		if s.sum >= 0 {
+			if got := windowSum(t, c, prefix+"t:"+lim.Key); got != s.sum {
+				t.Fatalf("%s: Redis window holds %d tokens, want %d", s.name, got, s.sum)
+			}
+		}
+	}
+}
+
+// TestRedisReseedsEmptiedStore: two replicas admit, Redis loses everything
+// (a restart without persistence), and before anyone admits again both
+// put their part back, so the window still respects the limit.
+func TestRedisReseedsEmptiedStore(t *testing.T) {
+	c := testRedisClient(t)
+	prefix := testPrefix(t, c)
+	ls := []*Redis{NewRedis(c, RedisOptions{Prefix: prefix, Hold: time.Minute}), NewRedis(c, RedisOptions{Prefix: prefix, Hold: time.Minute})}
+	lim := &Limit{Key: "dep|deployment:x", TPM: 1000}
+	endHold := func() { c.Del(context.Background(), prefix+"hold") }
+	s := time.Second
+	runSteps(t, c, prefix, ls, lim, []step{
+		{name: "a admits", replica: 0, tokens: 300, settle: 300, sum: 300},
+		{name: "b admits and uses less", replica: 1, at: s, tokens: 200, settle: 150, sum: 450},
+		{name: "redis restarts empty; a re-seeds and holds the fleet", replica: 0, at: 2 * s, tokens: 100, settle: -1,
+			want: DeniedUnavailable, cause: errHold, before: func() { flush(t, c, prefix) }, sum: 300},
+		{name: "b re-seeds during the hold", replica: 1, at: 2 * s, tokens: 100, settle: -1, want: DeniedUnavailable, cause: errHold, sum: 450},
+		{name: "after the hold the window is whole: 550 fit", replica: 0, at: 3 * s, tokens: 550, settle: 550, before: endHold, sum: 1000},
+		{name: "and one more token does not", replica: 1, at: 3 * s, tokens: 1, want: DeniedTokens, sum: 1000},
+		{name: "the re-seeded buckets leave the window on time", replica: 1, at: 61 * s, tokens: 300, settle: 300, sum: 850},
+	})
+	for i, l := range ls {
+		if st := l.Stats(); st.Reseeds != 1 {
+			t.Errorf("replica %d: stats %+v, want one re-seed", i, st)
+		}
+	}
+}
+
+// TestRedisReseedIsIdempotent sends one re-seed batch twice, as a retry
+// after a lost reply would, and checks it counts once.
+func TestRedisReseedIsIdempotent(t *testing.T) {
+	ctx := context.Background()
+	c := testRedisClient(t)
+	prefix := testPrefix(t, c)
+	l := NewRedis(c, RedisOptions{Prefix: prefix})
+	if err := l.sync(ctx, t0, true); err != nil {
+		t.Fatal(err)
+	}
+	lim := Limit{Key: "k", TPM: 1000, RPM: 10, Quota: 5000, QuotaPeriod: PeriodDay}
+	qs, qe := PeriodDay.Bounds(t0)
+	bs := l.batches([]contribution{{lim: lim, buckets: [][3]int64{{t0.Unix() - 5, 40, 2}, {t0.Unix() - 90, 7, 1}},
+		qStart: qs.Unix(), qEnd: qe.Unix(), q: 40}}, t0)
+	if len(bs) != 1 {
+		t.Fatalf("batches = %d, want 1", len(bs))
+	}
+	b := bs[0]
+	b.args[0] = l.epochValue()
+	for i, want := range []int64{0, 1} {
+		n, err := applyScript.Run(ctx, c, b.keys, b.args...).Int64()
+		if err != nil || n != want {
+			t.Fatalf("apply %d = %d, %v; want %d", i, n, err, want)
+		}
+	}
+	qKey := prefix + "q:k:day:" + strconv.FormatInt(qs.Unix(), 10)
+	if got := windowSum(t, c, prefix+"t:k"); got != 40 {
+		t.Errorf("tokens = %d, want 40 (once, and not the bucket that left the window)", got)
+	}
+	if got := windowSum(t, c, prefix+"r:k"); got != 2 {
+		t.Errorf("requests = %d, want 2", got)
+	}
+	if v, _ := c.Get(ctx, qKey).Int64(); v != 40 {
+		t.Errorf("quota = %d, want 40", v)
+	}
+	c.Set(ctx, prefix+"epoch", "another", 0)
+	if n, _ := applyScript.Run(ctx, c, b.keys, b.args...).Int64(); n != 2 {
+		t.Errorf("apply under another epoch = %d, want 2 (refused)", n)
+	}
+}
+
+// TestRedisMergesLocalShare: while Redis is away a local_share replica
+// admits against its share counting what it already admitted through
+// Redis; settles that cannot reach Redis are kept; when Redis is back,
+// everything is merged before shared admission resumes.
+func TestRedisMergesLocalShare(t *testing.T) {
+	oc, c, o, prefix := outageClient(t)
+	l := NewRedis(oc, RedisOptions{Prefix: prefix, RetryInterval: 2 * time.Second, Hold: time.Minute})
+	lim := &Limit{Key: "dep|deployment:y", TPM: 1000, OnBackendDown: LocalShare, LocalShare: 0.5}
+	ctx := context.Background()
+	s := time.Second
+	r1, err := l.Reserve(ctx, t0, reqs(200, lim))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runSteps(t, c, prefix, []*Redis{l}, lim, []step{
+		{name: "down: the share counts the 200 admitted through Redis", at: s, tokens: 300, settle: -1,
+			before: func() { o.on.Store(true) }, sum: 200},
+		{name: "the share is spent", at: s, tokens: 1, want: DeniedTokens, sum: -1},
+	})
+	if err := r1.Settle(ctx, t0.Add(s), 50); err != nil {
+		t.Fatalf("settle while down: %v", err)
+	}
+	if got := windowSum(t, c, prefix+"t:"+lim.Key); got != 200 {
+		t.Fatalf("a settle while down reached Redis: %d", got)
+	}
+	endHold := func() { c.Del(ctx, prefix+"hold") }
+	runSteps(t, c, prefix, []*Redis{l}, lim, []step{
+		{name: "back: merges +300 and -150, holds, admits locally", at: 3 * s, tokens: 100, settle: -1,
+			before: func() { o.on.Store(false) }, sum: 350},
+		{name: "after the hold: merges the 100 and admits through Redis", at: 4 * s, tokens: 1, settle: -1, before: endHold, sum: 451},
+		{name: "the merged window limits", at: 5 * s, tokens: 550, want: DeniedTokens, sum: 451},
+	})
+	if st := l.Stats(); st.Merges != 2 || st.StoreDown {
+		t.Errorf("stats = %+v, want 2 merges, store up", st)
+	}
+}
+
+// TestRedisLimitDrift: two replicas run the same rule with different
+// limits; each finds the other's limit in Redis and says so, once.
+func TestRedisLimitDrift(t *testing.T) {
+	ctx := context.Background()
+	c := testRedisClient(t)
+	prefix := testPrefix(t, c)
+	var logs bytes.Buffer
+	a := NewRedis(c, RedisOptions{Prefix: prefix})
+	b := NewRedis(c, RedisOptions{Prefix: prefix, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	mine := &Limit{Key: "per-key|key:k1", TPM: 20000, RPM: 60}
+	theirs := &Limit{Key: "per-key|key:k1", TPM: 10000, RPM: 60}
+	if _, err := a.Reserve(ctx, t0, reqs(10, mine)); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if _, err := b.Reserve(ctx, t0.Add(time.Duration(i)*time.Second), reqs(10, theirs)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(a.Drifts()) != 0 {
+		t.Errorf("replica a saw drift before b wrote its limit: %+v", a.Drifts())
+	}
+	want := Drift{Rule: "per-key", TPM: 10000, RPM: 60, TheirTPM: 20000, TheirRPM: 60, Seen: t0}
+	if got := b.Drifts(); len(got) != 1 || got[0] != want {
+		t.Errorf("drifts = %+v, want [%+v]", got, want)
+	}
+	if n := strings.Count(logs.String(), "rate limit drift"); n != 1 {
+		t.Errorf("drift log lines = %d, want 1:\n%s", n, logs.String())
+	}
+	if strings.Contains(logs.String(), "k1") {
+		t.Errorf("drift log names the key: %s", logs.String())
+	}
+	if _, err := a.Reserve(ctx, t0.Add(3*time.Second), reqs(10, mine)); err != nil {
+		t.Fatal(err)
+	}
+	if got := a.Drifts(); len(got) != 1 || got[0].TheirTPM != 10000 {
+		t.Errorf("replica a drifts = %+v, want b's 10000", got)
+	}
+}
+
+// TestRedisLocalShareUnevenLoad: replica a filled most of the window
+// through Redis, b little; when Redis goes away b may not refill the window
+// up to its own share, only its share of what Redis last left.
+func TestRedisLocalShareUnevenLoad(t *testing.T) {
+	ctx := context.Background()
+	oc, c, o, prefix := outageClient(t)
+	a := NewRedis(c, RedisOptions{Prefix: prefix})
+	b := NewRedis(oc, RedisOptions{Prefix: prefix, RetryInterval: time.Hour})
+	lim := &Limit{Key: "dep|deployment:u", TPM: 1000, OnBackendDown: LocalShare, LocalShare: 0.5}
+	if _, err := a.Reserve(ctx, t0, reqs(800, lim)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Reserve(ctx, t0, reqs(100, lim)); err != nil {
+		t.Fatal(err)
+	}
+	o.on.Store(true)
+	// b's own share has 400 left, but Redis last left 100: b gets 50.
+	runSteps(t, c, prefix, []*Redis{b}, lim, []step{
+		{name: "half of what was left", at: time.Second, tokens: 50, settle: -1, sum: 900},
+		{name: "no more", at: 2 * time.Second, tokens: 1, want: DeniedTokens, sum: -1},
+		{name: "once that window passed, the own share applies", at: 60 * time.Second, tokens: 400, settle: -1, sum: -1},
+	})
+}
+
+// TestRedisRunProbes: with Run running, calls never wait on a store that
+// may be down; Run finds it back, and shared counting resumes.
+func TestRedisRunProbes(t *testing.T) {
+	oc, c, o, prefix := outageClient(t)
+	l := NewRedis(oc, RedisOptions{Prefix: prefix, RetryInterval: 50 * time.Millisecond, SyncInterval: 20 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { l.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	lim := &Limit{Key: "dep|deployment:p", TPM: 1000}
+	o.on.Store(true)
+	for i := 0; i < 200 && !l.Stats().StoreDown; i++ { // Run notices within a few ticks
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !l.Stats().StoreDown {
+		t.Fatal("Run did not notice the outage")
+	}
+	for range 20 {
+		_, err := l.Reserve(context.Background(), time.Now().Add(time.Minute), reqs(1, lim))
+		var d *Denial
+		if !errors.As(err, &d) || d.Kind != DeniedUnavailable {
+			t.Fatalf("call while down: %v, want unavailable", err)
+		}
+	}
+	o.on.Store(false)
+	for i := 0; i < 200 && l.Stats().StoreDown; i++ {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if st := l.Stats(); st.StoreDown {
+		t.Fatalf("Run did not find the store back: %+v", st)
+	}
+	if _, err := l.Reserve(context.Background(), time.Now(), reqs(1, lim)); err != nil {
+		t.Fatalf("call after recovery: %v", err)
+	}
+	if got := windowSum(t, c, prefix+"t:"+lim.Key); got != 1 {
+		t.Errorf("window = %d, want the 1 token admitted after recovery", got)
+	}
+}
