@@ -50,6 +50,11 @@ management: {listeners: [{name: mgmt, address: '%s', kind: private_endpoint}]}
 simulator: {time_to_first_token: 1ms, tokens_per_second: 0}
 auth: {disabled: true}
 log: {format: json}
+upstreams: [{name: sim, type: simulator}]
+deployments:
+  - {name: gpt-4o-mini, upstreams: [{upstream: sim}]}
+  - {name: gpt-4o, upstreams: [{upstream: sim}]}
+  - {name: text-embedding-3-small, upstreams: [{upstream: sim}]}
 shutdown: {grace_period: 2s}
 rate_limits:
   redis: {address: '%s'}

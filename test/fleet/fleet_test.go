@@ -43,6 +43,11 @@ management: {listeners: [{name: mgmt, address: '%s', kind: private_endpoint}]}
 auth: {disabled: true}
 log: %s
 simulator: {time_to_first_token: 5ms, tokens_per_second: 400}
+upstreams: [{name: sim, type: simulator}]
+deployments:
+  - {name: gpt-4o-mini, upstreams: [{upstream: sim}]}
+  - {name: gpt-4o, upstreams: [{upstream: sim}]}
+  - {name: text-embedding-3-small, upstreams: [{upstream: sim}]}
 shutdown: %s
 %s`, name, dir, data, mgmt, storeYAML, shutdown, extra)
 }

@@ -50,6 +50,11 @@ log:
 simulator:
   time_to_first_token: 1ms
   tokens_per_second: 0
+upstreams: [{name: sim, type: simulator}]
+deployments:
+  - {name: gpt-4o-mini, upstreams: [{upstream: sim}]}
+  - {name: gpt-4o, upstreams: [{upstream: sim}]}
+  - {name: text-embedding-3-small, upstreams: [{upstream: sim}]}
 `, dataDir, r.addr, r.mgmt, testKey, dsn)
 	r.Process = proctest.StartMoat(t, proctest.MoatConfig{YAML: r.yaml, Mgmt: r.mgmt})
 	return r
