@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/moat-gw/moat/internal/proctest"
 )
 
 // TestBrowser opens the dashboard in Debian's Chromium, driven by
@@ -18,26 +20,7 @@ import (
 // under CI. MOAT_DASHBOARD_SCREENSHOT names a file to keep the page's
 // screenshot in.
 func TestBrowser(t *testing.T) {
-	dir, err := filepath.Abs(filepath.Join("..", "..", "test", "dashboard"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	chromium := os.Getenv("CHROMIUM_PATH")
-	if chromium == "" {
-		chromium = "/usr/bin/chromium"
-	}
-	node, nodeErr := exec.LookPath("node")
-	_, chromeErr := os.Stat(chromium)
-	_, depsErr := os.Stat(filepath.Join(dir, "node_modules", "playwright-core", "package.json"))
-	for _, err := range []error{nodeErr, chromeErr, depsErr} {
-		if err == nil {
-			continue
-		}
-		if os.Getenv("CI") != "" {
-			t.Fatalf("browser test cannot run: %v (install chromium and run make node-deps)", err)
-		}
-		t.Skipf("browser test needs node, %s and make node-deps: %v", chromium, err)
-	}
+	dir, node, chromium := proctest.Browser(t, filepath.Join("..", ".."))
 
 	srv := httptest.NewServer(newDashboard(t))
 	defer srv.Close()

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/moat-gw/moat/internal/proctest"
 )
 
 // attackerPage is a hostile page on another origin. It tries what issue 17
@@ -54,26 +56,7 @@ async function attempt(name, fn) {
 // Host header, which is refused. Needs node, chromium and make node-deps:
 // skips locally without them, fails under CI.
 func TestCSRFFromBrowser(t *testing.T) {
-	dir, err := filepath.Abs(filepath.Join("..", "..", "test", "dashboard"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	chromium := os.Getenv("CHROMIUM_PATH")
-	if chromium == "" {
-		chromium = "/usr/bin/chromium"
-	}
-	node, nodeErr := exec.LookPath("node")
-	_, chromeErr := os.Stat(chromium)
-	_, depsErr := os.Stat(filepath.Join(dir, "node_modules", "playwright-core", "package.json"))
-	for _, err := range []error{nodeErr, chromeErr, depsErr} {
-		if err == nil {
-			continue
-		}
-		if os.Getenv("CI") != "" {
-			t.Fatalf("browser test cannot run: %v (install chromium and run make node-deps)", err)
-		}
-		t.Skipf("browser test needs node, %s and make node-deps: %v", chromium, err)
-	}
+	dir, node, chromium := proctest.Browser(t, filepath.Join("..", ".."))
 
 	ts := startServer(t, "") // development mode: auth disabled, loopback listeners
 	attacker := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
