@@ -180,6 +180,9 @@ func (c *sseCapture) scan() bool {
 func (c *sseCapture) inspect(ev []byte) (keep bool, rewrite []byte) {
 	name, data := eventData(ev)
 	c.s.streamEvents++
+	if c.s.firstToken.IsZero() && carriesContent(name, data) {
+		c.s.firstToken = c.now()
+	}
 	if hasUsageObject(data) {
 		chunk := openai.ParseStreamChunk(string(name), data)
 		if chunk.Usage != nil {
@@ -212,6 +215,38 @@ func (c *sseCapture) inspect(ev []byte) (keep bool, rewrite []byte) {
 	out = append(out, ev...)
 	c.editAt = out
 	return true, out
+}
+
+// contentKeys are the members whose non-empty string value is generated
+// content in chat and completions chunks.
+var contentKeys = [][]byte{[]byte(`"content"`), []byte(`"text"`), []byte(`"arguments"`), []byte(`"refusal"`)}
+
+// carriesContent reports whether a stream event carries generated content:
+// a Responses delta event, or a chunk with a non-empty content, text,
+// arguments or refusal string. It reads the bytes without decoding them.
+func carriesContent(name, data []byte) bool {
+	if bytes.HasSuffix(name, []byte(".delta")) && !bytes.Contains(name, []byte("reasoning")) {
+		return true
+	}
+	if bytes.Contains(data, []byte(`"response.output_text.delta"`)) || bytes.Contains(data, []byte(`"response.function_call_arguments.delta"`)) {
+		return true
+	}
+	for _, k := range contentKeys {
+		for rest := data; ; {
+			i := bytes.Index(rest, k)
+			if i < 0 {
+				break
+			}
+			rest = bytes.TrimLeft(rest[i+len(k):], " \t")
+			if len(rest) > 0 && rest[0] == ':' {
+				v := bytes.TrimLeft(rest[1:], " \t")
+				if len(v) > 1 && v[0] == '"' && v[1] != '"' {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 // nextUsageNull finds the earliest "usage":null member in ev.

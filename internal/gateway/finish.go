@@ -113,6 +113,12 @@ func (p *pipeline) finish(r *http.Request, s *scope) {
 		rec.UpstreamMs = ms(s.upstreamHeader.Sub(s.upstreamStart).Seconds())
 		p.metrics.upstream.WithLabelValues(s.upstream).Observe(s.upstreamHeader.Sub(s.upstreamStart).Seconds())
 	}
+	if s.firstToken.IsZero() && !s.streamed {
+		s.firstToken = s.firstByte // a whole answer arrives at once
+	}
+	if !s.firstToken.IsZero() {
+		rec.FirstTokenMs = ms(s.firstToken.Sub(s.start).Seconds())
+	}
 	if !s.firstByte.IsZero() {
 		rec.FirstByteMs = ms(s.firstByte.Sub(s.start).Seconds())
 		p.metrics.ttfb.WithLabelValues(depLabel).Observe(s.firstByte.Sub(s.start).Seconds())

@@ -48,6 +48,10 @@ type scope struct {
 	upstreamStart  time.Time
 	upstreamHeader time.Time
 	firstByte      time.Time
+	// firstToken is when the first generated content arrived: the first
+	// stream event carrying text or tool-call arguments (a stream opens with
+	// Azure's prompt-filter event, which is not a token), else the first byte.
+	firstToken time.Time
 
 	status    int
 	err       *httpx.Error

@@ -65,7 +65,7 @@ func (s *Server) registerTelemetryMetrics() {
 // address). Nothing from the request's headers or body is copied.
 func telemetryCall(r *http.Request, s *scope, rec *reqlog.Record, end time.Time) telemetry.Call {
 	c := telemetry.Call{
-		Start: s.start, End: end, FirstByte: s.firstByte,
+		Start: s.start, End: end, FirstByte: s.firstByte, FirstToken: s.firstToken,
 		RequestID: s.id, Method: r.Method, Operation: s.call.Operation.Name,
 		Deployment: rec.Deployment, Model: rec.Model, Upstream: rec.Upstream,
 		Status: rec.Status, UpstreamStatus: rec.UpstreamStatus, ErrorKind: rec.ErrorKind,

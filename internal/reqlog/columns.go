@@ -61,6 +61,7 @@ var columns = []Column{
 	{"request_body", "RequestMessages", TypeString},
 	{"response_body", "ResponseMessages", TypeString},
 	{"replica", "Replica", TypeString},
+	{"first_token_ms", "FirstTokenTime", TypeReal},
 }
 
 // Columns returns the schema (without the id column, which is "id"/"Id").
@@ -72,7 +73,7 @@ func (r *Record) Values() []any {
 		r.Deployment, r.Model, r.Upstream, r.Operation, r.APIVersion, r.Method, r.Path,
 		r.Status, r.UpstreamStatus, r.ErrorKind, r.ErrorMessage, r.TotalMs, r.UpstreamMs,
 		r.FirstByteMs, r.PromptTokens, r.CompletionTokens, r.TotalTokens, r.TokensEstimated,
-		r.Streamed, r.RequestBytes, r.ResponseBytes, r.Region, r.Attempts, r.RequestBody, r.ResponseBody, r.Replica}
+		r.Streamed, r.RequestBytes, r.ResponseBytes, r.Region, r.Attempts, r.RequestBody, r.ResponseBody, r.Replica, r.FirstTokenMs}
 }
 
 // ScanTargets returns pointers to r's fields in Columns order, preceded by
@@ -82,5 +83,5 @@ func (r *Record) ScanTargets() []any {
 		&r.Deployment, &r.Model, &r.Upstream, &r.Operation, &r.APIVersion, &r.Method, &r.Path,
 		&r.Status, &r.UpstreamStatus, &r.ErrorKind, &r.ErrorMessage, &r.TotalMs, &r.UpstreamMs,
 		&r.FirstByteMs, &r.PromptTokens, &r.CompletionTokens, &r.TotalTokens, &r.TokensEstimated,
-		&r.Streamed, &r.RequestBytes, &r.ResponseBytes, &r.Region, &r.Attempts, &r.RequestBody, &r.ResponseBody, &r.Replica}
+		&r.Streamed, &r.RequestBytes, &r.ResponseBytes, &r.Region, &r.Attempts, &r.RequestBody, &r.ResponseBody, &r.Replica, &r.FirstTokenMs}
 }

@@ -45,6 +45,10 @@ type Record struct {
 	RequestBody      string // only when body logging is enabled
 	ResponseBody     string // only when body logging is enabled
 	Replica          string // replica.name of the moat process that served the call
+	// FirstTokenMs is from arrival to the first event that carried
+	// generated content (text, tool-call arguments), the time to first
+	// token; for an answer that is not streamed, its first byte.
+	FirstTokenMs float64
 }
 
 // Store persists records. Implementations must be safe for concurrent use.

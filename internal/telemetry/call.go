@@ -20,6 +20,9 @@ type Call struct {
 	Start, End time.Time
 	// FirstByte is when the first response body byte arrived; zero if none.
 	FirstByte time.Time
+	// FirstToken is when the first generated content arrived (for a stream,
+	// the first event carrying text or arguments); zero if none.
+	FirstToken time.Time
 	RequestID string
 	Method    string
 	// Operation is moat's operation name (chat, completions, embeddings,
@@ -258,7 +261,7 @@ func (in *instruments) record(ctx context.Context, c Call) {
 			in.tokens.Record(ctx, int64(c.OutputTokens), opAttr, provAttr, genaiconv.TokenTypeOutput, base...)
 		}
 	}
-	if c.Streamed && c.ErrorKind == "" && !c.FirstByte.IsZero() {
-		in.ttft.Record(ctx, c.FirstByte.Sub(c.Start).Seconds(), opAttr, provAttr, base...)
+	if c.Streamed && c.ErrorKind == "" && !c.FirstToken.IsZero() {
+		in.ttft.Record(ctx, c.FirstToken.Sub(c.Start).Seconds(), opAttr, provAttr, base...)
 	}
 }

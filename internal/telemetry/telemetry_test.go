@@ -51,7 +51,7 @@ var t0 = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
 
 func chatCall() Call {
 	return Call{
-		Start: t0, End: t0.Add(1500 * time.Millisecond), FirstByte: t0.Add(200 * time.Millisecond),
+		Start: t0, End: t0.Add(1500 * time.Millisecond), FirstByte: t0.Add(200 * time.Millisecond), FirstToken: t0.Add(200 * time.Millisecond),
 		RequestID: "r1", Method: "POST", Operation: "chat", UpstreamType: "azure",
 		Deployment: "gpt-4o", Model: "gpt-4o-2024-08-06", Upstream: "aoai-east",
 		ServerAddress: "contoso.openai.azure.com", ServerPort: 443,
@@ -167,7 +167,7 @@ func TestFailedCall(t *testing.T) {
 	col := otlptest.New(t)
 	tel := newTelemetry(t, Options{Endpoint: col.URL, Traces: true, Metrics: true})
 	c := chatCall()
-	c.Streamed, c.FirstByte, c.HasUsage = false, time.Time{}, false
+	c.Streamed, c.FirstByte, c.FirstToken, c.HasUsage = false, time.Time{}, time.Time{}, false
 	c.Status, c.UpstreamStatus, c.ErrorKind = 500, 500, "upstream_error"
 	tel.Finish(tel.Start(context.Background(), http.Header{}, t0), c)
 	refused := Call{Start: t0, End: t0.Add(time.Millisecond), Method: "POST", Status: 401, ErrorKind: "client_auth"}

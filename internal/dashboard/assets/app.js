@@ -213,7 +213,7 @@ const EXAMPLES = {
   'Slowest calls today': `MoatGatewayLogs
 | where TimeGenerated > ago(24h)
 | top 20 by TotalTime desc
-| project TimeGenerated, CallerId, DeploymentName, ResponseCode, TotalTime, FirstByteTime, TotalTokens`,
+| project TimeGenerated, CallerId, DeploymentName, ResponseCode, TotalTime, FirstTokenTime, TotalTokens`,
   'Errors by reason': `MoatGatewayLogs
 | where TimeGenerated > ago(24h) and ResponseCode >= 400
 | summarize Calls = count() by ResponseCode, LastErrorReason

@@ -185,6 +185,14 @@ CREATE TABLE replicas (
 			// recounted (requestIDUniqueSQL).
 			sql: requestIDUniqueSQL(),
 		},
+		{
+			version: 7,
+			name:    "request_log_first_token",
+			// The time to the first generated content of a call, apart
+			// from its first byte: a stream's first event is Azure's
+			// prompt-filter event, not a token. Rows logged before hold 0.
+			sql: `ALTER TABLE request_log ADD COLUMN first_token_ms REAL NOT NULL DEFAULT 0;`,
+		},
 	}
 }
 
