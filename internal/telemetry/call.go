@@ -23,8 +23,8 @@ type Call struct {
 	// FirstToken is when the first generated content arrived (for a stream,
 	// the first event carrying text or arguments); zero if none.
 	FirstToken time.Time
-	RequestID string
-	Method    string
+	RequestID  string
+	Method     string
 	// Operation is moat's operation name (chat, completions, embeddings,
 	// responses, images, …), empty when the call failed before routing.
 	Operation string
