@@ -152,15 +152,8 @@ type getFunc func(context.Context, KeyStore) (*Key, error)
 // lookup asks the in-memory stores, then the cache, then the other stores.
 // A nil key with a nil error means no store knows it.
 func (v *KeyVerifier) lookup(ctx context.Context, ck string, get getFunc) (*Key, error) {
-	for _, s := range v.local {
-		k, err := get(ctx, s)
-		if errors.Is(err, ErrKeyNotFound) {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("look up key: %w", err)
-		}
-		return k, nil
+	if k, err := firstKnown(ctx, v.local, get); k != nil || err != nil {
+		return k, err
 	}
 	if len(v.remote) == 0 {
 		return nil, nil
@@ -200,7 +193,13 @@ func (v *KeyVerifier) lookup(ctx context.Context, ck string, get getFunc) (*Key,
 func (v *KeyVerifier) fetch(ctx context.Context, get getFunc) (*Key, error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), v.timeout)
 	defer cancel()
-	for _, s := range v.remote {
+	return firstKnown(ctx, v.remote, get)
+}
+
+// firstKnown asks stores in order and returns the first key found. A nil
+// key with a nil error means none of them knows it.
+func firstKnown(ctx context.Context, stores []KeyStore, get getFunc) (*Key, error) {
+	for _, s := range stores {
 		k, err := get(ctx, s)
 		if errors.Is(err, ErrKeyNotFound) {
 			continue
