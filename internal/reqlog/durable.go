@@ -167,15 +167,8 @@ func (w *Writer) journal(fsyncTick <-chan time.Time) {
 // dropped, the spool grows. After Close it writes what is left while the
 // store takes it, and leaves the rest in the spool for the next start.
 func (w *Writer) send(start spool.Pos, flushTick <-chan time.Time) {
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := w.abortContext()
 	defer cancel()
-	go func() {
-		select {
-		case <-w.abort:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
 	var (
 		batch     = make([]Record, 0, w.opts.BatchSize)
 		next      = start

@@ -245,15 +245,8 @@ func (w *Writer) Close(ctx context.Context) error {
 func (w *Writer) run(tick <-chan time.Time, stopTick func()) {
 	defer close(w.done)
 	defer stopTick()
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := w.abortContext()
 	defer cancel()
-	go func() {
-		select {
-		case <-w.abort:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
 
 	batch := make([]Record, 0, w.opts.BatchSize)
 	var drops dropReport
@@ -373,4 +366,18 @@ func sleep(ctx context.Context, d time.Duration) {
 	case <-t.C:
 	case <-ctx.Done():
 	}
+}
+
+// abortContext returns a context that ends when Close's context does
+// (w.abort), so a store write in progress is given up, or when cancel runs.
+func (w *Writer) abortContext() (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		select {
+		case <-w.abort:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
 }
