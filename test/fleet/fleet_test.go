@@ -69,17 +69,22 @@ func startFleet(t *testing.T, n int, dsn, shutdown string, extra func(i int) str
 
 // balancer is a tiny client-side load balancer: round-robin over the
 // replicas whose /readyz answered 200 at the last probe, as a cloud load
-// balancer's health probe would decide.
+// balancer's health probe would decide. Like one, it keeps its connections
+// per backend and drops the idle ones when a backend leaves rotation: a
+// restarted replica listens on the same port, and a connection kept from
+// the process before it is a dead socket whichever server wrote it.
 type balancer struct {
-	reps   []*replica
-	ready  []atomic.Bool
-	next   atomic.Int64
-	client *http.Client
+	reps    []*replica
+	ready   []atomic.Bool
+	next    atomic.Int64
+	clients []*http.Client
 }
 
 func newBalancer(ctx context.Context, reps []*replica, probe time.Duration) *balancer {
-	b := &balancer{reps: reps, ready: make([]atomic.Bool, len(reps)),
-		client: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 32}}}
+	b := &balancer{reps: reps, ready: make([]atomic.Bool, len(reps))}
+	for range reps {
+		b.clients = append(b.clients, &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 32}})
+	}
 	probeClient := &http.Client{Timeout: time.Second}
 	check := func() {
 		for i, r := range reps {
@@ -88,7 +93,9 @@ func newBalancer(ctx context.Context, reps []*replica, probe time.Duration) *bal
 			if err == nil {
 				resp.Body.Close()
 			}
-			b.ready[i].Store(ok)
+			if was := b.ready[i].Swap(ok); was && !ok {
+				b.clients[i].CloseIdleConnections()
+			}
 		}
 	}
 	check()
@@ -112,7 +119,7 @@ func (b *balancer) call() error {
 		if !b.ready[i].Load() {
 			continue
 		}
-		return chat(b.client, b.reps[i].data)
+		return chat(b.clients[i], b.reps[i].data)
 	}
 	return fmt.Errorf("no replica ready")
 }
@@ -182,7 +189,7 @@ func rollingRestart(t *testing.T, reps []*replica, checkDrain bool) rollingResul
 		})
 	}
 	var direct int64
-	for _, r := range reps {
+	for i, r := range reps {
 		time.Sleep(500 * time.Millisecond)
 		r.proc.Signal(syscall.SIGTERM)
 		if checkDrain {
@@ -201,7 +208,7 @@ func rollingRestart(t *testing.T, reps []*replica, checkDrain bool) rollingResul
 			if code, body := get(t, "http://"+r.mgmt+"/readyz"); code != http.StatusServiceUnavailable || body != "draining\n" {
 				t.Fatalf("%s: management /readyz during pre-stop: %d %q", r.name, code, body)
 			}
-			if err := chat(lb.client, r.data); err != nil {
+			if err := chat(lb.clients[i], r.data); err != nil {
 				t.Fatalf("%s: call during pre-stop failed: %v", r.name, err)
 			}
 			direct++
