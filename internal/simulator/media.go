@@ -299,31 +299,24 @@ func (s *Server) serveTranscription(w http.ResponseWriter, r *http.Request, job 
 		}{job.task, job.language, round2(job.duration), text, segs})
 		writeJSON(w, http.StatusOK, body)
 	case "text":
-		writeText(w, "text/plain; charset=utf-8", text+"\n")
+		writeBody(w, http.StatusOK, "text/plain; charset=utf-8", []byte(text+"\n"))
 	case "srt":
 		var b strings.Builder
 		for i, sg := range segs {
 			fmt.Fprintf(&b, "%d\n%s --> %s\n%s\n\n", i+1, stamp(sg.Start, ","), stamp(sg.End, ","), strings.TrimSpace(sg.Text))
 		}
-		writeText(w, "text/plain; charset=utf-8", b.String())
+		writeBody(w, http.StatusOK, "text/plain; charset=utf-8", []byte(b.String()))
 	case "vtt":
 		var b strings.Builder
 		b.WriteString("WEBVTT\n\n")
 		for _, sg := range segs {
 			fmt.Fprintf(&b, "%s --> %s\n%s\n\n", stamp(sg.Start, "."), stamp(sg.End, "."), strings.TrimSpace(sg.Text))
 		}
-		writeText(w, "text/vtt; charset=utf-8", b.String())
+		writeBody(w, http.StatusOK, "text/vtt; charset=utf-8", []byte(b.String()))
 	}
 }
 
 func round2(f float64) float64 { return math.Round(f*100) / 100 }
-
-func writeText(w http.ResponseWriter, contentType, body string) {
-	w.Header().Set("Content-Type", contentType)
-	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(http.StatusOK)
-	_, _ = io.WriteString(w, body)
-}
 
 // speechJob is a planned audio/speech answer.
 type speechJob struct {
@@ -404,10 +397,7 @@ func (s *Server) serveSpeech(w http.ResponseWriter, r *http.Request, job *speech
 		body = silentMP3(job.seconds)
 	}
 	s.stats.succeeded.Add(1)
-	w.Header().Set("Content-Type", ct)
-	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(body)
+	writeBody(w, http.StatusOK, ct, body)
 }
 
 // tone is 16-bit little-endian mono PCM at speechRate: a quiet sine whose

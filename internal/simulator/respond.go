@@ -93,15 +93,9 @@ func (s *Server) streamGeneration(w http.ResponseWriter, r *http.Request, g *gen
 			dropAt = 1 + s.rnd.intN(rounds-1)
 		}
 	}
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream; charset=utf-8")
-	h.Set("x-accel-buffering", "no")
-	h.Set("cache-control", "no-cache, must-revalidate")
-	w.WriteHeader(http.StatusOK)
+	sse := startSSE(w)
 	s.stats.succeeded.Add(1)
 	s.stats.promptTokens.Add(int64(g.promptTokens))
-
-	sse := newSSE(w)
 	sse.send(promptFilterChunk{Choices: []struct{}{}, PromptFilterResults: promptFilterResults(g.prompts)})
 	if !s.wait(r, s.opts.Latency.TimeToFirstToken) || sse.err != nil {
 		s.stats.canceled.Add(1)
@@ -274,6 +268,17 @@ type sse struct {
 	rc  *http.ResponseController
 	buf []byte
 	err error
+}
+
+// startSSE answers 200 with Azure's event-stream headers and returns the
+// writer for the events.
+func startSSE(w http.ResponseWriter) *sse {
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream; charset=utf-8")
+	h.Set("x-accel-buffering", "no")
+	h.Set("cache-control", "no-cache, must-revalidate")
+	w.WriteHeader(http.StatusOK)
+	return newSSE(w)
 }
 
 func newSSE(w http.ResponseWriter) *sse {

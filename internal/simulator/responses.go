@@ -266,7 +266,6 @@ func (s *Server) createResponse(w http.ResponseWriter, r *http.Request, rt route
 		o.Usage = u
 	}
 	stored.context = ctxText.String() + outText + "\n"
-	store := req.Store == nil || *req.Store
 	s.stats.succeeded.Add(1)
 	s.stats.promptTokens.Add(int64(promptTokens))
 
@@ -279,7 +278,7 @@ func (s *Server) createResponse(w http.ResponseWriter, r *http.Request, rt route
 		s.writeResponse(w, s.responses.snapshot(stored))
 		go s.runBackground(ctx, stored, a, final)
 	case req.Stream:
-		s.streamResponse(w, r, stored, a, final, store)
+		s.streamResponse(w, r, stored, a, final)
 	default:
 		if !s.wait(r, s.opts.Latency.TimeToFirstToken+time.Duration(max(a.units()-1, 0))*s.perToken()) {
 			s.stats.canceled.Add(1)
@@ -287,7 +286,7 @@ func (s *Server) createResponse(w http.ResponseWriter, r *http.Request, rt route
 		}
 		final(&stored.obj)
 		s.stats.completionTokens.Add(int64(completion))
-		if store {
+		if stored.obj.Store {
 			s.responses.put(stored)
 		}
 		s.writeResponse(w, stored.obj)

@@ -25,13 +25,12 @@ func (e *responseEvents) send(typ string, fields map[string]any) {
 		e.sse.err = err
 		return
 	}
-	buf := make([]byte, 0, len(b)+len(typ)+16)
-	buf = append(buf, "event: "...)
+	buf := append(e.sse.buf[:0], "event: "...)
 	buf = append(buf, typ...)
 	buf = append(buf, "\ndata: "...)
 	buf = append(buf, b...)
-	buf = append(buf, '\n', '\n')
-	e.sse.raw(buf)
+	e.sse.buf = append(buf, '\n', '\n')
+	e.sse.raw(e.sse.buf)
 }
 
 // streamResponse sends a response as OpenAI streams it: created and
@@ -39,13 +38,8 @@ func (e *responseEvents) send(typ string, fields map[string]any) {
 // function arguments) paced by the latency model, its done events, and
 // response.completed (or response.incomplete) with usage.
 func (s *Server) streamResponse(w http.ResponseWriter, r *http.Request, stored *storedResponse, a answer,
-	final func(*responseObject), store bool) {
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream; charset=utf-8")
-	h.Set("x-accel-buffering", "no")
-	h.Set("cache-control", "no-cache, must-revalidate")
-	w.WriteHeader(http.StatusOK)
-	ev := &responseEvents{sse: newSSE(w)}
+	final func(*responseObject)) {
+	ev := &responseEvents{sse: startSSE(w)}
 	ev.send("response.created", map[string]any{"response": stored.obj})
 	ev.send("response.in_progress", map[string]any{"response": stored.obj})
 	if !s.wait(r, s.opts.Latency.TimeToFirstToken) || ev.sse.err != nil {
@@ -104,7 +98,7 @@ func (s *Server) streamResponse(w http.ResponseWriter, r *http.Request, stored *
 		kind = "response.incomplete"
 	}
 	stored.obj = done
-	if store {
+	if done.Store {
 		s.responses.put(stored)
 	}
 	ev.send(kind, map[string]any{"response": done})
