@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 
 	"github.com/moat-gw/moat/internal/httpx"
 	"github.com/moat-gw/moat/internal/openai"
@@ -64,11 +65,7 @@ func (p *pipeline) serveList(w http.ResponseWriter, s *scope) error {
 		v = map[string]any{"data": data, "object": "list"}
 	case getModelAzure:
 		// The authoring surface lists models, not deployments.
-		found := false
-		for _, name := range p.depNames {
-			found = found || p.deployments[name].model == s.call.ModelID
-		}
-		if !found {
+		if !slices.ContainsFunc(p.depNames, func(n string) bool { return p.deployments[n].model == s.call.ModelID }) {
 			return modelNotFound(s.call.ModelID)
 		}
 		v = azModel(s.call.ModelID)

@@ -87,15 +87,18 @@ type replicaInfo struct {
 	Limits      string `json:"limits"`
 }
 
-// replicaInfo describes the running config.
-func (s *Server) replicaInfo() replicaInfo {
-	cfg := s.cfg.Load()
+// describeReplica computes what the replica says about itself for a config
+// being installed, once: /metrics, /status and the heartbeat read it often.
+func (s *Server) describeReplica(cfg *config.Config) *replicaInfo {
 	fp, err := Fingerprint(cfg)
 	if err != nil {
 		s.log.Warn("config fingerprint", "err", err)
 	}
-	return replicaInfo{Name: cfg.Replica.Name, Fingerprint: fp, Limits: LimitsSummary(cfg)}
+	return &replicaInfo{Name: cfg.Replica.Name, Fingerprint: fp, Limits: LimitsSummary(cfg)}
 }
+
+// replicaInfo describes the running config.
+func (s *Server) replicaInfo() replicaInfo { return *s.info.Load() }
 
 // heartbeat records this replica in the store's replicas table, if the
 // store keeps one.
@@ -173,7 +176,7 @@ func newConfigInfoCollector(s *Server) *configInfoCollector {
 func (c *configInfoCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
 
 func (c *configInfoCollector) Collect(ch chan<- prometheus.Metric) {
-	if c.s.cfg.Load() == nil {
+	if c.s.info.Load() == nil {
 		return
 	}
 	info := c.s.replicaInfo()

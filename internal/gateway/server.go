@@ -65,6 +65,7 @@ type Server struct {
 	targetKey []byte
 
 	cfg      atomic.Pointer[config.Config]
+	info     atomic.Pointer[replicaInfo] // the running config's, set with cfg
 	pipe     atomic.Pointer[pipeline]
 	draining atomic.Bool
 	reloadMu sync.Mutex
@@ -211,6 +212,7 @@ func (s *Server) install(ctx context.Context, cfg *config.Config) error {
 	if carried, fresh := p.carryHealth(prev, s.now()); prev != nil {
 		s.log.Info("upstream health carried over reload", "carried", carried, "fresh", fresh)
 	}
+	s.info.Store(s.describeReplica(cfg))
 	s.cfg.Store(cfg)
 	if old := s.pipe.Swap(p); old != nil {
 		// Calls in flight keep their pipeline; idle connections can go.

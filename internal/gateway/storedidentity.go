@@ -45,11 +45,7 @@ func (st *storedIdentity) keyCache(cfg *config.Config) *auth.KeyCache {
 	}
 	live := st.keys != nil && st.keys.Live()
 	if st.keys != nil {
-		old := st.keys.Stats()
-		st.retired.Hits += old.Hits
-		st.retired.Misses += old.Misses
-		st.retired.Stale += old.Stale
-		st.retired.Evictions += old.Evictions
+		addStats(&st.retired, st.keys.Stats())
 	}
 	st.keyCfg = cfg.Auth.Cache
 	o := cfg.Auth.Cache.KeyCacheOptions()
@@ -73,11 +69,17 @@ func (st *storedIdentity) stats() (s auth.KeyCacheStats, live bool) {
 	if st.keys != nil {
 		s, live = st.keys.Stats(), st.keys.Live()
 	}
-	s.Hits += st.retired.Hits
-	s.Misses += st.retired.Misses
-	s.Stale += st.retired.Stale
-	s.Evictions += st.retired.Evictions
+	addStats(&s, st.retired)
 	return s, live
+}
+
+// addStats adds b's counters to a: the caches a reload retired still
+// count toward the process's totals.
+func addStats(a *auth.KeyCacheStats, b auth.KeyCacheStats) {
+	a.Hits += b.Hits
+	a.Misses += b.Misses
+	a.Stale += b.Stale
+	a.Evictions += b.Evictions
 }
 
 // registerIdentityMetrics exports the key cache's health, so that an

@@ -104,9 +104,8 @@ func checkMembers(obj []byte, fields []string, seen func(name string, val []byte
 		i = skipSpace(obj, end)
 		i = skipSpace(obj, i+1) // ':'
 		vend := skipValue(obj, i)
-		name := foldMatch(unescapeKey(key), fields)
-		if name != "" {
-			k := unescapeKey(key)
+		k := unescapeKey(key)
+		if name := foldMatch(k, fields); name != "" {
 			if k != name {
 				return &FieldError{Param: name, Msg: fmt.Sprintf(
 					"'%s' differs from the field '%s' only by case; send '%s' exactly once", k, name, name)}
