@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"cmp"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -58,22 +59,15 @@ type KeyCacheOptions struct {
 }
 
 func (o KeyCacheOptions) withDefaults() KeyCacheOptions {
-	o.Size = cmpOr(o.Size, DefaultKeyCacheSize)
-	o.TTL = cmpOr(o.TTL, DefaultKeyCacheTTL)
-	o.NotifyTTL = cmpOr(o.NotifyTTL, DefaultKeyCacheNotifyTTL)
-	o.NegativeTTL = cmpOr(o.NegativeTTL, DefaultKeyNegativeTTL)
-	o.MaxStale = cmpOr(o.MaxStale, DefaultKeyMaxStale)
+	o.Size = cmp.Or(o.Size, DefaultKeyCacheSize)
+	o.TTL = cmp.Or(o.TTL, DefaultKeyCacheTTL)
+	o.NotifyTTL = cmp.Or(o.NotifyTTL, DefaultKeyCacheNotifyTTL)
+	o.NegativeTTL = cmp.Or(o.NegativeTTL, DefaultKeyNegativeTTL)
+	o.MaxStale = cmp.Or(o.MaxStale, DefaultKeyMaxStale)
 	if o.Now == nil {
 		o.Now = time.Now
 	}
 	return o
-}
-
-func cmpOr[T int | time.Duration](v, def T) T {
-	if v == 0 {
-		return def
-	}
-	return v
 }
 
 // KeyCache holds keys looked up in a store, for KeyVerifiers to share. It
@@ -94,8 +88,7 @@ type KeyCache struct {
 	unknown  *lru[time.Time] // key -> when "not found" stops being trusted
 	gen      uint64          // bumped by every invalidation
 	live     bool            // a change feed is delivering invalidations
-	downTill time.Time       // the store failed; do not ask it before this
-	outage   bool            // the last lookup failed
+	downTill time.Time       // the store failed; do not ask it before this (zero once it answers again)
 
 	hits, misses, stale, evictions atomic.Int64
 }
@@ -210,7 +203,7 @@ func (c *KeyCache) put(ck string, k *Key, gen uint64) (recovered bool) {
 	now := c.o.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	recovered, c.outage, c.downTill = c.outage, false, time.Time{}
+	recovered, c.downTill = !c.downTill.IsZero(), time.Time{}
 	if c.disabled {
 		return recovered
 	}
@@ -243,7 +236,7 @@ func (c *KeyCache) failed() (started bool) {
 	now := c.o.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	started, c.outage = !c.outage, true
+	started = c.downTill.IsZero()
 	c.downTill = now.Add(storeRetryInterval)
 	return started
 }
@@ -317,7 +310,7 @@ type KeyCacheStats struct {
 // Stats returns the counters.
 func (c *KeyCache) Stats() KeyCacheStats {
 	c.mu.Lock()
-	n, down := c.known.len()+c.hashed.len(), c.outage
+	n, down := c.known.len()+c.hashed.len(), !c.downTill.IsZero()
 	c.mu.Unlock()
 	return KeyCacheStats{Hits: c.hits.Load(), Misses: c.misses.Load(), Stale: c.stale.Load(), Evictions: c.evictions.Load(),
 		Entries: n, StoreDown: down}

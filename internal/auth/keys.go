@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"cmp"
 	"context"
 	"crypto/subtle"
 	"errors"
@@ -61,7 +62,7 @@ func NewKeyVerifier(o KeyVerifierOptions) (*KeyVerifier, error) {
 	if len(o.Stores) == 0 {
 		return nil, errors.New("key verifier: no key stores")
 	}
-	v := &KeyVerifier{hasher: o.Hasher, cache: o.Cache, timeout: cmpOr(o.StoreTimeout, DefaultStoreTimeout),
+	v := &KeyVerifier{hasher: o.Hasher, cache: o.Cache, timeout: cmp.Or(o.StoreTimeout, DefaultStoreTimeout),
 		log: o.Logger, now: o.Now}
 	for _, s := range o.Stores {
 		if _, ok := s.(inMemory); ok {
@@ -78,19 +79,14 @@ func NewKeyVerifier(o KeyVerifierOptions) (*KeyVerifier, error) {
 	}
 	if v.cache == nil {
 		co := o.CacheOptions
-		co.TTL = cmpOr(o.CacheTTL, co.TTL)
-		co.Size = cmpOr(o.MaxCacheEntries, co.Size)
-		co.Now = cmpOrFunc(co.Now, v.now)
+		co.TTL = cmp.Or(o.CacheTTL, co.TTL)
+		co.Size = cmp.Or(o.MaxCacheEntries, co.Size)
+		if co.Now == nil {
+			co.Now = v.now
+		}
 		v.cache = NewKeyCache(co)
 	}
 	return v, nil
-}
-
-func cmpOrFunc(f, def func() time.Time) func() time.Time {
-	if f == nil {
-		return def
-	}
-	return f
 }
 
 // Cache returns the verifier's cache.

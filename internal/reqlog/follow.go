@@ -28,7 +28,7 @@ type Follower struct {
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 
-	high int64               // the highest id returned; -1 before the first read
+	high int64               // the highest id returned; 0 before the first read
 	gaps map[int64]time.Time // unseen ids below high, with when they were found
 }
 
@@ -39,7 +39,7 @@ const maxGaps = 1 << 20
 // NewFollower follows store from the start of the log; Tail starts it at
 // the newest records instead.
 func NewFollower(store Store) *Follower {
-	return &Follower{store: store, high: 0, gaps: map[int64]time.Time{}}
+	return &Follower{store: store, gaps: map[int64]time.Time{}}
 }
 
 // Tail returns the newest n records, oldest first, and makes the follower

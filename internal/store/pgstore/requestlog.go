@@ -25,9 +25,9 @@ const conflictTarget = "(time, request_id) WHERE request_id <> ''"
 // statement and one round trip per batch, like the COPY it replaced, which
 // cannot skip conflicts.
 var insertSQL = func() string {
-	var names, arrays []string
+	names, _ := requestLogSQL()
+	var arrays []string
 	for i, c := range reqlog.Columns() {
-		names = append(names, c.SQL)
 		arrays = append(arrays, "$"+strconv.Itoa(i+1)+"::"+pgType(c.Type)+"[]")
 	}
 	return "INSERT INTO " + reqlog.SQLTable + " (" + strings.Join(names, ", ") + ")\nSELECT * FROM unnest(" +

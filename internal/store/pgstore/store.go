@@ -74,8 +74,7 @@ type Store struct {
 	opts    Options
 	lockKey int64 // advisory lock for schema changes in this schema
 
-	cols      []string // request_log columns in reqlog.Columns order
-	selectSQL string   // "SELECT id, <columns> FROM request_log"
+	selectSQL string // "SELECT id, <columns> FROM request_log"
 
 	mu         sync.Mutex
 	days       map[int64]bool      // day numbers (see dayOf) that have a partition
@@ -119,7 +118,7 @@ func OpenWithOptions(ctx context.Context, dsn string, opts Options, logger *slog
 		days:       map[int64]bool{},
 		retryAfter: map[int64]time.Time{},
 	}
-	s.cols, s.selectSQL = requestLogSQL()
+	_, s.selectSQL = requestLogSQL()
 	if err := migrate(ctx, pool, opts.Schema, s.lockKey, logger); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("open postgres store: %w", err)
