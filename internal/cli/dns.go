@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"slices"
@@ -50,9 +49,7 @@ func runDNS(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("no records: give the listeners a certificate with the names clients call, or pass --name")
 	}
 	if *format == "json" {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rs)
+		return printJSON(stdout, rs)
 	}
 	return doctor.WriteRecords(stdout, rs, *format, doctor.FormatOptions{TTL: *ttl, Forwarder: *forwarder})
 }

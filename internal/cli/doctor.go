@@ -21,7 +21,7 @@ var errChecksFailed = errors.New("some checks failed")
 func runDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("doctor", stderr)
 	path := configFlag(fs)
-	out := fs.String("o", "table", "output: table or json")
+	out := outputFlag(fs)
 	dnsServer := fs.String("dns", "", "DNS server to ask, host[:port] (default: the first nameserver of /etc/resolv.conf)")
 	timeout := fs.Duration("timeout", 10*time.Second, "limit on each network step")
 	client := fs.String("client", "", "check moat as a client does, at this URL (e.g. https://contoso-aoai.openai.azure.com)")
@@ -46,10 +46,6 @@ whether the credential may call the deployment. Exit code 1 if a check fails.
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if *out != "table" && *out != "json" {
-		fmt.Fprintln(stderr, "-o must be table or json")
-		return errUsage
-	}
 	res := &doctor.Resolver{Server: *dnsServer}
 	var rep *doctor.Report
 	if *client != "" {
@@ -69,7 +65,7 @@ whether the credential may call the deployment. Exit code 1 if a check fails.
 		rep = doctor.Run(ctx, cfg, doctor.Options{Resolver: res, Timeout: *timeout})
 	}
 	var err error
-	if *out == "json" {
+	if out.json() {
 		err = rep.WriteJSON(stdout)
 	} else {
 		err = rep.WriteTable(stdout)

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/moat-gw/moat/internal/config"
 )
 
 // Resolver asks one DNS server directly, with miekg/dns, so doctor sees
@@ -233,11 +235,11 @@ var cgnat = netip.MustParsePrefix("100.64.0.0/10")
 // ViaPrivateLink reports whether the chain passes through a privatelink zone.
 func (c Chain) ViaPrivateLink() bool {
 	for _, n := range c.CNAMEs {
-		if privateLinkName(n) {
+		if config.PrivateLinkZone(n) {
 			return true
 		}
 	}
-	return privateLinkName(c.Name)
+	return config.PrivateLinkZone(c.Name)
 }
 
 // String renders the chain like nslookup: name → CNAME … → addresses.
@@ -266,13 +268,4 @@ func (c Chain) String() string {
 		b.WriteString(sep + a.String() + " (" + kind + ")")
 	}
 	return b.String()
-}
-
-func privateLinkName(n string) bool {
-	for _, l := range strings.Split(strings.ToLower(n), ".") {
-		if l == "privatelink" {
-			return true
-		}
-	}
-	return false
 }

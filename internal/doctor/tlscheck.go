@@ -10,6 +10,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/moat-gw/moat/internal/config"
 )
 
 // Roots is the trust store for a TLS check: the system roots plus an
@@ -75,7 +77,7 @@ func checkTLS(ctx context.Context, conn net.Conn, serverName string, roots *x509
 		c.Status, c.Code = Fail, "tls_name_mismatch"
 		c.Cause = fmt.Sprintf("the certificate is not valid for %s (it names %s): clients see an SSLError / hostname mismatch",
 			serverName, strings.Join(certNames(leaf), ", "))
-		if privateLinkName(serverName) {
+		if config.PrivateLinkZone(serverName) {
 			c.Code = "tls_privatelink_name"
 			c.Cause = fmt.Sprintf("%s is the privatelink name; the service's certificate is for the public name (%s), "+
 				"so calling the privatelink name always fails TLS", serverName, strings.Join(certNames(leaf), ", "))
