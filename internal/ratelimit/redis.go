@@ -225,30 +225,23 @@ func (r *Redis) reserve(ctx context.Context, now time.Time, res *Reservation) ([
 			}
 		}
 		keys, args := r.reserveArgs(res, now)
-		v, err := reserveScript.Run(ctx, r.c, keys, args...).Slice()
+		v, err := reserveScript.Run(ctx, r.c, keys, args...).Int64Slice()
 		if err != nil {
 			return nil, err
 		}
-		code, _ := v[0].(int64)
+		if len(v) == 0 {
+			return nil, fmt.Errorf("reserve rate limit: empty script reply")
+		}
 		switch {
-		case code == 2 && attempt == 0:
+		case v[0] == 2 && attempt == 0:
 			r.needSync.Store(true) // Redis lost its data, or this replica is new
 			continue
-		case code == 2:
+		case v[0] == 2:
 			return nil, &holdError{wait: r.every} // the epoch changed again meanwhile
-		case code == 3 && len(v) == 2:
-			ms, _ := v[1].(int64)
-			return nil, &holdError{wait: time.Duration(ms) * time.Millisecond}
+		case v[0] == 3 && len(v) == 2:
+			return nil, &holdError{wait: time.Duration(v[1]) * time.Millisecond}
 		}
-		out := make([]int64, len(v))
-		for i := range v {
-			n, ok := v[i].(int64)
-			if !ok {
-				return nil, fmt.Errorf("reserve rate limit: unexpected script reply %v", v)
-			}
-			out[i] = n
-		}
-		return out, nil
+		return v, nil
 	}
 }
 

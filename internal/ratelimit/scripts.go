@@ -40,7 +40,7 @@ local now_s = math.floor(now_ms / 1000)
 local oldest = now_s - W
 
 local ep = redis.call('GET', KEYS[3 * n + 1])
-if ep ~= ARGV[3] then return {2, ep or ''} end
+if ep ~= ARGV[3] then return {2} end
 local hold = redis.call('PTTL', KEYS[3 * n + 2])
 if hold > 0 then return {3, hold} end
 
