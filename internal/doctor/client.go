@@ -12,6 +12,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/moat-gw/moat/internal/upstream"
 )
 
 // WhoamiPath is where moat answers how it sees a caller (gateway.WhoamiPath;
@@ -85,7 +87,7 @@ func Client(ctx context.Context, o ClientOptions) *Report {
 	if conn == nil {
 		return r
 	}
-	roots, err := Roots(o.CAFile)
+	roots, err := upstream.RootPool(o.CAFile)
 	if err != nil {
 		conn.Close()
 		add(Check{Name: "tls", Status: Fail, Detail: err.Error(), Code: "tls_ca_file"})

@@ -7,32 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/moat-gw/moat/internal/config"
 )
-
-// Roots is the trust store for a TLS check: the system roots plus an
-// optional PEM bundle, as moat's upstream transport builds it.
-func Roots(caFile string) (*x509.CertPool, error) {
-	pool, err := x509.SystemCertPool()
-	if err != nil || pool == nil {
-		pool = x509.NewCertPool()
-	}
-	if caFile == "" {
-		return pool, nil
-	}
-	pem, err := os.ReadFile(caFile)
-	if err != nil {
-		return nil, fmt.Errorf("read ca_file: %w", err)
-	}
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("ca_file %s holds no PEM certificate", caFile)
-	}
-	return pool, nil
-}
 
 // warnDays is how close to expiry a certificate turns the check to warn.
 const warnDays = 14

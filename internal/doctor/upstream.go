@@ -69,7 +69,7 @@ func checkUpstream(ctx context.Context, u config.Upstream, probes []Probe, self 
 		return
 	}
 	if base.Scheme == "https" {
-		roots, err := Roots(u.CAFile)
+		roots, err := upstream.RootPool(u.CAFile)
 		if err != nil {
 			conn.Close()
 			add(Check{Name: "tls", Status: Fail, Detail: err.Error(), Code: "tls_ca_file"})

@@ -94,16 +94,9 @@ func New(opts Options) (*Target, error) {
 		TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12},
 	}
 	if opts.CAFile != "" {
-		pem, err := os.ReadFile(opts.CAFile)
+		pool, err := RootPool(opts.CAFile)
 		if err != nil {
-			return nil, fmt.Errorf("upstream %s: read ca_file: %w", opts.Name, err)
-		}
-		pool, err := x509.SystemCertPool()
-		if err != nil {
-			pool = x509.NewCertPool()
-		}
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("upstream %s: ca_file holds no PEM certificate", opts.Name)
+			return nil, fmt.Errorf("upstream %s: %w", opts.Name, err)
 		}
 		tr.TLSClientConfig.RootCAs = pool
 	}
@@ -249,4 +242,25 @@ func (e *AuthError) Unwrap() error { return e.Err }
 func IsAuthError(err error) bool {
 	var ae *AuthError
 	return errors.As(err, &ae)
+}
+
+// RootPool is the trust store for an upstream: the system roots plus the
+// PEM bundle in caFile, if one is named. moat doctor checks certificates
+// against the same pool the transport uses.
+func RootPool(caFile string) (*x509.CertPool, error) {
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	if caFile == "" {
+		return pool, nil
+	}
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("read ca_file: %w", err)
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("ca_file %s holds no PEM certificate", caFile)
+	}
+	return pool, nil
 }
