@@ -34,14 +34,8 @@ func (s *Server) serveOperation(w http.ResponseWriter, r *http.Request, rt route
 			return
 		}
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			writeJSON(w, http.StatusRequestEntityTooLarge, openai.FrontDoorError("413", "The request body is too large."))
-			return
-		}
-		s.stats.canceled.Add(1)
+	body, ok := s.readBody(w, r)
+	if !ok {
 		return
 	}
 	var req *openai.Request
@@ -58,6 +52,7 @@ func (s *Server) serveOperation(w http.ResponseWriter, r *http.Request, rt route
 			writeJSON(w, http.StatusBadRequest, modelError(msgBadJSON, "invalid_request_error", "", ""))
 			return
 		}
+		var err error
 		if req, err = openai.ParseRequest(body); err != nil {
 			writeJSON(w, http.StatusBadRequest, modelError(err.Error(), "invalid_request_error", "", ""))
 			return
@@ -142,6 +137,23 @@ func (s *Server) serveOperation(w http.ResponseWriter, r *http.Request, rt route
 		return
 	}
 	serve()
+}
+
+// readBody reads a request body up to maxBody. Over it, the client gets
+// Azure's 413; a client that left mid-body is counted as canceled. ok is
+// false when the call is over.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) (body []byte, ok bool) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeJSON(w, http.StatusRequestEntityTooLarge, openai.FrontDoorError("413", "The request body is too large."))
+			return nil, false
+		}
+		s.stats.canceled.Add(1)
+		return nil, false
+	}
+	return body, true
 }
 
 // serves reports whether the deployment's kind serves op.

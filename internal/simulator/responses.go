@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -166,9 +165,8 @@ func (s *Server) writeInputItems(w http.ResponseWriter, items []inputItem) {
 // createResponse plans a response like a chat answer (tools, structured
 // output, limits) and answers it whole, streamed, or in the background.
 func (s *Server) createResponse(w http.ResponseWriter, r *http.Request, rt route) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
-	if err != nil {
-		writeJSON(w, http.StatusRequestEntityTooLarge, openai.FrontDoorError("413", "The request body is too large."))
+	body, ok := s.readBody(w, r)
+	if !ok {
 		return
 	}
 	var req responseRequest
