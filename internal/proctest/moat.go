@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -57,18 +59,26 @@ func Moat(tb testing.TB) string {
 	return built.path
 }
 
-// FreeAddr returns a loopback address whose port is free now. Another
-// process may take it before it is used; tests accept that small race, as
-// net/http's own tests do.
+// FreeAddr returns a loopback address whose port is free now, for a
+// process the test starts later. It is drawn below the kernel's ephemeral
+// range (32768 and up on Linux), where neither the source ports of the
+// tests' many outgoing connections nor other listeners on port 0 land, so
+// the port stays free until the process binds it; only another FreeAddr
+// could pick it meanwhile, one chance in thousands.
 func FreeAddr(tb testing.TB) string {
 	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
+	const lo, hi = 20000, 32000
+	for range 100 {
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(lo+rand.IntN(hi-lo)))
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		return addr
 	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
+	tb.Fatal("no free loopback port below the ephemeral range")
+	return ""
 }
 
 // MoatConfig is what StartMoat runs.
