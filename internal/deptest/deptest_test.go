@@ -33,6 +33,8 @@ var allowed = map[string][]string{
 	"internal/upstream":     {"internal/openai"},
 	"internal/simulator":    {"internal/openai", "internal/tokens"},
 	"internal/idp":          {},
+	// affinity declares the pin store it needs; the stores implement it.
+	"internal/affinity": {},
 	// telemetry knows nothing of moat: the gateway fills its Call.
 	"internal/telemetry":          {},
 	"internal/telemetry/otlptest": {},

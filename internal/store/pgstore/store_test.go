@@ -246,7 +246,7 @@ func TestRollupBackfill(t *testing.T) {
 		// step after 4 runs again.
 		if _, err := conn.Exec(context.Background(), "DROP TABLE "+schema+"."+reqlog.RollupTable+
 			"; DROP TABLE "+schema+".replicas; ALTER TABLE "+schema+".request_log DROP COLUMN replica, DROP COLUMN first_token_ms"+
-			"; DROP INDEX "+schema+".request_log_request_id"+
+			"; DROP INDEX "+schema+".request_log_request_id; DROP TABLE "+schema+".pins"+
 			"; DELETE FROM "+schema+".schema_migrations WHERE version >= 4"); err != nil {
 			t.Fatalf("forget rollup migration: %v", err)
 		}
