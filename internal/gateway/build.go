@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/moat-gw/moat/internal/admin"
+	"github.com/moat-gw/moat/internal/affinity"
 	"github.com/moat-gw/moat/internal/auth"
 	"github.com/moat-gw/moat/internal/config"
 	"github.com/moat-gw/moat/internal/netpolicy"
@@ -31,6 +32,7 @@ type buildDeps struct {
 	keyStore  auth.KeyStore         // keys created with `moat keys create`, if the store keeps them
 	assigned  admin.AssignmentStore // role assignments made with `moat roles` or the admin API
 	stored    *storedIdentity       // key cache and last known good assignments, shared across pipelines
+	pins      *affinity.Table       // where stored responses live, shared across pipelines
 	limiter   ratelimit.Limiter
 	tel       *telemetry.Telemetry
 	targetKey []byte // keys memberTarget's fingerprints
@@ -44,7 +46,7 @@ func buildPipeline(ctx context.Context, cfg *config.Config, d buildDeps) (*pipel
 		bodyTimeout: cfg.Limits.BodyReadTimeout.D(),
 		logBodies:   cfg.Log.Bodies, maxBodyLog: int(cfg.Log.MaxBodyLogBytes),
 		deployments: map[string]*deployment{}, targets: map[string]*upstream.Target{},
-		tokens: d.tokens, metrics: d.metrics, sink: d.sink, newID: d.newID, tel: d.tel,
+		tokens: d.tokens, metrics: d.metrics, sink: d.sink, newID: d.newID, tel: d.tel, pins: d.pins,
 		versions: map[string]bool{}, denials: &logSampler{}, anonRows: &rowSampler{perSecond: anonymousLogPerSecond},
 	}
 	versions := cfg.APIVersions

@@ -49,6 +49,11 @@ func (p *pipeline) finish(r *http.Request, s *scope) {
 		// Cut by the end of the grace period, not by the client or upstream.
 		kind = httpx.KindGatewayShutdown
 	}
+	if s.call.Object != "" {
+		// A call on a stored response is not charged: its create was
+		// (objects.go). A retrieve that shows the usage does not count it twice.
+		s.usage, s.usageSeen = openai.Usage{}, true
+	}
 	estimated := false
 	if !s.usageSeen && s.deployment != nil && s.upstreamStatus > 0 && s.upstreamStatus < 400 {
 		// No usage from upstream (a stream without include_usage, or a
@@ -57,6 +62,11 @@ func (p *pipeline) finish(r *http.Request, s *scope) {
 		s.usage.PromptTokens, _ = p.promptTokens(context.WithoutCancel(r.Context()), s)
 		model := s.deployment.model
 		s.usage.CompletionTokens = s.completionEstimate(func(text string) int { return p.tokens.Count(model, text) })
+		if s.backgroundCreate() {
+			// Answered before generation: the output allowance reserved is
+			// what it is charged (docs/limits.md).
+			s.usage.CompletionTokens = p.outputAllowance(s)
+		}
 		s.usage.TotalTokens = s.usage.PromptTokens + s.usage.CompletionTokens
 		estimated = true
 	}

@@ -53,11 +53,7 @@ func (p *pipeline) admit(ctx context.Context, s *scope) error {
 		}
 		switch s.call.Operation.Name {
 		case "chat", "completions", "responses":
-			if c := s.req.OutputCap(); c > 0 {
-				est += c
-			} else {
-				est += p.defaultMaxTokens
-			}
+			est += p.outputAllowance(s)
 		}
 		for i := range reqs {
 			reqs[i].Tokens = est

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/moat-gw/moat/internal/affinity"
 	"github.com/moat-gw/moat/internal/config"
 	"github.com/moat-gw/moat/internal/httpx"
 	"github.com/moat-gw/moat/internal/netpolicy"
@@ -59,6 +60,7 @@ type pipeline struct {
 	rateRules        []config.RateRule
 	defaultMaxTokens int
 	tel              *telemetry.Telemetry // nil unless OTLP export is configured
+	pins             *affinity.Table      // where stored responses live (objects.go); shared across pipelines
 
 	// maxExactCount is the prompt text tokenized exactly per call.
 	maxExactCount int
@@ -157,6 +159,9 @@ func (p *pipeline) serve(w http.ResponseWriter, r *http.Request, s *scope) error
 		return err
 	}
 	s.call = call
+	if call.Object != "" {
+		return p.serveObject(w, r, s)
+	}
 	if call.List != listNone {
 		if err := p.authorize(s); err != nil {
 			return err
@@ -175,6 +180,9 @@ func (p *pipeline) serve(w http.ResponseWriter, r *http.Request, s *scope) error
 			openai.FrontDoorErrorCompact("DeploymentNotFound", openai.MsgDeploymentNotFound), errString("unknown deployment"))
 	}
 	s.deployment = dep
+	if err := p.followPin(r.Context(), s); err != nil {
+		return err
+	}
 	if err := p.admit(r.Context(), s); err != nil {
 		return err
 	}

@@ -66,6 +66,7 @@ func (p *pipeline) modifyResponse(resp *http.Response) error {
 		}
 	}
 	s.status = resp.StatusCode
+	p.recordPin(resp, s)
 	if s.member.idle > 0 {
 		resp.Body = newIdleBody(resp.Body, s.member.idle, s)
 	}

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/moat-gw/moat/internal/httpx"
@@ -33,6 +34,13 @@ type Call struct {
 	List listKind
 	// ModelID is the model asked for by a model retrieval (getModel*).
 	ModelID string
+	// Object is the ID of the stored object a call acts on (a response's
+	// retrieve, delete, cancel, input_items); the deployment and pool
+	// member come from its pin (objects.go).
+	Object string
+	// UpstreamPath and Query address the object upstream (upstream.Call).
+	UpstreamPath string
+	Query        url.Values
 }
 
 type listKind int
@@ -65,9 +73,9 @@ func parseRoute(r *http.Request, versions map[string]bool) (Call, error) {
 	apiVersion := q.Get("api-version")
 	switch {
 	case strings.HasPrefix(p, "/openai/v1/"):
-		return routeV1(r.Method, strings.TrimPrefix(p, "/openai/v1/"), apiVersion, SurfaceV1)
+		return routeV1(r.Method, strings.TrimPrefix(p, "/openai/v1/"), apiVersion, SurfaceV1, q)
 	case strings.HasPrefix(p, "/v1/"):
-		return routeV1(r.Method, strings.TrimPrefix(p, "/v1/"), "", SurfaceOpenAI)
+		return routeV1(r.Method, strings.TrimPrefix(p, "/v1/"), "", SurfaceOpenAI, q)
 	case strings.HasPrefix(p, "/openai/"):
 	default:
 		return Call{}, errNotFound("unknown path")
@@ -97,6 +105,8 @@ func parseRoute(r *http.Request, versions map[string]bool) (Call, error) {
 		c.Operation, _ = openai.OperationByName("responses")
 		c.PathTemplate = "/openai/responses"
 		return c, nil
+	case strings.HasPrefix(rest, "responses/"):
+		return routeObject(c, r.Method, rest, "/openai/", q)
 	case strings.HasPrefix(rest, "deployments/"):
 	default:
 		return Call{}, errNotFound("unknown path")
@@ -124,7 +134,7 @@ func parseRoute(r *http.Request, versions map[string]bool) (Call, error) {
 
 // routeV1 handles /openai/v1/… and /v1/…, where the deployment is the body's
 // "model". A dated api-version on v1 is refused as Azure does (§1.4).
-func routeV1(method, rest, apiVersion string, s Surface) (Call, error) {
+func routeV1(method, rest, apiVersion string, s Surface, q url.Values) (Call, error) {
 	if apiVersion != "" && apiVersion != "v1" && apiVersion != "preview" && apiVersion != "latest" {
 		return Call{}, httpx.New(http.StatusBadRequest, httpx.KindClientBadRequest,
 			openai.FrontDoorErrorCompact("BadRequest", openai.MsgAPIVersionNotSupp), errString("dated api-version on v1"))
@@ -145,6 +155,9 @@ func routeV1(method, rest, apiVersion string, s Surface) (Call, error) {
 		c.List, c.ModelID = getModelOpenAI, id
 		c.PathTemplate = prefix + "models/{model}"
 		return c, nil
+	}
+	if strings.HasPrefix(rest, "responses/") {
+		return routeObject(c, method, rest, prefix, q)
 	}
 	op, ok := openai.LookupOperation(rest)
 	if !ok || op.Name == "models" || method != http.MethodPost {

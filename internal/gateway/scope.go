@@ -39,6 +39,7 @@ type scope struct {
 
 	upstream       string
 	member         poolMember
+	pinned         string // the only member to call: it holds the object (objects.go)
 	upstreamStatus int
 	attempts       int
 	attemptLog     string

@@ -20,6 +20,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/moat-gw/moat/internal/admin"
+	"github.com/moat-gw/moat/internal/affinity"
 	"github.com/moat-gw/moat/internal/auth"
 	"github.com/moat-gw/moat/internal/config"
 	"github.com/moat-gw/moat/internal/fleet"
@@ -83,6 +84,7 @@ type Server struct {
 	stop    context.CancelFunc // ends background work started by Start
 	admin   http.Handler       // the admin API, when the store keeps identities
 	stored  *storedIdentity    // key cache and last known good role assignments
+	pins    *affinity.Table    // where stored responses live (objects.go)
 }
 
 type boundServer struct {
@@ -118,6 +120,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Server, error) {
 		return nil, err
 	}
 	s.store = store
+	s.pins = newPinTable(cfg, store, s.now)
 	s.writer, err = reqlog.OpenWriter(store, reqlog.WriterOptions{
 		QueueSize: cfg.Log.QueueSize, BatchSize: cfg.Log.BatchSize, FlushInterval: cfg.Log.FlushInterval.D(),
 		SpoolDir: cfg.Log.SpoolDir, SpoolMaxBytes: int64(cfg.Log.SpoolMaxBytes), FsyncInterval: cfg.Log.SpoolFsyncInterval.D(),
@@ -201,7 +204,7 @@ func (s *Server) install(ctx context.Context, cfg *config.Config) error {
 	keyStore, _ := s.store.(auth.KeyStore)
 	assigned, _ := s.store.(admin.AssignmentStore)
 	p, err := buildPipeline(ctx, cfg, buildDeps{log: s.log, now: s.now, tokens: s.tokens, metrics: s.metrics,
-		sink: s.logRecord, simulator: s.sim.url(), newID: newRequestID, keyStore: keyStore, assigned: assigned, stored: s.stored, limiter: s.limiter,
+		sink: s.logRecord, simulator: s.sim.url(), newID: newRequestID, keyStore: keyStore, assigned: assigned, stored: s.stored, limiter: s.limiter, pins: s.pins,
 		tel: s.tel, targetKey: s.targetKey})
 	if err != nil {
 		return err

@@ -106,7 +106,7 @@ func SimulatorOptions(cfg *config.Config) simulator.Options {
 				kind = simulator.KindSpeech
 			}
 			opts.Deployments = append(opts.Deployments, simulator.Deployment{
-				Name: du.Deployment, Model: d.Model, Kind: kind, TPM: sc.TPM, RPM: sc.RPM})
+				Name: du.Deployment, Model: d.Model, Kind: kind, TPM: deref(sc.TPM), RPM: deref(sc.RPM)})
 		}
 	}
 	return opts
@@ -116,4 +116,12 @@ func (h *simHost) close() {
 	if h != nil {
 		_ = h.srv.Close()
 	}
+}
+
+// deref reads an optional config number; nil (never after Parse) is 0.
+func deref(p *int) int {
+	if p == nil {
+		return 0
+	}
+	return *p
 }

@@ -223,8 +223,11 @@ func DeniedError(principal, dataAction, operation string) *httpx.Error {
 // Responses and model listing name no deployment on either surface.
 func OperationTemplate(op openai.Operation, v1 bool) string {
 	method := http.MethodPost
-	if strings.HasSuffix(op.DataAction, "/read") {
+	switch {
+	case strings.HasSuffix(op.DataAction, "/read"):
 		method = http.MethodGet
+	case strings.HasSuffix(op.DataAction, "/delete"):
+		method = http.MethodDelete
 	}
 	switch {
 	case v1:

@@ -1,0 +1,325 @@
+package gateway
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/moat-gw/moat/internal/affinity"
+	"github.com/moat-gw/moat/internal/config"
+	"github.com/moat-gw/moat/internal/httpx"
+	"github.com/moat-gw/moat/internal/openai"
+)
+
+// Stored objects (responses now) live on the pool member that created them.
+// moat pins each one when its create answers (object ID → deployment and
+// member, in the affinity table shared through the store) and sends every
+// later call on it there: retrieve, delete, cancel, input_items, and creates
+// that chain to it with previous_response_id. A pinned call has one
+// candidate, its member, whatever the weights, benches or breakers say: if
+// the member fails, the client gets that failure (the member's 404, 5xx or
+// moat's 502/504), never a silent reroute to a member that does not hold
+// the object.
+
+// routeObject parses "responses/{id}[/action]" below prefix into c.
+func routeObject(c Call, method, rest, prefix string, q url.Values) (Call, error) {
+	collection, tail, _ := strings.Cut(rest, "/")
+	id, action, _ := strings.Cut(tail, "/")
+	if !validObjectID(id) {
+		return Call{}, errNotFound("bad object id")
+	}
+	op, ok := openai.ObjectOperation(collection, method, action)
+	if !ok {
+		return Call{}, errNotFound("unknown operation " + rest)
+	}
+	c.Operation, c.Object = op, id
+	c.UpstreamPath = collection + "/" + id
+	if action != "" {
+		c.UpstreamPath += "/" + action
+	}
+	c.PathTemplate = prefix + op.Suffix
+	for k, v := range q {
+		if k == "api-version" {
+			continue
+		}
+		if c.Query == nil {
+			c.Query = url.Values{}
+		}
+		c.Query[k] = v
+	}
+	return c, nil
+}
+
+// validObjectID accepts the IDs upstreams mint (resp_…, file-…, batch_…):
+// letters, digits, '_', '-' and '.', so an ID is always one path segment.
+func validObjectID(id string) bool {
+	if id == "" || len(id) > 256 {
+		return false
+	}
+	for _, c := range id {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '_', c == '-', c == '.':
+		default:
+			return false
+		}
+	}
+	return id != "." && id != ".."
+}
+
+// serveObject serves a call on a stored object: its pin names the
+// deployment (for authorization and the log) and the member to call.
+// These calls reserve no tokens: the create paid for the object.
+func (p *pipeline) serveObject(w http.ResponseWriter, r *http.Request, s *scope) error {
+	pin, err := p.lookupPin(r.Context(), s.call.Object)
+	if errors.Is(err, affinity.ErrNotFound) {
+		return errObjectNotFound(s.call.Object, "no pin")
+	}
+	if err != nil {
+		return err
+	}
+	s.call.Deployment = pin.Deployment
+	if err := p.authorize(s); err != nil {
+		return err
+	}
+	dep := p.deployments[pin.Deployment]
+	if dep == nil {
+		return errObjectNotFound(s.call.Object, "deployment "+pin.Deployment+" no longer configured")
+	}
+	if _, ok := dep.members[pin.Member]; !ok {
+		return errObjectNotFound(s.call.Object, "member "+pin.Member+" no longer in the pool")
+	}
+	s.deployment, s.pinned = dep, pin.Member
+	body, err := p.readAll(w, r)
+	if err != nil {
+		return httpx.New(http.StatusBadRequest, httpx.KindClientCanceled,
+			openai.ModelError("Could not read the request body.", "invalid_request_error", "", ""), err)
+	}
+	s.body, s.req = body, &openai.Request{}
+	for _, k := range commonHeaders {
+		w.Header().Del(k)
+	}
+	s.clientRequestID = r.Header.Get("X-Ms-Client-Request-Id")
+	s.clientCtx = r.Context()
+	p.proxy.ServeHTTP(w, r.WithContext(withScope(r.Context(), s)))
+	return nil
+}
+
+// followPin sends a create that chains to a stored response
+// (previous_response_id) to the member holding it. Without a pin (the
+// response was not created through moat, or its pin expired) the call is
+// routed by weight and the upstream answers for the ID. When the store
+// cannot say and the cache does not know, the call fails with 503 rather
+// than guess: a guess would reach a member that does not hold the chain.
+func (p *pipeline) followPin(ctx context.Context, s *scope) error {
+	if s.req == nil || s.req.PreviousResponseID == "" || p.pins == nil || len(s.deployment.members) < 2 {
+		return nil
+	}
+	pin, err := p.lookupPin(ctx, s.req.PreviousResponseID)
+	switch {
+	case err == nil:
+		if _, ok := s.deployment.members[pin.Member]; ok {
+			s.pinned = pin.Member
+		}
+		return nil
+	case errors.Is(err, affinity.ErrNotFound):
+		return nil
+	default:
+		return err
+	}
+}
+
+// lookupPin reads a pin, turning a store outage into the 503 the client sees.
+func (p *pipeline) lookupPin(ctx context.Context, id string) (affinity.Pin, error) {
+	if p.pins == nil {
+		return affinity.Pin{}, affinity.ErrNotFound
+	}
+	pin, err := p.pins.Get(ctx, id)
+	if err != nil && !errors.Is(err, affinity.ErrNotFound) {
+		return pin, httpx.New(http.StatusServiceUnavailable, httpx.KindGatewayInternal,
+			openai.FrontDoorError("503", "The service cannot locate this response right now. Please try again later."), err)
+	}
+	return pin, err
+}
+
+// errObjectNotFound is the upstream's answer for an unknown response ID.
+func errObjectNotFound(id, cause string) *httpx.Error {
+	return httpx.New(http.StatusNotFound, httpx.KindClientNotFound,
+		openai.ModelError(fmt.Sprintf("Response with id '%s' not found.", id), "invalid_request_error", "", ""), errString(cause))
+}
+
+// candidates is the routing policy's ordered list, or the pinned member alone.
+func (p *pipeline) candidates(s *scope) ([]string, error) {
+	if s.pinned != "" {
+		return []string{s.pinned}, nil
+	}
+	return s.deployment.pool.Candidates(p.now(), nil)
+}
+
+// maxPinPeek bounds how much of a create's answer is read ahead to find the
+// new object's ID: it is the first member of a response object and of the
+// response.created event.
+const maxPinPeek = 16 << 10
+
+// recordPin runs before the answer's first byte reaches the client: a
+// successful create pins the new response to the member that made it, so a
+// follow-up sent the moment the client sees the ID, to any replica, finds
+// the pin; a successful delete drops the pin. The store write is bounded
+// by the store timeout; if it fails, this replica still knows the pin.
+func (p *pipeline) recordPin(resp *http.Response, s *scope) {
+	if p.pins == nil || s.call.Operation.Name != "responses" || resp.StatusCode/100 != 2 {
+		return
+	}
+	ctx := resp.Request.Context()
+	if s.call.Object != "" {
+		if resp.Request.Method == http.MethodDelete {
+			if err := p.pins.Delete(ctx, s.call.Object); err != nil {
+				p.log.Warn("drop response pin", "request_id", s.id, "err", err)
+			}
+		}
+		return
+	}
+	br := bufio.NewReaderSize(resp.Body, maxPinPeek)
+	resp.Body = struct {
+		io.Reader
+		io.Closer
+	}{br, resp.Body}
+	id := peekObjectID(br, func() {
+		if s.firstByte.IsZero() {
+			s.firstByte = p.now()
+		}
+	})
+	if id == "" {
+		p.log.Warn("response create answered without an id; not pinned", "request_id", s.id)
+		return
+	}
+	if err := p.pins.Put(ctx, affinity.KindResponse, id, s.deployment.name, s.upstream); err != nil {
+		p.log.Warn("pin response", "request_id", s.id, "member", s.upstream, "err", err)
+	}
+}
+
+// peekObjectID reads ahead, without consuming, until the answer's object ID
+// is known: the top-level "id" of a JSON body, or the response's "id" in the
+// first stream event. It stops at maxPinPeek bytes or the end of the body.
+func peekObjectID(br *bufio.Reader, arrived func()) string {
+	n := 1
+	for {
+		buf, err := br.Peek(n)
+		if len(buf) > 0 {
+			arrived()
+		}
+		if id, done := objectIDIn(buf, err != nil); done {
+			return id
+		}
+		if err != nil || len(buf) >= maxPinPeek {
+			return ""
+		}
+		n = min(br.Buffered()+1, maxPinPeek)
+	}
+}
+
+// objectIDIn finds the object ID in the head of an answer; done is false
+// while more bytes could still tell.
+func objectIDIn(head []byte, final bool) (id string, done bool) {
+	t := bytes.TrimLeft(head, " \t\r\n")
+	if len(t) == 0 {
+		return "", final
+	}
+	if t[0] == '{' { // a JSON body
+		id, ok := topLevelID(t)
+		return id, ok || final
+	}
+	// An event stream: the first event whose data carries a response.
+	for len(t) > 0 {
+		end := openai.SplitEvent(t)
+		if end < 0 {
+			return "", final
+		}
+		_, data := eventData(t[:end])
+		var ev struct {
+			Response struct {
+				ID string `json:"id"`
+			} `json:"response"`
+		}
+		if json.Unmarshal(data, &ev) == nil && ev.Response.ID != "" {
+			return ev.Response.ID, true
+		}
+		t = t[end:]
+	}
+	return "", final
+}
+
+// topLevelID reads the top-level "id" string of a JSON object from its
+// head; ok is false when the head ends before it is known.
+func topLevelID(head []byte) (string, bool) {
+	dec := json.NewDecoder(bytes.NewReader(head))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return "", false
+	}
+	for dec.More() {
+		key, err := dec.Token()
+		if err != nil {
+			return "", false
+		}
+		if key == "id" {
+			v, err := dec.Token()
+			if err != nil {
+				return "", false
+			}
+			id, _ := v.(string)
+			return id, true
+		}
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return "", false
+		}
+	}
+	if _, err := dec.Token(); err != nil {
+		return "", false // the head ends here
+	}
+	return "", true // a whole object without an id
+}
+
+// newPinTable keeps pins in the log store when it can hold them (SQLite,
+// PostgreSQL), so every replica on the same store finds them; reads and
+// writes are bounded by auth.store_timeout, as key lookups are.
+func newPinTable(cfg *config.Config, store any, now func() time.Time) *affinity.Table {
+	o := affinity.Options{Timeout: cfg.Auth.StoreTimeout.D(), Now: now}
+	if ps, ok := store.(affinity.Store); ok {
+		o.Store = ps
+	}
+	return affinity.NewTable(o)
+}
+
+// sweepPins deletes expired pins from the store (hourly, with retention).
+func (s *Server) sweepPins(ctx context.Context) {
+	n, err := s.pins.Sweep(ctx)
+	switch {
+	case err != nil && ctx.Err() == nil:
+		s.log.Warn("expired pins", "err", err)
+	case n > 0:
+		s.log.Info("expired pins deleted", "deleted", n)
+	}
+}
+
+// backgroundCreate reports whether the call created a background response:
+// its answer comes before the generation, without usage.
+func (s *scope) backgroundCreate() bool {
+	return s.call.Operation.Name == "responses" && s.call.Object == "" && s.req != nil && s.req.Background && !s.streamed
+}
+
+// outputAllowance is the output a call may generate: its own cap, else
+// rate_limits.default_max_tokens.
+func (p *pipeline) outputAllowance(s *scope) int {
+	if c := s.req.OutputCap(); c > 0 {
+		return c
+	}
+	return p.defaultMaxTokens
+}
