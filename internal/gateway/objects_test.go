@@ -180,10 +180,13 @@ func TestResponsesPinsShared(t *testing.T) {
 		return completeConfig(equalPool(a.URL, b.URL, "log: {spool_dir: '"+filepath.Join(dir, "spool-"+n)+"'}\n"), dir)
 	}
 	one, two := startAt(t, replica("one")), startAt(t, replica("two"))
-	// Replica two reaches the store through a switch, to cut it later.
+	// Replica two reaches the store through a switch, to cut it later; a
+	// reload hands the new table to its pipeline.
 	cut := &switchStore{Store: two.store.(affinity.Store)}
 	two.pins = affinity.NewTable(affinity.Options{Store: cut, Timeout: 50 * time.Millisecond})
-	two.pipe.Load().pins = two.pins
+	if err := two.Reload(mustConfig(t, replica("two"))); err != nil {
+		t.Fatal(err)
+	}
 	var ids []string
 	for range 4 {
 		status, _, out := do(t, "POST", one.url+"/openai/v1/responses", `{"model":"chat","input":"Hello"}`)

@@ -1,4 +1,4 @@
-package gateway
+package dataplane
 
 import (
 	"bufio"
@@ -11,10 +11,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/moat-gw/moat/internal/affinity"
-	"github.com/moat-gw/moat/internal/config"
 	"github.com/moat-gw/moat/internal/httpx"
 	"github.com/moat-gw/moat/internal/openai"
 )
@@ -77,7 +75,7 @@ func validObjectID(id string) bool {
 // serveObject serves a call on a stored object: its pin names the
 // deployment (for authorization and the log) and the member to call.
 // These calls reserve no tokens: the create paid for the object.
-func (p *pipeline) serveObject(w http.ResponseWriter, r *http.Request, s *scope) error {
+func (p *Pipeline) serveObject(w http.ResponseWriter, r *http.Request, s *scope) error {
 	pin, err := p.lookupPin(r.Context(), s.call.Object)
 	if errors.Is(err, affinity.ErrNotFound) {
 		return errObjectNotFound(s.call.Object, "no pin")
@@ -118,7 +116,7 @@ func (p *pipeline) serveObject(w http.ResponseWriter, r *http.Request, s *scope)
 // routed by weight and the upstream answers for the ID. When the store
 // cannot say and the cache does not know, the call fails with 503 rather
 // than guess: a guess would reach a member that does not hold the chain.
-func (p *pipeline) followPin(ctx context.Context, s *scope) error {
+func (p *Pipeline) followPin(ctx context.Context, s *scope) error {
 	if s.req == nil || s.req.PreviousResponseID == "" || p.pins == nil || len(s.deployment.members) < 2 {
 		return nil
 	}
@@ -137,7 +135,7 @@ func (p *pipeline) followPin(ctx context.Context, s *scope) error {
 }
 
 // lookupPin reads a pin, turning a store outage into the 503 the client sees.
-func (p *pipeline) lookupPin(ctx context.Context, id string) (affinity.Pin, error) {
+func (p *Pipeline) lookupPin(ctx context.Context, id string) (affinity.Pin, error) {
 	if p.pins == nil {
 		return affinity.Pin{}, affinity.ErrNotFound
 	}
@@ -156,7 +154,7 @@ func errObjectNotFound(id, cause string) *httpx.Error {
 }
 
 // candidates is the routing policy's ordered list, or the pinned member alone.
-func (p *pipeline) candidates(s *scope) ([]string, error) {
+func (p *Pipeline) candidates(s *scope) ([]string, error) {
 	if s.pinned != "" {
 		return []string{s.pinned}, nil
 	}
@@ -173,7 +171,7 @@ const maxPinPeek = 16 << 10
 // follow-up sent the moment the client sees the ID, to any replica, finds
 // the pin; a successful delete drops the pin. The store write is bounded
 // by the store timeout; if it fails, this replica still knows the pin.
-func (p *pipeline) recordPin(resp *http.Response, s *scope) {
+func (p *Pipeline) recordPin(resp *http.Response, s *scope) {
 	if p.pins == nil || s.call.Operation.Name != "responses" || resp.StatusCode/100 != 2 {
 		return
 	}
@@ -287,28 +285,6 @@ func topLevelID(head []byte) (string, bool) {
 	return "", true // a whole object without an id
 }
 
-// newPinTable keeps pins in the log store when it can hold them (SQLite,
-// PostgreSQL), so every replica on the same store finds them; reads and
-// writes are bounded by auth.store_timeout, as key lookups are.
-func newPinTable(cfg *config.Config, store any, now func() time.Time) *affinity.Table {
-	o := affinity.Options{Timeout: cfg.Auth.StoreTimeout.D(), Now: now}
-	if ps, ok := store.(affinity.Store); ok {
-		o.Store = ps
-	}
-	return affinity.NewTable(o)
-}
-
-// sweepPins deletes expired pins from the store (hourly, with retention).
-func (s *Server) sweepPins(ctx context.Context) {
-	n, err := s.pins.Sweep(ctx)
-	switch {
-	case err != nil && ctx.Err() == nil:
-		s.log.Warn("expired pins", "err", err)
-	case n > 0:
-		s.log.Info("expired pins deleted", "deleted", n)
-	}
-}
-
 // backgroundCreate reports whether the call created a background response:
 // its answer comes before the generation, without usage.
 func (s *scope) backgroundCreate() bool {
@@ -317,7 +293,7 @@ func (s *scope) backgroundCreate() bool {
 
 // outputAllowance is the output a call may generate: its own cap, else
 // rate_limits.default_max_tokens.
-func (p *pipeline) outputAllowance(s *scope) int {
+func (p *Pipeline) outputAllowance(s *scope) int {
 	if c := s.req.OutputCap(); c > 0 {
 		return c
 	}
