@@ -29,4 +29,3 @@ func (s *Server) sweepPins(ctx context.Context) {
 		s.log.Info("expired pins deleted", "deleted", n)
 	}
 }
-
