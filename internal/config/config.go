@@ -282,6 +282,8 @@ type Simulator struct {
 	RateLimitRate  float64 `yaml:"rate_limit_rate"`
 	// Seed makes simulated content reproducible.
 	Seed int64 `yaml:"seed"`
+	// BatchTime is how long a simulated batch takes to complete (0: 3s).
+	BatchTime Duration `yaml:"batch_time"`
 }
 
 // Shutdown bounds graceful shutdown.

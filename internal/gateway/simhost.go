@@ -70,9 +70,10 @@ func (h *simHost) configure(cfg *config.Config, tc *tokens.Counter) error {
 func SimulatorOptions(cfg *config.Config) simulator.Options {
 	sc := cfg.Simulator
 	opts := simulator.Options{
-		Region:  cfg.Region,
-		Seed:    sc.Seed,
-		Latency: simulator.Latency{TimeToFirstToken: sc.TimeToFirstToken.D(), TokensPerSecond: sc.TokensPerSecond},
+		Region:    cfg.Region,
+		Seed:      sc.Seed,
+		Latency:   simulator.Latency{TimeToFirstToken: sc.TimeToFirstToken.D(), TokensPerSecond: sc.TokensPerSecond},
+		BatchTime: sc.BatchTime.D(),
 		Faults: simulator.Faults{ErrorRate: sc.ErrorRate, TimeoutRate: sc.TimeoutRate,
 			DropStreamRate: sc.DropStreamRate, RateLimitRate: sc.RateLimitRate},
 	}
