@@ -25,6 +25,9 @@ const (
 	KindResponse Kind = "response"
 	KindFile     Kind = "file"
 	KindBatch    Kind = "batch"
+	// KindBatchOutput is a batch's output or error file: its content is
+	// the batch's results, charged when read.
+	KindBatchOutput Kind = "batch_output"
 )
 
 // DefaultTTL is how long a pin is kept: 30 days, Azure's retention of stored

@@ -49,9 +49,10 @@ func (p *Pipeline) finish(r *http.Request, s *scope) {
 		// Cut by the end of the grace period, not by the client or upstream.
 		kind = httpx.KindGatewayShutdown
 	}
-	if s.call.Object != "" {
-		// A call on a stored response is not charged: its create was
-		// (objects.go). A retrieve that shows the usage does not count it twice.
+	if s.call.Collection != "" && !s.chargeObject {
+		// Calls on stored objects, uploads and batch creates are not
+		// charged: a response's create was, and a batch's results are when
+		// read (objects.go). A retrieve that shows usage does not count it twice.
 		s.usage, s.usageSeen = openai.Usage{}, true
 	}
 	estimated := false

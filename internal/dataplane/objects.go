@@ -27,10 +27,27 @@ import (
 // moat's 502/504), never a silent reroute to a member that does not hold
 // the object.
 
-// routeObject parses "responses/{id}[/action]" below prefix into c.
+// isObjectCollection reports whether rest is in the files or batches API.
+func isObjectCollection(rest string) bool {
+	collection, _, _ := strings.Cut(rest, "/")
+	return collection == "files" || collection == "batches"
+}
+
+// routeObject parses "responses/{id}[/action]", "files[/{id}[/content]]"
+// and "batches[/{id}[/cancel]]" below prefix into c.
 func routeObject(c Call, method, rest, prefix string, q url.Values) (Call, error) {
 	collection, tail, _ := strings.Cut(rest, "/")
 	id, action, _ := strings.Cut(tail, "/")
+	if id == "" && tail == "" && collection != "responses" {
+		op, ok := openai.CollectionOperation(collection, method)
+		if !ok {
+			// Listing files or batches would have to merge every
+			// member's list; moat does not (docs/api.md).
+			return Call{}, errNotFound("unrouted collection call " + method + " " + rest)
+		}
+		c.Operation, c.Collection, c.UpstreamPath, c.PathTemplate = op, collection, collection, prefix+op.Suffix
+		return c, nil
+	}
 	if !validObjectID(id) {
 		return Call{}, errNotFound("bad object id")
 	}
@@ -38,7 +55,7 @@ func routeObject(c Call, method, rest, prefix string, q url.Values) (Call, error
 	if !ok {
 		return Call{}, errNotFound("unknown operation " + rest)
 	}
-	c.Operation, c.Object = op, id
+	c.Operation, c.Object, c.Collection = op, id, collection
 	c.UpstreamPath = collection + "/" + id
 	if action != "" {
 		c.UpstreamPath += "/" + action
@@ -72,35 +89,64 @@ func validObjectID(id string) bool {
 	return id != "." && id != ".."
 }
 
-// serveObject serves a call on a stored object: its pin names the
-// deployment (for authorization and the log) and the member to call.
-// These calls reserve no tokens: the create paid for the object.
+// serveObject serves a call on a stored object, and the creates that
+// decide where an object will live: a file upload goes to a member of the
+// deployment its batch lines name (routed by weight), a batch create to the
+// member holding its input file. An object's pin names the deployment (for
+// authorization and the log) and the member to call.
 func (p *Pipeline) serveObject(w http.ResponseWriter, r *http.Request, s *scope) error {
-	pin, err := p.lookupPin(r.Context(), s.call.Object)
-	if errors.Is(err, affinity.ErrNotFound) {
-		return errObjectNotFound(s.call.Object, "no pin")
-	}
-	if err != nil {
-		return err
-	}
-	s.call.Deployment = pin.Deployment
-	if err := p.authorize(s); err != nil {
-		return err
-	}
-	dep := p.deployments[pin.Deployment]
-	if dep == nil {
-		return errObjectNotFound(s.call.Object, "deployment "+pin.Deployment+" no longer configured")
-	}
-	if _, ok := dep.members[pin.Member]; !ok {
-		return errObjectNotFound(s.call.Object, "member "+pin.Member+" no longer in the pool")
-	}
-	s.deployment, s.pinned = dep, pin.Member
 	body, err := p.readAll(w, r)
 	if err != nil {
 		return httpx.New(http.StatusBadRequest, httpx.KindClientCanceled,
 			openai.ModelError("Could not read the request body.", "invalid_request_error", "", ""), err)
 	}
 	s.body, s.req = body, &openai.Request{}
+	var pin affinity.Pin
+	switch {
+	case s.call.Object != "":
+		if pin, err = p.pinOf(r.Context(), s.call.Collection, s.call.Object); err != nil {
+			return err
+		}
+	case s.call.Operation.ID == "Batch_Create":
+		in, err := batchInputFile(body)
+		if err != nil {
+			return httpx.New(http.StatusBadRequest, httpx.KindClientBadRequest,
+				openai.ModelError(err.Error(), "invalid_request_error", "input_file_id", ""), err)
+		}
+		if pin, err = p.pinOf(r.Context(), "files", in); err != nil {
+			return err
+		}
+	default: // Files_Upload
+		model, err := uploadDeployment(r.Header.Get("Content-Type"), body)
+		if err != nil {
+			return httpx.New(http.StatusBadRequest, httpx.KindClientBadRequest,
+				openai.ModelError(err.Error(), "invalid_request_error", "file", ""), err)
+		}
+		pin.Deployment = model
+	}
+	s.call.Deployment = pin.Deployment
+	if err := p.authorize(s); err != nil {
+		return err
+	}
+	dep := p.deployments[pin.Deployment]
+	if dep == nil && pin.Member == "" {
+		return httpx.New(http.StatusNotFound, httpx.KindClientNotFound,
+			openai.FrontDoorErrorCompact("DeploymentNotFound", openai.MsgDeploymentNotFound), errString("unknown deployment"))
+	}
+	if dep == nil {
+		return errObjectNotFound(s.call.Collection, s.call.Object, "deployment "+pin.Deployment+" no longer configured")
+	}
+	if _, ok := dep.members[pin.Member]; pin.Member != "" && !ok {
+		return errObjectNotFound(s.call.Collection, s.call.Object, "member "+pin.Member+" no longer in the pool")
+	}
+	s.deployment, s.pinned, s.pinKind = dep, pin.Member, pin.Kind
+	if s.pinKind == affinity.KindBatchOutput && s.call.Operation.ID == "Files_GetContent" {
+		// Batch results are charged when they are read (docs/limits.md).
+		s.chargeObject = true
+		if err := p.admit(r.Context(), s); err != nil {
+			return err
+		}
+	}
 	for _, k := range commonHeaders {
 		w.Header().Del(k)
 	}
@@ -108,6 +154,16 @@ func (p *Pipeline) serveObject(w http.ResponseWriter, r *http.Request, s *scope)
 	s.clientCtx = r.Context()
 	p.proxy.ServeHTTP(w, r.WithContext(withScope(r.Context(), s)))
 	return nil
+}
+
+// pinOf finds where the object of a collection lives: a 404 in the
+// upstream's shape when nobody knows, a 503 when the store cannot say.
+func (p *Pipeline) pinOf(ctx context.Context, collection, id string) (affinity.Pin, error) {
+	pin, err := p.lookupPin(ctx, id)
+	if errors.Is(err, affinity.ErrNotFound) {
+		return pin, errObjectNotFound(collection, id, "no pin")
+	}
+	return pin, err
 }
 
 // followPin sends a create that chains to a stored response
@@ -147,10 +203,14 @@ func (p *Pipeline) lookupPin(ctx context.Context, id string) (affinity.Pin, erro
 	return pin, err
 }
 
-// errObjectNotFound is the upstream's answer for an unknown response ID.
-func errObjectNotFound(id, cause string) *httpx.Error {
+// errObjectNotFound is the upstream's answer for an unknown object ID.
+func errObjectNotFound(collection, id, cause string) *httpx.Error {
+	what := map[string]string{"files": "File", "batches": "Batch"}[collection]
+	if what == "" {
+		what = "Response"
+	}
 	return httpx.New(http.StatusNotFound, httpx.KindClientNotFound,
-		openai.ModelError(fmt.Sprintf("Response with id '%s' not found.", id), "invalid_request_error", "", ""), errString(cause))
+		openai.ModelError(fmt.Sprintf("%s with id '%s' not found.", what, id), "invalid_request_error", "", ""), errString(cause))
 }
 
 // candidates is the routing policy's ordered list, or the pinned member alone.
@@ -167,40 +227,58 @@ func (p *Pipeline) candidates(s *scope) ([]string, error) {
 const maxPinPeek = 16 << 10
 
 // recordPin runs before the answer's first byte reaches the client: a
-// successful create pins the new response to the member that made it, so a
-// follow-up sent the moment the client sees the ID, to any replica, finds
-// the pin; a successful delete drops the pin. The store write is bounded
-// by the store timeout; if it fails, this replica still knows the pin.
+// successful create pins the new object (a response, an uploaded file, a
+// batch) to the member that made it, so a follow-up sent the moment the
+// client sees the ID, to any replica, finds the pin; a batch's answer pins
+// its output and error files; a successful delete drops the pin. The store
+// write is bounded by the store timeout; if it fails, this replica still
+// knows the pin.
 func (p *Pipeline) recordPin(resp *http.Response, s *scope) {
-	if p.pins == nil || s.call.Operation.Name != "responses" || resp.StatusCode/100 != 2 {
+	if p.pins == nil || resp.StatusCode/100 != 2 {
 		return
 	}
 	ctx := resp.Request.Context()
-	if s.call.Object != "" {
-		if resp.Request.Method == http.MethodDelete {
-			if err := p.pins.Delete(ctx, s.call.Object); err != nil {
-				p.log.Warn("drop response pin", "request_id", s.id, "err", err)
-			}
+	kind := map[string]affinity.Kind{"files": affinity.KindFile, "batches": affinity.KindBatch}[s.call.Collection]
+	switch {
+	case s.call.Collection == "" && s.call.Operation.Name == "responses":
+		kind = affinity.KindResponse
+	case s.call.Object != "" && resp.Request.Method == http.MethodDelete:
+		if err := p.pins.Delete(ctx, s.call.Object); err != nil {
+			p.log.Warn("drop pin", "request_id", s.id, "err", err)
+		}
+		return
+	case s.call.Object != "" && s.call.Collection == "batches":
+		p.pinBatchFiles(resp, s)
+		return
+	case s.call.Object != "" || kind == "":
+		if s.chargeObject {
+			resp.Body = &batchUsage{ReadCloser: resp.Body, s: s}
 		}
 		return
 	}
-	br := bufio.NewReaderSize(resp.Body, maxPinPeek)
-	resp.Body = struct {
-		io.Reader
-		io.Closer
-	}{br, resp.Body}
+	br := p.peekBody(resp, s)
 	id := peekObjectID(br, func() {
 		if s.firstByte.IsZero() {
 			s.firstByte = p.now()
 		}
 	})
 	if id == "" {
-		p.log.Warn("response create answered without an id; not pinned", "request_id", s.id)
+		p.log.Warn("create answered without an id; not pinned", "request_id", s.id, "operation", s.call.Operation.ID)
 		return
 	}
-	if err := p.pins.Put(ctx, affinity.KindResponse, id, s.deployment.name, s.upstream); err != nil {
-		p.log.Warn("pin response", "request_id", s.id, "member", s.upstream, "err", err)
+	if err := p.pins.Put(ctx, kind, id, s.deployment.name, s.upstream); err != nil {
+		p.log.Warn("pin object", "request_id", s.id, "member", s.upstream, "err", err)
 	}
+}
+
+// peekBody puts a read-ahead buffer in front of the answer's body.
+func (p *Pipeline) peekBody(resp *http.Response, s *scope) *bufio.Reader {
+	br := bufio.NewReaderSize(resp.Body, maxPinPeek)
+	resp.Body = struct {
+		io.Reader
+		io.Closer
+	}{br, resp.Body}
+	return br
 }
 
 // peekObjectID reads ahead, without consuming, until the answer's object ID

@@ -159,7 +159,7 @@ func (p *Pipeline) serve(w http.ResponseWriter, r *http.Request, s *scope) error
 		return err
 	}
 	s.call = call
-	if call.Object != "" {
+	if call.Object != "" || call.Collection != "" {
 		return p.serveObject(w, r, s)
 	}
 	if call.List != listNone {

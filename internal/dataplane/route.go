@@ -38,6 +38,9 @@ type Call struct {
 	// retrieve, delete, cancel, input_items); the deployment and pool
 	// member come from its pin (objects.go).
 	Object string
+	// Collection is "responses", "files" or "batches" for calls on stored
+	// objects, and for file uploads and batch creates (Object empty).
+	Collection string
 	// UpstreamPath and Query address the object upstream (upstream.Call).
 	UpstreamPath string
 	Query        url.Values
@@ -105,7 +108,7 @@ func parseRoute(r *http.Request, versions map[string]bool) (Call, error) {
 		c.Operation, _ = openai.OperationByName("responses")
 		c.PathTemplate = "/openai/responses"
 		return c, nil
-	case strings.HasPrefix(rest, "responses/"):
+	case strings.HasPrefix(rest, "responses/") || isObjectCollection(rest):
 		return routeObject(c, r.Method, rest, "/openai/", q)
 	case strings.HasPrefix(rest, "deployments/"):
 	default:
@@ -156,7 +159,7 @@ func routeV1(method, rest, apiVersion string, s Surface, q url.Values) (Call, er
 		c.PathTemplate = prefix + "models/{model}"
 		return c, nil
 	}
-	if strings.HasPrefix(rest, "responses/") {
+	if strings.HasPrefix(rest, "responses/") || isObjectCollection(rest) {
 		return routeObject(c, method, rest, prefix, q)
 	}
 	op, ok := openai.LookupOperation(rest)

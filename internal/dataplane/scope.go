@@ -8,6 +8,7 @@ import (
 
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/moat-gw/moat/internal/affinity"
 	"github.com/moat-gw/moat/internal/auth"
 	"github.com/moat-gw/moat/internal/httpx"
 	"github.com/moat-gw/moat/internal/openai"
@@ -40,6 +41,8 @@ type scope struct {
 	upstream       string
 	member         poolMember
 	pinned         string // the only member to call: it holds the object (objects.go)
+	pinKind        affinity.Kind
+	chargeObject   bool // a batch's results are read: their usage is charged
 	upstreamStatus int
 	attempts       int
 	attemptLog     string

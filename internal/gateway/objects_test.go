@@ -2,9 +2,12 @@ package gateway
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -293,4 +296,149 @@ func TestResponsesUsage(t *testing.T) {
 			t.Errorf("retrieve charged: %+v", r)
 		}
 	}
+}
+
+// batchPool is a deployment gpt-4o-mini (the name its batch lines use,
+// upstream too) over two simulated Azure resources of equal weight.
+func batchPool(a, b, extra string) string {
+	return fmt.Sprintf(`
+upstreams:
+  - {name: a, type: azure, endpoint: '%s', api_key: key-a}
+  - {name: b, type: azure, endpoint: '%s', api_key: key-b}
+deployments:
+  - name: gpt-4o-mini
+    model: gpt-4o-mini
+    upstreams: [{upstream: a}, {upstream: b}]
+%s`, a, b, extra)
+}
+
+// uploadBatchFile posts a multipart batch file through moat.
+func uploadBatchFile(t *testing.T, url, content string) (int, string) {
+	t.Helper()
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	_ = mw.WriteField("purpose", "batch")
+	fw, _ := mw.CreateFormFile("file", "in.jsonl")
+	_, _ = fw.Write([]byte(content))
+	_ = mw.Close()
+	status, _, out := do(t, "POST", url, body.String(), "Content-Type", mw.FormDataContentType())
+	return status, out
+}
+
+// TestBatchAffinity: an uploaded batch file is pinned to the member that
+// stored it, the batch is created there, its status, output and error
+// files are read from there on every surface, and reading the output is
+// what charges its tokens.
+func TestBatchAffinity(t *testing.T) {
+	a, b := startSeededBatch(t, 1), startSeededBatch(t, 2)
+	ts := startServer(t, batchPool(a.URL, b.URL, "rate_limits: {rules: [{name: t, scope: deployment, tpm: 1000000}]}\n"))
+	const input = `{"custom_id":"1","method":"POST","url":"/chat/completions","body":{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hi"}],"max_tokens":5}}
+{"custom_id":"2","method":"POST","url":"/chat/completions","body":{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Yo"}],"max_tokens":5}}
+`
+	var files []string
+	for range 6 { // uploads spread over both members
+		status, out := uploadBatchFile(t, ts.url+"/openai/v1/files", input)
+		if status != 200 {
+			t.Fatalf("upload: %d %s", status, out)
+		}
+		files = append(files, responseID(t, out))
+	}
+	var batches []string
+	for i, f := range files {
+		path := []string{"/openai/v1/batches", "/v1/batches", "/openai/batches?api-version=2025-04-01-preview"}[i%3]
+		status, _, out := do(t, "POST", ts.url+path, `{"input_file_id":"`+f+`","endpoint":"/chat/completions","completion_window":"24h"}`)
+		if status != 200 {
+			t.Fatalf("batch on %s: %d %s", f, status, out)
+		}
+		batches = append(batches, responseID(t, out))
+	}
+	var outputs []string
+	for _, id := range batches {
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			status, _, out := do(t, "GET", ts.url+"/openai/batches/"+id+"?api-version=2025-04-01-preview", "")
+			var bo struct {
+				Status       string
+				OutputFileID string `json:"output_file_id"`
+			}
+			_ = json.Unmarshal([]byte(out), &bo)
+			if status != 200 || time.Now().After(deadline) {
+				t.Fatalf("batch %s: %d %s", id, status, out)
+			}
+			if bo.Status == "completed" {
+				outputs = append(outputs, bo.OutputFileID)
+				break
+			}
+		}
+	}
+	for _, f := range outputs {
+		status, _, out := do(t, "GET", ts.url+"/openai/v1/files/"+f+"/content", "")
+		if status != 200 || strings.Count(out, `"status_code":200`) != 2 {
+			t.Fatalf("output %s: %d %s", f, status, out)
+		}
+	}
+	for _, tt := range []struct{ method, path string }{
+		{"GET", "/openai/v1/files/" + files[0]},
+		{"DELETE", "/openai/files/" + files[0] + "?api-version=2025-04-01-preview"},
+	} {
+		if status, _, out := do(t, tt.method, ts.url+tt.path, ""); status != 200 {
+			t.Fatalf("%s %s: %d %s", tt.method, tt.path, status, out)
+		}
+	}
+	if status, _, _ := do(t, "GET", ts.url+"/openai/v1/files/"+files[0], ""); status != 404 {
+		t.Errorf("deleted file: %d", status)
+	}
+	if status, _, out := do(t, "POST", ts.url+"/openai/v1/batches", `{"input_file_id":"file-unknown","endpoint":"/chat/completions"}`); status != 404 ||
+		!strings.Contains(out, "File with id 'file-unknown' not found.") {
+		t.Errorf("batch on an unknown file: %d %s", status, out)
+	}
+	// Which member holds each object, from the log: the upload's.
+	recs := ts.records()
+	holder := map[string]string{}
+	used := map[string]bool{}
+	for _, r := range recs[:6] {
+		used[r.Upstream] = true
+	}
+	if !used["a"] || !used["b"] {
+		t.Errorf("uploads did not spread: %v", used)
+	}
+	for i, f := range files {
+		holder[f] = recs[i].Upstream
+	}
+	for i := range batches {
+		if r := recs[6+i]; r.Upstream != holder[files[i]] || r.Operation != "Batch_Create" {
+			t.Errorf("batch %d created on %s, its file is on %s", i, r.Upstream, holder[files[i]])
+		}
+	}
+	charged := 0
+	for _, r := range recs {
+		switch r.Operation {
+		case "Files_GetContent":
+			if r.TotalTokens == 0 {
+				t.Errorf("output read without charge: %+v", r)
+			}
+			charged++
+		case "Batch_Get", "Files_Upload", "Batch_Create":
+			if r.TotalTokens != 0 {
+				t.Errorf("%s charged %d tokens", r.Operation, r.TotalTokens)
+			}
+		}
+	}
+	if charged != len(outputs) {
+		t.Errorf("%d output reads charged, want %d", charged, len(outputs))
+	}
+}
+
+// startSeededBatch is startSeeded with batches that finish in 150ms.
+func startSeededBatch(t *testing.T, seed int64) *httptest.Server {
+	t.Helper()
+	sim, err := simulator.New(simulator.Options{
+		Deployments: []simulator.Deployment{{Name: "gpt-4o-mini", Model: "gpt-4o-mini"}}, Seed: seed,
+		BatchTime: 150 * time.Millisecond, Latency: simulator.Latency{},
+	}, tokens.New(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(sim)
+	t.Cleanup(srv.Close)
+	return srv
 }

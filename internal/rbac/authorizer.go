@@ -232,7 +232,7 @@ func OperationTemplate(op openai.Operation, v1 bool) string {
 	switch {
 	case v1:
 		return method + " /openai/v1/" + op.Suffix
-	case op.Name == "responses" || op.Name == "models":
+	case op.Name == "responses" || op.Name == "models" || op.Name == "files" || op.Name == "batches":
 		return method + " /openai/" + op.Suffix
 	default:
 		return method + " /openai/deployments/{deployment-id}/" + op.Suffix
