@@ -267,7 +267,7 @@ func TestDedupeMigration(t *testing.T) {
 		// this one on (and undo the later ones).
 		if _, err := conn.Exec(context.Background(), "SET search_path TO "+schema+"; DROP INDEX request_log_request_id; "+
 			"DELETE FROM schema_migrations WHERE version >= (SELECT version FROM schema_migrations WHERE name = 'request_log_request_id_unique'); "+
-			dup+"; ALTER TABLE request_log DROP COLUMN first_token_ms"); err != nil {
+			dup+"; ALTER TABLE request_log DROP COLUMN first_token_ms; DROP TABLE pins"); err != nil {
 			t.Fatalf("forget dedupe migration: %v", err)
 		}
 	})
