@@ -8,7 +8,6 @@ import (
 
 	"github.com/moat-gw/moat/internal/auth"
 	"github.com/moat-gw/moat/internal/httpx"
-	"github.com/moat-gw/moat/internal/openai"
 	"github.com/moat-gw/moat/internal/ratelimit"
 )
 
@@ -49,7 +48,7 @@ func (p *Pipeline) admit(ctx context.Context, s *scope) error {
 	if countsTokens {
 		est, err := p.promptTokens(ctx, s)
 		if err != nil { // the client left while its prompt was counted
-			return httpx.New(499, httpx.KindClientCanceled, nil, err)
+			return httpx.Gone(httpx.KindClientCanceled, err)
 		}
 		switch s.call.Operation.Name {
 		case "chat", "completions", "responses":
@@ -74,8 +73,7 @@ func (p *Pipeline) admit(ctx context.Context, s *scope) error {
 			}
 			return d.HTTPError(s.call.Operation.ID, v)
 		}
-		return httpx.New(http.StatusInternalServerError, httpx.KindGatewayInternal,
-			openai.FrontDoorError("500", openai.MsgInternalError), err)
+		return httpx.Internal(http.StatusInternalServerError, httpx.KindGatewayInternal, err)
 	}
 	s.reservation = res
 	return nil

@@ -12,6 +12,7 @@ import (
 
 	"github.com/moat-gw/moat/internal/httpx"
 	"github.com/moat-gw/moat/internal/netpolicy"
+	"github.com/moat-gw/moat/internal/openai"
 )
 
 // network is stage 2: it resolves the client address (the socket peer,
@@ -65,7 +66,7 @@ func peerAddr(r *http.Request) netip.Addr {
 func (p *Pipeline) RefuseNetwork(w http.ResponseWriter, r *http.Request, listener string) bool {
 	if _, err := p.network(r, listener); err != nil {
 		setCommonHeaders(w.Header(), p.newID(), p.region)
-		httpx.Write(w, httpx.As(err, nil))
+		httpx.WriteError(w, openai.Errors{}, httpx.From(err))
 		return true
 	}
 	return false

@@ -97,7 +97,7 @@ func (p *Pipeline) proxyError(w http.ResponseWriter, r *http.Request, err error)
 	var he *httpx.Error
 	switch {
 	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
-		he = httpx.New(499, httpx.KindClientCanceled, nil, err)
+		he = httpx.Gone(httpx.KindClientCanceled, err)
 		s.canceled = true
 	case errors.As(err, new(*route.Unavailable)):
 		var u *route.Unavailable
@@ -105,14 +105,11 @@ func (p *Pipeline) proxyError(w http.ResponseWriter, r *http.Request, err error)
 		he = u.HTTPError()
 		he.Err = err
 	case upstream.IsAuthError(err):
-		he = httpx.New(http.StatusInternalServerError, httpx.KindUpstreamAuth,
-			openai.FrontDoorError("500", openai.MsgInternalError), err)
+		he = httpx.Internal(http.StatusInternalServerError, httpx.KindUpstreamAuth, err)
 	case isTimeout(err):
-		he = httpx.New(http.StatusGatewayTimeout, httpx.KindUpstreamTimeout,
-			openai.FrontDoorError("504", openai.MsgGatewayTimeout), err)
+		he = httpx.FrontDoor(http.StatusGatewayTimeout, httpx.KindUpstreamTimeout, "504", openai.MsgGatewayTimeout, err)
 	default:
-		he = httpx.New(http.StatusBadGateway, httpx.KindUpstreamUnreachble,
-			openai.FrontDoorError("502", openai.MsgServiceUnavailable), err)
+		he = httpx.FrontDoor(http.StatusBadGateway, httpx.KindUpstreamUnreachble, "502", openai.MsgServiceUnavailable, err)
 	}
 	s.err, s.status = he, he.Status
 	if he.Status == 499 {
@@ -122,7 +119,7 @@ func (p *Pipeline) proxyError(w http.ResponseWriter, r *http.Request, err error)
 	if s.clientRequestID != "" {
 		w.Header().Set("X-Ms-Client-Request-Id", s.clientRequestID)
 	}
-	httpx.Write(w, he)
+	httpx.WriteError(w, p.renderer(s), he)
 }
 
 func setIfAbsent(h http.Header, k, v string) {

@@ -212,8 +212,8 @@ func (d Decision) Err(operation string) error {
 // denials with 401, not 403 (§2.4). operation is "METHOD /templated/path".
 func DeniedError(principal, dataAction, operation string) *httpx.Error {
 	method, path, _ := strings.Cut(operation, " ")
-	body := openai.FrontDoorErrorCompact("PermissionDenied", openai.PermissionDeniedMessage(principal, dataAction, method, path))
-	return httpx.New(http.StatusUnauthorized, httpx.KindPolicyForbidden, body,
+	msg := openai.PermissionDeniedMessage(principal, dataAction, method, path)
+	return httpx.FrontDoor(http.StatusUnauthorized, httpx.KindPolicyForbidden, "PermissionDenied", msg,
 		fmt.Errorf("principal %s lacks data action %s", principal, dataAction))
 }
 
