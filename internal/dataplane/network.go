@@ -100,15 +100,3 @@ func (l *logSampler) allow(listener, reason string, now time.Time) bool {
 	l.last[k] = now
 	return true
 }
-
-// commonHeaders are the headers setCommonHeaders writes.
-var commonHeaders = []string{"Apim-Request-Id", "X-Request-Id", "X-Ms-Region", "Strict-Transport-Security", "X-Ms-Client-Request-Id"}
-
-// setCommonHeaders sets the headers Azure sends on every answer, including
-// front-door errors, so moat's denials look like Azure's.
-func setCommonHeaders(h http.Header, id, region string) {
-	h.Set("Apim-Request-Id", id)
-	h.Set("X-Request-Id", id)
-	h.Set("X-Ms-Region", region)
-	h.Set("Strict-Transport-Security", "max-age=31536000; includeSubDomains; preload")
-}

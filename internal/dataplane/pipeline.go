@@ -107,15 +107,12 @@ type TokenCounter interface {
 //  9. forward through ReverseProxy; usage captured from the response.
 //  10. log once, in finish, whatever happened above.
 func (p *Pipeline) ServeHTTP(w http.ResponseWriter, r *http.Request, listener string) {
-	s := &scope{id: p.newID(), start: p.now(), listener: listener}
+	s := &scope{id: p.newID(), start: p.now(), listener: listener,
+		clientRequestID: r.Header.Get("X-Ms-Client-Request-Id")}
 	if p.tel != nil {
 		s.span = p.tel.Start(r.Context(), r.Header, s.start)
 	}
-	h := w.Header()
-	setCommonHeaders(h, s.id, p.region)
-	if v := r.Header.Get("X-Ms-Client-Request-Id"); v != "" {
-		h.Set("X-Ms-Client-Request-Id", v)
-	}
+	p.answerHeaders(w.Header(), s)
 	p.metrics.inflight.Inc()
 	defer p.metrics.inflight.Dec()
 	defer func() {
@@ -177,12 +174,7 @@ func (p *Pipeline) serve(w http.ResponseWriter, r *http.Request, s *scope) error
 	if err := p.admit(r.Context(), s); err != nil {
 		return err
 	}
-	// ReverseProxy adds the upstream's headers to these rather than
-	// replacing them; modifyResponse (or proxyError) sets them instead.
-	for _, k := range commonHeaders {
-		w.Header().Del(k)
-	}
-	s.clientRequestID = r.Header.Get("X-Ms-Client-Request-Id")
+	clearAnswerHeaders(w.Header())
 	s.clientCtx = r.Context()
 	p.proxy.ServeHTTP(w, r.WithContext(withScope(r.Context(), s)))
 	return nil
