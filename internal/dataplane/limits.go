@@ -50,8 +50,7 @@ func (p *Pipeline) admit(ctx context.Context, s *scope) error {
 		if err != nil { // the client left while its prompt was counted
 			return httpx.Gone(httpx.KindClientCanceled, err)
 		}
-		switch s.call.Operation.Name {
-		case "chat", "completions", "responses":
+		if s.call.Operation.ReservesOutput {
 			if c := s.req.OutputCap(); c > 0 {
 				est += c
 			} else {

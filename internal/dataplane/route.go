@@ -113,7 +113,7 @@ func parseRoute(r *http.Request, versions map[string]bool) (Call, error) {
 		return c, nil
 	}
 	op, ok := openai.LookupOperation(suffix)
-	if !ok || op.Name == "models" || op.Name == "responses" || r.Method != http.MethodPost {
+	if !ok || op.ResourceScoped || r.Method != op.Method {
 		return Call{}, errNotFound("unknown operation " + suffix)
 	}
 	c.Operation = op
@@ -146,7 +146,7 @@ func routeV1(method, rest, apiVersion string, s Surface) (Call, error) {
 		return c, nil
 	}
 	op, ok := openai.LookupOperation(rest)
-	if !ok || op.Name == "models" || method != http.MethodPost {
+	if !ok || method != op.Method {
 		return Call{}, errNotFound("unknown operation " + rest)
 	}
 	c.Operation = op

@@ -219,19 +219,15 @@ func DeniedError(principal, dataAction, operation string) *httpx.Error {
 
 // OperationTemplate is the "METHOD path" Azure names in PermissionDenied:
 // the path template with {deployment-id} literally, never the real name.
-// Operations whose data action ends in /read are GETs; the rest are POSTs.
-// Responses and model listing name no deployment on either surface.
+// Resource-scoped operations (Responses, model listing) name no
+// deployment on either surface.
 func OperationTemplate(op openai.Operation, v1 bool) string {
-	method := http.MethodPost
-	if strings.HasSuffix(op.DataAction, "/read") {
-		method = http.MethodGet
-	}
 	switch {
 	case v1:
-		return method + " /openai/v1/" + op.Suffix
-	case op.Name == "responses" || op.Name == "models":
-		return method + " /openai/" + op.Suffix
+		return op.Method + " /openai/v1/" + op.Suffix
+	case op.ResourceScoped:
+		return op.Method + " /openai/" + op.Suffix
 	default:
-		return method + " /openai/deployments/{deployment-id}/" + op.Suffix
+		return op.Method + " /openai/deployments/{deployment-id}/" + op.Suffix
 	}
 }
