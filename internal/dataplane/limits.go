@@ -80,27 +80,9 @@ func (p *Pipeline) admit(ctx context.Context, s *scope) error {
 
 // scopeKey names the counter a rule uses for this call; "" when the rule's
 // scope does not apply (a key rule on a token call).
-func scopeKey(scope string, s *scope) string {
-	dep := "deployment:" + s.deployment.name
-	caller := "principal:" + s.caller
+func scopeKey(scope ratelimit.Scope, s *scope) string {
 	isKey := s.principal != nil && s.principal.Type == auth.TypeKey
-	switch scope {
-	case "deployment":
-		return dep
-	case "principal":
-		return caller
-	case "principal+deployment":
-		return caller + "|" + dep
-	case "key":
-		if isKey {
-			return "key:" + s.caller
-		}
-	case "key+deployment":
-		if isKey {
-			return "key:" + s.caller + "|" + dep
-		}
-	}
-	return ""
+	return scope.Key(s.deployment.name, s.caller, isKey)
 }
 
 // settle charges the reservation what the call really used: its usage, or
