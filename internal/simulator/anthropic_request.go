@@ -25,7 +25,10 @@ type msgWire struct {
 	TopK          *int              `json:"top_k"`
 	Tools         []json.RawMessage `json:"tools"`
 	ToolChoice    *msgToolChoice    `json:"tool_choice"`
-	Thinking      *struct {
+	// CacheControl at the top level caches the prompt up to its last
+	// block, as if that block carried it.
+	CacheControl *cacheControl `json:"cache_control"`
+	Thinking     *struct {
 		Type         string `json:"type"`
 		BudgetTokens *int   `json:"budget_tokens"`
 	} `json:"thinking"`
@@ -200,6 +203,15 @@ func parseMessages(body []byte, count bool) (*msgRequest, *msgError) {
 			r.thinking = *t.BudgetTokens
 		default:
 			return nil, invalid("thinking: Input tag '%s' found using 'type' does not match any of the expected tags: 'enabled', 'disabled'", t.Type)
+		}
+	}
+	if w.CacheControl != nil && len(r.segments) > 0 {
+		ttl, bad := cacheTTL(w.CacheControl, "cache_control")
+		if bad != nil {
+			return nil, bad
+		}
+		if last := &r.segments[len(r.segments)-1]; last.cache == 0 {
+			last.cache = ttl
 		}
 	}
 	breakpoints := 0
