@@ -181,6 +181,13 @@ func parseMessages(body []byte, count bool) (*msgRequest, *msgError) {
 	if t := w.Thinking; t != nil {
 		switch t.Type {
 		case "disabled":
+		case "adaptive":
+			// The model decides how much to think: the simulator thinks
+			// as it would on the smallest budget.
+			if r.choice.Type == "any" || r.choice.Type == "tool" {
+				return nil, invalid("Thinking may not be enabled when tool_choice forces tool use.")
+			}
+			r.thinking = 1024
 		case "enabled":
 			if t.BudgetTokens == nil {
 				return nil, invalid("thinking.enabled.budget_tokens: Field required")
@@ -202,7 +209,7 @@ func parseMessages(body []byte, count bool) (*msgRequest, *msgError) {
 			}
 			r.thinking = *t.BudgetTokens
 		default:
-			return nil, invalid("thinking: Input tag '%s' found using 'type' does not match any of the expected tags: 'enabled', 'disabled'", t.Type)
+			return nil, invalid("thinking: Input tag '%s' found using 'type' does not match any of the expected tags: 'enabled', 'disabled', 'adaptive'", t.Type)
 		}
 	}
 	if w.CacheControl != nil && len(r.segments) > 0 {

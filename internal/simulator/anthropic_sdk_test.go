@@ -12,9 +12,11 @@ import (
 	"github.com/anthropics/anthropic-sdk-go/v2"
 	"github.com/anthropics/anthropic-sdk-go/v2/foundry"
 	"github.com/anthropics/anthropic-sdk-go/v2/option"
+
+	"github.com/moat-gw/moat/internal/proctest"
 )
 
-const claude = "claude-sonnet-4-5"
+const claude = "claude-sonnet-4-6"
 
 // weatherSchema is the input schema of the get_weather tool in the tests.
 const weatherSchema = `{"type":"object","properties":{"location":{"type":"string"},"unit":{"type":"string","enum":["celsius","fahrenheit"]},"days":{"type":"integer","minimum":1,"maximum":7}},"required":["location","unit"]}`
@@ -74,7 +76,7 @@ func exerciseMessages(t *testing.T, msgs anthropic.MessageService) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !strings.HasPrefix(m.ID, "msg_01") || m.Model != "claude-sonnet-4-5-20250929" || m.StopReason != anthropic.StopReasonEndTurn {
+		if !strings.HasPrefix(m.ID, "msg_01") || m.Model != "claude-sonnet-4-6" || m.StopReason != anthropic.StopReasonEndTurn {
 			t.Fatalf("id %q model %q stop %q", m.ID, m.Model, m.StopReason)
 		}
 		if len(m.Content) != 1 || m.Content[0].Type != "text" || m.Content[0].Text == "" {
@@ -231,4 +233,19 @@ func TestAnthropicGoSDKAuth(t *testing.T) {
 	if !errors.As(err, &apiErr) || apiErr.StatusCode != 401 || apiErr.Type() != "authentication_error" {
 		t.Fatalf("err = %v", err)
 	}
+}
+
+// TestAnthropicNodeSDK runs test/sdk/node/anthropic.test.mjs (the official
+// @anthropic-ai/sdk) against the simulator, on Anthropic's path shape with
+// an API key and on Foundry's with a bearer token.
+func TestAnthropicNodeSDK(t *testing.T) {
+	ts := anthropicServer(t, "sk-ant-node")
+	t.Run("anthropic", func(t *testing.T) {
+		proctest.NodeTest(t, "../..", "anthropic.test.mjs", "@anthropic-ai/sdk",
+			"ANTHROPIC_TEST_URL="+ts.URL, "ANTHROPIC_TEST_KEY=sk-ant-node", "ANTHROPIC_TEST_MODEL="+claude)
+	})
+	t.Run("foundry", func(t *testing.T) {
+		proctest.NodeTest(t, "../..", "anthropic.test.mjs", "@anthropic-ai/sdk",
+			"ANTHROPIC_TEST_URL="+ts.URL+"/anthropic", "ANTHROPIC_TEST_TOKEN=sk-ant-node", "ANTHROPIC_TEST_MODEL="+claude)
+	})
 }

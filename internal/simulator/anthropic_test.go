@@ -50,33 +50,33 @@ func TestAnthropicErrors(t *testing.T) {
 		{"bad version", messagesPath, `{}`, []string{"anthropic-version", "latest"}, 400, "invalid_request_error", `anthropic-version: invalid version "latest"`},
 		{"unknown path", "/anthropic/v1/complete", `{}`, nil, 404, "not_found_error", "Not Found"},
 		{"not json", messagesPath, `{`, nil, 400, "invalid_request_error", "There was an issue with your request body: the body is not valid JSON."},
-		{"missing max_tokens", messagesPath, `{"model":"claude-sonnet-4-5","messages":` + msgs + `}`, nil, 400, "invalid_request_error", "max_tokens: Field required"},
+		{"missing max_tokens", messagesPath, `{"model":"claude-sonnet-4-6","messages":` + msgs + `}`, nil, 400, "invalid_request_error", "max_tokens: Field required"},
 		{"missing everything", messagesPath, `{}`, nil, 400, "invalid_request_error", "model: Field required, messages: Field required, max_tokens: Field required"},
-		{"zero max_tokens", messagesPath, `{"model":"claude-sonnet-4-5","max_tokens":0,"messages":` + msgs + `}`, nil, 400, "invalid_request_error", "max_tokens: Input should be greater than or equal to 1"},
-		{"max_tokens above the model's", messagesPath, `{"model":"claude-sonnet-4-5","max_tokens":100000,"messages":` + msgs + `}`, nil, 400, "invalid_request_error",
-			"max_tokens: 100000 > 64000, which is the maximum allowed number of output tokens for claude-sonnet-4-5-20250929"},
+		{"zero max_tokens", messagesPath, `{"model":"claude-sonnet-4-6","max_tokens":0,"messages":` + msgs + `}`, nil, 400, "invalid_request_error", "max_tokens: Input should be greater than or equal to 1"},
+		{"max_tokens above the model's", messagesPath, `{"model":"claude-sonnet-4-6","max_tokens":100000,"messages":` + msgs + `}`, nil, 400, "invalid_request_error",
+			"max_tokens: 100000 > 64000, which is the maximum allowed number of output tokens for claude-sonnet-4-6"},
 		{"unknown model", messagesPath, `{"model":"claude-x","max_tokens":5,"messages":` + msgs + `}`, nil, 404, "not_found_error", "model: claude-x"},
 		{"gpt deployment", messagesPath, `{"model":"gpt-4o-mini","max_tokens":5,"messages":` + msgs + `}`, nil, 404, "not_found_error", "model: gpt-4o-mini"},
-		{"system role", messagesPath, `{"model":"claude-sonnet-4-5","max_tokens":5,"messages":[{"role":"system","content":"x"}]}`, nil, 400, "invalid_request_error",
+		{"system role", messagesPath, `{"model":"claude-sonnet-4-6","max_tokens":5,"messages":[{"role":"system","content":"x"}]}`, nil, 400, "invalid_request_error",
 			"messages.0.role: Input should be 'user' or 'assistant'"},
-		{"empty messages", messagesPath, `{"model":"claude-sonnet-4-5","max_tokens":5,"messages":[]}`, nil, 400, "invalid_request_error", "messages: at least one message is required"},
-		{"temperature", messagesPath, `{"model":"claude-sonnet-4-5","max_tokens":5,"temperature":1.5,"messages":` + msgs + `}`, nil, 400, "invalid_request_error", "temperature: Input should be less than or equal to 1"},
-		{"unknown block", messagesPath, `{"model":"claude-sonnet-4-5","max_tokens":5,"messages":[{"role":"user","content":[{"type":"video"}]}]}`, nil, 400, "invalid_request_error",
+		{"empty messages", messagesPath, `{"model":"claude-sonnet-4-6","max_tokens":5,"messages":[]}`, nil, 400, "invalid_request_error", "messages: at least one message is required"},
+		{"temperature", messagesPath, `{"model":"claude-sonnet-4-6","max_tokens":5,"temperature":1.5,"messages":` + msgs + `}`, nil, 400, "invalid_request_error", "temperature: Input should be less than or equal to 1"},
+		{"unknown block", messagesPath, `{"model":"claude-sonnet-4-6","max_tokens":5,"messages":[{"role":"user","content":[{"type":"video"}]}]}`, nil, 400, "invalid_request_error",
 			"messages.0.content.0.type: Input tag 'video' found using 'type' does not match any of the expected tags: 'text', 'image', 'document', 'search_result', 'thinking', 'redacted_thinking', 'tool_use', 'tool_result', 'server_tool_use', 'web_search_tool_result'"},
-		{"orphan tool_result", messagesPath, `{"model":"claude-sonnet-4-5","max_tokens":5,"messages":[{"role":"user","content":[{"type":"tool_result","tool_use_id":"toolu_1","content":"x"}]}]}`, nil, 400, "invalid_request_error",
+		{"orphan tool_result", messagesPath, `{"model":"claude-sonnet-4-6","max_tokens":5,"messages":[{"role":"user","content":[{"type":"tool_result","tool_use_id":"toolu_1","content":"x"}]}]}`, nil, 400, "invalid_request_error",
 			"messages.0.content: unexpected `tool_use_id` found in `tool_result` blocks: toolu_1. Each `tool_result` block must have a corresponding `tool_use` block in the previous message."},
-		{"unanswered tool_use", messagesPath, `{"model":"claude-sonnet-4-5","max_tokens":5,"messages":[{"role":"user","content":"a"},{"role":"assistant","content":[{"type":"tool_use","id":"toolu_1","name":"f","input":{}}]},{"role":"user","content":"b"}]}`, nil, 400, "invalid_request_error",
+		{"unanswered tool_use", messagesPath, `{"model":"claude-sonnet-4-6","max_tokens":5,"messages":[{"role":"user","content":"a"},{"role":"assistant","content":[{"type":"tool_use","id":"toolu_1","name":"f","input":{}}]},{"role":"user","content":"b"}]}`, nil, 400, "invalid_request_error",
 			"messages.1: `tool_use` ids were found without `tool_result` blocks immediately after: toolu_1. Each `tool_use` block must have a corresponding `tool_result` block in the next message."},
-		{"tool_choice names no tool", messagesPath, `{"model":"claude-sonnet-4-5","max_tokens":5,"tool_choice":{"type":"tool","name":"f"},"messages":` + msgs + `}`, nil, 400, "invalid_request_error",
+		{"tool_choice names no tool", messagesPath, `{"model":"claude-sonnet-4-6","max_tokens":5,"tool_choice":{"type":"tool","name":"f"},"messages":` + msgs + `}`, nil, 400, "invalid_request_error",
 			"tool_choice: Tool 'f' not found in provided tools"},
-		{"bad tool name", messagesPath, `{"model":"claude-sonnet-4-5","max_tokens":5,"tools":[{"name":"a b","input_schema":{"type":"object"}}],"messages":` + msgs + `}`, nil, 400, "invalid_request_error",
+		{"bad tool name", messagesPath, `{"model":"claude-sonnet-4-6","max_tokens":5,"tools":[{"name":"a b","input_schema":{"type":"object"}}],"messages":` + msgs + `}`, nil, 400, "invalid_request_error",
 			"tools.0.custom.name: String should match pattern '^[a-zA-Z0-9_-]{1,128}$'"},
-		{"thinking over max_tokens", messagesPath, `{"model":"claude-sonnet-4-5","max_tokens":2000,"thinking":{"type":"enabled","budget_tokens":4000},"messages":` + msgs + `}`, nil, 400, "invalid_request_error",
+		{"thinking over max_tokens", messagesPath, `{"model":"claude-sonnet-4-6","max_tokens":2000,"thinking":{"type":"enabled","budget_tokens":4000},"messages":` + msgs + `}`, nil, 400, "invalid_request_error",
 			"`max_tokens` must be greater than `thinking.budget_tokens`. Please consult our documentation at https://docs.claude.com/en/docs/build-with-claude/extended-thinking#max-tokens-and-context-window-size"},
-		{"five cache breakpoints", messagesPath, `{"model":"claude-sonnet-4-5","max_tokens":5,"messages":[{"role":"user","content":[` +
+		{"five cache breakpoints", messagesPath, `{"model":"claude-sonnet-4-6","max_tokens":5,"messages":[{"role":"user","content":[` +
 			strings.Repeat(`{"type":"text","text":"a","cache_control":{"type":"ephemeral"}},`, 4) + `{"type":"text","text":"a","cache_control":{"type":"ephemeral"}}]}]}`, nil, 400, "invalid_request_error",
 			"A maximum of 4 blocks with cache_control may be provided. Found 5."},
-		{"prompt too long", messagesPath, `{"model":"claude-sonnet-4-5","max_tokens":5,"messages":` + long + `}`, nil, 400, "invalid_request_error", "prompt is too long: 210004 tokens > 200000 maximum"},
+		{"prompt too long", messagesPath, `{"model":"claude-sonnet-4-6","max_tokens":5,"messages":` + long + `}`, nil, 400, "invalid_request_error", "prompt is too long: 210004 tokens > 200000 maximum"},
 		{"count_tokens needs no max_tokens but a model", messagesPath + "/count_tokens", `{"messages":` + msgs + `}`, nil, 400, "invalid_request_error", "model: Field required"},
 	}
 	for _, tt := range tests {
@@ -149,11 +149,11 @@ func TestAnthropicStreamWire(t *testing.T) {
 		events string // event names, runs of deltas collapsed
 		stop   string
 	}{
-		{"text", `{"model":"claude-sonnet-4-5","max_tokens":100,"stream":true,"messages":` + userMessage("hi") + `}`,
+		{"text", `{"model":"claude-sonnet-4-6","max_tokens":100,"stream":true,"messages":` + userMessage("hi") + `}`,
 			"message_start content_block_start ping content_block_delta content_block_stop message_delta message_stop", "end_turn"},
-		{"tool use after a sentence", `{"model":"claude-sonnet-4-5","max_tokens":300,"stream":true,` + tools + `,"messages":` + userMessage("get weather in Oslo") + `}`,
+		{"tool use after a sentence", `{"model":"claude-sonnet-4-6","max_tokens":300,"stream":true,` + tools + `,"messages":` + userMessage("get weather in Oslo") + `}`,
 			"message_start content_block_start ping content_block_delta content_block_stop content_block_start content_block_delta content_block_stop message_delta message_stop", "tool_use"},
-		{"thinking", `{"model":"claude-sonnet-4-5","max_tokens":3000,"stream":true,"thinking":{"type":"enabled","budget_tokens":1024},"messages":` + userMessage("think") + `}`,
+		{"thinking", `{"model":"claude-sonnet-4-6","max_tokens":3000,"stream":true,"thinking":{"type":"enabled","budget_tokens":1024},"messages":` + userMessage("think") + `}`,
 			"message_start content_block_start ping content_block_delta content_block_stop content_block_start content_block_delta content_block_stop message_delta message_stop", "end_turn"},
 	}
 	for _, tt := range tests {
@@ -211,7 +211,7 @@ func TestAnthropicStreamWire(t *testing.T) {
 func TestAnthropicShaping(t *testing.T) {
 	s := newServer(t, testOptions(newClock()))
 	tools := `"tools":[{"name":"get_weather","input_schema":` + weatherSchema + `},{"name":"search_docs","input_schema":{"type":"object","properties":{"q":{"type":"string"}}}}]`
-	base := `{"model":"claude-sonnet-4-5","max_tokens":200,"messages":` + userMessage("Tell me something") + `}`
+	base := `{"model":"claude-sonnet-4-6","max_tokens":200,"messages":` + userMessage("Tell me something") + `}`
 	code, m, _ := callMessages(s, base)
 	if code != 200 {
 		t.Fatal(m)
@@ -243,25 +243,25 @@ func TestAnthropicShaping(t *testing.T) {
 			}},
 		{"system string", strings.Replace(base, `"max_tokens":200`, `"max_tokens":200,"system":"Be brief."`, 1), "end_turn", blocks{"text"}, nil},
 		{"system blocks", strings.Replace(base, `"max_tokens":200`, `"max_tokens":200,"system":[{"type":"text","text":"Be brief."}]`, 1), "end_turn", blocks{"text"}, nil},
-		{"tool_choice auto calls the named tools after a sentence", `{"model":"claude-sonnet-4-5","max_tokens":500,` + tools + `,"messages":` + userMessage("use get_weather and search docs") + `}`,
+		{"tool_choice auto calls the named tools after a sentence", `{"model":"claude-sonnet-4-6","max_tokens":500,` + tools + `,"messages":` + userMessage("use get_weather and search docs") + `}`,
 			"tool_use", blocks{"text", "tool_use", "tool_use"}, nil},
-		{"disable_parallel_tool_use", `{"model":"claude-sonnet-4-5","max_tokens":500,` + tools + `,"tool_choice":{"type":"auto","disable_parallel_tool_use":true},"messages":` + userMessage("use get_weather and search docs") + `}`,
+		{"disable_parallel_tool_use", `{"model":"claude-sonnet-4-6","max_tokens":500,` + tools + `,"tool_choice":{"type":"auto","disable_parallel_tool_use":true},"messages":` + userMessage("use get_weather and search docs") + `}`,
 			"tool_use", blocks{"text", "tool_use"}, nil},
-		{"tool_choice any calls at once", `{"model":"claude-sonnet-4-5","max_tokens":500,` + tools + `,"tool_choice":{"type":"any"},"messages":` + userMessage("search docs") + `}`,
+		{"tool_choice any calls at once", `{"model":"claude-sonnet-4-6","max_tokens":500,` + tools + `,"tool_choice":{"type":"any"},"messages":` + userMessage("search docs") + `}`,
 			"tool_use", blocks{"tool_use"}, func(t *testing.T, m map[string]any) {
 				if name := m["content"].([]any)[0].(map[string]any)["name"]; name != "search_docs" {
 					t.Errorf("called %v", name)
 				}
 			}},
-		{"tool_choice none", `{"model":"claude-sonnet-4-5","max_tokens":500,` + tools + `,"tool_choice":{"type":"none"},"messages":` + userMessage("get weather") + `}`,
+		{"tool_choice none", `{"model":"claude-sonnet-4-6","max_tokens":500,` + tools + `,"tool_choice":{"type":"none"},"messages":` + userMessage("get weather") + `}`,
 			"end_turn", blocks{"text"}, nil},
-		{"text after tool results", `{"model":"claude-sonnet-4-5","max_tokens":500,` + tools + `,"messages":[{"role":"user","content":"get weather"},` +
+		{"text after tool results", `{"model":"claude-sonnet-4-6","max_tokens":500,` + tools + `,"messages":[{"role":"user","content":"get weather"},` +
 			`{"role":"assistant","content":[{"type":"tool_use","id":"toolu_1","name":"get_weather","input":{"location":"Oslo","unit":"celsius"}}]},` +
 			`{"role":"user","content":[{"type":"tool_result","tool_use_id":"toolu_1","content":[{"type":"text","text":"12C"}]}]}]}`,
 			"end_turn", blocks{"text"}, nil},
-		{"prefill", `{"model":"claude-sonnet-4-5","max_tokens":200,"messages":[{"role":"user","content":"hi"},{"role":"assistant","content":"Sure,"}]}`,
+		{"prefill", `{"model":"claude-sonnet-4-6","max_tokens":200,"messages":[{"role":"user","content":"hi"},{"role":"assistant","content":"Sure,"}]}`,
 			"end_turn", blocks{"text"}, nil},
-		{"thinking first", `{"model":"claude-sonnet-4-5","max_tokens":2000,"thinking":{"type":"enabled","budget_tokens":1024},"messages":` + userMessage("hi") + `}`,
+		{"thinking first", `{"model":"claude-sonnet-4-6","max_tokens":2000,"thinking":{"type":"enabled","budget_tokens":1024},"messages":` + userMessage("hi") + `}`,
 			"end_turn", blocks{"thinking", "text"}, func(t *testing.T, m map[string]any) {
 				b := m["content"].([]any)[0].(map[string]any)
 				if b["thinking"] == "" || b["signature"] == "" {
@@ -301,7 +301,7 @@ func TestAnthropicPromptCache(t *testing.T) {
 		if ttl != "" {
 			cc = `{"type":"ephemeral","ttl":"` + ttl + `"}`
 		}
-		return `{"model":"claude-sonnet-4-5","max_tokens":20,"system":[{"type":"text","text":"` + system + `","cache_control":` + cc + `}],"messages":` + userMessage(user) + `}`
+		return `{"model":"claude-sonnet-4-6","max_tokens":20,"system":[{"type":"text","text":"` + system + `","cache_control":` + cc + `}],"messages":` + userMessage(user) + `}`
 	}
 	usage := func(b string) (in, write, read, w5, w1 int) {
 		t.Helper()
@@ -314,7 +314,7 @@ func TestAnthropicPromptCache(t *testing.T) {
 		return int(u["input_tokens"].(float64)), int(u["cache_creation_input_tokens"].(float64)), int(u["cache_read_input_tokens"].(float64)),
 			int(cc["ephemeral_5m_input_tokens"].(float64)), int(cc["ephemeral_1h_input_tokens"].(float64))
 	}
-	sysTokens := sharedCounter().Count("claude-sonnet-4-5", system)
+	sysTokens := sharedCounter().Count("claude-sonnet-4-6", system)
 
 	in, write, read, w5, _ := usage(body("", "first question"))
 	if write != sysTokens || read != 0 || w5 != write || in == 0 {
@@ -333,11 +333,11 @@ func TestAnthropicPromptCache(t *testing.T) {
 	if w1 != write || write == 0 {
 		t.Fatalf("1h ttl: write %d, 1h %d", write, w1)
 	}
-	short := `{"model":"claude-sonnet-4-5","max_tokens":20,"system":[{"type":"text","text":"short","cache_control":{"type":"ephemeral"}}],"messages":` + userMessage("q") + `}`
+	short := `{"model":"claude-sonnet-4-6","max_tokens":20,"system":[{"type":"text","text":"short","cache_control":{"type":"ephemeral"}}],"messages":` + userMessage("q") + `}`
 	if _, write, read, _, _ := usage(short); write != 0 || read != 0 {
 		t.Fatalf("under the minimum: write %d read %d", write, read)
 	}
-	auto := `{"model":"claude-sonnet-4-5","max_tokens":20,"cache_control":{"type":"ephemeral"},"system":"` + strings.Repeat("guide ", 1500) + `","messages":` + userMessage("q") + `}`
+	auto := `{"model":"claude-sonnet-4-6","max_tokens":20,"cache_control":{"type":"ephemeral"},"system":"` + strings.Repeat("guide ", 1500) + `","messages":` + userMessage("q") + `}`
 	if _, write, _, _, _ := usage(auto); write == 0 {
 		t.Fatal("top-level cache_control wrote nothing")
 	}
@@ -353,7 +353,7 @@ func TestAnthropicRateLimit(t *testing.T) {
 		opts.Deployments[i].RPM = 1
 	}
 	s := newServer(t, opts)
-	body := `{"model":"claude-sonnet-4-5","max_tokens":20,"messages":` + userMessage("hi") + `}`
+	body := `{"model":"claude-sonnet-4-6","max_tokens":20,"messages":` + userMessage("hi") + `}`
 	code, _, h := callMessages(s, body)
 	if code != 200 || h.Get("anthropic-ratelimit-requests-limit") != "1" || h.Get("anthropic-ratelimit-requests-remaining") != "0" {
 		t.Fatalf("first: %d %v", code, h)
@@ -369,12 +369,12 @@ func TestAnthropicRateLimit(t *testing.T) {
 // Claude deployments off the OpenAI surfaces.
 func TestAnthropicFoundryHeaders(t *testing.T) {
 	s := newServer(t, testOptions(newClock()))
-	rec := call(s, http.MethodPost, "/anthropic/v1/messages", `{"model":"claude-sonnet-4-5","max_tokens":5,"messages":`+userMessage("hi")+`}`,
+	rec := call(s, http.MethodPost, "/anthropic/v1/messages", `{"model":"claude-sonnet-4-6","max_tokens":5,"messages":`+userMessage("hi")+`}`,
 		"api-key", "k", "anthropic-version", "2023-06-01")
 	if rec.Code != 200 || rec.Header().Get("apim-request-id") == "" || rec.Header().Get("request-id") == "" {
 		t.Fatalf("%d %v", rec.Code, rec.Header())
 	}
-	rec = call(s, http.MethodPost, "/openai/v1/chat/completions", `{"model":"claude-sonnet-4-5","messages":[{"role":"user","content":"hi"}]}`)
+	rec = call(s, http.MethodPost, "/openai/v1/chat/completions", `{"model":"claude-sonnet-4-6","messages":[{"role":"user","content":"hi"}]}`)
 	if rec.Code != 400 || !strings.Contains(rec.Body.String(), "OperationNotSupported") {
 		t.Fatalf("chat on a Claude deployment: %d %s", rec.Code, rec.Body)
 	}
@@ -382,7 +382,7 @@ func TestAnthropicFoundryHeaders(t *testing.T) {
 
 func TestKindOf(t *testing.T) {
 	for model, want := range map[string]Kind{
-		"claude-sonnet-4-5": KindMessages, "Claude-Opus-4-1": KindMessages, "gpt-4o": KindChat,
+		"claude-sonnet-4-6": KindMessages, "Claude-Opus-4-1": KindMessages, "gpt-4o": KindChat,
 		"text-embedding-3-large": KindEmbeddings, "dall-e-3": KindImages, "gpt-35-turbo-instruct": KindCompletions,
 	} {
 		if got := KindOf(model); got != want {

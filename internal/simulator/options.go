@@ -158,7 +158,7 @@ func DefaultOptions() Options {
 			{Name: "gpt-4o-mini", Model: "gpt-4o-mini", Version: "2024-07-18", Kind: KindChat, TPM: 1_000_000, RPM: 6_000},
 			{Name: "gpt-4o", Model: "gpt-4o", Version: "2024-11-20", Kind: KindChat, TPM: 450_000, RPM: 2_700},
 			{Name: "text-embedding-3-small", Model: "text-embedding-3-small", Kind: KindEmbeddings, EmbeddingDims: DefaultEmbeddingDims, TPM: 1_000_000, RPM: 6_000},
-			{Name: "claude-sonnet-4-5", Model: "claude-sonnet-4-5", Version: "20250929", Kind: KindMessages, TPM: 2_000_000, RPM: 4_000},
+			{Name: "claude-sonnet-4-6", Model: "claude-sonnet-4-6", Kind: KindMessages, TPM: 2_000_000, RPM: 4_000},
 		},
 		Latency: Latency{
 			TimeToFirstToken: 150 * time.Millisecond,
