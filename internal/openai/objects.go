@@ -44,7 +44,9 @@ func CollectionOperation(collection, method string) (Operation, bool) {
 func ObjectOperation(collection, method, action string) (Operation, bool) {
 	for _, o := range objectOperations {
 		if o.collection == collection && o.method == method && o.action == action {
-			return o.op, true
+			op := o.op
+			op.Method, op.ResourceScoped = method, true // /openai/{suffix} on the dated surface
+			return op, true
 		}
 	}
 	return Operation{}, false
