@@ -249,3 +249,13 @@ func sortMatches(ms []Match) []Match {
 	}
 	return out
 }
+
+// Rename returns r under another name, for a configured rule that reuses a
+// built-in matcher.
+func Rename(r Rule, name string) (Rule, error) {
+	if !ValidName(name) {
+		return Rule{}, fmt.Errorf("rule name %q: want 1 to 40 characters of a-z, 0-9 and _", name)
+	}
+	r.name = name
+	return r, nil
+}
