@@ -42,11 +42,16 @@ func buildPipeline(ctx context.Context, cfg *config.Config, d buildDeps) (*pipel
 		log: d.log, now: d.now, region: cfg.Region, replica: cfg.Replica.Name,
 		maxBody: int64(cfg.Limits.MaxBodyBytes), maxRetry: int64(cfg.Limits.MaxRetryBodyBytes),
 		bodyTimeout: cfg.Limits.BodyReadTimeout.D(),
-		logBodies:   cfg.Log.Bodies, maxBodyLog: int(cfg.Log.MaxBodyLogBytes),
+		maxBodyLog:  int(cfg.Log.MaxBodyLogBytes),
 		deployments: map[string]*deployment{}, targets: map[string]*upstream.Target{},
 		tokens: d.tokens, metrics: d.metrics, sink: d.sink, newID: d.newID, tel: d.tel,
 		versions: map[string]bool{}, denials: &logSampler{}, anonRows: &rowSampler{perSecond: anonymousLogPerSecond},
 	}
+	pr, err := newProtection(cfg)
+	if err != nil {
+		return nil, err
+	}
+	p.protect = pr
 	versions := cfg.APIVersions
 	if len(versions) == 0 {
 		versions = openai.DefaultAPIVersions()

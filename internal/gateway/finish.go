@@ -123,13 +123,8 @@ func (p *pipeline) finish(r *http.Request, s *scope) {
 		rec.FirstByteMs = ms(s.firstByte.Sub(s.start).Seconds())
 		p.metrics.ttfb.WithLabelValues(depLabel).Observe(s.firstByte.Sub(s.start).Seconds())
 	}
-	if p.logBodies {
-		rec.RequestBody = reqlog.TruncatedBytes(s.body, p.maxBodyLog)
-		if s.streamed {
-			rec.ResponseBody = s.streamText()
-		} else {
-			rec.ResponseBody = reqlog.TruncatedBytes(s.respBody, p.maxBodyLog)
-		}
+	if p.logsBodies(s) {
+		p.logBodies(&rec, s) // redacted before the record leaves this function
 	}
 	rec.Bound(p.maxBodyLog) // before telemetry, which reads the record too
 	p.metrics.requests.WithLabelValues(depLabel, opLabel, strconv.Itoa(s.status), string(kind)).Inc()

@@ -39,8 +39,8 @@ type pipeline struct {
 	maxBody          int64
 	maxRetry         int64
 	bodyTimeout      time.Duration // limits.body_read_timeout; 0 means none
-	logBodies        bool
 	maxBodyLog       int
+	protect          *protection // body logging, redaction, guardrails
 	deployments      map[string]*deployment
 	depNames         []string
 	targets          map[string]*upstream.Target
