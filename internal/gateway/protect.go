@@ -1,9 +1,16 @@
 package gateway
 
 import (
+	"context"
+	"encoding/json"
+	"net/http"
+
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/moat-gw/moat/internal/admin"
+	"github.com/moat-gw/moat/internal/audit"
 	"github.com/moat-gw/moat/internal/config"
+	"github.com/moat-gw/moat/internal/rbac"
 	"github.com/moat-gw/moat/internal/redact"
 	"github.com/moat-gw/moat/internal/reqlog"
 )
@@ -121,4 +128,36 @@ func newProtectMetrics(reg prometheus.Registerer) protectMetrics {
 	}
 	reg.MustRegister(m.redactions, m.guardHits)
 	return m
+}
+
+// contentAccess returns the query API's content hooks: a request may read
+// prompt text when its principal holds Moat/logs/content/read, and every
+// such read is appended to the audit log first. A store without an audit
+// log gets no hooks, so content cannot be read at all.
+func (s *Server) contentAccess() (func(*http.Request) bool, func(*http.Request, string, string, int) error) {
+	al, ok := s.store.(admin.AuditLog)
+	if !ok {
+		return nil, nil
+	}
+	content := func(r *http.Request) bool {
+		_, err := s.pipe.Load().authorizeManagement(r, rbac.DataActionLogsContentRead)
+		return err == nil
+	}
+	record := func(r *http.Request, actor, query string, rows int) error {
+		p := s.pipe.Load()
+		q := []byte(query)
+		if p.protect.redact != nil {
+			q, _ = p.protect.redact.Text(q) // the audit log is kept for ever: no personal data in it
+		}
+		details, err := json.Marshal(map[string]any{"query": reqlog.Truncated(string(q), 2048), "rows": rows})
+		if err != nil {
+			return err
+		}
+		_, err = al.AppendAudit(context.WithoutCancel(r.Context()), audit.Record{
+			Time: s.now(), Actor: actor, Action: audit.ActionLogsContentRead, Target: r.URL.Path,
+			Details: details, ClientIP: p.policy.ClientAddr(peerAddr(r), r.Header).String(),
+		})
+		return err
+	}
+	return content, record
 }

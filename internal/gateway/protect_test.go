@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -168,5 +169,80 @@ func assertNoRawFiles(t *testing.T, dir string) {
 	})
 	if n == 0 {
 		t.Error("no files under the data directory")
+	}
+}
+
+const (
+	logReaderKey    = "log-reader-key-log-reader-key-0001"
+	promptReaderKey = "prompt-reader-key-prompt-reader-01"
+)
+
+// TestContentReadPermission: prompt text is served by the query API and
+// the dashboard's KQL box only to a principal holding
+// Moat/logs/content/read, and every such read is in the audit log.
+func TestContentReadPermission(t *testing.T) {
+	ts := startServer(t, fmt.Sprintf(`
+log: {bodies: true}
+auth:
+  keys: [{name: ops, key: %s}, {name: reader, key: %s}, {name: prompts, key: %s}]
+  assignments:
+    - {role: Moat Administrator, principal: 'key:ops'}
+    - {role: Moat Log Reader, principal: 'key:reader'}
+    - {role: Moat Prompt Reader, principal: 'key:prompts'}
+`, adminKey, logReaderKey, promptReaderKey))
+	url := ts.url + "/openai/deployments/gpt-4o-mini/chat/completions?api-version=2024-10-21"
+	if status, _, body := do(t, "POST", url, `{"messages":[{"role":"user","content":"Hello mail carol@example.com"}],"max_tokens":5}`, "api-key", adminKey); status != 200 {
+		t.Fatalf("%d %s", status, body)
+	}
+	count := `{"query":"MoatGatewayLogs | count"}`
+	for i := 0; ; i++ { // the log writer flushes every 200ms
+		_, _, body := do(t, "POST", ts.mgmtURL+"/api/query", count, "api-key", logReaderKey)
+		if strings.Contains(body, `[[1]]`) {
+			break
+		}
+		if i == 200 {
+			t.Fatalf("the record never arrived: %s", body)
+		}
+		sleepMs(20)
+	}
+	audited := func() int {
+		_, _, body := do(t, "GET", ts.mgmtURL+"/admin/audit", "", "api-key", adminKey)
+		return strings.Count(body, `"action":"logs.content.read"`)
+	}
+	tests := []struct {
+		name, key, path, query string
+		status                 int
+		want, not              string
+		audits                 int
+	}{
+		{name: "reader names a content column", key: logReaderKey, path: "/api/query", query: "MoatGatewayLogs | project RequestMessages",
+			status: 400, want: "reading it needs the Moat/logs/content/read permission"},
+		{name: "reader takes whole rows", key: logReaderKey, path: "/api/query", query: "MoatGatewayLogs | take 5",
+			status: 200, want: `"CorrelationId"`, not: "RequestMessages"},
+		{name: "reader in the dashboard", key: logReaderKey, path: "/dashboard/api/query", query: "MoatGatewayLogs | where RequestMessages contains 'REDACTED' | count",
+			status: 400, want: "Moat/logs/content/read"},
+		{name: "prompt reader", key: promptReaderKey, path: "/api/query", query: "MoatGatewayLogs | project RequestMessages",
+			status: 200, want: "[REDACTED:email]", not: "carol@", audits: 1},
+		{name: "prompt reader in the dashboard", key: promptReaderKey, path: "/dashboard/api/query", query: "MoatGatewayLogs | take 1",
+			status: 200, want: "RequestMessages", audits: 1},
+		{name: "prompt reader without content", key: promptReaderKey, path: "/api/query", query: "MoatGatewayLogs | summarize count() by DeploymentName",
+			status: 200, want: "gpt-4o-mini"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := audited()
+			q, _ := json.Marshal(map[string]string{"query": tt.query})
+			status, _, body := do(t, "POST", ts.mgmtURL+tt.path, string(q), "api-key", tt.key)
+			if status != tt.status || !strings.Contains(body, tt.want) || (tt.not != "" && strings.Contains(body, tt.not)) {
+				t.Fatalf("%d %s; want %d with %q without %q", status, body, tt.status, tt.want, tt.not)
+			}
+			if got := audited() - before; got != tt.audits {
+				t.Errorf("%d audit entries, want %d", got, tt.audits)
+			}
+		})
+	}
+	_, _, body := do(t, "GET", ts.mgmtURL+"/admin/audit", "", "api-key", adminKey)
+	if !strings.Contains(body, `"target":"/api/query"`) || !strings.Contains(body, `project RequestMessages`) {
+		t.Errorf("audit entry lacks the surface or the query: %s", body)
 	}
 }

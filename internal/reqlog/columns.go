@@ -64,6 +64,14 @@ var columns = []Column{
 	{"first_token_ms", "FirstTokenTime", TypeReal},
 }
 
+// contentColumns hold prompt and completion text: reading them needs a
+// permission of its own (Moat/logs/content/read), and they have their own
+// retention (log.body_retention).
+var contentColumns = map[string]bool{"request_body": true, "response_body": true}
+
+// Content reports whether c holds prompt or completion text.
+func (c Column) Content() bool { return contentColumns[c.SQL] }
+
 // Columns returns the schema (without the id column, which is "id"/"Id").
 func Columns() []Column { return append([]Column(nil), columns...) }
 
