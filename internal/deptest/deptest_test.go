@@ -51,7 +51,7 @@ var allowed = map[string][]string{
 	// (the process) adapts; TestDataPlaneDeps also keeps them out of its
 	// transitive imports.
 	"internal/dataplane": {"internal/openai", "internal/httpx", "internal/audit", "internal/auth", "internal/config",
-		"internal/netpolicy", "internal/ratelimit", "internal/rbac", "internal/reqlog", "internal/route",
+		"internal/netpolicy", "internal/ratelimit", "internal/rbac", "internal/redact", "internal/reqlog", "internal/route",
 		"internal/telemetry", "internal/upstream"},
 }
 
