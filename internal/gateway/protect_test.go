@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -244,5 +245,40 @@ auth:
 	_, _, body := do(t, "GET", ts.mgmtURL+"/admin/audit", "", "api-key", adminKey)
 	if !strings.Contains(body, `"target":"/api/query"`) || !strings.Contains(body, `project RequestMessages`) {
 		t.Errorf("audit entry lacks the surface or the query: %s", body)
+	}
+}
+
+// TestBodyRetention: bodies older than log.body_retention are blanked while
+// the rows stay, and newer bodies are kept.
+func TestBodyRetention(t *testing.T) {
+	clk := newClock()
+	ts := startServerOpts(t, "log: {bodies: true, retention: 30d, body_retention: 1h}\n", Options{Version: "test", Now: clk.Now})
+	url := ts.url + "/openai/deployments/gpt-4o-mini/chat/completions?api-version=2024-10-21"
+	call := func() {
+		if status, _, body := do(t, "POST", url, chatBody); status != 200 {
+			t.Fatalf("%d %s", status, body)
+		}
+	}
+	waitRows := func(n int) {
+		for i := 0; i < 300; i++ {
+			if recs, err := ts.store.After(context.Background(), 0, 100); err == nil && len(recs) == n {
+				return
+			}
+			sleepMs(20)
+		}
+		t.Fatalf("the log never held %d records", n)
+	}
+	call()
+	waitRows(1)
+	clk.Add(2 * time.Hour)
+	call() // new: kept
+	waitRows(2)
+	since := ts.blankBodies(context.Background(), time.Time{})
+	if want := clk.Now().Add(-time.Hour); !since.Equal(want) {
+		t.Errorf("next pass starts at %v, want %v", since, want)
+	}
+	recs := ts.records()
+	if len(recs) != 2 || recs[0].RequestBody != "" || recs[0].ResponseBody != "" || recs[1].RequestBody == "" || recs[0].TotalTokens == 0 {
+		t.Fatalf("records after body retention: %+v", recs)
 	}
 }

@@ -51,6 +51,15 @@ type Record struct {
 	FirstTokenMs float64
 }
 
+// BodyBlanker is a Store that can erase logged bodies ahead of the rows
+// themselves, for log.body_retention. moat's stores implement it.
+type BodyBlanker interface {
+	// BlankBodies empties RequestBody and ResponseBody of the records with
+	// from <= Time < to, in transactions small enough not to stall the log
+	// writer, and returns how many records it changed.
+	BlankBodies(ctx context.Context, from, to time.Time) (int64, error)
+}
+
 // Store persists records. Implementations must be safe for concurrent use.
 type Store interface {
 	// WriteBatch appends records in one transaction.

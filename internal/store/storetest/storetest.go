@@ -35,6 +35,7 @@ func Run(t *testing.T, newStore Factory) {
 		{"RoundTrip", testRoundTrip},
 		{"After", testAfter},
 		{"DeleteBefore", testDeleteBefore},
+		{"BlankBodies", testBlankBodies},
 		{"Concurrent", testConcurrent},
 		{"Reopen", testReopen},
 		{"EmptyBatch", testEmptyBatch},
