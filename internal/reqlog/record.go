@@ -49,6 +49,10 @@ type Record struct {
 	// generated content (text, tool-call arguments), the time to first
 	// token; for an answer that is not streamed, its first byte.
 	FirstTokenMs float64
+	// Guardrail lists the guardrail rules that matched the call, as
+	// "direction:action:rule" items joined by commas, sorted
+	// ("completion:flag:email,prompt:block:card"); empty when none did.
+	Guardrail string
 }
 
 // BodyBlanker is a Store that can erase logged bodies ahead of the rows

@@ -193,6 +193,13 @@ CREATE TABLE replicas (
 			// prompt-filter event, not a token. Rows logged before hold 0.
 			sql: `ALTER TABLE request_log ADD COLUMN first_token_ms REAL NOT NULL DEFAULT 0;`,
 		},
+		{
+			version: 8,
+			name:    "request_log_guardrail",
+			// The guardrail rules that matched a call (GuardrailHits).
+			// Rows logged before hold ''.
+			sql: `ALTER TABLE request_log ADD COLUMN guardrail TEXT NOT NULL DEFAULT '';`,
+		},
 	}
 }
 
