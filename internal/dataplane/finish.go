@@ -123,6 +123,8 @@ func (p *Pipeline) finish(r *http.Request, s *scope) {
 		rec.FirstByteMs = ms(s.firstByte.Sub(s.start).Seconds())
 		p.metrics.ttfb.WithLabelValues(depLabel).Observe(s.firstByte.Sub(s.start).Seconds())
 	}
+	p.streamHits(s)
+	rec.Guardrail = s.guard.column()
 	if p.logsBodies(s) {
 		p.logBodies(&rec, s) // redacted before the record leaves this function
 	}

@@ -66,6 +66,9 @@ func (p *Pipeline) modifyResponse(resp *http.Response) error {
 		}
 	}
 	s.status = resp.StatusCode
+	if err := p.guardAnswer(resp, s); err != nil {
+		return err
+	}
 	if s.member.idle > 0 {
 		resp.Body = newIdleBody(resp.Body, s.member.idle, s)
 	}

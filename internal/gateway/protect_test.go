@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -281,4 +282,101 @@ func TestBodyRetention(t *testing.T) {
 	if len(recs) != 2 || recs[0].RequestBody != "" || recs[0].ResponseBody != "" || recs[1].RequestBody == "" || recs[0].TotalTokens == 0 {
 		t.Fatalf("records after body retention: %+v", recs)
 	}
+}
+
+// TestGuardrails: block, mask and flag rules on prompts and on plain and
+// streamed completions, including a card number split across two events.
+func TestGuardrails(t *testing.T) {
+	tests := []struct {
+		name     string
+		rules    string
+		prompt   string
+		answer   []string
+		stream   bool
+		status   int
+		want     []string // in the client's answer
+		not      []string // never in the client's answer
+		upstream string   // in what the upstream received; "-" when it must not be called
+		hits     string   // GuardrailHits
+		kind     string   // LastErrorReason
+	}{
+		{name: "prompt blocked", rules: `[{builtin: card, action: block}]`,
+			prompt: `{"messages":[{"role":"user","content":"pay with 4111 1111 1111 1111"}]}`, answer: []string{"ok"},
+			status: 400, want: []string{`"code":"content_filter"`, `"param":"prompt"`, `"innererror":{"code":"ResponsibleAIPolicyViolation","content_filter_result":{"custom_blocklists":[{"filtered":true,"id":"card"}]`},
+			upstream: "-", hits: "prompt:block:card", kind: "policy_content_filter"},
+		{name: "prompt masked", rules: `[{builtin: email, action: mask, apply_to: prompt}]`,
+			prompt: `{"messages":[{"role":"user","content":"write to alice@example.com"}]}`, answer: []string{"done"},
+			status: 200, upstream: "write to [REDACTED:email]", hits: "prompt:mask:email"},
+		{name: "answer blocked", rules: `[{builtin: card, action: block, apply_to: completion}]`,
+			prompt: chatBody, answer: []string{"your card is 5555-5555-5555-4444"},
+			status: 200, want: []string{`"finish_reason":"content_filter"`, `"content":null`, `"id":"card"`}, not: []string{"5555"},
+			hits: "completion:block:card"},
+		{name: "answer masked", rules: `[{builtin: my_number, action: mask}]`,
+			prompt: chatBody, answer: []string{"番号は123456789018です"},
+			status: 200, want: []string{"番号は[REDACTED:my_number]です"}, not: []string{"123456789018"}, hits: "completion:mask:my_number"},
+		{name: "answer flagged", rules: `[{builtin: phone, action: flag}]`,
+			prompt: chatBody, answer: []string{"call 03-1234-5678"},
+			status: 200, want: []string{"call 03-1234-5678"}, hits: "completion:flag:phone"},
+		{name: "stream cut across events", rules: `[{builtin: card, action: block}]`, stream: true,
+			prompt: chatBody, answer: []string{"your card 5555-5555-", "5555-4444 and more", " text after"},
+			status: 200, want: []string{`"finish_reason":"content_filter"`, "[DONE]", `"id":"card"`}, not: []string{"5555-4444", "text after", `"finish_reason":"stop"`},
+			hits: "completion:block:card"},
+		{name: "stream masked in an event", rules: `[{builtin: email, action: mask}]`, stream: true,
+			prompt: chatBody, answer: []string{"mail ", "bob@example.org now", " bye"},
+			status: 200, want: []string{"[REDACTED:email]", " bye", `"finish_reason":"stop"`}, not: []string{"bob@"},
+			hits: "completion:mask:email"},
+		{name: "other deployment", rules: `[{builtin: card, action: block, deployments: ["gpt-*"]}]`,
+			prompt: `{"messages":[{"role":"user","content":"4111111111111111"}]}`, answer: []string{"ok"}, status: 200},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []string
+			up := piiUpstreamRecording(t, tt.answer, &got)
+			ts := startServer(t, upstreamConfig(up.URL, "guardrails: "+tt.rules))
+			body := tt.prompt
+			if tt.stream {
+				body = strings.Replace(body, `{"messages"`, `{"stream":true,"messages"`, 1)
+			}
+			status, _, answer := do(t, "POST", ts.url+"/openai/deployments/chat/chat/completions?api-version=2024-10-21", body)
+			if status != tt.status {
+				t.Fatalf("status %d, want %d: %s", status, tt.status, answer)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(answer, w) {
+					t.Errorf("answer lacks %q:\n%s", w, answer)
+				}
+			}
+			for _, n := range tt.not {
+				if strings.Contains(answer, n) {
+					t.Errorf("answer has %q:\n%s", n, answer)
+				}
+			}
+			switch {
+			case tt.upstream == "-" && len(got) > 0:
+				t.Errorf("the upstream was called: %q", got)
+			case tt.upstream != "-" && tt.upstream != "" && (len(got) == 0 || !strings.Contains(got[0], tt.upstream)):
+				t.Errorf("the upstream received %q, want %q in it", got, tt.upstream)
+			}
+			recs := ts.records()
+			if len(recs) != 1 || recs[0].Guardrail != tt.hits || recs[0].ErrorKind != tt.kind {
+				t.Fatalf("log: %d records, GuardrailHits %q kind %q; want %q %q", len(recs), recs[0].Guardrail, recs[0].ErrorKind, tt.hits, tt.kind)
+			}
+		})
+	}
+}
+
+// piiUpstreamRecording is piiUpstream that records the bodies it receives.
+func piiUpstreamRecording(t *testing.T, pieces []string, got *[]string) *httptest.Server {
+	inner := piiUpstream(t, pieces)
+	var mu sync.Mutex
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		*got = append(*got, string(b))
+		mu.Unlock()
+		r.Body = io.NopCloser(strings.NewReader(string(b)))
+		inner.Config.Handler.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
 }
