@@ -26,6 +26,7 @@ type GuardRule struct {
 // Guard applies guardrail rules to one direction of a call (prompts or
 // completions). A nil *Guard checks nothing.
 type Guard struct {
+	all               *Set // every rule: one pass tells whether anything matched
 	block, mask, flag *Set
 }
 
@@ -34,8 +35,9 @@ func NewGuard(rules []GuardRule) *Guard {
 	if len(rules) == 0 {
 		return nil
 	}
-	var b, m, f []Rule
+	var b, m, f, all []Rule
 	for _, r := range rules {
+		all = append(all, r.Rule)
 		switch r.Action {
 		case Block:
 			b = append(b, r.Rule)
@@ -45,7 +47,7 @@ func NewGuard(rules []GuardRule) *Guard {
 			f = append(f, r.Rule)
 		}
 	}
-	return &Guard{block: NewSet(b...), mask: NewSet(m...), flag: NewSet(f...)}
+	return &Guard{all: NewSet(all...), block: NewSet(b...), mask: NewSet(m...), flag: NewSet(f...)}
 }
 
 // Verdict is what a guard found.
@@ -64,6 +66,13 @@ type Verdict struct {
 func (g *Guard) Check(body []byte) Verdict {
 	var v Verdict
 	if g == nil || len(body) == 0 {
+		return v
+	}
+	// One pass with every rule: most bodies match nothing and stop here.
+	// When something matched, each action's rules run on their own, since
+	// in the shared pass a match of one rule may hide an overlapping match
+	// of another.
+	if _, hits := g.all.Body(body); len(hits) == 0 {
 		return v
 	}
 	if _, hit := g.block.Body(body); len(hit) > 0 {
@@ -142,17 +151,22 @@ func (sg *StreamGuard) Feed(text []byte) (blocked string) {
 	}
 	from := len(sg.window)
 	buf := append(sg.window, text...)
-	for _, set := range []struct {
-		s      *Set
-		action string
-	}{{sg.g.block, Block}, {sg.g.mask, Mask}, {sg.g.flag, Flag}} {
-		for _, m := range set.s.Find(buf) {
-			if m.End <= from {
-				continue // seen with an earlier event
-			}
-			sg.hits = tag(sg.hits, set.action, []string{m.Rule})
-			if set.action == Block && blocked == "" {
-				blocked = m.Rule
+	if ms := sg.g.all.Find(buf); len(ms) > 0 {
+		// Something matched in the window: each action's rules on their
+		// own, as in Check (a match of one rule may hide an overlapping
+		// match of another in the shared pass).
+		for _, set := range []struct {
+			s      *Set
+			action string
+		}{{sg.g.block, Block}, {sg.g.mask, Mask}, {sg.g.flag, Flag}} {
+			for _, m := range set.s.Find(buf) {
+				if m.End <= from {
+					continue // seen with an earlier event
+				}
+				sg.hits = tag(sg.hits, set.action, []string{m.Rule})
+				if set.action == Block && blocked == "" {
+					blocked = m.Rule
+				}
 			}
 		}
 	}

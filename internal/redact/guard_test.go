@@ -100,3 +100,23 @@ func TestJoinHits(t *testing.T) {
 		t.Errorf("JoinHits = %q", got)
 	}
 }
+
+// TestGuardOverlap: a block match is found even when a match of another
+// rule overlaps it, plain and streamed.
+func TestGuardOverlap(t *testing.T) {
+	label, err := Custom("card_label", `card [0-9]{4}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := guardOf(t, GuardRule{label, Flag}, GuardRule{builtin(t, Card), Block})
+	if v := g.Check([]byte(`{"c":"card 4111 1111 1111 1111"}`)); v.Blocked != Card {
+		t.Errorf("Check: %+v", v)
+	}
+	sg := g.Stream()
+	if r := sg.Feed([]byte("card 4111 1111")); r != "" {
+		t.Fatalf("blocked early: %s", r)
+	}
+	if r := sg.Feed([]byte(" 1111 1111")); r != Card {
+		t.Errorf("Feed = %q, want card", r)
+	}
+}

@@ -23,8 +23,9 @@ func (s *Set) Find(text []byte) []Match {
 		return nil
 	}
 	var ms []Match
+	st := statsOf(text)
 	for i := range s.rules {
-		ms = s.rules[i].find(ms, text)
+		ms = s.rules[i].find(ms, text, st)
 	}
 	return sortMatches(ms)
 }

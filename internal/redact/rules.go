@@ -16,7 +16,6 @@
 package redact
 
 import (
-	"bytes"
 	"fmt"
 	"regexp"
 	"slices"
@@ -40,8 +39,10 @@ type Rule struct {
 	name  string
 	res   []*regexp.Regexp
 	valid func(m []byte) bool
-	// need is a cheap test a text must pass before the patterns run.
-	need func(text []byte) bool
+	// minDigits and needAt are cheap tests a text must pass before the
+	// patterns run: most prompt text has no '@' and few digits.
+	minDigits int
+	needAt    bool
 }
 
 // Name is the rule's class name.
@@ -71,13 +72,13 @@ var (
 func Builtin(name string) (Rule, bool) {
 	switch name {
 	case Email:
-		return Rule{name: Email, res: []*regexp.Regexp{emailRE}, need: hasAt}, true
+		return Rule{name: Email, res: []*regexp.Regexp{emailRE}, needAt: true}, true
 	case Phone:
-		return Rule{name: Phone, res: []*regexp.Regexp{intlPhoneRE, jpPhoneRE}, valid: validPhone, need: digits(8)}, true
+		return Rule{name: Phone, res: []*regexp.Regexp{intlPhoneRE, jpPhoneRE}, valid: validPhone, minDigits: 8}, true
 	case Card:
-		return Rule{name: Card, res: []*regexp.Regexp{cardRE}, valid: validCard, need: digits(13)}, true
+		return Rule{name: Card, res: []*regexp.Regexp{cardRE}, valid: validCard, minDigits: 13}, true
 	case MyNumber:
-		return Rule{name: MyNumber, res: []*regexp.Regexp{myNumberRE}, valid: validMyNumber, need: digits(12)}, true
+		return Rule{name: MyNumber, res: []*regexp.Regexp{myNumberRE}, valid: validMyNumber, minDigits: 12}, true
 	}
 	return Rule{}, false
 }
@@ -119,9 +120,28 @@ type Match struct {
 	Rule       string
 }
 
+// textStats are what the rules' cheap tests read, counted once per text.
+type textStats struct {
+	digits int
+	at     bool
+}
+
+func statsOf(text []byte) textStats {
+	var st textStats
+	for _, b := range text {
+		switch {
+		case b >= '0' && b <= '9':
+			st.digits++
+		case b == '@':
+			st.at = true
+		}
+	}
+	return st
+}
+
 // find appends r's validated matches in text.
-func (r *Rule) find(out []Match, text []byte) []Match {
-	if r.need != nil && !r.need(text) {
+func (r *Rule) find(out []Match, text []byte, st textStats) []Match {
+	if st.digits < r.minDigits || (r.needAt && !st.at) {
 		return out
 	}
 	for _, re := range r.res {
@@ -132,23 +152,6 @@ func (r *Rule) find(out []Match, text []byte) []Match {
 		}
 	}
 	return out
-}
-
-func hasAt(text []byte) bool { return bytes.IndexByte(text, '@') >= 0 }
-
-// digits returns a test that text holds at least n ASCII digits.
-func digits(n int) func([]byte) bool {
-	return func(text []byte) bool {
-		c := 0
-		for _, b := range text {
-			if b >= '0' && b <= '9' {
-				if c++; c >= n {
-					return true
-				}
-			}
-		}
-		return false
-	}
 }
 
 // digitsOf returns the ASCII digits of m, in a fixed array (no allocation).
