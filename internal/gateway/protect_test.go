@@ -380,3 +380,29 @@ func piiUpstreamRecording(t *testing.T, pieces []string, got *[]string) *httptes
 	t.Cleanup(srv.Close)
 	return srv
 }
+
+// TestGuardrailMaskWithInjectedUsage: a masked stream still has the usage
+// moat asked for hidden from the client, and its usage is read.
+func TestGuardrailMaskWithInjectedUsage(t *testing.T) {
+	f := newFakeUpstream(t, false)
+	ts := startServer(t, upstreamConfig(f.URL, "guardrails: [{name: num, regex: 'two|four', action: mask}]"))
+	status, _, body := do(t, "POST", ts.url+"/openai/deployments/chat/chat/completions?api-version=2024-10-21",
+		`{"stream":true,"messages":[{"role":"user","content":"count"}]}`)
+	if status != 200 {
+		t.Fatalf("%d %s", status, body)
+	}
+	for _, w := range []string{"[REDACTED:num]", "one ", "five", "[DONE]"} {
+		if !strings.Contains(body, w) {
+			t.Errorf("stream lacks %q:\n%s", w, body)
+		}
+	}
+	for _, n := range []string{"two", "four", `"usage"`} {
+		if strings.Contains(body, n) {
+			t.Errorf("stream has %q:\n%s", n, body)
+		}
+	}
+	recs := ts.records()
+	if len(recs) != 1 || recs[0].TotalTokens != 16 || recs[0].TokensEstimated || recs[0].Guardrail != "completion:mask:num" {
+		t.Fatalf("record: %+v", recs)
+	}
+}
