@@ -90,6 +90,9 @@ func runLogsQuery(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		var ke *kql.Error
 		if errors.As(err, &ke) {
+			if !*content && strings.Contains(ke.Msg, logquery.ContentDataAction) {
+				ke.Msg += " (here: moat logs query --content, which is audited)"
+			}
 			return pointAt(query, ke)
 		}
 		return err

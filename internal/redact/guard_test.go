@@ -120,3 +120,28 @@ func TestGuardOverlap(t *testing.T) {
 		t.Errorf("Feed = %q, want card", r)
 	}
 }
+
+// FuzzStreamGuard feeds arbitrary pieces: it never panics, the window
+// stays bounded, and a card number fed whole in one piece is always found.
+func FuzzStreamGuard(f *testing.F) {
+	f.Add([]byte("card 4111 1111 "), []byte("1111 1111 ok"))
+	f.Add([]byte("\xff\xfe@"), []byte("a@b.co"))
+	g := NewGuard([]GuardRule{{mustBuiltin(Card), Block}, {mustBuiltin(Email), Mask}, {mustBuiltin(Phone), Flag}})
+	f.Fuzz(func(t *testing.T, a, b []byte) {
+		sg := g.Stream()
+		sg.Feed(a)
+		sg.Feed(b)
+		if len(sg.window) > StreamWindow {
+			t.Fatalf("window %d bytes", len(sg.window))
+		}
+		if r := sg.Feed([]byte(" 4111111111111111 ")); r != Card {
+			t.Fatalf("card not blocked after %q %q: %q", a, b, r)
+		}
+		_ = sg.MaskEvent(a)
+	})
+}
+
+func mustBuiltin(name string) Rule {
+	r, _ := Builtin(name)
+	return r
+}

@@ -59,6 +59,9 @@ func TestBuiltins(t *testing.T) {
 		{Card, "too short", "411111111111", ""},
 		{Card, "inside a longer number", "41111111111111110000000", ""},
 		{Card, "unix micros", "1700000000000000", ""},
+		{Card, "behind a rejected prefix", "ref 0 4111 1111 1111 1111", "4111 1111 1111 1111"},
+		{Card, "behind a rejected solid prefix", "no. 0 4111111111111111 ", "4111111111111111"},
+		{MyNumber, "behind a rejected group", "9999 1234 5678 9018", "1234 5678 9018"},
 
 		{MyNumber, "solid", "個人番号123456789018です", "123456789018"},
 		{MyNumber, "grouped", "1234-5678-9018", "1234-5678-9018"},

@@ -145,9 +145,34 @@ func (r *Rule) find(out []Match, text []byte, st textStats) []Match {
 		return out
 	}
 	for _, re := range r.res {
-		for _, loc := range re.FindAllIndex(text, -1) {
-			if r.valid == nil || r.valid(text[loc[0]:loc[1]]) {
+		if r.valid == nil {
+			for _, loc := range re.FindAllIndex(text, -1) {
 				out = append(out, Match{loc[0], loc[1], r.name})
+			}
+			continue
+		}
+		// A candidate that fails validation is not skipped whole: the
+		// regexp consumed it, so "0 4111 1111 1111 1111" (no issuer starts
+		// with 0) would hide the card number after the 0. The search goes
+		// on from just after its first separator instead. Slicing there
+		// keeps \b's meaning: the byte before is not a word character.
+		for pos := 0; pos < len(text); {
+			loc := re.FindIndex(text[pos:])
+			if loc == nil {
+				break
+			}
+			s, e := pos+loc[0], pos+loc[1]
+			if r.valid(text[s:e]) {
+				out = append(out, Match{s, e, r.name})
+				pos = e
+				continue
+			}
+			pos = e
+			for i := s; i < e; i++ {
+				if c := text[i]; c == ' ' || c == '-' || c == '.' || c == '(' || c == ')' {
+					pos = i + 1
+					break
+				}
 			}
 		}
 	}
