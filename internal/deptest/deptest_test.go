@@ -37,6 +37,8 @@ var allowed = map[string][]string{
 	"internal/idp":          {},
 	// affinity declares the pin store it needs; the stores implement it.
 	"internal/affinity": {},
+	// redact finds and rewrites personal data; it knows nothing of moat.
+	"internal/redact": {},
 	// telemetry knows nothing of moat: the gateway fills its Call.
 	"internal/telemetry":          {},
 	"internal/telemetry/otlptest": {},
@@ -53,7 +55,7 @@ var allowed = map[string][]string{
 	// (the process) adapts; TestDataPlaneDeps also keeps them out of its
 	// transitive imports.
 	"internal/dataplane": {"internal/openai", "internal/httpx", "internal/audit", "internal/auth", "internal/config",
-		"internal/netpolicy", "internal/ratelimit", "internal/rbac", "internal/reqlog", "internal/route",
+		"internal/netpolicy", "internal/ratelimit", "internal/rbac", "internal/redact", "internal/reqlog", "internal/route",
 		"internal/telemetry", "internal/upstream", "internal/affinity"},
 }
 
