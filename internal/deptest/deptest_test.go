@@ -43,6 +43,9 @@ var allowed = map[string][]string{
 	// of the gateway, routing or stores.
 	"internal/logquery":  {"internal/kql", "internal/reqlog", "internal/openai", "internal/httpx"},
 	"internal/dashboard": {"internal/logquery", "internal/kql", "internal/openai", "internal/httpx"},
+	// The studio acts only through hooks the gateway gives it (admin API,
+	// pipeline, query API), so it imports no store, admin or gateway code.
+	"internal/studio": {"internal/logquery", "internal/openai", "internal/httpx", "internal/rbac"},
 }
 
 func TestLayering(t *testing.T) {
