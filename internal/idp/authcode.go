@@ -130,15 +130,18 @@ func (i *Issuer) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 	req, pageErr, redirectErr := i.parseAuthorize(params)
 	h := w.Header()
 	h.Set("Cache-Control", "no-store")
-	h.Set("Content-Security-Policy", "default-src 'none'; form-action 'self'; frame-ancestors 'none'")
 	h.Set("X-Frame-Options", "DENY")
 	if pageErr != "" {
+		h.Set("Content-Security-Policy", "default-src 'none'; form-action 'none'; frame-ancestors 'none'")
 		h.Set("Content-Type", "text/html; charset=utf-8")
 		w.WriteHeader(http.StatusBadRequest)
 		_ = signInPage.Execute(w, map[string]any{"App": "an application", "Error": pageErr})
 		return
 	}
 	back, _ := url.Parse(req.redirectURI) // an exact configured URI: parses
+	// Browsers apply form-action to the redirect that follows the form's
+	// POST, so the application's origin is allowed as well.
+	h.Set("Content-Security-Policy", "default-src 'none'; form-action 'self' "+back.Scheme+"://"+back.Host+"; frame-ancestors 'none'")
 	q := back.Query()
 	if req.state != "" {
 		q.Set("state", req.state)

@@ -3,6 +3,7 @@ package studio
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/url"
@@ -56,7 +57,7 @@ func (s *Studio) chat(w http.ResponseWriter, r *http.Request, sess Session, _ st
 // the config fingerprint and reloads. Operators' view: Moat/logs/read.
 func (s *Studio) status(w http.ResponseWriter, r *http.Request, sess Session, _ string) {
 	if _, err := s.o.Authorize(asPrincipal(r, sess, http.MethodGet, r.URL.Path, ""), rbac.DataActionLogsRead); err != nil {
-		httpx.Write(w, httpx.As(err, openai.FrontDoorError("500", openai.MsgInternalError)))
+		httpx.Write(w, httpx.As(forbidden(err), openai.FrontDoorError("500", openai.MsgInternalError)))
 		return
 	}
 	writeJSON(w, http.StatusOK, s.o.Status(r.Context()))
@@ -72,7 +73,8 @@ func (s *Studio) query(w http.ResponseWriter, r *http.Request, sess Session, _ s
 	}
 	logquery.Handler(logquery.HandlerOptions{
 		Authorize: func(r *http.Request, action string) (string, error) {
-			return s.o.Authorize(asPrincipal(r, sess, r.Method, r.URL.Path, ""), action)
+			actor, err := s.o.Authorize(asPrincipal(r, sess, r.Method, r.URL.Path, ""), action)
+			return actor, forbidden(err)
 		},
 		Query: s.o.Query, Admit: s.o.Admit, Logger: s.o.Logger,
 	}).ServeHTTP(w, r)
@@ -91,5 +93,66 @@ func (s *Studio) admin(w http.ResponseWriter, r *http.Request, sess Session, _ s
 			openai.FrontDoorError("MethodNotAllowed", "Use GET, POST or DELETE."), nil))
 		return
 	}
-	s.o.Admin.ServeHTTP(w, asPrincipal(r, sess, r.Method, "/admin"+rest, r.URL.RawQuery))
+	dw := &denialWriter{ResponseWriter: w}
+	s.o.Admin.ServeHTTP(dw, asPrincipal(r, sess, r.Method, "/admin"+rest, r.URL.RawQuery))
+	dw.finish()
+}
+
+// forbidden turns a permission denial into 403 for the browser. moat's
+// APIs answer a principal that lacks a data action with Azure's 401
+// PermissionDenied (wire reference §2.4); in the studio the principal is
+// signed in, so a 401 would read as "sign in again", and 403 says what
+// happened. The body, with Azure's code and message, is kept.
+func forbidden(err error) error {
+	var he *httpx.Error
+	if errors.As(err, &he) && he.Status == http.StatusUnauthorized && he.Kind == httpx.KindPolicyForbidden {
+		c := *he
+		c.Status = http.StatusForbidden
+		return &c
+	}
+	return err
+}
+
+// denialWriter applies forbidden to an answer written by another handler:
+// a 401 whose body is PermissionDenied goes out as 403. Other answers,
+// streams included, pass through untouched.
+type denialWriter struct {
+	http.ResponseWriter
+	held   bool // a 401 is being held to read its body
+	body   bytes.Buffer
+	status int
+}
+
+func (d *denialWriter) WriteHeader(status int) {
+	if status == http.StatusUnauthorized {
+		d.held, d.status = true, status
+		return
+	}
+	d.ResponseWriter.WriteHeader(status)
+}
+
+func (d *denialWriter) Write(b []byte) (int, error) {
+	if d.held {
+		return d.body.Write(b)
+	}
+	return d.ResponseWriter.Write(b)
+}
+
+func (d *denialWriter) Flush() {
+	if f, ok := d.ResponseWriter.(http.Flusher); ok && !d.held {
+		f.Flush()
+	}
+}
+
+// finish sends a held 401, as 403 when it is a permission denial.
+func (d *denialWriter) finish() {
+	if !d.held {
+		return
+	}
+	status := d.status
+	if bytes.Contains(d.body.Bytes(), []byte(`"PermissionDenied"`)) {
+		status = http.StatusForbidden
+	}
+	d.ResponseWriter.WriteHeader(status)
+	_, _ = d.ResponseWriter.Write(d.body.Bytes())
 }

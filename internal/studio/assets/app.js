@@ -12,7 +12,8 @@ const turns = [];
 // api calls the studio's backend. It returns {ok, status, body, res}.
 async function api(path, opts = {}) {
   const headers = { 'X-Moat-Request': '1' };
-  if (opts.body !== undefined) headers['Content-Type'] = 'application/json';
+  // Every state change is JSON (the management plane refuses others).
+  if (opts.body !== undefined || (opts.method && opts.method !== 'GET')) headers['Content-Type'] = 'application/json';
   if (session && session.csrf) headers['X-CSRF-Token'] = session.csrf;
   const res = await fetch('api/' + path, {
     method: opts.method || 'GET', headers, credentials: 'same-origin',
@@ -307,6 +308,12 @@ function timeFilter() {
   return { where: `| where TimeGenerated between (datetime("${from.toISOString()}") .. datetime("${to.toISOString()}"))`, bin };
 }
 
+async function sequence(fns) {
+  const out = [];
+  for (const fn of fns) out.push(await fn());
+  return out;
+}
+
 async function kql(query) {
   return api('query', { method: 'POST', body: { query } });
 }
@@ -340,11 +347,12 @@ async function loadCalls() {
   const f = timeFilter();
   const base = 'MoatGatewayLogs\n' + f.where + '\n';
   await loadKeyNames();
-  const [sum, lat, list] = await Promise.all([
-    kql(base + '| summarize Calls = count(), Client = countif(ResponseCode != 429 and (LastErrorReason startswith "client_" or LastErrorReason startswith "policy_")), ' +
+  // One query at a time: management.query caps a caller's queries in progress.
+  const [sum, lat, list] = await sequence([
+    () => kql(base + '| summarize Calls = count(), Client = countif(ResponseCode != 429 and (LastErrorReason startswith "client_" or LastErrorReason startswith "policy_")), ' +
       'Upstream = countif(ResponseCode != 429 and LastErrorReason startswith "upstream_"), Throttled = countif(ResponseCode == 429)'),
-    kql(base + `| summarize P50 = percentile(TotalTime, 50), P95 = percentile(TotalTime, 95) by bin(TimeGenerated, ${f.bin})\n| order by TimeGenerated asc`),
-    kql(base + '| order by TimeGenerated desc\n| take 100\n| project TimeGenerated, CorrelationId, CallerId, DeploymentName, ResponseCode, LastErrorReason, TotalTime, TotalTokens'),
+    () => kql(base + `| summarize P50 = percentile(TotalTime, 50), P95 = percentile(TotalTime, 95) by bin(TimeGenerated, ${f.bin})\n| order by TimeGenerated asc`),
+    () => kql(base + '| order by TimeGenerated desc\n| take 100\n| project TimeGenerated, CorrelationId, CallerId, DeploymentName, ResponseCode, LastErrorReason, TotalTime, TotalTokens'),
   ]);
   // Each result's error replaces that result: nothing stale stays on screen.
   if (sum.ok) {
@@ -446,6 +454,8 @@ async function openCall(id) {
   }
   $('call-detail').showModal();
 }
+
+$('call-detail-close').addEventListener('click', () => $('call-detail').close());
 
 // ---- keys ----
 
