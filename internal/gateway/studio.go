@@ -52,7 +52,7 @@ func (s *Server) mountStudio(mux *http.ServeMux, query func(context.Context, str
 			c := s.cfg.Load()
 			return !c.Auth.Disabled && !c.Auth.DisableLocalAuth && !c.Management.Studio.DisableKeySignIn
 		},
-		Anonymous:  func() bool { return s.pipe.Load().id.authn == nil },
+		Anonymous:  func() bool { return s.pipe.Load().Anonymous() },
 		SessionTTL: cfg.Management.Studio.SessionTTL.D(),
 		Refuse: func(r *http.Request) error {
 			if kind, _ := r.Context().Value(listenerKindKey{}).(string); kind == "public" && !s.cfg.Load().Management.Studio.AllowPublic {
@@ -61,13 +61,12 @@ func (s *Server) mountStudio(mux *http.ServeMux, query func(context.Context, str
 			return nil
 		},
 		Identify: func(r *http.Request) (studio.Identity, error) {
-			p := s.pipe.Load()
-			if p.id.authn == nil {
-				return studio.Identity{Principal: "anonymous", AuthType: "none"}, nil
-			}
-			pr, err := p.id.authenticateRequest(r, true)
-			if err != nil {
+			pr, err := s.pipe.Load().Identify(r)
+			switch {
+			case err != nil:
 				return studio.Identity{}, err
+			case pr == nil:
+				return studio.Identity{Principal: "anonymous", AuthType: "none"}, nil
 			}
 			name := pr.DisplayID()
 			if pr.Type == auth.TypeKey && pr.Name != "" {
@@ -76,7 +75,7 @@ func (s *Server) mountStudio(mux *http.ServeMux, query func(context.Context, str
 			return studio.Identity{Principal: name, AuthType: pr.Type}, nil
 		},
 		Authorize: func(r *http.Request, action string) (string, error) {
-			return s.pipe.Load().authorizeManagement(r, action)
+			return s.pipe.Load().AuthorizeManagement(r, action)
 		},
 		Admin:       adminAPI,
 		Data:        http.HandlerFunc(s.serveStudioCall),
@@ -121,19 +120,13 @@ func studioListener(cfg *config.Config) string {
 // role assignments), without making one.
 func (s *Server) studioDeployments(r *http.Request) ([]studio.Deployment, error) {
 	p := s.pipe.Load()
-	var pr *auth.Principal
-	if p.id.authn != nil {
-		var err error
-		if pr, err = p.id.authenticateRequest(r, true); err != nil {
-			return nil, err
-		}
+	pr, err := p.Identify(r)
+	if err != nil {
+		return nil, err
 	}
-	chat, _ := openai.OperationByName("chat")
-	out := make([]studio.Deployment, 0, len(p.depNames))
-	for _, name := range p.depNames {
-		sc := &scope{principal: pr, call: Call{Surface: SurfaceLegacy, Operation: chat, Deployment: name,
-			PathTemplate: "/openai/deployments/{deployment-id}/chat/completions"}}
-		out = append(out, studio.Deployment{Name: name, Model: p.deployments[name].model, Allowed: p.authorize(sc) == nil})
+	var out []studio.Deployment
+	for _, d := range p.Access(pr) {
+		out = append(out, studio.Deployment{Name: d.Name, Model: d.Model, Allowed: d.Allowed})
 	}
 	return out, nil
 }
