@@ -22,6 +22,10 @@ type Studio struct {
 	// DisableKeySignIn stops offering sign-in with an API key (it is also
 	// off when auth.disable_local_auth refuses keys).
 	DisableKeySignIn bool `yaml:"disable_key_sign_in"`
+	// Sessions is where sessions are kept: "memory" (default; this
+	// replica only) or "redis" (rate_limits.redis, shared by the replicas,
+	// sealed with a key derived from auth.pepper).
+	Sessions string `yaml:"sessions"`
 	// OIDC is the sign-in for people: the authorization code flow with
 	// PKCE against one of auth.issuers. Omitted means no such sign-in.
 	OIDC *StudioOIDC `yaml:"oidc"`
@@ -52,6 +56,18 @@ func (c *Config) validateStudio() []error {
 	s := c.Management.Studio
 	if d := s.SessionTTL.D(); d < 0 || d > maxStudioSession {
 		errs = append(errs, fmt.Errorf("management.studio.session_ttl: %s is not between 0 and %s", d, maxStudioSession))
+	}
+	switch s.Sessions {
+	case "", "memory":
+	case "redis":
+		if c.RateLimits.Redis == nil {
+			errs = append(errs, fmt.Errorf("management.studio.sessions: redis needs rate_limits.redis"))
+		}
+		if len(c.Auth.Pepper.Value()) < 16 {
+			errs = append(errs, fmt.Errorf("management.studio.sessions: redis needs auth.pepper (16+ characters): sessions are sealed with a key derived from it"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("management.studio.sessions: %q is not memory or redis", s.Sessions))
 	}
 	if s.OIDC == nil {
 		return errs

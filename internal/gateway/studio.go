@@ -30,7 +30,8 @@ var errStudioPublic = httpx.New(http.StatusForbidden, httpx.KindPolicyNetwork,
 
 // mountStudio adds the studio at /studio/. It acts through the admin API,
 // the data-plane pipeline and the query API with the signed-in principal's
-// credential; OIDC settings apply at restart, the rest follows reloads.
+// credential; OIDC and session-store settings apply at restart, the rest
+// follows reloads.
 func (s *Server) mountStudio(mux *http.ServeMux, query func(context.Context, string) (*logquery.Result, error), admit func(string) (func(), error)) {
 	cfg := s.cfg.Load()
 	var oidc *studio.OIDC
@@ -46,8 +47,18 @@ func (s *Server) mountStudio(mux *http.ServeMux, query func(context.Context, str
 				openai.FrontDoorError("404", "Key and role management needs a store that keeps identities (SQLite or PostgreSQL)."), nil))
 		})
 	}
+	var sessions studio.SessionStore
+	if cfg.Management.Studio.Sessions == "redis" && s.redis != nil {
+		rs, err := studio.NewRedisSessions(s.redis, []byte(cfg.Auth.Pepper.Value()), s.now)
+		if err != nil {
+			s.log.Error("studio not mounted", "err", err)
+			return
+		}
+		sessions = rs
+	}
 	st, err := studio.New(studio.Options{
-		OIDC: oidc,
+		OIDC:     oidc,
+		Sessions: sessions,
 		KeySignIn: func() bool {
 			c := s.cfg.Load()
 			return !c.Auth.Disabled && !c.Auth.DisableLocalAuth && !c.Management.Studio.DisableKeySignIn
