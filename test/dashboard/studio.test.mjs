@@ -39,7 +39,7 @@ async function browser() {
   page.on('pageerror', e => problems.push('page error: ' + e.message));
   page.on('console', m => {
     // The refusals this test provokes on purpose are logged by Chromium as failed loads.
-    if (m.type() === 'error' && !/status of 40[13]/.test(m.text())) problems.push('console: ' + m.text());
+    if (m.type() === 'error' && !/status of 40[013]/.test(m.text())) problems.push('console: ' + m.text());
   });
   const close = async () => { await context.close(); rmSync(profile, { recursive: true, force: true }); };
   return { context, page, problems, close };
@@ -122,6 +122,27 @@ test('an administrator signs in, plays, manages keys and roles, reads calls', { 
     assert.match(await page.textContent('#call-attempts'), /sim 200/);
     await page.click('#call-detail-close');
 
+    // A failed query replaces only the result it belongs to.
+    await page.route('**/studio/api/query', async route => {
+      if (route.request().postData().includes('percentile')) {
+        await route.fulfill({ status: 400, contentType: 'application/json',
+          body: JSON.stringify({ error: { code: 'BadRequest', message: 'line 2, col 3: injected KQL error' } }) });
+      } else {
+        await route.continue();
+      }
+    });
+    await page.click('#calls-apply');
+    await page.locator('body[data-calls="ready"]').waitFor();
+    assert.match(await page.textContent('#latency-error'), /injected KQL error/);
+    assert.equal(await page.locator('#latency-chart svg').count(), 0, 'no stale chart under the error');
+    assert.ok(await page.locator('#calls-table tbody tr').count() > 0, 'the calls list still shows');
+    assert.equal(await page.locator('#calls-error').isHidden(), true);
+    await page.unroute('**/studio/api/query');
+    await page.click('#calls-apply');
+    await page.locator('body[data-calls="ready"]').waitFor();
+    assert.equal(await page.locator('#latency-error').isHidden(), true);
+    assert.equal(await page.locator('#latency-chart svg').count(), 1);
+
     // Keys: create (the secret is shown once), use it, revoke it.
     await page.click('#tab-keys');
     await page.fill('#key-name', 'team-blue');
@@ -140,9 +161,19 @@ test('an administrator signs in, plays, manages keys and roles, reads calls', { 
     await page.click('#tab-calls');
     await waitForCall(page, `#calls-table td.caller:text("team-blue (${keyId})")`);
 
+    // Regenerate with a grace period: a new secret, shown once; the old key is "revoking".
     await page.click('#tab-keys');
+    page.once('dialog', d => d.accept('3600'));
+    await keyRow.locator('button.regenerate').click();
+    await page.locator(`#keys-table tr[data-key-id="${keyId}"] td.status.revoking`).waitFor();
+    const newSecret = (await page.textContent('#key-secret-value')).trim();
+    assert.ok(newSecret.startsWith('moat_') && newSecret !== secret, 'the regenerated secret is shown');
+    assert.equal(await page.locator('#keys-table tr[data-key-name="team-blue"]').count(), 2);
+    assert.equal(await dataCall(newSecret), 200, 'the new key works');
+    assert.equal(await dataCall(secret), 200, 'the old key works during its grace period');
+
     page.once('dialog', d => d.accept());
-    await keyRow.locator('button.revoke').click();
+    await page.locator(`#keys-table tr[data-key-id="${keyId}"] button.revoke`).click();
     await page.locator(`#keys-table tr[data-key-id="${keyId}"] td.status.revoked`).waitFor();
     let status = 0;
     for (let i = 0; i < 20 && status !== 401; i++) {
