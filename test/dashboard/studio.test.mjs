@@ -106,6 +106,7 @@ test('an administrator signs in, plays, manages keys and roles, reads calls', { 
     assert.ok(answer.length > 0, 'the assistant answered');
     const requestId = await page.getAttribute('#pg-meta', 'data-request-id');
     assert.ok(requestId, 'the request ID is shown');
+    assert.match(await page.textContent('#pg-headers'), /apim-request-id/);
 
     // The call is in the calls list, and opens into its detail.
     await page.click('#tab-calls');

@@ -160,6 +160,19 @@ async function loadDeploymentsForPlayground() {
   $('pg-send').disabled = allowed.length === 0;
 }
 
+// showHeaders lists the answer's headers. Browsers never expose
+// Set-Cookie to scripts, and moat sends no credential back.
+function showHeaders(headers) {
+  const dl = $('pg-headers');
+  dl.replaceChildren();
+  for (const [k, v] of headers) {
+    const dt = document.createElement('dt'); dt.textContent = k;
+    const dd = document.createElement('dd'); dd.textContent = v;
+    dl.append(dt, dd);
+  }
+  $('pg-headers-box').hidden = false;
+}
+
 function addTurn(role, text) {
   const li = document.createElement('li');
   li.className = 'turn ' + role;
@@ -198,6 +211,7 @@ $('pg-form').addEventListener('submit', async e => {
     const id = r.res.headers.get('apim-request-id') || '';
     $('pg-meta').textContent = t('requestId') + ': ' + id + ' · HTTP ' + r.status;
     $('pg-meta').dataset.requestId = id;
+    showHeaders(r.res.headers);
     if (!r.ok) {
       const txt = await r.res.text();
       let msg = txt;

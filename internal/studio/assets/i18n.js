@@ -36,7 +36,7 @@ const STRINGS = {
     promptTokens: 'Prompt tokens', completionTokens: 'Completion tokens', errorKind: 'Error kind', errorMessage: 'Error message',
     operation: 'Operation', apiVersion: 'API version', clientIP: 'Client IP', listener: 'Listener', authType: 'Auth type',
     streamed: 'Streamed', requestSize: 'Request size', responseSize: 'Response size', model: 'Model', region: 'Region',
-    path: 'Path', method: 'Method',
+    path: 'Path', method: 'Method', responseHeaders: 'Response headers',
   },
   ja: {
     skip: 'コンテンツへ移動', title: 'moat スタジオ', language: '言語', signOut: 'サインアウト',
@@ -71,7 +71,7 @@ const STRINGS = {
     promptTokens: 'プロンプトトークン', completionTokens: '補完トークン', errorKind: 'エラー種別', errorMessage: 'エラーメッセージ',
     operation: '操作', apiVersion: 'API バージョン', clientIP: 'クライアント IP', listener: 'リスナー', authType: '認証方式',
     streamed: 'ストリーミング', requestSize: 'リクエストサイズ', responseSize: 'レスポンスサイズ', model: 'モデル', region: 'リージョン',
-    path: 'パス', method: 'メソッド',
+    path: 'パス', method: 'メソッド', responseHeaders: 'レスポンスヘッダー',
   },
 };
 
