@@ -13,9 +13,8 @@ import (
 	"github.com/moat-gw/moat/internal/rbac"
 )
 
-// DataActionRolesRead and DataActionAuditRead name the admin API's
-// actions the session view reports (the admin package's own constants;
-// repeated here so the studio does not import admin).
+// The admin API's data actions that the session view reports (the admin
+// package's own constants, repeated so the studio does not import admin).
 const (
 	dataActionRolesRead  = "Moat/roles/read"
 	dataActionRolesWrite = "Moat/roles/write"
