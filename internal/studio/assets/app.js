@@ -473,7 +473,7 @@ $('call-detail-close').addEventListener('click', () => $('call-detail').close())
 
 // ---- keys ----
 
-function list(s) { return s.split(',').map(x => x.trim()).filter(Boolean); }
+function splitList(s) { return s.split(',').map(x => x.trim()).filter(Boolean); }
 
 async function loadKeys() {
   const r = await api('admin/keys');
@@ -521,7 +521,7 @@ function showSecret(key) {
 $('key-form').addEventListener('submit', async e => {
   e.preventDefault();
   const body = { name: $('key-name').value.trim(), owner: $('key-owner').value.trim(),
-    deployments: list($('key-deployments').value), operations: list($('key-operations').value) };
+    deployments: splitList($('key-deployments').value), operations: splitList($('key-operations').value) };
   if ($('key-expires').value) body.expires_at = new Date($('key-expires').value).toISOString();
   const r = await api('admin/keys', { method: 'POST', body });
   if (!r.ok) { showError($('keys-error'), errorText(r)); return; }
@@ -607,7 +607,12 @@ async function loadAudit() {
 
 $('lang').addEventListener('change', () => {
   setLang($('lang').value);
-  if (session) $('principal').textContent = session.anonymous ? t('anonymous') : t('signedInAs', session.principal);
+  if (!session) return;
+  $('principal').textContent = session.anonymous ? t('anonymous') : t('signedInAs', session.principal);
+  // Tables and figures are drawn by script: draw the open view again in
+  // the new language (the playground's conversation stays as it is).
+  const view = document.body.dataset.view;
+  if (view && view !== 'playground') loaders[view]();
 });
 
 const l = initialLang();
