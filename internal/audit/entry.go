@@ -16,11 +16,15 @@ import (
 // Actions recorded by the management plane. Stores accept any action
 // string; these are the ones moat writes.
 const (
-	ActionKeyCreate     = "key.create"
-	ActionKeyRevoke     = "key.revoke"
-	ActionKeyRegenerate = "key.regenerate"
-	ActionRoleAssign    = "role.assign"
-	ActionRoleRemove    = "role.remove"
+	ActionKeyCreate        = "key.create"
+	ActionKeyRevoke        = "key.revoke"
+	ActionKeyRegenerate    = "key.regenerate"
+	ActionRoleAssign       = "role.assign"
+	ActionRoleRemove       = "role.remove"
+	ActionTeamCreate       = "team.create"
+	ActionTeamDelete       = "team.delete"
+	ActionTeamMemberAdd    = "team.member.add"
+	ActionTeamMemberRemove = "team.member.remove"
 )
 
 // GenesisHash is the prev_hash of the first entry: 64 zeros, the hex of an

@@ -155,7 +155,9 @@ func BuildSummary(ctx context.Context, query func(context.Context, string) (*log
 			func(r *logquery.Result) error { return s.applyTimeline(r, win) }},
 		{"tokens_by_deployment", from + tokensBy("DeploymentName"),
 			func(r *logquery.Result) (err error) { s.TokensByDeployment, err = tokenRows(r); return err }},
-		{"tokens_by_caller", from + tokensBy("CallerId"),
+		// Callers by the key's name (its ID after it, as names need not
+		// be unique), or the principal's ID for token callers.
+		{"tokens_by_caller", from + tokensBy(`iff(isempty(KeyName), CallerId, strcat(KeyName, " (", CallerId, ")"))`),
 			func(r *logquery.Result) (err error) { s.TokensByCaller, err = tokenRows(r); return err }},
 		// Calls per replica show a load balancer's spread, and a replica
 		// that takes no traffic.
@@ -172,7 +174,7 @@ func BuildSummary(ctx context.Context, query func(context.Context, string) (*log
 		// Bounded by the window like the rest, so that the sort stays small
 		// whatever indexes the store has.
 		{"recent", from + fmt.Sprintf(`| top %d by TimeGenerated desc
-| project TimeGenerated, CorrelationId, CallerId, DeploymentName, OperationName,
+| project TimeGenerated, CorrelationId, CallerId, KeyName, Team, DeploymentName, OperationName,
     ResponseCode, LastErrorReason, TotalTime, TotalTokens, IsStreamCompletion, Replica`, recentCalls),
 			func(r *logquery.Result) error { s.Recent = logquery.ToWire(r); return nil }},
 	}

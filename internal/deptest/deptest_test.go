@@ -38,7 +38,11 @@ var allowed = map[string][]string{
 	"internal/telemetry/otlptest": {},
 	// admin declares the store interfaces it needs, so it imports no store,
 	// and it is wired by the gateway and the CLI, so it imports neither.
-	"internal/admin": {"internal/openai", "internal/httpx", "internal/auth", "internal/rbac", "internal/audit"},
+	"internal/admin": {"internal/openai", "internal/httpx", "internal/auth", "internal/rbac", "internal/audit", "internal/team"},
+	// team, cost and budget are policy: team and cost are leaves; budget
+	// reuses ratelimit's reservations and prices calls with cost.
+	"internal/team": {},
+	"internal/cost": {},
 	// logquery and the dashboard read the log through KQL and know nothing
 	// of the gateway, routing or stores.
 	"internal/logquery":  {"internal/kql", "internal/reqlog", "internal/openai", "internal/httpx"},

@@ -15,6 +15,7 @@ import (
 	"github.com/moat-gw/moat/internal/ratelimit"
 	"github.com/moat-gw/moat/internal/reqlog"
 	"github.com/moat-gw/moat/internal/route"
+	"github.com/moat-gw/moat/internal/team"
 	"github.com/moat-gw/moat/internal/telemetry"
 	"github.com/moat-gw/moat/internal/upstream"
 )
@@ -33,6 +34,7 @@ type buildDeps struct {
 	stored    *storedIdentity       // key cache and last known good assignments, shared across pipelines
 	limiter   ratelimit.Limiter
 	tel       *telemetry.Telemetry
+	teams     *team.Directory
 	targetKey []byte // keys memberTarget's fingerprints
 }
 
@@ -44,7 +46,7 @@ func buildPipeline(ctx context.Context, cfg *config.Config, d buildDeps) (*pipel
 		bodyTimeout: cfg.Limits.BodyReadTimeout.D(),
 		logBodies:   cfg.Log.Bodies, maxBodyLog: int(cfg.Log.MaxBodyLogBytes),
 		deployments: map[string]*deployment{}, targets: map[string]*upstream.Target{},
-		tokens: d.tokens, metrics: d.metrics, sink: d.sink, newID: d.newID, tel: d.tel,
+		tokens: d.tokens, metrics: d.metrics, sink: d.sink, newID: d.newID, tel: d.tel, teams: d.teams,
 		versions: map[string]bool{}, denials: &logSampler{}, anonRows: &rowSampler{perSecond: anonymousLogPerSecond},
 	}
 	versions := cfg.APIVersions

@@ -23,6 +23,7 @@ import (
 	"github.com/moat-gw/moat/internal/ratelimit"
 	"github.com/moat-gw/moat/internal/reqlog"
 	"github.com/moat-gw/moat/internal/route"
+	"github.com/moat-gw/moat/internal/team"
 	"github.com/moat-gw/moat/internal/telemetry"
 	"github.com/moat-gw/moat/internal/upstream"
 )
@@ -59,6 +60,7 @@ type pipeline struct {
 	rateRules        []config.RateRule
 	defaultMaxTokens int
 	tel              *telemetry.Telemetry // nil unless OTLP export is configured
+	teams            *team.Directory      // token principals' teams; shared across pipelines
 
 	// maxExactCount is the prompt text tokenized exactly per call.
 	maxExactCount int

@@ -70,6 +70,7 @@ type scope struct {
 	clientCtx       context.Context // the client's request context, to tell who broke a response off
 	respBody        []byte
 	span            trace.Span // the call's span when traces are exported, else nil
+	spend           spendScope // attribution, cost and budgets (spend.go)
 }
 
 type scopeCtxKey struct{}

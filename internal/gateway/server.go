@@ -28,6 +28,7 @@ import (
 	"github.com/moat-gw/moat/internal/reqlog"
 	"github.com/moat-gw/moat/internal/store/pgstore"
 	"github.com/moat-gw/moat/internal/store/sqlitestore"
+	"github.com/moat-gw/moat/internal/team"
 	"github.com/moat-gw/moat/internal/telemetry"
 	"github.com/moat-gw/moat/internal/tokens"
 )
@@ -83,6 +84,7 @@ type Server struct {
 	stop    context.CancelFunc // ends background work started by Start
 	admin   http.Handler       // the admin API, when the store keeps identities
 	stored  *storedIdentity    // key cache and last known good role assignments
+	teams   *team.Directory    // token principals' teams, from the store's team_members
 }
 
 type boundServer struct {
@@ -155,6 +157,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Server, error) {
 		s.closeStores(ctx)
 		return nil, err
 	}
+	s.teams = newTeamDirectory(ctx, s.store, s.log)
 	s.sim, err = startSimHost(s.log)
 	if err != nil {
 		return fail(err)
@@ -202,7 +205,7 @@ func (s *Server) install(ctx context.Context, cfg *config.Config) error {
 	assigned, _ := s.store.(admin.AssignmentStore)
 	p, err := buildPipeline(ctx, cfg, buildDeps{log: s.log, now: s.now, tokens: s.tokens, metrics: s.metrics,
 		sink: s.logRecord, simulator: s.sim.url(), newID: newRequestID, keyStore: keyStore, assigned: assigned, stored: s.stored, limiter: s.limiter,
-		tel: s.tel, targetKey: s.targetKey})
+		tel: s.tel, targetKey: s.targetKey, teams: s.teams})
 	if err != nil {
 		return err
 	}
@@ -329,6 +332,7 @@ func (s *Server) Start() error {
 		go s.watchAssignments(bg)
 	}
 	go s.watchIdentity(bg)
+	go s.teams.Run(bg, 0)
 	go s.enforceRetention(bg)
 	s.started = s.now().UTC()
 	go func() {

@@ -62,6 +62,11 @@ var columns = []Column{
 	{"response_body", "ResponseMessages", TypeString},
 	{"replica", "Replica", TypeString},
 	{"first_token_ms", "FirstTokenTime", TypeReal},
+	{"key_name", "KeyName", TypeString},
+	{"owner", "KeyOwner", TypeString},
+	{"team", "Team", TypeString},
+	{"cost", "Cost", TypeReal},
+	{"price_version", "PriceVersion", TypeString},
 }
 
 // Columns returns the schema (without the id column, which is "id"/"Id").
@@ -73,7 +78,8 @@ func (r *Record) Values() []any {
 		r.Deployment, r.Model, r.Upstream, r.Operation, r.APIVersion, r.Method, r.Path,
 		r.Status, r.UpstreamStatus, r.ErrorKind, r.ErrorMessage, r.TotalMs, r.UpstreamMs,
 		r.FirstByteMs, r.PromptTokens, r.CompletionTokens, r.TotalTokens, r.TokensEstimated,
-		r.Streamed, r.RequestBytes, r.ResponseBytes, r.Region, r.Attempts, r.RequestBody, r.ResponseBody, r.Replica, r.FirstTokenMs}
+		r.Streamed, r.RequestBytes, r.ResponseBytes, r.Region, r.Attempts, r.RequestBody, r.ResponseBody, r.Replica, r.FirstTokenMs,
+		r.KeyName, r.Owner, r.Team, r.Cost, r.PriceVersion}
 }
 
 // ScanTargets returns pointers to r's fields in Columns order, preceded by
@@ -83,5 +89,6 @@ func (r *Record) ScanTargets() []any {
 		&r.Deployment, &r.Model, &r.Upstream, &r.Operation, &r.APIVersion, &r.Method, &r.Path,
 		&r.Status, &r.UpstreamStatus, &r.ErrorKind, &r.ErrorMessage, &r.TotalMs, &r.UpstreamMs,
 		&r.FirstByteMs, &r.PromptTokens, &r.CompletionTokens, &r.TotalTokens, &r.TokensEstimated,
-		&r.Streamed, &r.RequestBytes, &r.ResponseBytes, &r.Region, &r.Attempts, &r.RequestBody, &r.ResponseBody, &r.Replica, &r.FirstTokenMs}
+		&r.Streamed, &r.RequestBytes, &r.ResponseBytes, &r.Region, &r.Attempts, &r.RequestBody, &r.ResponseBody, &r.Replica, &r.FirstTokenMs,
+		&r.KeyName, &r.Owner, &r.Team, &r.Cost, &r.PriceVersion}
 }

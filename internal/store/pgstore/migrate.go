@@ -214,6 +214,35 @@ CREATE TABLE replicas (
 			// prompt-filter event, not a token. Rows logged before hold 0.
 			sql: `ALTER TABLE request_log ADD COLUMN first_token_ms double precision NOT NULL DEFAULT 0;`,
 		},
+		{
+			version: 9,
+			name:    "teams_and_cost",
+			// Teams own keys and principals (package team): api_keys.team
+			// names a key's team, team_members maps an Entra group, app
+			// or object ID ("group:<id>") to one team. Every request-log
+			// row carries the key's name and owner, the caller's team,
+			// the call's cost and the price table version it was priced
+			// with (package cost). Rows logged before hold '' and 0.
+			sql: `
+CREATE TABLE teams (
+	name        text        PRIMARY KEY,
+	description text        NOT NULL DEFAULT '',
+	created_at  timestamptz NOT NULL
+);
+CREATE TABLE team_members (
+	principal  text        PRIMARY KEY,
+	team       text        NOT NULL,
+	created_at timestamptz NOT NULL
+);
+CREATE INDEX team_members_team ON team_members (team);
+ALTER TABLE api_keys ADD COLUMN team text NOT NULL DEFAULT '';
+ALTER TABLE request_log ADD COLUMN key_name text NOT NULL DEFAULT '';
+ALTER TABLE request_log ADD COLUMN owner text NOT NULL DEFAULT '';
+ALTER TABLE request_log ADD COLUMN team text NOT NULL DEFAULT '';
+ALTER TABLE request_log ADD COLUMN cost double precision NOT NULL DEFAULT 0;
+ALTER TABLE request_log ADD COLUMN price_version text NOT NULL DEFAULT '';
+`,
+		},
 	}
 }
 

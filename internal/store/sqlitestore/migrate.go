@@ -193,6 +193,35 @@ CREATE TABLE replicas (
 			// prompt-filter event, not a token. Rows logged before hold 0.
 			sql: `ALTER TABLE request_log ADD COLUMN first_token_ms REAL NOT NULL DEFAULT 0;`,
 		},
+		{
+			version: 8,
+			name:    "teams_and_cost",
+			// Teams own keys and principals (package team): api_keys.team
+			// names a key's team, team_members maps an Entra group, app
+			// or object ID ("group:<id>") to one team. Every request-log
+			// row carries the key's name and owner, the caller's team,
+			// the call's cost and the price table version it was priced
+			// with (package cost). Rows logged before hold '' and 0.
+			sql: `
+CREATE TABLE teams (
+	name        TEXT    PRIMARY KEY,
+	description TEXT    NOT NULL DEFAULT '',
+	created_at  INTEGER NOT NULL
+) STRICT;
+CREATE TABLE team_members (
+	principal  TEXT    PRIMARY KEY,
+	team       TEXT    NOT NULL,
+	created_at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX team_members_team ON team_members (team);
+ALTER TABLE api_keys ADD COLUMN team TEXT NOT NULL DEFAULT '';
+ALTER TABLE request_log ADD COLUMN key_name TEXT NOT NULL DEFAULT '';
+ALTER TABLE request_log ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+ALTER TABLE request_log ADD COLUMN team TEXT NOT NULL DEFAULT '';
+ALTER TABLE request_log ADD COLUMN cost REAL NOT NULL DEFAULT 0;
+ALTER TABLE request_log ADD COLUMN price_version TEXT NOT NULL DEFAULT '';
+`,
+		},
 	}
 }
 
