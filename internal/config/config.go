@@ -51,6 +51,10 @@ type Config struct {
 	Replica Replica `yaml:"replica"`
 	// Telemetry exports traces and metrics over OTLP/HTTP. Off by default.
 	Telemetry Telemetry `yaml:"telemetry"`
+	// Cost prices every call from the built-in list prices and overrides.
+	Cost Cost `yaml:"cost"`
+	// Budgets cap spend per team, key or deployment per day or month.
+	Budgets Budgets `yaml:"budgets"`
 
 	fromFile bool
 	noFiles  bool // loaded with NoSecrets: TLS and CA files need not exist here

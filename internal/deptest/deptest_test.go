@@ -41,8 +41,9 @@ var allowed = map[string][]string{
 	"internal/admin": {"internal/openai", "internal/httpx", "internal/auth", "internal/rbac", "internal/audit", "internal/team"},
 	// team, cost and budget are policy: team and cost are leaves; budget
 	// reuses ratelimit's reservations and prices calls with cost.
-	"internal/team": {},
-	"internal/cost": {},
+	"internal/team":   {},
+	"internal/cost":   {},
+	"internal/budget": {"internal/ratelimit", "internal/openai", "internal/httpx"},
 	// logquery and the dashboard read the log through KQL and know nothing
 	// of the gateway, routing or stores.
 	"internal/logquery":  {"internal/kql", "internal/reqlog", "internal/openai", "internal/httpx"},

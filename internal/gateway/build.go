@@ -120,6 +120,10 @@ func buildPipeline(ctx context.Context, cfg *config.Config, d buildDeps) (*pipel
 		p.close()
 		return nil, fmt.Errorf("auth: %w", err)
 	}
+	if err := p.buildSpend(cfg); err != nil {
+		p.close()
+		return nil, err
+	}
 	p.proxy = p.newProxy()
 	return p, nil
 }

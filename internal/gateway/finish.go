@@ -131,7 +131,7 @@ func (p *pipeline) finish(r *http.Request, s *scope) {
 			rec.ResponseBody = reqlog.TruncatedBytes(s.respBody, p.maxBodyLog)
 		}
 	}
-	p.spendRecord(s, &rec)
+	p.spendRecord(r.Context(), s, &rec)
 	rec.Bound(p.maxBodyLog) // before telemetry, which reads the record too
 	p.metrics.requests.WithLabelValues(depLabel, opLabel, strconv.Itoa(s.status), string(kind)).Inc()
 	p.metrics.duration.WithLabelValues(depLabel, opLabel).Observe(end.Sub(s.start).Seconds())

@@ -20,6 +20,7 @@ type metrics struct {
 	limited  *prometheus.CounterVec
 	// sampledOut counts refused-before-auth calls left out of the request log.
 	sampledOut *prometheus.CounterVec
+	spend      *spendMetrics
 }
 
 // latencyBuckets span sub-millisecond gateway answers to minutes-long streams.
@@ -60,5 +61,6 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}, []string{"kind"})
 	reg.MustRegister(m.attempts, m.limited)
 	m.sampledOut = newSampledOutMetric(reg)
+	m.spend = newSpendMetrics(reg)
 	return m
 }

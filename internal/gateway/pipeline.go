@@ -61,6 +61,7 @@ type pipeline struct {
 	defaultMaxTokens int
 	tel              *telemetry.Telemetry // nil unless OTLP export is configured
 	teams            *team.Directory      // token principals' teams; shared across pipelines
+	spend            spend                // prices and budgets (spend.go)
 
 	// maxExactCount is the prompt text tokenized exactly per call.
 	maxExactCount int
@@ -105,7 +106,9 @@ type TokenCounter interface {
 //     at the deployment's scope (401 PermissionDenied), before the lookup,
 //     so a caller cannot probe which deployments exist beyond its grants.
 //  7. deployment lookup (404 DeploymentNotFound).
-//  8. limits: reserve tokens before forwarding.
+//  8. limits: reserve tokens before forwarding; then budgets reserve the
+//     call's estimated cost and tokens (spend.go), after the limits so a
+//     call refused for its rate never holds budget.
 //  9. forward through ReverseProxy; usage captured from the response.
 //  10. log once, in finish, whatever happened above.
 func (p *pipeline) ServeHTTP(w http.ResponseWriter, r *http.Request, listener string) {
@@ -178,6 +181,11 @@ func (p *pipeline) serve(w http.ResponseWriter, r *http.Request, s *scope) error
 	}
 	s.deployment = dep
 	if err := p.admit(r.Context(), s); err != nil {
+		return err
+	}
+	if err := p.admitBudget(r.Context(), s); err != nil {
+		p.settle(r.Context(), s) // nothing was called: refund the limits
+		s.reservation = nil
 		return err
 	}
 	// ReverseProxy adds the upstream's headers to these rather than
