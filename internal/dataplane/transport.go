@@ -1,4 +1,4 @@
-package gateway
+package dataplane
 
 import (
 	"bytes"
@@ -21,7 +21,7 @@ import (
 // fails over on connect errors, timeouts, 429 and 5xx. Failover happens only
 // here, before ReverseProxy has written anything to the client, so no call is
 // ever retried after its first byte reached the client.
-type callTransport struct{ p *pipeline }
+type callTransport struct{ p *Pipeline }
 
 func (ct *callTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	s := scopeFrom(r.Context())
@@ -99,7 +99,7 @@ func (ct *callTransport) attempt(r *http.Request, s *scope, m poolMember) (*http
 // upstreamBody adapts the client's body for one target: the model name where
 // the target routes on it, and include_usage when the client did not ask
 // for stream usage but the target can give it.
-func (p *pipeline) upstreamBody(s *scope, t *upstream.Target, uc upstream.Call) ([]byte, bool, error) {
+func (p *Pipeline) upstreamBody(s *scope, t *upstream.Target, uc upstream.Call) ([]byte, bool, error) {
 	out, err := t.RewriteBody(uc, s.body)
 	if err != nil {
 		return nil, false, err

@@ -1,4 +1,4 @@
-package gateway
+package dataplane
 
 import (
 	"context"
@@ -38,7 +38,7 @@ type spendScope struct {
 }
 
 // buildSpend builds the pricer and the budgets of cfg over the pipeline's limiter.
-func (p *pipeline) buildSpend(cfg *config.Config) error {
+func (p *Pipeline) buildSpend(cfg *config.Config) error {
 	pr, err := cost.NewPricer(cfg.PricerOptions())
 	if err != nil {
 		return fmt.Errorf("cost: %w", err)
@@ -72,7 +72,7 @@ func (p *pipeline) buildSpend(cfg *config.Config) error {
 }
 
 // attribute resolves the caller's key name, owner and team once.
-func (p *pipeline) attribute(s *scope) *spendScope {
+func (p *Pipeline) attribute(s *scope) *spendScope {
 	a := &s.spend
 	if a.resolved {
 		return a
@@ -107,7 +107,7 @@ func callKind(op string) cost.CallKind {
 // (the prompt and the output cap, priced at the dearest token kinds) and
 // tokens are reserved against every budget that applies; an exhausted
 // budget answers as APIM answers an exhausted quota (403).
-func (p *pipeline) admitBudget(ctx context.Context, s *scope) error {
+func (p *Pipeline) admitBudget(ctx context.Context, s *scope) error {
 	if p.spend.budgets.Empty() {
 		return nil
 	}
@@ -158,7 +158,7 @@ func (p *pipeline) admitBudget(ctx context.Context, s *scope) error {
 
 // spendRecord prices the call from its real usage, settles its budgets and
 // writes attribution and cost into its record.
-func (p *pipeline) spendRecord(ctx context.Context, s *scope, rec *reqlog.Record) {
+func (p *Pipeline) spendRecord(ctx context.Context, s *scope, rec *reqlog.Record) {
 	a := p.attribute(s)
 	rec.KeyName, rec.Owner, rec.Team = a.keyName, a.owner, a.team
 	if s.deployment == nil {
