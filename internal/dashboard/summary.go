@@ -51,6 +51,12 @@ type Summary struct {
 	ErrorsByReason      []ReasonRow       `json:"errors_by_reason"`
 	LatencyByDeployment []LatencyRow      `json:"latency_by_deployment"`
 	Recent              logquery.Wire     `json:"recent"`
+	// Spend is the chargeback of the window: calls, tokens and cost by
+	// team and model, and the price versions that priced them
+	// (package report, the same query as moat report usage).
+	Spend         logquery.Wire `json:"spend"`
+	SpendVersions []string      `json:"spend_versions"`
+	SpendTotal    float64       `json:"spend_total"`
 	Queries             map[string]string `json:"queries"`
 }
 
@@ -171,6 +177,8 @@ func BuildSummary(ctx context.Context, query func(context.Context, string) (*log
 | summarize Calls = count(), (P50, P95) = percentiles(TotalTime, 50, 95) by DeploymentName
 | order by Calls desc`,
 			func(r *logquery.Result) error { return s.applyLatency(r) }},
+		{"spend", spendQuery(start, now),
+			func(r *logquery.Result) error { s.applySpend(r, start, now); return nil }},
 		// Bounded by the window like the rest, so that the sort stays small
 		// whatever indexes the store has.
 		{"recent", from + fmt.Sprintf(`| top %d by TimeGenerated desc

@@ -47,7 +47,9 @@ var allowed = map[string][]string{
 	// logquery and the dashboard read the log through KQL and know nothing
 	// of the gateway, routing or stores.
 	"internal/logquery":  {"internal/kql", "internal/reqlog", "internal/openai", "internal/httpx"},
-	"internal/dashboard": {"internal/logquery", "internal/kql", "internal/openai", "internal/httpx"},
+	"internal/dashboard": {"internal/logquery", "internal/kql", "internal/openai", "internal/httpx", "internal/report"},
+	// report writes the chargeback query; the CLI and the dashboard run it.
+	"internal/report": {"internal/logquery", "internal/kql", "internal/reqlog", "internal/openai", "internal/httpx"},
 	// The data plane is the request path: policy packages, the upstream
 	// transport, the request-log record and telemetry. What it needs of
 	// stores and the admin API it declares as interfaces that the gateway
