@@ -29,7 +29,11 @@ func TestReportUsage(t *testing.T) {
 	}
 	nov := time.Date(2026, 11, 10, 12, 0, 0, 0, time.UTC)
 	rec := func(id, team, model string, at time.Time, tokens int, cost float64, attempts int) reqlog.Record {
-		return reqlog.Record{Time: at, RequestID: id, Team: team, Model: model, Deployment: model, Status: 200,
+		upstream := 0
+		if attempts > 0 {
+			upstream = 200
+		}
+		return reqlog.Record{UpstreamStatus: upstream, Time: at, RequestID: id, Team: team, Model: model, Deployment: model, Status: 200,
 			PromptTokens: tokens / 2, CompletionTokens: tokens / 2, TotalTokens: tokens, Cost: cost,
 			PriceVersion: "2025-08-list", Attempts: attempts}
 	}

@@ -43,21 +43,21 @@ type Summary struct {
 	Bin        string    `json:"bin"`
 	BinSeconds int64     `json:"bin_seconds"`
 
-	Totals              Totals            `json:"totals"`
-	Timeline            []Point           `json:"timeline"`
-	TokensByDeployment  []TokenRow        `json:"tokens_by_deployment"`
-	TokensByCaller      []TokenRow        `json:"tokens_by_caller"`
-	TokensByReplica     []TokenRow        `json:"tokens_by_replica"`
-	ErrorsByReason      []ReasonRow       `json:"errors_by_reason"`
-	LatencyByDeployment []LatencyRow      `json:"latency_by_deployment"`
-	Recent              logquery.Wire     `json:"recent"`
+	Totals              Totals        `json:"totals"`
+	Timeline            []Point       `json:"timeline"`
+	TokensByDeployment  []TokenRow    `json:"tokens_by_deployment"`
+	TokensByCaller      []TokenRow    `json:"tokens_by_caller"`
+	TokensByReplica     []TokenRow    `json:"tokens_by_replica"`
+	ErrorsByReason      []ReasonRow   `json:"errors_by_reason"`
+	LatencyByDeployment []LatencyRow  `json:"latency_by_deployment"`
+	Recent              logquery.Wire `json:"recent"`
 	// Spend is the chargeback of the window: calls, tokens and cost by
 	// team and model, and the price versions that priced them
 	// (package report, the same query as moat report usage).
-	Spend         logquery.Wire `json:"spend"`
-	SpendVersions []string      `json:"spend_versions"`
-	SpendTotal    float64       `json:"spend_total"`
-	Queries             map[string]string `json:"queries"`
+	Spend         logquery.Wire     `json:"spend"`
+	SpendVersions []string          `json:"spend_versions"`
+	SpendTotal    float64           `json:"spend_total"`
+	Queries       map[string]string `json:"queries"`
 }
 
 // Totals are the headline figures of the window.

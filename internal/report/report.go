@@ -40,9 +40,10 @@ type Request struct {
 }
 
 // Query returns the request's KQL: calls, tokens and cost by the
-// dimensions and the price version, largest cost first. Only calls that
-// reached an upstream count (a refused call costs nothing and used no
-// tokens).
+// dimensions and the price version, largest cost first. Only calls that an
+// upstream answered count (a refused call costs nothing and used no
+// tokens). Every column it reads is a rollup dimension or measure, so the
+// compiler reads the rollup for the whole hours and days of the range.
 func (r Request) Query() (string, error) {
 	if len(r.By) == 0 {
 		return "", fmt.Errorf("report: group by at least one of %s", strings.Join(Dimensions(), ", "))
@@ -63,7 +64,7 @@ func (r Request) Query() (string, error) {
 		}
 	}
 	return fmt.Sprintf(`MoatGatewayLogs
-| where TimeGenerated >= datetime(%s) and TimeGenerated < datetime(%s) and Attempts > 0
+| where TimeGenerated >= datetime(%s) and TimeGenerated < datetime(%s) and BackendResponseCode > 0
 | summarize Calls = count(), PromptTokens = sum(PromptTokens), CompletionTokens = sum(CompletionTokens),
     TotalTokens = sum(TotalTokens), Cost = sum(Cost) by %s, PriceVersion
 | order by Cost desc`, r.From.UTC().Format(time.RFC3339Nano), r.To.UTC().Format(time.RFC3339Nano), strings.Join(cols, ", ")), nil

@@ -35,8 +35,12 @@ func TestQuery(t *testing.T) {
 			if err != nil || !strings.Contains(q, tt.want) || !strings.Contains(q, "datetime(2026-11-01T00:00:00Z)") {
 				t.Fatalf("%v\n%s", err, q)
 			}
-			if _, err := kql.Compile(q, kql.SQLite, to); err != nil {
-				t.Errorf("query does not compile: %v", err)
+			c, err := kql.CompileOptions(q, kql.SQLite, to.Add(time.Hour), kql.Options{Rollup: true})
+			if err != nil {
+				t.Fatalf("query does not compile: %v", err)
+			}
+			if !strings.Contains(c.SQL, "request_log_rollup") {
+				t.Errorf("a month's report does not read the rollup:\n%s", c.SQL)
 			}
 		})
 	}

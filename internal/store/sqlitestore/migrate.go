@@ -149,7 +149,7 @@ DROP INDEX request_log_time;
 			// the log already stored; from here on WriteBatch keeps it in
 			// step in the same transaction. Week-long summaries read it
 			// instead of millions of rows (docs/benchmarks.md).
-			sql: rollupSchemaSQL(rollupDimsBefore("replica")),
+			sql: rollupSchemaSQL(rollupDimsBefore(append([]string{"replica"}, teamsAndCostDims...)...), rollupMeasuresBefore(teamsAndCostMeasures...)),
 		},
 		{
 			version: 5,
@@ -163,7 +163,7 @@ DROP INDEX request_log_time;
 			sql: `
 ALTER TABLE request_log ADD COLUMN replica TEXT NOT NULL DEFAULT '';
 DROP TABLE request_log_rollup;
-` + rollupSchemaSQL(reqlog.RollupDims()) + `
+` + rollupSchemaSQL(rollupDimsBefore(teamsAndCostDims...), rollupMeasuresBefore(teamsAndCostMeasures...)) + `
 CREATE TABLE replicas (
 	name        TEXT    PRIMARY KEY,
 	version     TEXT    NOT NULL DEFAULT '',
@@ -201,7 +201,10 @@ CREATE TABLE replicas (
 			// or object ID ("group:<id>") to one team. Every request-log
 			// row carries the key's name and owner, the caller's team,
 			// the call's cost and the price table version it was priced
-			// with (package cost). Rows logged before hold '' and 0.
+			// with (package cost). Rows logged before hold '' and 0. The
+			// rollup is rebuilt with the key name, team and price version
+			// as dimensions and the cost as a measure, so chargeback over
+			// months reads it (package report).
 			sql: `
 CREATE TABLE teams (
 	name        TEXT    PRIMARY KEY,
@@ -220,7 +223,8 @@ ALTER TABLE request_log ADD COLUMN owner TEXT NOT NULL DEFAULT '';
 ALTER TABLE request_log ADD COLUMN team TEXT NOT NULL DEFAULT '';
 ALTER TABLE request_log ADD COLUMN cost REAL NOT NULL DEFAULT 0;
 ALTER TABLE request_log ADD COLUMN price_version TEXT NOT NULL DEFAULT '';
-`,
+DROP TABLE request_log_rollup;
+` + rollupSchemaSQL(reqlog.RollupDims(), reqlog.RollupMeasures()),
 		},
 	}
 }
