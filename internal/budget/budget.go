@@ -127,6 +127,25 @@ func New(rules []Rule, loc *time.Location, limiter ratelimit.Limiter) (*Set, err
 // Empty reports whether the set has no budgets, so callers skip estimating.
 func (s *Set) Empty() bool { return s == nil || len(s.rules) == 0 }
 
+// Applies reports whether any budget counts c, so that a call no budget
+// counts costs no prompt count.
+func (s *Set) Applies(c Call) bool {
+	if s.Empty() {
+		return false
+	}
+	for i := range s.rules {
+		if s.rules[i].applies(c) {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *Rule) applies(c Call) bool {
+	inst := c.instance(r.Scope)
+	return inst != "" && (len(r.Match) == 0 || slices.Contains(r.Match, inst))
+}
+
 // limit returns the counter of one rule instance and unit.
 func (s *Set) limit(r *Rule, inst, unit string) *ratelimit.Limit {
 	key := "budget|" + r.Name + "|" + r.Scope + ":" + inst + "|" + unit
@@ -201,10 +220,10 @@ func (s *Set) Admit(ctx context.Context, now time.Time, c Call, estCost float64,
 	var warns []Warning
 	for i := range s.rules {
 		r := &s.rules[i]
-		inst := c.instance(r.Scope)
-		if inst == "" || (len(r.Match) > 0 && !slices.Contains(r.Match, inst)) {
+		if !r.applies(c) {
 			continue
 		}
+		inst := c.instance(r.Scope)
 		for _, unit := range [...]string{UnitCost, UnitTokens} {
 			var amount int
 			switch {

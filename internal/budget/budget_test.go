@@ -101,3 +101,19 @@ func TestApimSpan(t *testing.T) {
 		}
 	}
 }
+
+func TestApplies(t *testing.T) {
+	set, err := New([]Rule{{Name: "t", Scope: ScopeTeam, Match: []string{"search"}, Period: ratelimit.PeriodDay, Tokens: 1}}, nil, ratelimit.NewLocal())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for c, want := range map[Call]bool{{Team: "search"}: true, {Team: "ads"}: false, {Key: "k"}: false} {
+		if got := set.Applies(c); got != want {
+			t.Errorf("Applies(%+v) = %v", c, got)
+		}
+	}
+	var empty *Set
+	if empty.Applies(Call{Team: "search"}) {
+		t.Error("nil set applies")
+	}
+}

@@ -112,6 +112,14 @@ func (p *Pipeline) admitBudget(ctx context.Context, s *scope) error {
 		return nil
 	}
 	a := p.attribute(s)
+	keyID := ""
+	if s.principal != nil && s.principal.Type == auth.TypeKey {
+		keyID = s.caller
+	}
+	call := budget.Call{Team: a.team, Key: keyID, Deployment: s.deployment.name}
+	if !p.spend.budgets.Applies(call) {
+		return nil
+	}
 	prompt, err := p.promptTokens(ctx, s)
 	if err != nil { // the client left while its prompt was counted
 		return httpx.New(499, httpx.KindClientCanceled, nil, err)
@@ -123,11 +131,6 @@ func (p *Pipeline) admitBudget(ctx context.Context, s *scope) error {
 			output = p.defaultMaxTokens
 		}
 	}
-	keyID := ""
-	if s.principal != nil && s.principal.Type == auth.TypeKey {
-		keyID = s.caller
-	}
-	call := budget.Call{Team: a.team, Key: keyID, Deployment: s.deployment.name}
 	est := p.spend.pricer.Ceiling(s.deployment.name, prompt, output, callKind(s.call.Operation.Name))
 	adm, warns, err := p.spend.budgets.Admit(ctx, p.now(), call, est, prompt+output)
 	if err != nil {
