@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/moat-gw/moat/internal/httpx"
-	"github.com/moat-gw/moat/internal/openai"
 )
 
 // HTTPError answers an exhausted budget as Azure API Management answers an
@@ -26,7 +25,7 @@ func (d *Denied) HTTPError() *httpx.Error {
 	} else {
 		msg = "Out of call volume quota. Quota will be replenished in " + apimSpan(secs) + "."
 	}
-	e := httpx.New(http.StatusForbidden, httpx.KindPolicyQuota, openai.StatusError(http.StatusForbidden, msg), d)
+	e := httpx.StatusMessage(http.StatusForbidden, httpx.KindPolicyQuota, msg, d)
 	return e.WithHeader("Retry-After", strconv.Itoa(secs))
 }
 

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moat-gw/moat/internal/httpx"
 	"github.com/moat-gw/moat/internal/ratelimit"
 )
 
@@ -47,9 +48,9 @@ func TestAdmitSettle(t *testing.T) {
 		t.Fatalf("over budget: %v", err)
 	}
 	he := d.HTTPError()
-	if he.Status != 403 || !strings.Contains(string(he.Body), "Out of call volume quota. Quota will be replenished in 12:00:00.") ||
+	if he.Status != 403 || he.Shape != httpx.ShapeStatus || he.Message != "Out of call volume quota. Quota will be replenished in 12:00:00." ||
 		he.Header.Get("Retry-After") != "43200" {
-		t.Errorf("answer %d %s %v", he.Status, he.Body, he.Header)
+		t.Errorf("answer %d %s %v", he.Status, he.Message, he.Header)
 	}
 	// The refused call's other reservations were cancelled: the token
 	// budget still holds 700.
@@ -57,7 +58,7 @@ func TestAdmitSettle(t *testing.T) {
 		t.Errorf("token budget after a refused call: %v", err)
 	}
 	_, _, err = set.Admit(ctx, now, Call{Deployment: "gpt-4o"}, 0, 1)
-	if !errors.As(err, &d) || d.Unit != UnitTokens || !strings.Contains(string(d.HTTPError().Body), "Token quota is exceeded") {
+	if !errors.As(err, &d) || d.Unit != UnitTokens || !strings.Contains(d.HTTPError().Message, "Token quota is exceeded") {
 		t.Fatalf("token budget exhausted: %v", err)
 	}
 	// Another team has its own budget; the next day starts afresh; an

@@ -50,8 +50,7 @@ const (
 // errNotFound is Azure's answer to an unknown path or a missing or
 // unsupported api-version on the legacy surface (§2.7).
 func errNotFound(cause string) *httpx.Error {
-	return httpx.New(http.StatusNotFound, httpx.KindClientNotFound,
-		openai.FrontDoorError("404", openai.MsgResourceNotFound), errString(cause))
+	return httpx.FrontDoor(http.StatusNotFound, httpx.KindClientNotFound, "404", openai.MsgResourceNotFound, errString(cause))
 }
 
 type errString string
@@ -114,7 +113,7 @@ func parseRoute(r *http.Request, versions map[string]bool) (Call, error) {
 		return c, nil
 	}
 	op, ok := openai.LookupOperation(suffix)
-	if !ok || op.Name == "models" || op.Name == "responses" || r.Method != http.MethodPost {
+	if !ok || op.ResourceScoped || r.Method != op.Method {
 		return Call{}, errNotFound("unknown operation " + suffix)
 	}
 	c.Operation = op
@@ -126,8 +125,8 @@ func parseRoute(r *http.Request, versions map[string]bool) (Call, error) {
 // "model". A dated api-version on v1 is refused as Azure does (§1.4).
 func routeV1(method, rest, apiVersion string, s Surface) (Call, error) {
 	if apiVersion != "" && apiVersion != "v1" && apiVersion != "preview" && apiVersion != "latest" {
-		return Call{}, httpx.New(http.StatusBadRequest, httpx.KindClientBadRequest,
-			openai.FrontDoorErrorCompact("BadRequest", openai.MsgAPIVersionNotSupp), errString("dated api-version on v1"))
+		return Call{}, httpx.FrontDoor(http.StatusBadRequest, httpx.KindClientBadRequest,
+			"BadRequest", openai.MsgAPIVersionNotSupp, errString("dated api-version on v1"))
 	}
 	c := Call{Surface: s, APIVersion: apiVersion}
 	prefix := "/openai/v1/"
@@ -147,7 +146,7 @@ func routeV1(method, rest, apiVersion string, s Surface) (Call, error) {
 		return c, nil
 	}
 	op, ok := openai.LookupOperation(rest)
-	if !ok || op.Name == "models" || method != http.MethodPost {
+	if !ok || method != op.Method {
 		return Call{}, errNotFound("unknown operation " + rest)
 	}
 	c.Operation = op

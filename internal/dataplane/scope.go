@@ -99,7 +99,7 @@ func (s *scope) readFailed() {
 // or the client asked for the usage chunk, or it is a Responses stream,
 // whose response.completed event carries usage.
 func (s *scope) usageExpected() bool {
-	return s.injectedUsage || (s.req != nil && s.req.WantsUsageChunk()) || s.call.Operation.Name == "responses"
+	return s.injectedUsage || (s.req != nil && s.req.WantsUsageChunk()) || s.call.Operation.StreamEndsWithUsage
 }
 
 // completionText is what the call generated as far as moat kept it, for

@@ -12,7 +12,6 @@ import (
 	"github.com/moat-gw/moat/internal/config"
 	"github.com/moat-gw/moat/internal/cost"
 	"github.com/moat-gw/moat/internal/httpx"
-	"github.com/moat-gw/moat/internal/openai"
 	"github.com/moat-gw/moat/internal/ratelimit"
 	"github.com/moat-gw/moat/internal/reqlog"
 	"github.com/moat-gw/moat/internal/team"
@@ -122,7 +121,7 @@ func (p *Pipeline) admitBudget(ctx context.Context, s *scope) error {
 	}
 	prompt, err := p.promptTokens(ctx, s)
 	if err != nil { // the client left while its prompt was counted
-		return httpx.New(499, httpx.KindClientCanceled, nil, err)
+		return httpx.Gone(httpx.KindClientCanceled, err)
 	}
 	output := 0
 	switch s.call.Operation.Name {
@@ -143,8 +142,7 @@ func (p *Pipeline) admitBudget(ctx context.Context, s *scope) error {
 		if errors.As(err, &rd) {
 			return rd.HTTPError(s.call.Operation.ID, s.call.APIVersion)
 		}
-		return httpx.New(http.StatusInternalServerError, httpx.KindGatewayInternal,
-			openai.FrontDoorError("500", openai.MsgInternalError), err)
+		return httpx.Internal(http.StatusInternalServerError, httpx.KindGatewayInternal, err)
 	}
 	a.budget = adm
 	adm.Used(func(b, inst, unit string, ratio float64) {

@@ -196,13 +196,13 @@ func TestDecisionErrBody(t *testing.T) {
 		t.Fatalf("Err = %T, want *httpx.Error", err)
 	}
 	want := "{\"error\":{\"code\":\"PermissionDenied\",\"message\":\"The principal `00000000-0000-0000-0000-000000000000` lacks the required data action `Microsoft.CognitiveServices/accounts/OpenAI/deployments/chat/completions/action` to perform `POST /openai/deployments/{deployment-id}/chat/completions` operation.\"}}"
-	if diff := cmp.Diff(want, string(he.Body)); diff != "" {
+	if diff := cmp.Diff(want, string(httpx.Render(openai.Errors{}, he))); diff != "" {
 		t.Errorf("body (-want +got):\n%s", diff)
 	}
 	if he.Status != 401 || he.Kind != httpx.KindPolicyForbidden {
 		t.Errorf("status %d kind %s, want 401 policy_forbidden", he.Status, he.Kind)
 	}
-	if strings.Contains(string(he.Body), "my-real-deployment") {
+	if strings.Contains(string(httpx.Render(openai.Errors{}, he)), "my-real-deployment") {
 		t.Error("body names the real deployment; Azure uses the template")
 	}
 	if (Decision{Allowed: true}).Err("x") != nil {
