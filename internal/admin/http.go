@@ -60,6 +60,11 @@ func (s *Service) Handler() http.Handler {
 		{"GET /admin/roles/assignments", DataActionRolesRead, s.httpListAssignments},
 		{"POST /admin/roles/assignments", DataActionRolesWrite, s.httpAssign},
 		{"DELETE /admin/roles/assignments/{id}", DataActionRolesWrite, s.httpUnassign},
+		{"GET /admin/teams", DataActionTeamsRead, s.httpListTeams},
+		{"POST /admin/teams", DataActionTeamsWrite, s.httpCreateTeam},
+		{"DELETE /admin/teams/{name}", DataActionTeamsWrite, s.httpDeleteTeam},
+		{"POST /admin/teams/{name}/members", DataActionTeamsWrite, s.httpAddMember},
+		{"DELETE /admin/teams/{name}/members/{principal}", DataActionTeamsWrite, s.httpRemoveMember},
 		{"GET /admin/audit", DataActionAuditRead, s.httpAudit},
 		{"GET /admin/audit/verify", DataActionAuditRead, s.httpVerifyAudit},
 	}

@@ -36,8 +36,11 @@ type Limits struct {
 // KeyRequest describes a key to create.
 type KeyRequest struct {
 	// Name labels the key (required).
-	Name        string `json:"name"`
-	Owner       string `json:"owner"`
+	Name  string `json:"name"`
+	Owner string `json:"owner"`
+	// Team owns the key's calls (cost, budgets, chargeback); it must
+	// exist. Empty means none.
+	Team        string `json:"team"`
 	Description string `json:"description"`
 	// Deployments the key may call: names or '*' globs; empty means all.
 	Deployments []string `json:"deployments"`
@@ -73,8 +76,11 @@ func (s *Service) CreateKey(ctx context.Context, c Caller, req KeyRequest) (*New
 	if err := req.normalize(now); err != nil {
 		return nil, err
 	}
+	if err := s.teamExists(ctx, req.Team); err != nil {
+		return nil, err
+	}
 	k := &auth.Key{
-		Name: req.Name, Owner: req.Owner, Description: req.Description,
+		Name: req.Name, Owner: req.Owner, Team: req.Team, Description: req.Description,
 		Deployments: req.Deployments, Operations: req.Operations,
 		CreatedAt: now.UTC(), Limits: auth.KeyLimits{TPM: req.Limits.TPM, RPM: req.Limits.RPM},
 	}
@@ -205,7 +211,7 @@ func (s *Service) RegenerateKey(ctx context.Context, c Caller, id string, req Re
 		return nil, conflict("KeyRevoked", "key %q is revoked; create a new key instead", id)
 	}
 	k := &auth.Key{
-		Name: old.Name, Owner: old.Owner, Description: old.Description,
+		Name: old.Name, Owner: old.Owner, Team: old.Team, Description: old.Description,
 		Deployments: old.Deployments, Operations: old.Operations, Limits: old.Limits, CreatedAt: now.UTC(),
 	}
 	switch {
@@ -244,7 +250,7 @@ func (s *Service) RegenerateKey(ctx context.Context, c Caller, id string, req Re
 // its hash or secret.
 func keyDetails(k *auth.Key) map[string]any {
 	d := map[string]any{
-		"name": k.Name, "owner": k.Owner, "deployments": nonNil(k.Deployments), "operations": nonNil(k.Operations),
+		"name": k.Name, "owner": k.Owner, "team": k.Team, "deployments": nonNil(k.Deployments), "operations": nonNil(k.Operations),
 		"limits": Limits{TPM: k.Limits.TPM, RPM: k.Limits.RPM},
 	}
 	if !k.ExpiresAt.IsZero() {

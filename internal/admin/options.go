@@ -9,6 +9,7 @@ import (
 	"github.com/moat-gw/moat/internal/audit"
 	"github.com/moat-gw/moat/internal/auth"
 	"github.com/moat-gw/moat/internal/rbac"
+	"github.com/moat-gw/moat/internal/team"
 )
 
 // Data actions of the management plane that rbac does not declare. Keys
@@ -18,6 +19,8 @@ const (
 	DataActionRolesRead  = "Moat/roles/read"
 	DataActionRolesWrite = "Moat/roles/write"
 	DataActionAuditRead  = "Moat/audit/read"
+	DataActionTeamsRead  = "Moat/teams/read"
+	DataActionTeamsWrite = "Moat/teams/write"
 )
 
 // AssignmentStore persists role assignments made through the management
@@ -46,6 +49,7 @@ type Store interface {
 	auth.KeyStore
 	AssignmentStore
 	AuditLog
+	team.Store
 }
 
 // Options configure the Service and the HTTP API.
@@ -57,6 +61,13 @@ type Options struct {
 	Assignments AssignmentStore
 	// Audit records every mutation.
 	Audit AuditLog
+	// Teams holds teams and their members; nil refuses team operations
+	// and keys that name a team.
+	Teams team.Store
+	// TeamsChanged is called after a team or a member is added or
+	// removed, so that the gateway reloads its team directory at once
+	// (other replicas reload within team.DefaultRefresh). Nil does nothing.
+	TeamsChanged func()
 	// Hasher must be the gateway's, so that new keys verify.
 	Hasher auth.Hasher
 	// Roles are custom role definitions from config; the built-ins are

@@ -10,6 +10,7 @@ import (
 
 	"github.com/moat-gw/moat/internal/auth"
 	"github.com/moat-gw/moat/internal/rbac"
+	"github.com/moat-gw/moat/internal/team"
 )
 
 // Caller is who performs a mutation, for the audit log.
@@ -24,17 +25,19 @@ type Caller struct {
 // each mutation in the audit log. The HTTP API and the CLI both use it, so
 // they validate and audit alike. It is safe for concurrent use.
 type Service struct {
-	keys        auth.KeyStore
-	assignments AssignmentStore
-	audit       AuditLog
-	hasher      auth.Hasher
-	roles       []rbac.RoleDefinition // built-ins then custom
-	now         func() time.Time
-	log         *slog.Logger
-	invalidate  func(string)
-	changed     func()
-	authorize   func(*http.Request, string) (string, error)
-	clientIP    func(*http.Request) string
+	keys         auth.KeyStore
+	assignments  AssignmentStore
+	audit        AuditLog
+	teams        team.Store
+	teamsChanged func()
+	hasher       auth.Hasher
+	roles        []rbac.RoleDefinition // built-ins then custom
+	now          func() time.Time
+	log          *slog.Logger
+	invalidate   func(string)
+	changed      func()
+	authorize    func(*http.Request, string) (string, error)
+	clientIP     func(*http.Request) string
 }
 
 // NewService checks the options and returns a Service.
@@ -56,17 +59,19 @@ func NewService(o Options) (*Service, error) {
 		return nil, fmt.Errorf("admin: %w", err)
 	}
 	s := &Service{
-		keys:        o.Keys,
-		assignments: o.Assignments,
-		audit:       o.Audit,
-		hasher:      o.Hasher,
-		roles:       append(rbac.BuiltinRoles(), o.Roles...),
-		now:         o.Now,
-		log:         o.Logger,
-		invalidate:  o.Invalidate,
-		changed:     o.AssignmentsChanged,
-		authorize:   o.Authorize,
-		clientIP:    o.ClientIP,
+		keys:         o.Keys,
+		assignments:  o.Assignments,
+		audit:        o.Audit,
+		teams:        o.Teams,
+		teamsChanged: o.TeamsChanged,
+		hasher:       o.Hasher,
+		roles:        append(rbac.BuiltinRoles(), o.Roles...),
+		now:          o.Now,
+		log:          o.Logger,
+		invalidate:   o.Invalidate,
+		changed:      o.AssignmentsChanged,
+		authorize:    o.Authorize,
+		clientIP:     o.ClientIP,
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -76,6 +81,9 @@ func NewService(o Options) (*Service, error) {
 	}
 	if s.invalidate == nil {
 		s.invalidate = func(string) {}
+	}
+	if s.teamsChanged == nil {
+		s.teamsChanged = func() {}
 	}
 	if s.changed == nil {
 		s.changed = func() {}

@@ -15,6 +15,7 @@ type KeyView struct {
 	Key         string     `json:"key,omitempty"`
 	Name        string     `json:"name"`
 	Owner       string     `json:"owner"`
+	Team        string     `json:"team"`
 	Description string     `json:"description"`
 	Deployments []string   `json:"deployments"`
 	Operations  []string   `json:"operations"`
@@ -31,7 +32,7 @@ type KeyView struct {
 // ViewKey renders k's metadata as of now.
 func ViewKey(k *auth.Key, now time.Time) KeyView {
 	v := KeyView{
-		ID: k.ID, Name: k.Name, Owner: k.Owner, Description: k.Description,
+		ID: k.ID, Name: k.Name, Owner: k.Owner, Team: k.Team, Description: k.Description,
 		Deployments: nonNil(k.Deployments), Operations: nonNil(k.Operations),
 		CreatedAt: k.CreatedAt, Limits: Limits{TPM: k.Limits.TPM, RPM: k.Limits.RPM}, Status: KeyStatus(k, now),
 	}

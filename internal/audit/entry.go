@@ -16,11 +16,15 @@ import (
 // Actions recorded by the management plane. Stores accept any action
 // string; these are the ones moat writes.
 const (
-	ActionKeyCreate     = "key.create"
-	ActionKeyRevoke     = "key.revoke"
-	ActionKeyRegenerate = "key.regenerate"
-	ActionRoleAssign    = "role.assign"
-	ActionRoleRemove    = "role.remove"
+	ActionKeyCreate        = "key.create"
+	ActionKeyRevoke        = "key.revoke"
+	ActionKeyRegenerate    = "key.regenerate"
+	ActionRoleAssign       = "role.assign"
+	ActionRoleRemove       = "role.remove"
+	ActionTeamCreate       = "team.create"
+	ActionTeamDelete       = "team.delete"
+	ActionTeamMemberAdd    = "team.member.add"
+	ActionTeamMemberRemove = "team.member.remove"
 	// ActionLogsContentRead is a log query that read prompt or completion
 	// text; Target is the surface (the query API's path), Details the
 	// query (redacted) and the row count.

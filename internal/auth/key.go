@@ -48,9 +48,12 @@ type KeyLimits struct {
 type Key struct {
 	// ID names the key (the <id> of moat_<id>_<secret>, or a static key's
 	// configured name). Not secret.
-	ID          string
-	Name        string
-	Owner       string
+	ID    string
+	Name  string
+	Owner string
+	// Team owns the key (package team): its calls are logged, costed and
+	// budgeted under it. Empty means no team.
+	Team        string
 	Description string
 	// Hash is Hasher.Hash of the full plaintext key.
 	Hash []byte

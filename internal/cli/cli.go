@@ -29,6 +29,10 @@ Usage:
                                          run a development token issuer (managed-identity protocol, OIDC)
   moat keys create|list|revoke|regenerate [--config FILE]
                                          manage API keys in the configured store (a new key is shown once)
+  moat teams create|list|delete|add-principal|remove-principal [--config FILE]
+                                         manage teams: who owns keys and principals, for cost and budgets
+  moat report usage [--from D] [--to D] [--by team|key|deployment|model] [-o table|csv|json]
+                                         calls, tokens and cost per team, key, deployment or model (chargeback)
   moat roles assign|list|remove|definitions [--config FILE]
                                          manage role assignments (Azure-style RBAC)
   moat audit verify|list [--config FILE] check or show the hash-chained audit log of key and role changes
@@ -77,6 +81,10 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runIDP(ctx, args[1:], stdout, stderr)
 	case "keys":
 		err = runKeys(ctx, args[1:], stdout, stderr)
+	case "teams":
+		err = runTeams(ctx, args[1:], stdout, stderr)
+	case "report":
+		err = runReport(ctx, args[1:], stdout, stderr)
 	case "roles":
 		err = runRoles(ctx, args[1:], stdout, stderr)
 	case "audit":

@@ -15,6 +15,7 @@ func commandTree() map[string][]string {
 	return map[string][]string{
 		"serve": nil, "config": {"validate", "print"}, "simulator": nil, "logs": {"tail", "query"}, "idp": nil,
 		"keys": {"create", "list", "revoke", "regenerate"}, "roles": {"assign", "list", "remove", "definitions"},
+		"teams": {"create", "list", "delete", "add-principal", "remove-principal"}, "report": {"usage"},
 		"audit": {"verify", "list"}, "status": nil, "doctor": nil, "dns": {"records"}, "version": nil, "completion": {"bash", "zsh"}, "help": nil,
 	}
 }

@@ -21,7 +21,7 @@ import (
 	"github.com/moat-gw/moat/internal/store/sqlitestore"
 )
 
-const keysUsage = `usage: moat keys create --name N [--owner O] [--description D] [--deployments a,b*] [--operations chat,embeddings]
+const keysUsage = `usage: moat keys create --name N [--owner O] [--team T] [--description D] [--deployments a,b*] [--operations chat,embeddings]
                         [--expires 720h] [--tpm N] [--rpm N] [--config FILE]
        moat keys list [-o table|json] [--config FILE]
        moat keys revoke ID [--config FILE]
@@ -64,7 +64,7 @@ func openService(ctx context.Context, path string, stderr io.Writer) (*admin.Ser
 		return nil, nil, err
 	}
 	svc, err := admin.NewService(admin.Options{
-		Keys: st, Assignments: st, Audit: st,
+		Keys: st, Assignments: st, Audit: st, Teams: st,
 		Hasher: auth.NewHasher([]byte(cfg.Auth.Pepper.Value())),
 		Roles:  rc.Roles,
 	})
@@ -196,6 +196,7 @@ func expiry(s string, now time.Time) (*time.Time, error) {
 func keysCreate(ctx context.Context, fs *flag.FlagSet, path *string, args []string, stdout, stderr io.Writer) error {
 	name := fs.String("name", "", "what the key is for (required)")
 	owner := fs.String("owner", "", "who is responsible for the key")
+	teamName := fs.String("team", "", "the team that owns the key's calls (cost, budgets; see moat teams)")
 	desc := fs.String("description", "", "longer description")
 	deps := fs.String("deployments", "", "comma-separated deployment names or * globs the key may call (default: all)")
 	ops := fs.String("operations", "", "comma-separated operations: chat, completions, embeddings, images, ... (default: all)")
@@ -216,7 +217,7 @@ func keysCreate(ctx context.Context, fs *flag.FlagSet, path *string, args []stri
 	}
 	defer done()
 	nk, err := svc.CreateKey(ctx, cliCaller(), admin.KeyRequest{
-		Name: *name, Owner: *owner, Description: *desc, Deployments: splitList(*deps), Operations: splitList(*ops),
+		Name: *name, Owner: *owner, Team: *teamName, Description: *desc, Deployments: splitList(*deps), Operations: splitList(*ops),
 		ExpiresAt: exp, Limits: admin.Limits{TPM: *tpm, RPM: *rpm},
 	})
 	if err != nil {
@@ -258,9 +259,9 @@ func keysList(ctx context.Context, path string, asJSON bool, stdout, stderr io.W
 		return printJSON(stdout, views)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tOWNER\tSTATUS\tDEPLOYMENTS\tOPERATIONS\tTPM/RPM\tEXPIRES\tCREATED")
+	fmt.Fprintln(tw, "ID\tNAME\tOWNER\tTEAM\tSTATUS\tDEPLOYMENTS\tOPERATIONS\tTPM/RPM\tEXPIRES\tCREATED")
 	for _, v := range views {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d/%d\t%s\t%s\n", v.ID, dash(v.Name), dash(v.Owner), v.Status,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d/%d\t%s\t%s\n", v.ID, dash(v.Name), dash(v.Owner), dash(v.Team), v.Status,
 			allIfEmpty(v.Deployments), allIfEmpty(v.Operations), v.Limits.TPM, v.Limits.RPM,
 			timeOrNever(v.ExpiresAt), v.CreatedAt.Format(time.RFC3339))
 	}

@@ -68,7 +68,7 @@ func tail(ctx context.Context, store reqlog.Store, w io.Writer, n int, follow bo
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	enc := json.NewEncoder(w)
 	if !asJSON {
-		fmt.Fprintln(tw, "TIME\tREQUEST ID\tREPLICA\tCALLER\tCLIENT\tDEPLOYMENT\tOPERATION\tSTATUS\tERROR\tMS\tTOKENS\tSTREAM")
+		fmt.Fprintln(tw, "TIME\tREQUEST ID\tREPLICA\tCALLER\tKEY\tTEAM\tCLIENT\tDEPLOYMENT\tOPERATION\tSTATUS\tERROR\tMS\tTOKENS\tSTREAM")
 	}
 	f := reqlog.NewFollower(store)
 	recs, err := f.Tail(ctx, n)
@@ -90,8 +90,8 @@ func tail(ctx context.Context, store reqlog.Store, w io.Writer, n int, follow bo
 			if r.TokensEstimated {
 				tokens += "~"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%.1f\t%s\t%v\n",
-				r.Time.Local().Format("15:04:05.000"), r.RequestID, dash(r.Replica), dash(r.Caller), r.ClientIP, dash(r.Deployment),
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%.1f\t%s\t%v\n",
+				r.Time.Local().Format("15:04:05.000"), r.RequestID, dash(r.Replica), dash(r.Caller), dash(r.KeyName), dash(r.Team), r.ClientIP, dash(r.Deployment),
 				dash(r.Operation), r.Status, dash(r.ErrorKind), r.TotalMs, tokens, r.Streamed)
 		}
 		tw.Flush()

@@ -36,7 +36,8 @@ func TestLogsTail(t *testing.T) {
 	for i := range 30 {
 		recs = append(recs, reqlog.Record{Time: base.Add(time.Duration(i) * time.Second), RequestID: "req-" + string(rune('a'+i%26)) + "-" + strconv.Itoa(i),
 			Deployment: "gpt-4o-mini", Operation: "ChatCompletions_Create", Status: 200, PromptTokens: 7, CompletionTokens: i,
-			TokensEstimated: i == 29, ClientIP: "10.0.0.4", Caller: "app", Replica: "moat-eu-1"})
+			TokensEstimated: i == 29, ClientIP: "10.0.0.4", Caller: "app", Replica: "moat-eu-1",
+			KeyName: "ranker", Team: "search"})
 	}
 	if err := st.WriteBatch(context.Background(), recs); err != nil {
 		t.Fatal(err)
@@ -50,7 +51,8 @@ func TestLogsTail(t *testing.T) {
 	if len(lines) != 4 || !strings.HasPrefix(lines[0], "TIME") {
 		t.Fatalf("output:\n%s", stdout.String())
 	}
-	if !strings.Contains(lines[0], "REPLICA") || !strings.Contains(lines[1], "moat-eu-1") {
+	if !strings.Contains(lines[0], "REPLICA") || !strings.Contains(lines[1], "moat-eu-1") ||
+		!strings.Contains(lines[0], "KEY") || !strings.Contains(lines[1], "ranker") || !strings.Contains(lines[1], "search") {
 		t.Fatalf("want the replica column:\n%s", stdout.String())
 	}
 	if !strings.Contains(lines[1], "req-b-27") || !strings.Contains(lines[3], "req-d-29") || !strings.Contains(lines[3], "7/29~") {

@@ -54,6 +54,10 @@ type Config struct {
 	// Guardrails are rules checked on prompts and completions: block, mask
 	// or flag (docs/data-protection.md). None by default.
 	Guardrails []Guardrail `yaml:"guardrails"`
+	// Cost prices every call from the built-in list prices and overrides.
+	Cost Cost `yaml:"cost"`
+	// Budgets cap spend per team, key or deployment per day or month.
+	Budgets Budgets `yaml:"budgets"`
 
 	fromFile bool
 	noFiles  bool // loaded with NoSecrets: TLS and CA files need not exist here

@@ -109,6 +109,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.Routing.validate()...)
 	errs = append(errs, c.RateLimits.validate()...)
 	errs = append(errs, c.Telemetry.validate()...)
+	errs = append(errs, c.validateCost()...)
 
 	ups := map[string]bool{}
 	for i, u := range c.Upstreams {

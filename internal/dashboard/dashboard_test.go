@@ -62,12 +62,19 @@ func TestSummaryLastHour(t *testing.T) {
 		t.Errorf("tokens by deployment (-want +got):\n%s", diff)
 	}
 	wantCallers := []dashboard.TokenRow{
-		{Name: "alice", Calls: 4, PromptTokens: 1700, CompletionTokens: 340, TotalTokens: 2040},
+		{Name: "ranker (alice)", Calls: 4, PromptTokens: 1700, CompletionTokens: 340, TotalTokens: 2040},
 		{Name: "bob", Calls: 4, PromptTokens: 350, CompletionTokens: 70, TotalTokens: 420},
 		{Name: "carol", Calls: 2, PromptTokens: 40, CompletionTokens: 8, TotalTokens: 48},
 	}
 	if diff := cmp.Diff(wantCallers, s.TokensByCaller); diff != "" {
 		t.Errorf("tokens by caller (-want +got):\n%s", diff)
+	}
+	// Spend by team and model: alice's search calls on gpt-4o cost 2.04.
+	if len(s.SpendVersions) != 1 || s.SpendVersions[0] != "2025-08-list" || s.SpendTotal < 2.507 || s.SpendTotal > 2.509 {
+		t.Errorf("spend versions %v total %v", s.SpendVersions, s.SpendTotal)
+	}
+	if len(s.Spend.Rows) == 0 || s.Spend.Rows[0][0] != "search" || s.Spend.Rows[0][1] != "gpt-4o" {
+		t.Errorf("spend rows %v", s.Spend.Rows)
 	}
 	wantReplicas := []dashboard.TokenRow{
 		{Name: "moat-a", Calls: 4, PromptTokens: 1700, CompletionTokens: 340, TotalTokens: 2040},

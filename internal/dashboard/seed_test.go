@@ -30,7 +30,19 @@ func call(hh, mm int, caller, dep string, status int, kind string, ms float64, p
 	if caller == "alice" {
 		replica = "moat-a"
 	}
+	upstream := status // what the upstream answered; 0 when moat answered alone
+	if dep == "" || kind == "policy_rate_limit" {
+		upstream = 0
+	}
+	keyName, team := "", "" // alice calls with the key "ranker" of team search, bob is in team ads
+	switch caller {
+	case "alice":
+		keyName, team = "ranker", "search"
+	case "bob":
+		team = "ads"
+	}
 	return reqlog.Record{
+		UpstreamStatus: upstream, KeyName: keyName, Team: team, Cost: float64(prompt+completion) / 1000, PriceVersion: "2025-08-list",
 		Time: time.Date(2026, 3, 14, hh, mm, 0, 0, time.UTC), RequestID: fmt.Sprintf("req-%02d%02d-%s", hh, mm, caller),
 		Caller: caller, AuthType: "key", ClientIP: "10.1.0.7", Listener: "private", Deployment: dep, Model: dep,
 		Upstream: "eastus", Operation: "ChatCompletions_Create", APIVersion: "2024-10-21", Method: "POST",

@@ -43,15 +43,21 @@ type Summary struct {
 	Bin        string    `json:"bin"`
 	BinSeconds int64     `json:"bin_seconds"`
 
-	Totals              Totals            `json:"totals"`
-	Timeline            []Point           `json:"timeline"`
-	TokensByDeployment  []TokenRow        `json:"tokens_by_deployment"`
-	TokensByCaller      []TokenRow        `json:"tokens_by_caller"`
-	TokensByReplica     []TokenRow        `json:"tokens_by_replica"`
-	ErrorsByReason      []ReasonRow       `json:"errors_by_reason"`
-	LatencyByDeployment []LatencyRow      `json:"latency_by_deployment"`
-	Recent              logquery.Wire     `json:"recent"`
-	Queries             map[string]string `json:"queries"`
+	Totals              Totals        `json:"totals"`
+	Timeline            []Point       `json:"timeline"`
+	TokensByDeployment  []TokenRow    `json:"tokens_by_deployment"`
+	TokensByCaller      []TokenRow    `json:"tokens_by_caller"`
+	TokensByReplica     []TokenRow    `json:"tokens_by_replica"`
+	ErrorsByReason      []ReasonRow   `json:"errors_by_reason"`
+	LatencyByDeployment []LatencyRow  `json:"latency_by_deployment"`
+	Recent              logquery.Wire `json:"recent"`
+	// Spend is the chargeback of the window: calls, tokens and cost by
+	// team and model, and the price versions that priced them
+	// (package report, the same query as moat report usage).
+	Spend         logquery.Wire     `json:"spend"`
+	SpendVersions []string          `json:"spend_versions"`
+	SpendTotal    float64           `json:"spend_total"`
+	Queries       map[string]string `json:"queries"`
 }
 
 // Totals are the headline figures of the window.
@@ -155,7 +161,9 @@ func BuildSummary(ctx context.Context, query func(context.Context, string) (*log
 			func(r *logquery.Result) error { return s.applyTimeline(r, win) }},
 		{"tokens_by_deployment", from + tokensBy("DeploymentName"),
 			func(r *logquery.Result) (err error) { s.TokensByDeployment, err = tokenRows(r); return err }},
-		{"tokens_by_caller", from + tokensBy("CallerId"),
+		// Callers by the key's name (its ID after it, as names need not
+		// be unique), or the principal's ID for token callers.
+		{"tokens_by_caller", from + tokensBy(`iff(isempty(KeyName), CallerId, strcat(KeyName, " (", CallerId, ")"))`),
 			func(r *logquery.Result) (err error) { s.TokensByCaller, err = tokenRows(r); return err }},
 		// Calls per replica show a load balancer's spread, and a replica
 		// that takes no traffic.
@@ -169,10 +177,12 @@ func BuildSummary(ctx context.Context, query func(context.Context, string) (*log
 | summarize Calls = count(), (P50, P95) = percentiles(TotalTime, 50, 95) by DeploymentName
 | order by Calls desc`,
 			func(r *logquery.Result) error { return s.applyLatency(r) }},
+		{"spend", spendQuery(start, now),
+			func(r *logquery.Result) error { s.applySpend(r, start, now); return nil }},
 		// Bounded by the window like the rest, so that the sort stays small
 		// whatever indexes the store has.
 		{"recent", from + fmt.Sprintf(`| top %d by TimeGenerated desc
-| project TimeGenerated, CorrelationId, CallerId, DeploymentName, OperationName,
+| project TimeGenerated, CorrelationId, CallerId, KeyName, Team, DeploymentName, OperationName,
     ResponseCode, LastErrorReason, TotalTime, TotalTokens, IsStreamCompletion, Replica`, recentCalls),
 			func(r *logquery.Result) error { s.Recent = logquery.ToWire(r); return nil }},
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/moat-gw/moat/internal/rbac"
 	"github.com/moat-gw/moat/internal/reqlog"
 	"github.com/moat-gw/moat/internal/route"
+	"github.com/moat-gw/moat/internal/team"
 	"github.com/moat-gw/moat/internal/telemetry"
 	"github.com/moat-gw/moat/internal/upstream"
 )
@@ -41,6 +42,9 @@ type Deps struct {
 	Tel             *telemetry.Telemetry
 	TargetKey       []byte          // keys memberTarget's fingerprints
 	Pins            *affinity.Table // where stored responses live, shared across pipelines
+	// Teams resolves token principals' teams (package team); shared
+	// across pipelines, refreshed by the process.
+	Teams *team.Directory
 }
 
 // Build turns a validated config into an immutable pipeline.
@@ -51,7 +55,7 @@ func Build(ctx context.Context, cfg *config.Config, d Deps) (*Pipeline, error) {
 		bodyTimeout: cfg.Limits.BodyReadTimeout.D(),
 		maxBodyLog:  int(cfg.Log.MaxBodyLogBytes),
 		deployments: map[string]*deployment{}, targets: map[string]*upstream.Target{},
-		tokens: d.Tokens, metrics: d.Metrics, sink: d.Sink, newID: d.NewID, tel: d.Tel, pins: d.Pins,
+		tokens: d.Tokens, metrics: d.Metrics, sink: d.Sink, newID: d.NewID, tel: d.Tel, pins: d.Pins, teams: d.Teams,
 		versions: map[string]bool{}, denials: &logSampler{}, anonRows: &rowSampler{perSecond: AnonymousLogPerSecond},
 	}
 	pr, err := newProtection(cfg)
@@ -129,6 +133,10 @@ func Build(ctx context.Context, cfg *config.Config, d Deps) (*Pipeline, error) {
 	if p.id, err = buildIdentity(ctx, cfg, d.KeyStore, d.Assigned, d.RoleAssignments, d.Stored, d.Log, d.Now); err != nil {
 		p.Close()
 		return nil, fmt.Errorf("auth: %w", err)
+	}
+	if err := p.buildSpend(cfg); err != nil {
+		p.Close()
+		return nil, err
 	}
 	p.proxy = p.newProxy()
 	return p, nil

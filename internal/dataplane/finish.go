@@ -155,6 +155,7 @@ func (p *Pipeline) record(r *http.Request, s *scope, kind httpx.Kind, estimated 
 	if p.logsBodies(s) {
 		p.logBodies(&rec, s) // redacted before the record leaves this function
 	}
+	p.spendRecord(r.Context(), s, &rec)
 	rec.Bound(p.maxBodyLog) // before telemetry, which reads the record too
 	return rec, logged
 }

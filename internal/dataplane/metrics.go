@@ -21,6 +21,7 @@ type Metrics struct {
 	// sampledOut counts refused-before-auth calls left out of the request log.
 	sampledOut *prometheus.CounterVec
 	protectMetrics
+	spend *spendMetrics
 }
 
 // latencyBuckets span sub-millisecond gateway answers to minutes-long streams.
@@ -62,5 +63,6 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	reg.MustRegister(m.attempts, m.limited)
 	m.sampledOut = newSampledOutMetric(reg)
 	m.protectMetrics = newProtectMetrics(reg)
+	m.spend = newSpendMetrics(reg)
 	return m
 }

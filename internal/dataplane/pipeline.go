@@ -24,6 +24,7 @@ import (
 	"github.com/moat-gw/moat/internal/ratelimit"
 	"github.com/moat-gw/moat/internal/reqlog"
 	"github.com/moat-gw/moat/internal/route"
+	"github.com/moat-gw/moat/internal/team"
 	"github.com/moat-gw/moat/internal/telemetry"
 	"github.com/moat-gw/moat/internal/upstream"
 )
@@ -61,6 +62,8 @@ type Pipeline struct {
 	defaultMaxTokens int
 	tel              *telemetry.Telemetry // nil unless OTLP export is configured
 	pins             *affinity.Table      // where stored responses live (objects.go); shared across pipelines
+	teams            *team.Directory      // token principals' teams; shared across pipelines
+	spend            spend                // prices and budgets (spend.go)
 
 	// maxExactCount is the prompt text tokenized exactly per call.
 	maxExactCount int
@@ -108,7 +111,9 @@ type TokenCounter interface {
 //     7b. prompt guardrails (400 content_filter, or the body masked), after
 //     the lookup because rules are per deployment, and before limits so
 //     a refused prompt reserves nothing.
-//  8. limits: reserve tokens before forwarding.
+//  8. limits: reserve tokens before forwarding; then budgets reserve the
+//     call's estimated cost and tokens (spend.go), after the limits so a
+//     call refused for its rate never holds budget.
 //  9. forward through ReverseProxy; usage captured from the response,
 //     completion guardrails on the answer (guard.go).
 //  10. log once, in finish, whatever happened above; bodies redacted
@@ -188,6 +193,11 @@ func (p *Pipeline) serve(w http.ResponseWriter, r *http.Request, s *scope) error
 		return err
 	}
 	if err := p.admit(r.Context(), s); err != nil {
+		return err
+	}
+	if err := p.admitBudget(r.Context(), s); err != nil {
+		p.settle(r.Context(), s) // nothing was called: refund the limits
+		s.reservation = nil
 		return err
 	}
 	clearAnswerHeaders(w.Header())

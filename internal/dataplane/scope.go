@@ -75,6 +75,7 @@ type scope struct {
 	respBody        []byte
 	span            trace.Span // the call's span when traces are exported, else nil
 	guard           guardState // what the guardrails found (guard.go)
+	spend           spendScope // attribution, cost and budgets (spend.go)
 }
 
 type scopeCtxKey struct{}

@@ -44,11 +44,18 @@ var allowed = map[string][]string{
 	"internal/telemetry/otlptest": {},
 	// admin declares the store interfaces it needs, so it imports no store,
 	// and it is wired by the gateway and the CLI, so it imports neither.
-	"internal/admin": {"internal/openai", "internal/httpx", "internal/auth", "internal/rbac", "internal/audit"},
+	"internal/admin": {"internal/openai", "internal/httpx", "internal/auth", "internal/rbac", "internal/audit", "internal/team"},
+	// team, cost and budget are policy: team and cost are leaves; budget
+	// reuses ratelimit's reservations and prices calls with cost.
+	"internal/team":   {},
+	"internal/cost":   {},
+	"internal/budget": {"internal/ratelimit", "internal/httpx"},
 	// logquery and the dashboard read the log through KQL and know nothing
 	// of the gateway, routing or stores.
 	"internal/logquery":  {"internal/kql", "internal/reqlog", "internal/openai", "internal/httpx"},
-	"internal/dashboard": {"internal/logquery", "internal/kql", "internal/openai", "internal/httpx"},
+	"internal/dashboard": {"internal/logquery", "internal/kql", "internal/openai", "internal/httpx", "internal/report"},
+	// report writes the chargeback query; the CLI and the dashboard run it.
+	"internal/report": {"internal/logquery", "internal/kql", "internal/reqlog", "internal/openai", "internal/httpx"},
 	// The studio acts only through hooks the gateway gives it (admin API,
 	// pipeline, query API), so it imports no store, admin or gateway code.
 	"internal/studio": {"internal/logquery", "internal/openai", "internal/httpx", "internal/rbac"},
@@ -59,7 +66,7 @@ var allowed = map[string][]string{
 	// transitive imports.
 	"internal/dataplane": {"internal/openai", "internal/httpx", "internal/audit", "internal/auth", "internal/config",
 		"internal/netpolicy", "internal/ratelimit", "internal/rbac", "internal/redact", "internal/reqlog", "internal/route",
-		"internal/telemetry", "internal/upstream", "internal/affinity"},
+		"internal/telemetry", "internal/upstream", "internal/affinity", "internal/team", "internal/cost", "internal/budget"},
 }
 
 // neverBelow lists, per package, moat packages (and their subpackages) that

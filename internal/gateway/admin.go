@@ -28,6 +28,12 @@ func (s *Server) newAdmin(st admin.Store) (http.Handler, error) {
 		Now:    s.now, Logger: s.log.With("component", "admin"),
 		Invalidate:         func(id string) { s.pipe.Load().InvalidateKey(id) },
 		AssignmentsChanged: func() { s.refreshAssignments(context.Background()) },
+		Teams:              st,
+		TeamsChanged: func() {
+			if err := s.teams.Reload(context.Background()); err != nil {
+				s.log.Warn("reload team members", "err", err)
+			}
+		},
 		Authorize: func(r *http.Request, action string) (string, error) {
 			return s.pipe.Load().AuthorizeManagement(r, action)
 		},

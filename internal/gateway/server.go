@@ -30,6 +30,7 @@ import (
 	"github.com/moat-gw/moat/internal/reqlog"
 	"github.com/moat-gw/moat/internal/store/pgstore"
 	"github.com/moat-gw/moat/internal/store/sqlitestore"
+	"github.com/moat-gw/moat/internal/team"
 	"github.com/moat-gw/moat/internal/telemetry"
 	"github.com/moat-gw/moat/internal/tokens"
 )
@@ -86,6 +87,7 @@ type Server struct {
 	admin   http.Handler              // the admin API, when the store keeps identities
 	stored  *dataplane.StoredIdentity // key cache and last known good role assignments
 	pins    *affinity.Table           // where stored responses live (dataplane/objects.go)
+	teams   *team.Directory           // token principals' teams, from the store's team_members
 }
 
 type boundServer struct {
@@ -159,6 +161,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Server, error) {
 		s.closeStores(ctx)
 		return nil, err
 	}
+	s.teams = newTeamDirectory(ctx, s.store, s.log)
 	s.sim, err = startSimHost(s.log)
 	if err != nil {
 		return fail(err)
@@ -207,7 +210,7 @@ func (s *Server) install(ctx context.Context, cfg *config.Config) error {
 	p, err := dataplane.Build(ctx, cfg, dataplane.Deps{Log: s.log, Now: s.now, Tokens: s.tokens, Metrics: s.metrics,
 		Sink: s.logRecord, Simulator: s.sim.url(), NewID: dataplane.NewRequestID, KeyStore: keyStore, Assigned: assigned,
 		RoleAssignments: admin.RBACAssignments, Stored: s.stored, Limiter: s.limiter, Tel: s.tel, TargetKey: s.targetKey,
-		Pins: s.pins})
+		Pins: s.pins, Teams: s.teams})
 	if err != nil {
 		return err
 	}
@@ -334,6 +337,7 @@ func (s *Server) Start() error {
 		go s.watchAssignments(bg)
 	}
 	go s.watchIdentity(bg)
+	go s.teams.Run(bg, 0)
 	go s.enforceRetention(bg)
 	s.started = s.now().UTC()
 	go func() {

@@ -37,30 +37,39 @@ func (p Period) Valid() bool {
 
 // Bounds returns the UTC period that contains now, as [start, end). Weeks
 // start on Monday.
-func (p Period) Bounds(now time.Time) (start, end time.Time) {
-	u := now.UTC()
+func (p Period) Bounds(now time.Time) (start, end time.Time) { return p.BoundsIn(now, time.UTC) }
+
+// BoundsIn returns the calendar period of loc that contains now, as
+// [start, end); nil loc means UTC. Days and months follow loc's calendar,
+// so a budget kept in Asia/Tokyo renews at midnight in Tokyo (across a
+// daylight saving change a day is 23 or 25 hours long).
+func (p Period) BoundsIn(now time.Time, loc *time.Location) (start, end time.Time) {
+	if loc == nil {
+		loc = time.UTC
+	}
+	u := now.In(loc)
 	y, m, d := u.Date()
 	switch p {
 	case PeriodHour:
-		start = time.Date(y, m, d, u.Hour(), 0, 0, 0, time.UTC)
+		start = time.Date(y, m, d, u.Hour(), 0, 0, 0, loc)
 		return start, start.Add(time.Hour)
 	case PeriodDay:
-		start = time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+		start = time.Date(y, m, d, 0, 0, 0, 0, loc)
 		return start, start.AddDate(0, 0, 1)
 	case PeriodWeek:
 		back := (int(u.Weekday()) + 6) % 7 // days since Monday
-		start = time.Date(y, m, d-back, 0, 0, 0, 0, time.UTC)
+		start = time.Date(y, m, d-back, 0, 0, 0, 0, loc)
 		return start, start.AddDate(0, 0, 7)
 	case PeriodMonth:
-		start = time.Date(y, m, 1, 0, 0, 0, 0, time.UTC)
+		start = time.Date(y, m, 1, 0, 0, 0, 0, loc)
 		return start, start.AddDate(0, 1, 0)
 	case PeriodYear:
-		start = time.Date(y, 1, 1, 0, 0, 0, 0, time.UTC)
+		start = time.Date(y, 1, 1, 0, 0, 0, 0, loc)
 		return start, start.AddDate(1, 0, 0)
 	}
 	// Unknown periods never reach here after Validate; treat them as a day so
 	// a misconfigured limit still limits.
-	start = time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+	start = time.Date(y, m, d, 0, 0, 0, 0, loc)
 	return start, start.AddDate(0, 0, 1)
 }
 
@@ -91,6 +100,9 @@ type Limit struct {
 	// Quota caps tokens per QuotaPeriod.
 	Quota       int64
 	QuotaPeriod Period
+	// QuotaZone is the time zone of the quota's calendar periods; nil
+	// means UTC. Budgets set it (budgets.time_zone).
+	QuotaZone *time.Location
 	// OnBackendDown is FailClosed (default) or LocalShare.
 	OnBackendDown BackendDownMode
 	// LocalShare is the fraction of TPM, RPM and Quota the in-process

@@ -126,7 +126,7 @@ func newReservation(now time.Time, reqs []Request) (*Reservation, error) {
 		if !merged {
 			it := item{lim: q.Limit, tokens: int64(q.Tokens)}
 			if q.Limit.Quota > 0 {
-				s, e := q.Limit.QuotaPeriod.Bounds(now)
+				s, e := q.Limit.QuotaPeriod.BoundsIn(now, q.Limit.QuotaZone)
 				it.qStart, it.qEnd = s.Unix(), e.Unix()
 			}
 			r.items = append(r.items, it)

@@ -117,7 +117,7 @@ func (l *Local) takePending(now time.Time) []contribution {
 			}
 		}
 		if s.lim.Quota > 0 && p.q != 0 {
-			c.qStart, c.qEnd, c.q = p.qStart, periodEnd(s.lim.QuotaPeriod, p.qStart), p.q
+			c.qStart, c.qEnd, c.q = p.qStart, periodEnd(&s.lim, p.qStart), p.q
 		}
 		return c
 	}, true)
@@ -166,7 +166,7 @@ func (l *Local) collect(f func(*scope) contribution, onlyPending bool) []contrib
 }
 
 // periodEnd is the end of the quota period that starts at start.
-func periodEnd(p Period, start int64) int64 {
-	_, end := p.Bounds(time.Unix(start, 0))
+func periodEnd(l *Limit, start int64) int64 {
+	_, end := l.QuotaPeriod.BoundsIn(time.Unix(start, 0), l.QuotaZone)
 	return end.Unix()
 }

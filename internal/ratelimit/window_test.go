@@ -100,3 +100,24 @@ func TestFloorDiv(t *testing.T) {
 		}
 	}
 }
+
+func TestBoundsIn(t *testing.T) {
+	tokyo := time.FixedZone("JST", 9*3600)
+	now := time.Date(2026, 1, 31, 16, 30, 0, 0, time.UTC) // 2026-02-01 01:30 in Tokyo
+	tests := []struct {
+		p          Period
+		loc        *time.Location
+		start, end time.Time
+	}{
+		{PeriodDay, nil, time.Date(2026, 1, 31, 0, 0, 0, 0, time.UTC), time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)},
+		{PeriodDay, tokyo, time.Date(2026, 2, 1, 0, 0, 0, 0, tokyo), time.Date(2026, 2, 2, 0, 0, 0, 0, tokyo)},
+		{PeriodMonth, tokyo, time.Date(2026, 2, 1, 0, 0, 0, 0, tokyo), time.Date(2026, 3, 1, 0, 0, 0, 0, tokyo)},
+		{PeriodMonth, time.UTC, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)},
+	}
+	for _, tt := range tests {
+		s, e := tt.p.BoundsIn(now, tt.loc)
+		if !s.Equal(tt.start) || !e.Equal(tt.end) {
+			t.Errorf("%s in %v: [%v, %v), want [%v, %v)", tt.p, tt.loc, s, e, tt.start, tt.end)
+		}
+	}
+}

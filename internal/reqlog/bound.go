@@ -28,7 +28,8 @@ const (
 // may carry after percent-decoding and which PostgreSQL refuses as text.
 func (r *Record) Bound(maxBody int) {
 	for _, f := range []*string{&r.RequestID, &r.Caller, &r.AuthType, &r.ClientIP, &r.Listener, &r.Deployment,
-		&r.Model, &r.Upstream, &r.Operation, &r.APIVersion, &r.Method, &r.ErrorKind, &r.Region, &r.Replica} {
+		&r.Model, &r.Upstream, &r.Operation, &r.APIVersion, &r.Method, &r.ErrorKind, &r.Region, &r.Replica,
+		&r.KeyName, &r.Owner, &r.Team, &r.PriceVersion} {
 		*f = Truncated(*f, MaxShortFieldBytes)
 	}
 	r.Path = Truncated(r.Path, MaxPathBytes)

@@ -63,6 +63,11 @@ var columns = []Column{
 	{"replica", "Replica", TypeString},
 	{"first_token_ms", "FirstTokenTime", TypeReal},
 	{"guardrail", "GuardrailHits", TypeString},
+	{"key_name", "KeyName", TypeString},
+	{"owner", "KeyOwner", TypeString},
+	{"team", "Team", TypeString},
+	{"cost", "Cost", TypeReal},
+	{"price_version", "PriceVersion", TypeString},
 }
 
 // contentColumns hold prompt and completion text: reading them needs a
@@ -82,7 +87,8 @@ func (r *Record) Values() []any {
 		r.Deployment, r.Model, r.Upstream, r.Operation, r.APIVersion, r.Method, r.Path,
 		r.Status, r.UpstreamStatus, r.ErrorKind, r.ErrorMessage, r.TotalMs, r.UpstreamMs,
 		r.FirstByteMs, r.PromptTokens, r.CompletionTokens, r.TotalTokens, r.TokensEstimated,
-		r.Streamed, r.RequestBytes, r.ResponseBytes, r.Region, r.Attempts, r.RequestBody, r.ResponseBody, r.Replica, r.FirstTokenMs, r.Guardrail}
+		r.Streamed, r.RequestBytes, r.ResponseBytes, r.Region, r.Attempts, r.RequestBody, r.ResponseBody, r.Replica, r.FirstTokenMs, r.Guardrail,
+		r.KeyName, r.Owner, r.Team, r.Cost, r.PriceVersion}
 }
 
 // ScanTargets returns pointers to r's fields in Columns order, preceded by
@@ -92,5 +98,6 @@ func (r *Record) ScanTargets() []any {
 		&r.Deployment, &r.Model, &r.Upstream, &r.Operation, &r.APIVersion, &r.Method, &r.Path,
 		&r.Status, &r.UpstreamStatus, &r.ErrorKind, &r.ErrorMessage, &r.TotalMs, &r.UpstreamMs,
 		&r.FirstByteMs, &r.PromptTokens, &r.CompletionTokens, &r.TotalTokens, &r.TokensEstimated,
-		&r.Streamed, &r.RequestBytes, &r.ResponseBytes, &r.Region, &r.Attempts, &r.RequestBody, &r.ResponseBody, &r.Replica, &r.FirstTokenMs, &r.Guardrail}
+		&r.Streamed, &r.RequestBytes, &r.ResponseBytes, &r.Region, &r.Attempts, &r.RequestBody, &r.ResponseBody, &r.Replica, &r.FirstTokenMs, &r.Guardrail,
+		&r.KeyName, &r.Owner, &r.Team, &r.Cost, &r.PriceVersion}
 }

@@ -53,6 +53,19 @@ type Record struct {
 	// "direction:action:rule" items joined by commas, sorted
 	// ("completion:flag:email,prompt:block:card"); empty when none did.
 	Guardrail string
+	// KeyName and Owner are the calling key's name and owner, from the
+	// key cache; empty for token callers.
+	KeyName string
+	Owner   string
+	// Team owns the call: the key's team, or the token principal's
+	// through its group, app or object ID (package team).
+	Team string
+	// Cost is what the call cost at the price table's list prices, in
+	// its currency (package cost); 0 for provisioned deployments.
+	Cost float64
+	// PriceVersion names the price table (with any config overrides)
+	// that priced the call, e.g. "2026-12-01+config"; empty when unpriced.
+	PriceVersion string
 }
 
 // BodyBlanker is a Store that can erase logged bodies ahead of the rows

@@ -40,13 +40,16 @@ var rollupDims = []string{
 	"caller", "auth_type", "listener", "deployment", "model", "upstream", "region",
 	"operation", "api_version", "status", "upstream_status", "error_kind",
 	"streamed", "tokens_estimated", "replica",
+	// Chargeback (package report): who owns the call and which prices
+	// costed it. Teams and price versions are few; key names follow keys.
+	"key_name", "team", "price_version",
 }
 
 // rollupMeasures are the numeric columns summed (and their minimum and
 // maximum kept) per rollup row.
 var rollupMeasures = []string{
 	"total_ms", "upstream_ms", "first_byte_ms", "prompt_tokens", "completion_tokens",
-	"total_tokens", "request_bytes", "response_bytes", "attempts",
+	"total_tokens", "request_bytes", "response_bytes", "attempts", "cost",
 }
 
 // RollupDims returns the columns a rollup row is keyed by, in table order.
@@ -176,6 +179,7 @@ type dimKey struct {
 	errorKind                                                                              string
 	streamed, tokensEstimated                                                              bool
 	replica                                                                                string
+	keyName, team, priceVersion                                                            string
 }
 
 func newDimKey(r *Record, clean func(string) string) dimKey {
@@ -190,28 +194,29 @@ func newDimKey(r *Record, clean func(string) string) dimKey {
 		model: s(r.Model), upstream: s(r.Upstream), region: s(r.Region), operation: s(r.Operation),
 		apiVersion: s(r.APIVersion), status: int64(r.Status), upstreamStatus: int64(r.UpstreamStatus),
 		errorKind: s(r.ErrorKind), streamed: r.Streamed, tokensEstimated: r.TokensEstimated,
-		replica: s(r.Replica),
+		replica: s(r.Replica), keyName: s(r.KeyName), team: s(r.Team), priceVersion: s(r.PriceVersion),
 	}
 }
 
 // values returns the key in rollupDims order (a test checks the order).
 func (k dimKey) values() []any {
 	return []any{k.caller, k.authType, k.listener, k.deployment, k.model, k.upstream, k.region,
-		k.operation, k.apiVersion, k.status, k.upstreamStatus, k.errorKind, k.streamed, k.tokensEstimated, k.replica}
+		k.operation, k.apiVersion, k.status, k.upstreamStatus, k.errorKind, k.streamed, k.tokensEstimated, k.replica,
+		k.keyName, k.team, k.priceVersion}
 }
 
 // measures returns r's RollupMeasures values in order (a test checks the
 // order); NaN durations are 0, as stored.
-func measures(r *Record) [9]float64 {
+func measures(r *Record) [10]float64 {
 	f := func(v float64) float64 {
 		if v != v {
 			return 0
 		}
 		return v
 	}
-	return [9]float64{f(r.TotalMs), f(r.UpstreamMs), f(r.FirstByteMs), float64(r.PromptTokens),
+	return [10]float64{f(r.TotalMs), f(r.UpstreamMs), f(r.FirstByteMs), float64(r.PromptTokens),
 		float64(r.CompletionTokens), float64(r.TotalTokens), float64(r.RequestBytes),
-		float64(r.ResponseBytes), float64(r.Attempts)}
+		float64(r.ResponseBytes), float64(r.Attempts), f(r.Cost)}
 }
 
 func compareDims(a, b []any) int {

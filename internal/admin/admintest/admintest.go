@@ -59,6 +59,8 @@ func Run(t *testing.T, newHarness Factory) {
 		{"ServiceKeyFlows", one(testServiceKeyFlows)},
 		{"ServiceRoleFlows", one(testServiceRoleFlows)},
 		{"ServiceNoSecrets", one(testServiceNoSecrets)},
+		{"TeamStore", one(testTeamStore)},
+		{"ServiceTeamFlows", one(testServiceTeamFlows)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -160,6 +160,10 @@ async function loadSummary() {
     [{ label: 'Deployment' }, { label: 'Calls', num: true }, { label: 'p50 ms', num: true }, { label: 'p95 ms', num: true }],
     s.latency_by_deployment.map(r => [r.name || '(none)', intFmt(r.calls), msFmt(r.p50_ms), msFmt(r.p95_ms)])));
   $('recent').replaceChildren(wireTable(s.recent));
+  $('spend').replaceChildren(wireTable(s.spend));
+  const versions = (s.spend_versions || []).map((v) => v || '(unpriced)').join(', ') || '(no calls)';
+  $('spend-note').textContent = 'Total ' + (s.spend_total || 0).toFixed(4) + ' at price version ' + versions +
+    '. The same as: moat report usage --by team,model';
 
   $('updated').textContent = 'updated ' + timeText(s.now).slice(11, 19) + ' UTC';
   document.body.dataset.summary = 'ready';

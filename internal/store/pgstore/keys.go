@@ -14,7 +14,7 @@ import (
 // The api_keys table holds generated moat_<id>_<secret> keys: the hash of
 // each, never the secret. Every lookup is by primary key.
 
-const keyColumns = `id, name, owner, description, hash, deployments, operations, expires_at, revoked_at, created_at, limit_tpm, limit_rpm`
+const keyColumns = `id, name, owner, description, hash, deployments, operations, expires_at, revoked_at, created_at, limit_tpm, limit_rpm, team`
 
 // Get implements auth.KeyStore: the key with this ID, or an error wrapping
 // auth.ErrKeyNotFound.
@@ -36,14 +36,14 @@ func (s *Store) Put(ctx context.Context, k *auth.Key) error {
 		return fmt.Errorf("put key %q: ID and Hash are required", k.ID)
 	}
 	_, err := s.pool.Exec(ctx, `INSERT INTO api_keys (`+keyColumns+`)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
 ON CONFLICT (id) DO UPDATE SET
 	name = excluded.name, owner = excluded.owner, description = excluded.description, hash = excluded.hash,
 	deployments = excluded.deployments, operations = excluded.operations, expires_at = excluded.expires_at,
 	revoked_at = excluded.revoked_at, created_at = excluded.created_at,
-	limit_tpm = excluded.limit_tpm, limit_rpm = excluded.limit_rpm`,
+	limit_tpm = excluded.limit_tpm, limit_rpm = excluded.limit_rpm, team = excluded.team`,
 		k.ID, k.Name, k.Owner, k.Description, k.Hash, nonNil(k.Deployments), nonNil(k.Operations),
-		nullTime(k.ExpiresAt), nullTime(k.RevokedAt), k.CreatedAt, k.Limits.TPM, k.Limits.RPM)
+		nullTime(k.ExpiresAt), nullTime(k.RevokedAt), k.CreatedAt, k.Limits.TPM, k.Limits.RPM, k.Team)
 	if err != nil {
 		return fmt.Errorf("put key %s: %w", k.ID, err)
 	}
@@ -93,7 +93,7 @@ func scanKey(row pgx.Row) (*auth.Key, error) {
 		expires, revoked *time.Time
 	)
 	if err := row.Scan(&k.ID, &k.Name, &k.Owner, &k.Description, &k.Hash, &k.Deployments, &k.Operations,
-		&expires, &revoked, &k.CreatedAt, &k.Limits.TPM, &k.Limits.RPM); err != nil {
+		&expires, &revoked, &k.CreatedAt, &k.Limits.TPM, &k.Limits.RPM, &k.Team); err != nil {
 		return nil, err
 	}
 	k.Deployments, k.Operations = nilIfEmpty(k.Deployments), nilIfEmpty(k.Operations)

@@ -158,7 +158,7 @@ DROP INDEX request_log_time;
 			// the log already stored; from here on WriteBatch keeps it in
 			// step in the same transaction. Week-long summaries read it
 			// instead of millions of rows (docs/benchmarks.md).
-			sql: rollupSchemaSQL(rollupDimsBefore("replica")),
+			sql: rollupSchemaSQL(rollupDimsBefore(append([]string{"replica"}, teamsAndCostDims...)...), rollupMeasuresBefore(teamsAndCostMeasures...)),
 		},
 		{
 			version: 5,
@@ -182,7 +182,7 @@ DROP INDEX request_log_time;
 			sql: `
 ALTER TABLE request_log ADD COLUMN replica text NOT NULL DEFAULT '';
 DROP TABLE request_log_rollup;
-` + rollupSchemaSQL(reqlog.RollupDims()) + `
+` + rollupSchemaSQL(rollupDimsBefore(teamsAndCostDims...), rollupMeasuresBefore(teamsAndCostMeasures...)) + `
 CREATE TABLE replicas (
 	name        text        PRIMARY KEY,
 	version     text        NOT NULL DEFAULT '',
@@ -239,6 +239,39 @@ CREATE INDEX pins_expires ON pins (expires_at);
 			// The guardrail rules that matched a call (GuardrailHits).
 			// Rows logged before hold ''.
 			sql: `ALTER TABLE request_log ADD COLUMN guardrail text NOT NULL DEFAULT '';`,
+		},
+		{
+			version: 11,
+			name:    "teams_and_cost",
+			// Teams own keys and principals (package team): api_keys.team
+			// names a key's team, team_members maps an Entra group, app
+			// or object ID ("group:<id>") to one team. Every request-log
+			// row carries the key's name and owner, the caller's team,
+			// the call's cost and the price table version it was priced
+			// with (package cost). Rows logged before hold '' and 0. The
+			// rollup is rebuilt with the key name, team and price version
+			// as dimensions and the cost as a measure, so chargeback over
+			// months reads it (package report).
+			sql: `
+CREATE TABLE teams (
+	name        text        PRIMARY KEY,
+	description text        NOT NULL DEFAULT '',
+	created_at  timestamptz NOT NULL
+);
+CREATE TABLE team_members (
+	principal  text        PRIMARY KEY,
+	team       text        NOT NULL,
+	created_at timestamptz NOT NULL
+);
+CREATE INDEX team_members_team ON team_members (team);
+ALTER TABLE api_keys ADD COLUMN team text NOT NULL DEFAULT '';
+ALTER TABLE request_log ADD COLUMN key_name text NOT NULL DEFAULT '';
+ALTER TABLE request_log ADD COLUMN owner text NOT NULL DEFAULT '';
+ALTER TABLE request_log ADD COLUMN team text NOT NULL DEFAULT '';
+ALTER TABLE request_log ADD COLUMN cost double precision NOT NULL DEFAULT 0;
+ALTER TABLE request_log ADD COLUMN price_version text NOT NULL DEFAULT '';
+DROP TABLE request_log_rollup;
+` + rollupSchemaSQL(reqlog.RollupDims(), reqlog.RollupMeasures()),
 		},
 	}
 }

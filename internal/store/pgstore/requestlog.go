@@ -51,7 +51,8 @@ func requestIDUniqueSQL() string {
 		affected := rollupBucket(g) + " IN (SELECT DISTINCT " + rollupBucket(g) + " FROM " + dups + ")"
 		b.WriteString("DELETE FROM " + reqlog.RollupTable + " WHERE grain = " + grain + " AND time IN (SELECT DISTINCT " +
 			rollupBucket(g) + " FROM " + dups + ");\n")
-		b.WriteString(rollupFillSQL(reqlog.RollupDims(), g, affected))
+		// The rollup as migration request_log_request_id_unique found it.
+		b.WriteString(rollupFillSQL(rollupDimsBefore(teamsAndCostDims...), rollupMeasuresBefore(teamsAndCostMeasures...), g, affected))
 	}
 	b.WriteString("CREATE UNIQUE INDEX request_log_request_id ON " + reqlog.SQLTable + " (time, request_id) WHERE request_id <> '';\n")
 	return b.String()

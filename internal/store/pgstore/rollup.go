@@ -35,25 +35,25 @@ func pgType(t reqlog.ColumnType) string {
 // dims are the dimensions of the table being created: reqlog.RollupDims
 // for the current table, an older list in the migration that created an
 // older one (rollupDimsBefore).
-func rollupSchemaSQL(dims []reqlog.Column) string {
-	meas := reqlog.RollupMeasures()
+func rollupSchemaSQL(dims, meas []reqlog.Column) string {
 	var defs, key []string
 	defs = append(defs, "grain integer NOT NULL", "time timestamptz NOT NULL")
 	key = append(key, "grain", "time")
 	for _, d := range dims {
-		defs = append(defs, d.SQL+" "+pgType(d.Type)+" NOT NULL")
+		defs = append(defs, d.SQL+" "+pgType(d.Type)+" NOT NULL"+newColumnDefault(d))
 		key = append(key, d.SQL)
 	}
 	defs = append(defs, "calls bigint NOT NULL")
 	for _, m := range meas {
 		t := pgType(m.Type)
-		defs = append(defs, "sum_"+m.SQL+" "+t+" NOT NULL", "min_"+m.SQL+" "+t+" NOT NULL", "max_"+m.SQL+" "+t+" NOT NULL")
+		dflt := newColumnDefault(m)
+		defs = append(defs, "sum_"+m.SQL+" "+t+" NOT NULL"+dflt, "min_"+m.SQL+" "+t+" NOT NULL"+dflt, "max_"+m.SQL+" "+t+" NOT NULL"+dflt)
 	}
 	var b strings.Builder
 	b.WriteString("CREATE TABLE " + reqlog.RollupTable + " (\n\t" + strings.Join(defs, ",\n\t") + "\n);\n")
 	b.WriteString("CREATE UNIQUE INDEX " + reqlog.RollupTable + "_key ON " + reqlog.RollupTable + " (" + strings.Join(key, ", ") + ");\n")
 	for _, g := range reqlog.Grains() {
-		b.WriteString(rollupFillSQL(dims, g, ""))
+		b.WriteString(rollupFillSQL(dims, meas, g, ""))
 	}
 	return b.String()
 }
@@ -68,7 +68,7 @@ func rollupBucket(g time.Duration) string {
 // rollupFillSQL adds to the rollup of dimensions dims, at grain g, the log
 // rows that match where (all rows when where is empty). A migration passes
 // the dimensions its rollup table has at that step.
-func rollupFillSQL(dims []reqlog.Column, g time.Duration, where string) string {
+func rollupFillSQL(dims, meas []reqlog.Column, g time.Duration, where string) string {
 	var sel, agg, groupBy []string
 	groupBy = append(groupBy, "2")
 	for i, d := range dims {
@@ -76,7 +76,7 @@ func rollupFillSQL(dims []reqlog.Column, g time.Duration, where string) string {
 		groupBy = append(groupBy, strconv.Itoa(i+3))
 	}
 	agg = append(agg, "COUNT(*)")
-	for _, m := range reqlog.RollupMeasures() {
+	for _, m := range meas {
 		agg = append(agg, "SUM("+m.SQL+")::"+pgType(m.Type), "MIN("+m.SQL+")", "MAX("+m.SQL+")")
 	}
 	if where != "" {
@@ -84,7 +84,7 @@ func rollupFillSQL(dims []reqlog.Column, g time.Duration, where string) string {
 	}
 	names := append([]string{"grain", "time"}, sel...)
 	names = append(names, "calls")
-	for _, m := range reqlog.RollupMeasures() {
+	for _, m := range meas {
 		names = append(names, "sum_"+m.SQL, "min_"+m.SQL, "max_"+m.SQL)
 	}
 	return "INSERT INTO " + reqlog.RollupTable + " (" + strings.Join(names, ", ") + ")\nSELECT " +
@@ -139,6 +139,38 @@ func (s *Store) deleteRollupBefore(ctx context.Context, t time.Time) error {
 		}
 	}
 	return nil
+}
+
+// rollupMeasuresBefore returns the rollup measures without the ones added
+// by later migrations, for the migrations that built older rollup tables.
+func rollupMeasuresBefore(added ...string) []reqlog.Column {
+	var out []reqlog.Column
+	for _, m := range reqlog.RollupMeasures() {
+		if !slices.Contains(added, m.SQL) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// Dimensions and measures added with teams and cost (migration
+// teams_and_cost), left out of the tables of earlier migrations.
+var (
+	teamsAndCostDims     = []string{"key_name", "team", "price_version"}
+	teamsAndCostMeasures = []string{"cost"}
+)
+
+// newColumnDefault gives the columns added with teams and cost a default,
+// so that an earlier migration's fill (re-run by the migration tests) can
+// leave them out; the columns of older tables keep their exact schema.
+func newColumnDefault(c reqlog.Column) string {
+	switch {
+	case slices.Contains(teamsAndCostDims, c.SQL):
+		return " DEFAULT ''"
+	case slices.Contains(teamsAndCostMeasures, c.SQL):
+		return " DEFAULT 0"
+	}
+	return ""
 }
 
 // rollupDimsBefore returns the rollup dimensions without the ones added by

@@ -14,7 +14,7 @@ import (
 // The api_keys table holds generated moat_<id>_<secret> keys: the hash of
 // each, never the secret. Every lookup is by primary key.
 
-const keyColumns = `id, name, owner, description, hash, deployments, operations, expires_at, revoked_at, created_at, limit_tpm, limit_rpm`
+const keyColumns = `id, name, owner, description, hash, deployments, operations, expires_at, revoked_at, created_at, limit_tpm, limit_rpm, team`
 
 // Get implements auth.KeyStore: the key with this ID, or an error wrapping
 // auth.ErrKeyNotFound.
@@ -44,14 +44,14 @@ func (s *Store) Put(ctx context.Context, k *auth.Key) error {
 		return fmt.Errorf("put key %s: %w", k.ID, err)
 	}
 	_, err = s.write.ExecContext(ctx, `INSERT INTO api_keys (`+keyColumns+`)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (id) DO UPDATE SET
 	name = excluded.name, owner = excluded.owner, description = excluded.description, hash = excluded.hash,
 	deployments = excluded.deployments, operations = excluded.operations, expires_at = excluded.expires_at,
 	revoked_at = excluded.revoked_at, created_at = excluded.created_at,
-	limit_tpm = excluded.limit_tpm, limit_rpm = excluded.limit_rpm`,
+	limit_tpm = excluded.limit_tpm, limit_rpm = excluded.limit_rpm, team = excluded.team`,
 		k.ID, k.Name, k.Owner, k.Description, k.Hash, string(deps), string(ops),
-		nullTime(k.ExpiresAt), nullTime(k.RevokedAt), EncodeTime(k.CreatedAt), k.Limits.TPM, k.Limits.RPM)
+		nullTime(k.ExpiresAt), nullTime(k.RevokedAt), EncodeTime(k.CreatedAt), k.Limits.TPM, k.Limits.RPM, k.Team)
 	if err != nil {
 		return fmt.Errorf("put key %s: %w", k.ID, err)
 	}
@@ -108,7 +108,7 @@ func scanKey(row scanner) (*auth.Key, error) {
 		created          int64
 	)
 	if err := row.Scan(&k.ID, &k.Name, &k.Owner, &k.Description, &k.Hash, &deps, &ops,
-		&expires, &revoked, &created, &k.Limits.TPM, &k.Limits.RPM); err != nil {
+		&expires, &revoked, &created, &k.Limits.TPM, &k.Limits.RPM, &k.Team); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal([]byte(deps), &k.Deployments); err != nil {

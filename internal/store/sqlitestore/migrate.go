@@ -149,7 +149,7 @@ DROP INDEX request_log_time;
 			// the log already stored; from here on WriteBatch keeps it in
 			// step in the same transaction. Week-long summaries read it
 			// instead of millions of rows (docs/benchmarks.md).
-			sql: rollupSchemaSQL(rollupDimsBefore("replica")),
+			sql: rollupSchemaSQL(rollupDimsBefore(append([]string{"replica"}, teamsAndCostDims...)...), rollupMeasuresBefore(teamsAndCostMeasures...)),
 		},
 		{
 			version: 5,
@@ -163,7 +163,7 @@ DROP INDEX request_log_time;
 			sql: `
 ALTER TABLE request_log ADD COLUMN replica TEXT NOT NULL DEFAULT '';
 DROP TABLE request_log_rollup;
-` + rollupSchemaSQL(reqlog.RollupDims()) + `
+` + rollupSchemaSQL(rollupDimsBefore(teamsAndCostDims...), rollupMeasuresBefore(teamsAndCostMeasures...)) + `
 CREATE TABLE replicas (
 	name        TEXT    PRIMARY KEY,
 	version     TEXT    NOT NULL DEFAULT '',
@@ -219,6 +219,39 @@ CREATE INDEX pins_expires ON pins (expires_at);
 			// The guardrail rules that matched a call (GuardrailHits).
 			// Rows logged before hold ''.
 			sql: `ALTER TABLE request_log ADD COLUMN guardrail TEXT NOT NULL DEFAULT '';`,
+		},
+		{
+			version: 10,
+			name:    "teams_and_cost",
+			// Teams own keys and principals (package team): api_keys.team
+			// names a key's team, team_members maps an Entra group, app
+			// or object ID ("group:<id>") to one team. Every request-log
+			// row carries the key's name and owner, the caller's team,
+			// the call's cost and the price table version it was priced
+			// with (package cost). Rows logged before hold '' and 0. The
+			// rollup is rebuilt with the key name, team and price version
+			// as dimensions and the cost as a measure, so chargeback over
+			// months reads it (package report).
+			sql: `
+CREATE TABLE teams (
+	name        TEXT    PRIMARY KEY,
+	description TEXT    NOT NULL DEFAULT '',
+	created_at  INTEGER NOT NULL
+) STRICT;
+CREATE TABLE team_members (
+	principal  TEXT    PRIMARY KEY,
+	team       TEXT    NOT NULL,
+	created_at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX team_members_team ON team_members (team);
+ALTER TABLE api_keys ADD COLUMN team TEXT NOT NULL DEFAULT '';
+ALTER TABLE request_log ADD COLUMN key_name TEXT NOT NULL DEFAULT '';
+ALTER TABLE request_log ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+ALTER TABLE request_log ADD COLUMN team TEXT NOT NULL DEFAULT '';
+ALTER TABLE request_log ADD COLUMN cost REAL NOT NULL DEFAULT 0;
+ALTER TABLE request_log ADD COLUMN price_version TEXT NOT NULL DEFAULT '';
+DROP TABLE request_log_rollup;
+` + rollupSchemaSQL(reqlog.RollupDims(), reqlog.RollupMeasures()),
 		},
 	}
 }

@@ -201,7 +201,7 @@ func TestRollupBackfill(t *testing.T) {
 		// rollup with the replica dimension).
 		if _, err := db.Exec("DROP TABLE " + reqlog.RollupTable + "; DROP TABLE replicas; ALTER TABLE request_log DROP COLUMN replica;" +
 			" ALTER TABLE request_log DROP COLUMN first_token_ms;" +
-			" ALTER TABLE request_log DROP COLUMN guardrail;" +
+			" ALTER TABLE request_log DROP COLUMN guardrail;" + undoTeamsAndCost +
 			" DROP INDEX request_log_request_id; DROP TABLE pins;" +
 			" DELETE FROM schema_migrations WHERE version >= 4"); err != nil {
 			t.Fatalf("forget rollup migration: %v", err)
@@ -218,8 +218,18 @@ func TestDedupeMigration(t *testing.T) {
 		}
 		defer db.Close()
 		if _, err := db.Exec("DROP INDEX request_log_request_id; " +
-			"DELETE FROM schema_migrations WHERE name = 'request_log_request_id_unique'; " + dup); err != nil {
+			"DELETE FROM schema_migrations WHERE name = 'request_log_request_id_unique'; " + dup +
+			"; ALTER TABLE request_log DROP COLUMN first_token_ms; ALTER TABLE request_log DROP COLUMN guardrail;" +
+			" DROP TABLE pins;" + undoTeamsAndCost +
+			" DELETE FROM schema_migrations WHERE version > 6"); err != nil {
 			t.Fatalf("forget dedupe migration: %v", err)
 		}
 	})
 }
+
+// undoTeamsAndCost undoes migration 10 (teams_and_cost), for tests that
+// forget a migration and run the later ones again.
+const undoTeamsAndCost = " ALTER TABLE request_log DROP COLUMN key_name; ALTER TABLE request_log DROP COLUMN owner;" +
+	" ALTER TABLE request_log DROP COLUMN team; ALTER TABLE request_log DROP COLUMN cost;" +
+	" ALTER TABLE request_log DROP COLUMN price_version; DROP TABLE teams; DROP TABLE team_members;" +
+	" ALTER TABLE api_keys DROP COLUMN team;"
