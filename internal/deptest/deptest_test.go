@@ -35,6 +35,10 @@ var allowed = map[string][]string{
 	"internal/upstream":     {"internal/openai"},
 	"internal/simulator":    {"internal/openai", "internal/tokens"},
 	"internal/idp":          {},
+	// affinity declares the pin store it needs; the stores implement it.
+	"internal/affinity": {},
+	// redact finds and rewrites personal data; it knows nothing of moat.
+	"internal/redact": {},
 	// telemetry knows nothing of moat: the gateway fills its Call.
 	"internal/telemetry":          {},
 	"internal/telemetry/otlptest": {},
@@ -54,8 +58,8 @@ var allowed = map[string][]string{
 	// (the process) adapts; TestDataPlaneDeps also keeps them out of its
 	// transitive imports.
 	"internal/dataplane": {"internal/openai", "internal/httpx", "internal/audit", "internal/auth", "internal/config",
-		"internal/netpolicy", "internal/ratelimit", "internal/rbac", "internal/reqlog", "internal/route",
-		"internal/telemetry", "internal/upstream"},
+		"internal/netpolicy", "internal/ratelimit", "internal/rbac", "internal/redact", "internal/reqlog", "internal/route",
+		"internal/telemetry", "internal/upstream", "internal/affinity"},
 }
 
 // neverBelow lists, per package, moat packages (and their subpackages) that

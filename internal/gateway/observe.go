@@ -56,10 +56,12 @@ func (s *Server) mountObservability(mux *http.ServeMux) (func(context.Context, s
 		return logquery.Limits{MaxConcurrent: q.MaxConcurrent, MaxPerPrincipal: q.MaxPerPrincipal}
 	})
 	query = limiter.Gate(query)
-	mux.Handle("/api/query", logquery.Handler(logquery.HandlerOptions{Authorize: authorize, Query: query, Logger: s.log, Admit: limiter.Admit}))
+	content, auditContent := s.contentAccess()
+	mux.Handle("/api/query", logquery.Handler(logquery.HandlerOptions{Authorize: authorize, Query: query, Logger: s.log, Admit: limiter.Admit,
+		Content: content, AuditContent: auditContent}))
 	mux.Handle("/dashboard/", dashboard.New(dashboard.Options{
 		Prefix: "/dashboard", Authorize: authorize, Query: query, Now: s.now, Logger: s.log.With("component", "dashboard"),
-		Admit: limiter.Admit,
+		Admit: limiter.Admit, Content: content, AuditContent: auditContent,
 		Upstreams: func() []dashboard.UpstreamStatus {
 			var out []dashboard.UpstreamStatus
 			for _, u := range s.Status() {
