@@ -110,6 +110,9 @@ type Management struct {
 	// Query bounds the KQL queries served on the management plane (query
 	// API and dashboard), which share the machine with the data plane.
 	Query QueryLimits `yaml:"query"`
+	// Studio configures the studio at /studio/: sign-in, sessions and where
+	// it is served.
+	Studio Studio `yaml:"studio"`
 }
 
 // QueryLimits cap concurrent log queries. Zero means the default.

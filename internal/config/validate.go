@@ -102,6 +102,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.validateExposure()...)
 	errs = append(errs, c.Management.validateAllowedHosts()...)
 	errs = append(errs, c.Management.Query.validate()...)
+	errs = append(errs, c.validateStudio()...)
 	errs = append(errs, c.Log.validate()...)
 	errs = append(errs, c.validateProtection()...)
 	errs = append(errs, c.Auth.validate()...)
