@@ -8,6 +8,7 @@ import (
 
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/moat-gw/moat/internal/affinity"
 	"github.com/moat-gw/moat/internal/auth"
 	"github.com/moat-gw/moat/internal/httpx"
 	"github.com/moat-gw/moat/internal/openai"
@@ -39,6 +40,9 @@ type scope struct {
 
 	upstream       string
 	member         poolMember
+	pinned         string // the only member to call: it holds the object (objects.go)
+	pinKind        affinity.Kind
+	chargeObject   bool // a batch's results are read: their usage is charged
 	upstreamStatus int
 	attempts       int
 	attemptLog     string
@@ -70,6 +74,7 @@ type scope struct {
 	clientCtx       context.Context // the client's request context, to tell who broke a response off
 	respBody        []byte
 	span            trace.Span // the call's span when traces are exported, else nil
+	guard           guardState // what the guardrails found (guard.go)
 }
 
 type scopeCtxKey struct{}
@@ -98,7 +103,7 @@ func (s *scope) readFailed() {
 // or the client asked for the usage chunk, or it is a Responses stream,
 // whose response.completed event carries usage.
 func (s *scope) usageExpected() bool {
-	return s.injectedUsage || (s.req != nil && s.req.WantsUsageChunk()) || s.call.Operation.Name == "responses"
+	return s.injectedUsage || (s.req != nil && s.req.WantsUsageChunk()) || s.call.Operation.StreamEndsWithUsage
 }
 
 // completionText is what the call generated as far as moat kept it, for

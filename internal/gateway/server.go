@@ -20,6 +20,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/moat-gw/moat/internal/admin"
+	"github.com/moat-gw/moat/internal/affinity"
 	"github.com/moat-gw/moat/internal/auth"
 	"github.com/moat-gw/moat/internal/config"
 	"github.com/moat-gw/moat/internal/dataplane"
@@ -84,6 +85,7 @@ type Server struct {
 	stop    context.CancelFunc        // ends background work started by Start
 	admin   http.Handler              // the admin API, when the store keeps identities
 	stored  *dataplane.StoredIdentity // key cache and last known good role assignments
+	pins    *affinity.Table           // where stored responses live (dataplane/objects.go)
 }
 
 type boundServer struct {
@@ -119,6 +121,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Server, error) {
 		return nil, err
 	}
 	s.store = store
+	s.pins = newPinTable(cfg, store, s.now)
 	s.writer, err = reqlog.OpenWriter(store, reqlog.WriterOptions{
 		QueueSize: cfg.Log.QueueSize, BatchSize: cfg.Log.BatchSize, FlushInterval: cfg.Log.FlushInterval.D(),
 		SpoolDir: cfg.Log.SpoolDir, SpoolMaxBytes: int64(cfg.Log.SpoolMaxBytes), FsyncInterval: cfg.Log.SpoolFsyncInterval.D(),
@@ -203,7 +206,8 @@ func (s *Server) install(ctx context.Context, cfg *config.Config) error {
 	assigned, _ := s.store.(admin.AssignmentStore)
 	p, err := dataplane.Build(ctx, cfg, dataplane.Deps{Log: s.log, Now: s.now, Tokens: s.tokens, Metrics: s.metrics,
 		Sink: s.logRecord, Simulator: s.sim.url(), NewID: dataplane.NewRequestID, KeyStore: keyStore, Assigned: assigned,
-		RoleAssignments: admin.RBACAssignments, Stored: s.stored, Limiter: s.limiter, Tel: s.tel, TargetKey: s.targetKey})
+		RoleAssignments: admin.RBACAssignments, Stored: s.stored, Limiter: s.limiter, Tel: s.tel, TargetKey: s.targetKey,
+		Pins: s.pins})
 	if err != nil {
 		return err
 	}
@@ -319,7 +323,7 @@ func (s *Server) Start() error {
 	}
 	mgmt := s.managementHandler()
 	for _, lc := range cfg.Management.Listeners {
-		if err := s.bind(cfg, lc, true, s.guardNetwork(lc.Name, mgmt)); err != nil {
+		if err := s.bind(cfg, lc, true, s.guardNetwork(lc.Name, withListenerKind(lc.Kind, mgmt))); err != nil {
 			s.closeListeners()
 			return err
 		}
@@ -436,7 +440,8 @@ func (s *Server) managementHandler() http.Handler {
 	if s.admin != nil {
 		mux.Handle("/admin/", s.admin)
 	}
-	s.mountObservability(mux)
+	query, admit := s.mountObservability(mux)
+	s.mountStudio(mux, query, admit)
 	s.mountDebug(mux)
 	mux.HandleFunc("GET /version", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
