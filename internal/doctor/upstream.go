@@ -94,7 +94,7 @@ func checkUpstream(ctx context.Context, u config.Upstream, probes []Probe, self 
 			Cause: "the credential cannot be built from the configuration"})
 		return
 	}
-	t, err := upstream.New(upstream.Options{Name: u.Name, Type: upstream.Type(u.Type), BaseURL: u.URL(), Auth: auth,
+	t, err := upstream.New(upstream.Options{Name: u.Name, Type: u.Type, BaseURL: u.URL(), Auth: auth,
 		APIVersion: u.APIVersion, Timeout: o.Timeout, ConnectTimeout: o.Timeout, CAFile: u.CAFile, ConnectAddress: reached.String()})
 	if err != nil {
 		add(Check{Name: "credential", Status: Fail, Detail: err.Error()})
@@ -369,7 +369,7 @@ func do(ctx context.Context, t *upstream.Target, method, u string, body []byte, 
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	if err := t.Authorize(ctx, req); err != nil {
+	if err := t.Authorize(ctx, req, upstream.Call{}); err != nil {
 		return 0, nil, err
 	}
 	resp, err := t.Transport().RoundTrip(req)

@@ -70,9 +70,9 @@ type deployment struct {
 	model   string
 	pool    *route.Pool
 	members map[string]poolMember
-	// upstreamType is the type of the first configured upstream, the
-	// provider telemetry reports for calls that reached no upstream.
-	upstreamType string
+	// provider is the first configured upstream's provider, the one
+	// telemetry reports for calls that reached no upstream.
+	provider string
 }
 
 // poolMember is one upstream serving a deployment.

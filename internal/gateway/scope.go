@@ -12,6 +12,7 @@ import (
 	"github.com/moat-gw/moat/internal/httpx"
 	"github.com/moat-gw/moat/internal/openai"
 	"github.com/moat-gw/moat/internal/ratelimit"
+	"github.com/moat-gw/moat/internal/upstream"
 )
 
 // scope is the one per-request state, filled by the stages in order and
@@ -39,6 +40,8 @@ type scope struct {
 
 	upstream       string
 	member         poolMember
+	upstreamCall   upstream.Call   // the last attempt's call, as its target saw it
+	stream         upstream.Stream // the reader of a streamed answer
 	upstreamStatus int
 	attempts       int
 	attemptLog     string
@@ -92,13 +95,6 @@ func (s *scope) readFailed() {
 		return
 	}
 	s.upstreamCut = true
-}
-
-// usageExpected reports whether a stream will end with usage of its own: moat
-// or the client asked for the usage chunk, or it is a Responses stream,
-// whose response.completed event carries usage.
-func (s *scope) usageExpected() bool {
-	return s.injectedUsage || (s.req != nil && s.req.WantsUsageChunk()) || s.call.Operation.Name == "responses"
 }
 
 // completionText is what the call generated as far as moat kept it, for

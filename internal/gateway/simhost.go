@@ -13,6 +13,7 @@ import (
 	"github.com/moat-gw/moat/internal/openai"
 	"github.com/moat-gw/moat/internal/simulator"
 	"github.com/moat-gw/moat/internal/tokens"
+	"github.com/moat-gw/moat/internal/upstream"
 )
 
 // simHost runs the built-in simulator on a loopback port inside the moat
@@ -78,7 +79,7 @@ func SimulatorOptions(cfg *config.Config) simulator.Options {
 	}
 	simUpstreams := map[string]bool{}
 	for _, u := range cfg.Upstreams {
-		if u.Type == "simulator" {
+		if u.Type == upstream.TypeSimulator {
 			simUpstreams[u.Name] = true
 		}
 	}

@@ -15,9 +15,33 @@ type Operation struct {
 	Multipart bool
 	// Preview is true when only preview api-versions serve the operation.
 	Preview bool
+	// API is the client API family whose surface carries the operation:
+	// an upstream serves an operation only if its protocol speaks the same
+	// family (moat does not translate between them).
+	API API
 }
 
+// API is a family of client APIs, each with its own paths, bodies and
+// error shapes.
+type API string
+
+// APIs.
+const (
+	// APIOpenAI is Azure OpenAI and OpenAI: /openai/…, /openai/v1/…, /v1/….
+	APIOpenAI API = "openai"
+	// APIAnthropic is the Anthropic Messages API, as Azure AI Foundry
+	// serves it: /anthropic/v1/….
+	APIAnthropic API = "anthropic"
+)
+
 const dataActionPrefix = "Microsoft.CognitiveServices/accounts/OpenAI/"
+
+// anthropicDataActionPrefix names moat's data actions for Claude. Azure
+// publishes no per-operation data actions for Claude on Foundry (its roles
+// grant Microsoft.CognitiveServices/*), so moat chose these, under the same
+// provider, so that Cognitive Services User grants them and OpenAI roles
+// do not.
+const anthropicDataActionPrefix = "Microsoft.CognitiveServices/accounts/Anthropic/"
 
 // Operations is the data-plane operation table.
 var operations = []Operation{
@@ -30,15 +54,31 @@ var operations = []Operation{
 	{Name: "speech", Suffix: "audio/speech", ID: "Speech_Create", DataAction: dataActionPrefix + "deployments/audio/action", Preview: true},
 	{Name: "responses", Suffix: "responses", ID: "Responses_Create", DataAction: dataActionPrefix + "responses/write"},
 	{Name: "models", Suffix: "models", ID: "Models_List", DataAction: dataActionPrefix + "models/read"},
+	{Name: "messages", Suffix: "messages", ID: "Messages_Create", DataAction: anthropicDataActionPrefix + "messages/action", API: APIAnthropic},
+	{Name: "count_tokens", Suffix: "messages/count_tokens", ID: "Messages_CountTokens", DataAction: anthropicDataActionPrefix + "messages/count_tokens/action", API: APIAnthropic},
+}
+
+// Family is the operation's API family; rows that name none are OpenAI's.
+func (o Operation) Family() API {
+	if o.API == "" {
+		return APIOpenAI
+	}
+	return o.API
 }
 
 // Operations returns a copy of the operation table.
 func Operations() []Operation { return append([]Operation(nil), operations...) }
 
-// LookupOperation finds the deployment-scoped operation for a path suffix.
+// LookupOperation finds the deployment-scoped OpenAI operation for a path
+// suffix.
 func LookupOperation(suffix string) (Operation, bool) {
+	return LookupAPIOperation(APIOpenAI, suffix)
+}
+
+// LookupAPIOperation finds api's operation for a path suffix.
+func LookupAPIOperation(api API, suffix string) (Operation, bool) {
 	for _, op := range operations {
-		if op.Suffix == suffix {
+		if op.Suffix == suffix && op.Family() == api {
 			return op, true
 		}
 	}

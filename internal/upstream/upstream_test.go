@@ -30,18 +30,18 @@ func TestURL(t *testing.T) {
 		call Call
 		want string
 	}{
-		{"azure legacy passes api-version", TypeAzure, "https://contoso.openai.azure.com/", Call{op("chat"), "prod", "2024-06-01"},
+		{"azure legacy passes api-version", TypeAzure, "https://contoso.openai.azure.com/", Call{Operation: op("chat"), Deployment: "prod", APIVersion: "2024-06-01"},
 			"https://contoso.openai.azure.com/openai/deployments/prod/chat/completions?api-version=2024-06-01"},
-		{"azure from v1 uses configured version", TypeAzure, "https://contoso.openai.azure.com", Call{op("embeddings"), "emb", ""},
+		{"azure from v1 uses configured version", TypeAzure, "https://contoso.openai.azure.com", Call{Operation: op("embeddings"), Deployment: "emb", APIVersion: ""},
 			"https://contoso.openai.azure.com/openai/deployments/emb/embeddings?api-version=2024-10-21"},
-		{"azure from v1 preview uses configured version", TypeAzure, "https://contoso.openai.azure.com", Call{op("chat"), "c", "preview"},
+		{"azure from v1 preview uses configured version", TypeAzure, "https://contoso.openai.azure.com", Call{Operation: op("chat"), Deployment: "c", APIVersion: "preview"},
 			"https://contoso.openai.azure.com/openai/deployments/c/chat/completions?api-version=2024-10-21"},
-		{"azure responses on v1", TypeAzure, "https://contoso.openai.azure.com", Call{op("responses"), "c", ""},
+		{"azure responses on v1", TypeAzure, "https://contoso.openai.azure.com", Call{Operation: op("responses"), Deployment: "c", APIVersion: ""},
 			"https://contoso.openai.azure.com/openai/v1/responses"},
-		{"deployment escaped", TypeAzure, "https://x", Call{op("chat"), "a b/c", "2024-10-21"},
+		{"deployment escaped", TypeAzure, "https://x", Call{Operation: op("chat"), Deployment: "a b/c", APIVersion: "2024-10-21"},
 			"https://x/openai/deployments/a%20b%2Fc/chat/completions?api-version=2024-10-21"},
-		{"openai", TypeOpenAI, "https://api.openai.com/v1/", Call{op("chat"), "gpt-4o", ""}, "https://api.openai.com/v1/chat/completions"},
-		{"compatible audio", TypeOpenAICompatible, "http://vllm:8000/v1", Call{op("transcriptions"), "w", ""}, "http://vllm:8000/v1/audio/transcriptions"},
+		{"openai", TypeOpenAI, "https://api.openai.com/v1/", Call{Operation: op("chat"), Deployment: "gpt-4o", APIVersion: ""}, "https://api.openai.com/v1/chat/completions"},
+		{"compatible audio", TypeOpenAICompatible, "http://vllm:8000/v1", Call{Operation: op("transcriptions"), Deployment: "w", APIVersion: ""}, "http://vllm:8000/v1/audio/transcriptions"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -88,11 +88,11 @@ func TestRewriteBodyAndStreamUsage(t *testing.T) {
 	oa, _ := New(Options{Name: "o", Type: TypeOpenAICompatible, BaseURL: "http://y/v1", StreamUsage: true})
 	body := []byte(`{"model":"client-name","messages":[],"temperature":0.5}`)
 
-	got, err := az.RewriteBody(Call{op("chat"), "prod", "2024-10-21"}, body)
+	got, _, err := az.Body(Call{Operation: op("chat"), Deployment: "prod", APIVersion: "2024-10-21"}, body)
 	if err != nil || string(got) != string(body) {
 		t.Fatalf("azure legacy body changed: %s %v", got, err)
 	}
-	got, err = oa.RewriteBody(Call{op("chat"), "llama", ""}, body)
+	got, _, err = oa.Body(Call{Operation: op("chat"), Deployment: "llama"}, body)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,17 +107,29 @@ func TestRewriteBodyAndStreamUsage(t *testing.T) {
 		call Call
 		want bool
 	}{
-		{"azure GA with usage", az, Call{op("chat"), "d", "2024-10-21"}, true},
-		{"azure old GA", az, Call{op("chat"), "d", "2024-06-01"}, false},
-		{"azure 2024-09-01-preview", az, Call{op("chat"), "d", "2024-09-01-preview"}, true},
-		{"azure 2024-08-01-preview", az, Call{op("chat"), "d", "2024-08-01-preview"}, false},
-		{"azure from v1 uses its version", az, Call{op("chat"), "d", ""}, true},
-		{"compatible chat", oa, Call{op("chat"), "d", ""}, true},
-		{"compatible embeddings", oa, Call{op("embeddings"), "d", ""}, false},
+		{"azure GA with usage", az, Call{Operation: op("chat"), Deployment: "d", APIVersion: "2024-10-21"}, true},
+		{"azure old GA", az, Call{Operation: op("chat"), Deployment: "d", APIVersion: "2024-06-01"}, false},
+		{"azure 2024-09-01-preview", az, Call{Operation: op("chat"), Deployment: "d", APIVersion: "2024-09-01-preview"}, true},
+		{"azure 2024-08-01-preview", az, Call{Operation: op("chat"), Deployment: "d", APIVersion: "2024-08-01-preview"}, false},
+		{"azure from v1 uses its version", az, Call{Operation: op("chat"), Deployment: "d"}, true},
+		{"azure responses", az, Call{Operation: op("responses"), Deployment: "d"}, false},
+		{"compatible chat", oa, Call{Operation: op("chat"), Deployment: "d"}, true},
+		{"compatible embeddings", oa, Call{Operation: op("embeddings"), Deployment: "d"}, false},
 	}
+	stream := []byte(`{"messages":[],"stream":true}`)
 	for _, tt := range tests {
-		if got := tt.t.InjectStreamUsage(tt.call); got != tt.want {
-			t.Errorf("%s: %v", tt.name, got)
+		c := tt.call
+		c.Stream = true
+		out, injected, err := tt.t.Body(c, stream)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if injected != tt.want || strings.Contains(string(out), "include_usage") != tt.want {
+			t.Errorf("%s: injected %v, body %s", tt.name, injected, out)
+		}
+		c.ClientUsage = true
+		if _, injected, _ := tt.t.Body(c, stream); injected {
+			t.Errorf("%s: injected although the client asked for usage itself", tt.name)
 		}
 	}
 }
@@ -127,10 +139,11 @@ func TestAuthorizeReplacesClientCredentials(t *testing.T) {
 	r, _ := http.NewRequest("POST", "https://x/v1/chat/completions", nil)
 	r.Header.Set("Api-Key", "client")
 	r.Header.Set("Authorization", "Bearer client")
-	if err := tg.Authorize(context.Background(), r); err != nil {
+	r.Header.Set("X-Api-Key", "client")
+	if err := tg.Authorize(context.Background(), r, Call{Operation: op("chat")}); err != nil {
 		t.Fatal(err)
 	}
-	if r.Header.Get("Api-Key") != "" || r.Header.Get("Authorization") != "Bearer up" {
+	if r.Header.Get("Api-Key") != "" || r.Header.Get("X-Api-Key") != "" || r.Header.Get("Authorization") != "Bearer up" {
 		t.Fatalf("headers %v", r.Header)
 	}
 }
