@@ -19,6 +19,8 @@ const mod = "github.com/moat-gw/moat/"
 var allowed = map[string][]string{
 	"internal/openai": {},
 	"internal/httpx":  {},
+	// The Anthropic Messages API's wire shapes, a leaf like openai.
+	"internal/anthropic": {},
 	// The request log journals records in its spool, a leaf of its own.
 	"internal/reqlog":       {"internal/reqlog/spool"},
 	"internal/reqlog/spool": {},
@@ -30,9 +32,10 @@ var allowed = map[string][]string{
 	"internal/ratelimit":    {"internal/openai", "internal/httpx"},
 	"internal/route":        {"internal/openai", "internal/httpx"},
 	"internal/kql":          {"internal/reqlog"},
-	"internal/upstream":     {"internal/openai"},
-	"internal/simulator":    {"internal/openai", "internal/tokens"},
-	"internal/idp":          {},
+	// upstream's protocols know wire formats only, never a policy.
+	"internal/upstream":  {"internal/openai"},
+	"internal/simulator": {"internal/openai", "internal/tokens"},
+	"internal/idp":       {},
 	// telemetry knows nothing of moat: the gateway fills its Call.
 	"internal/telemetry":          {},
 	"internal/telemetry/otlptest": {},

@@ -183,4 +183,3 @@ func BenchmarkSSECapture(b *testing.B) {
 		})
 	}
 }
-

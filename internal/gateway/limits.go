@@ -52,7 +52,7 @@ func (p *pipeline) admit(ctx context.Context, s *scope) error {
 			return httpx.New(499, httpx.KindClientCanceled, nil, err)
 		}
 		switch s.call.Operation.Name {
-		case "chat", "completions", "responses":
+		case "chat", "completions", "responses", "messages":
 			if c := s.req.OutputCap(); c > 0 {
 				est += c
 			} else {

@@ -102,17 +102,21 @@ type TokenCounter interface {
 //  6. authorize: the key's scope, then RBAC for the operation's data action
 //     at the deployment's scope (401 PermissionDenied), before the lookup,
 //     so a caller cannot probe which deployments exist beyond its grants.
-//  7. deployment lookup (404 DeploymentNotFound).
+//  7. deployment lookup (404 DeploymentNotFound), and a deployment whose
+//     upstreams do not speak the call's API refused (400).
 //  8. limits: reserve tokens before forwarding.
 //  9. forward through ReverseProxy; usage captured from the response.
 //  10. log once, in finish, whatever happened above.
 func (p *pipeline) ServeHTTP(w http.ResponseWriter, r *http.Request, listener string) {
-	s := &scope{id: p.newID(), start: p.now(), listener: listener}
+	s := &scope{id: p.newID(), start: p.now(), listener: listener, api: apiOf(r.URL.Path)}
 	if p.tel != nil {
 		s.span = p.tel.Start(r.Context(), r.Header, s.start)
 	}
 	h := w.Header()
 	setCommonHeaders(h, s.id, p.region)
+	if s.api == openai.APIAnthropic {
+		h.Set("Request-Id", s.id) // where Anthropic's SDKs read the request ID
+	}
 	if v := r.Header.Get("X-Ms-Client-Request-Id"); v != "" {
 		h.Set("X-Ms-Client-Request-Id", v)
 	}
@@ -122,7 +126,7 @@ func (p *pipeline) ServeHTTP(w http.ResponseWriter, r *http.Request, listener st
 		rec := recover()
 		if rec != nil && rec != http.ErrAbortHandler {
 			p.log.Error("panic serving request", "request_id", s.id, "panic", fmt.Sprint(rec), "stack", string(debug.Stack()))
-			s.err = httpx.As(errors.New("panic"), openai.FrontDoorError("500", openai.MsgInternalError))
+			s.err = render(s.api, httpx.As(errors.New("panic"), openai.FrontDoorError("500", openai.MsgInternalError)))
 			httpx.Write(w, s.err)
 			s.status = s.err.Status
 		}
@@ -132,7 +136,7 @@ func (p *pipeline) ServeHTTP(w http.ResponseWriter, r *http.Request, listener st
 		}
 	}()
 	if err := p.serve(w, r, s); err != nil {
-		he := httpx.As(err, openai.FrontDoorError("500", openai.MsgInternalError))
+		he := render(s.api, httpx.As(err, openai.FrontDoorError("500", openai.MsgInternalError)))
 		s.err = he
 		s.status = he.Status
 		httpx.Write(w, he)
@@ -145,6 +149,9 @@ func (p *pipeline) serve(w http.ResponseWriter, r *http.Request, s *scope) error
 	s.clientIP = client
 	if err != nil {
 		return err
+	}
+	if s.api == openai.APIAnthropic {
+		anthropicCredentials(r)
 	}
 	if err := p.authenticate(r, s); err != nil {
 		return err
@@ -175,6 +182,9 @@ func (p *pipeline) serve(w http.ResponseWriter, r *http.Request, s *scope) error
 			openai.FrontDoorErrorCompact("DeploymentNotFound", openai.MsgDeploymentNotFound), errString("unknown deployment"))
 	}
 	s.deployment = dep
+	if err := checkServes(dep, s.call.Operation); err != nil {
+		return err
+	}
 	if err := p.admit(r.Context(), s); err != nil {
 		return err
 	}
@@ -183,6 +193,7 @@ func (p *pipeline) serve(w http.ResponseWriter, r *http.Request, s *scope) error
 	for _, k := range commonHeaders {
 		w.Header().Del(k)
 	}
+	w.Header().Del("Request-Id")
 	s.clientRequestID = r.Header.Get("X-Ms-Client-Request-Id")
 	s.clientCtx = r.Context()
 	p.proxy.ServeHTTP(w, r.WithContext(withScope(r.Context(), s)))

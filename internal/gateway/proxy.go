@@ -56,6 +56,14 @@ func (p *pipeline) modifyResponse(resp *http.Response) error {
 	if s.clientRequestID != "" {
 		setIfAbsent(h, "X-Ms-Client-Request-Id", s.clientRequestID)
 	}
+	if s.api == openai.APIAnthropic {
+		// moat's ID is the one the client's SDK reports; the upstream's
+		// own is kept beside it.
+		if v := h.Get("Request-Id"); v != "" {
+			h.Set("Upstream-Request-Id", v)
+		}
+		h.Set("Request-Id", s.id)
+	}
 	if res := s.reservation; res != nil {
 		// The client is held to moat's limits: report what moat has left.
 		if res.RemainingTokens >= 0 {
@@ -115,11 +123,15 @@ func (p *pipeline) proxyError(w http.ResponseWriter, r *http.Request, err error)
 		he = httpx.New(http.StatusBadGateway, httpx.KindUpstreamUnreachble,
 			openai.FrontDoorError("502", openai.MsgServiceUnavailable), err)
 	}
+	he = render(s.api, he)
 	s.err, s.status = he, he.Status
 	if he.Status == 499 {
 		return // nobody is listening
 	}
 	setCommonHeaders(w.Header(), s.id, p.region)
+	if s.api == openai.APIAnthropic {
+		w.Header().Set("Request-Id", s.id)
+	}
 	if s.clientRequestID != "" {
 		w.Header().Set("X-Ms-Client-Request-Id", s.clientRequestID)
 	}

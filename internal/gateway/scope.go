@@ -21,6 +21,7 @@ type scope struct {
 	id       string
 	start    time.Time
 	listener string
+	api      openai.API // the client API, from the path: it shapes every answer
 	clientIP netip.Addr
 
 	caller    string

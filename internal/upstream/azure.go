@@ -26,7 +26,9 @@ func (azure) Serves(op openai.Operation) bool { return op.Family() == openai.API
 
 func (azure) URL(e Endpoint, c Call) *url.URL { return azureURL(e, c) }
 
-func (azure) Body(e Endpoint, c Call, body []byte) ([]byte, bool, error) { return azureBody(e, c, body) }
+func (azure) Body(e Endpoint, c Call, body []byte) ([]byte, bool, error) {
+	return azureBody(e, c, body)
+}
 
 func (azure) KeyAuth(key string) Authenticator { return APIKey(key) }
 
