@@ -46,6 +46,45 @@ var allowed = map[string][]string{
 	// of the gateway, routing or stores.
 	"internal/logquery":  {"internal/kql", "internal/reqlog", "internal/openai", "internal/httpx"},
 	"internal/dashboard": {"internal/logquery", "internal/kql", "internal/openai", "internal/httpx"},
+	// The data plane is the request path: policy packages, the upstream
+	// transport, the request-log record and telemetry. What it needs of
+	// stores and the admin API it declares as interfaces that the gateway
+	// (the process) adapts; TestDataPlaneDeps also keeps them out of its
+	// transitive imports.
+	"internal/dataplane": {"internal/openai", "internal/httpx", "internal/audit", "internal/auth", "internal/config",
+		"internal/netpolicy", "internal/ratelimit", "internal/rbac", "internal/reqlog", "internal/route",
+		"internal/telemetry", "internal/upstream", "internal/anthropic"},
+}
+
+// neverBelow lists, per package, moat packages (and their subpackages) that
+// must not be among its dependencies, direct or not.
+var neverBelow = map[string][]string{
+	"internal/dataplane": {"internal/store", "internal/admin", "internal/kql", "internal/logquery", "internal/dashboard",
+		"internal/gateway", "internal/cli"},
+}
+
+func TestDataPlaneDeps(t *testing.T) {
+	for pkg, banned := range neverBelow {
+		out, err := exec.Command("go", "list", "-deps", "../../"+pkg).Output()
+		if err != nil {
+			t.Fatalf("go list -deps %s: %v", pkg, err)
+		}
+		deps := strings.Fields(string(out))
+		if len(deps) < 2 {
+			t.Fatalf("go list -deps %s returned %d packages", pkg, len(deps))
+		}
+		for _, imp := range deps {
+			dep, ours := strings.CutPrefix(imp, mod)
+			if !ours {
+				continue
+			}
+			for _, b := range banned {
+				if dep == b || strings.HasPrefix(dep, b+"/") {
+					t.Errorf("%s depends on %s; it must not depend on %s", pkg, dep, b)
+				}
+			}
+		}
+	}
 }
 
 func TestLayering(t *testing.T) {

@@ -32,7 +32,7 @@ func (s *Server) mountDebug(mux *http.ServeMux) {
 // others as the rest of the management plane does.
 func (s *Server) authorizedDebug(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, err := s.pipe.Load().authorizeManagement(r, rbac.DataActionDebugRead); err != nil {
+		if _, err := s.pipe.Load().AuthorizeManagement(r, rbac.DataActionDebugRead); err != nil {
 			httpx.Write(w, httpx.As(err, openai.FrontDoorError("500", openai.MsgInternalError)))
 			return
 		}

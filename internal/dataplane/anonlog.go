@@ -1,4 +1,4 @@
-package gateway
+package dataplane
 
 import (
 	"strconv"
@@ -10,12 +10,12 @@ import (
 	"github.com/moat-gw/moat/internal/httpx"
 )
 
-// anonymousLogPerSecond is how many calls refused before authentication
+// AnonymousLogPerSecond is how many calls refused before authentication
 // (network denials, 401s) the request log keeps per second, per listener
 // and error kind. Anyone who can open a socket can send such calls; at this
 // rate a flood writes at most a few hundred KiB of log per second however
 // fast it arrives, while moat_requests_total still counts every call.
-const anonymousLogPerSecond = 20
+const AnonymousLogPerSecond = 20
 
 // refusedBeforeAuth reports whether a call ended before anyone was
 // authenticated: these are the calls an anonymous client controls.
@@ -66,7 +66,7 @@ func (r *rowSampler) admit(key string, now time.Time) (ok bool, skipped int) {
 // authentication is written. Calls not written are counted in
 // moat_log_records_sampled_out_total; the next written record's
 // ErrorMessage says how many it stands for.
-func (p *pipeline) sampleRefusal(s *scope, kind httpx.Kind, msg []string) ([]string, bool) {
+func (p *Pipeline) sampleRefusal(s *scope, kind httpx.Kind, msg []string) ([]string, bool) {
 	ok, skipped := p.anonRows.admit(s.listener+"|"+string(kind), p.now())
 	if !ok {
 		p.metrics.sampledOut.WithLabelValues(s.listener, string(kind)).Inc()

@@ -1,4 +1,4 @@
-package gateway
+package dataplane
 
 import (
 	"crypto/hmac"
@@ -32,11 +32,11 @@ func memberTarget(key []byte, u config.Upstream, upstreamDeployment string) stri
 	return hex.EncodeToString(mac.Sum(nil)[:16])
 }
 
-// carryHealth hands the live state of every unchanged pool member from the
+// CarryHealth hands the live state of every unchanged pool member from the
 // running pipeline to p, which is about to replace it. Pools are per
 // deployment, so state carries between pools of the same deployment name;
 // a renamed deployment starts fresh. It must run before p serves a call.
-func (p *pipeline) carryHealth(prev *pipeline, now time.Time) (carried, fresh int) {
+func (p *Pipeline) CarryHealth(prev *Pipeline, now time.Time) (carried, fresh int) {
 	for _, name := range p.depNames {
 		dep := p.deployments[name]
 		total := len(dep.members)

@@ -1,4 +1,4 @@
-package gateway
+package dataplane
 
 import (
 	"encoding/json"
@@ -50,7 +50,7 @@ type WhoamiDeployment struct {
 
 // whoami answers WhoamiPath for a caller the network and authentication
 // stages admitted.
-func (p *pipeline) whoami(w http.ResponseWriter, r *http.Request, s *scope) error {
+func (p *Pipeline) whoami(w http.ResponseWriter, r *http.Request, s *scope) error {
 	l := p.listeners[s.listener]
 	d := p.policy.Decide(l, s.clientIP)
 	out := Whoami{Client: s.clientIP.String(), Listener: s.listener, ListenerKind: string(l.Kind),

@@ -1,4 +1,4 @@
-package gateway
+package dataplane
 
 import (
 	"fmt"
@@ -16,7 +16,7 @@ import (
 // never idle long enough for a per-read timeout) is cut when the whole body
 // is late; the deadline is lifted once the body is in, because the
 // connection may serve further requests. Deadlines are wall-clock: they act on a socket.
-func (p *pipeline) readAll(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+func (p *Pipeline) readAll(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	rc := http.NewResponseController(w)
 	deadline := p.bodyTimeout > 0 && rc.SetReadDeadline(time.Now().Add(p.bodyTimeout)) == nil
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, p.maxBody))

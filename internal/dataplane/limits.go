@@ -1,4 +1,4 @@
-package gateway
+package dataplane
 
 import (
 	"context"
@@ -16,7 +16,7 @@ import (
 // output allowance) and reserves them, with one request, against every limit
 // that applies, all or nothing. The reservation is settled with the real
 // usage when the call ends, so concurrent calls cannot overshoot a limit.
-func (p *pipeline) admit(ctx context.Context, s *scope) error {
+func (p *Pipeline) admit(ctx context.Context, s *scope) error {
 	if p.limiter == nil || (len(p.rateRules) == 0 && principalKey(s) == nil) {
 		return nil // nothing to reserve; prompt tokens are counted only if usage is missing
 	}
@@ -108,7 +108,7 @@ func scopeKey(scope string, s *scope) string {
 
 // settle charges the reservation what the call really used: its usage, or
 // nothing when no upstream was called. A client that left is still charged.
-func (p *pipeline) settle(ctx context.Context, s *scope) {
+func (p *Pipeline) settle(ctx context.Context, s *scope) {
 	res := s.reservation
 	if res == nil {
 		return
@@ -138,7 +138,7 @@ func principalKey(s *scope) *auth.Key {
 // without usage needs it: it is the costliest step on the request path, so
 // it stops when ctx ends and tokenizes at most maxExactCount bytes exactly
 // (the rest is bounded from above, so a reservation never under-counts).
-func (p *pipeline) promptTokens(ctx context.Context, s *scope) (int, error) {
+func (p *Pipeline) promptTokens(ctx context.Context, s *scope) (int, error) {
 	if !s.promptCounted {
 		s.promptCounted = true
 		if !s.call.Operation.Multipart && s.req != nil {

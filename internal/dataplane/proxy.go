@@ -1,4 +1,4 @@
-package gateway
+package dataplane
 
 import (
 	"context"
@@ -22,7 +22,7 @@ import (
 // newProxy builds the ReverseProxy shared by all calls of a pipeline. The
 // target of each call is chosen in the Transport, so Rewrite only scrubs
 // what must never travel upstream.
-func (p *pipeline) newProxy() *httputil.ReverseProxy {
+func (p *Pipeline) newProxy() *httputil.ReverseProxy {
 	return &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			// Client credentials and forwarding headers stay inside moat.
@@ -41,7 +41,7 @@ func (p *pipeline) newProxy() *httputil.ReverseProxy {
 }
 
 // modifyResponse sets Azure's headers and wraps the body to capture usage.
-func (p *pipeline) modifyResponse(resp *http.Response) error {
+func (p *Pipeline) modifyResponse(resp *http.Response) error {
 	s := scopeFrom(resp.Request.Context())
 	h := resp.Header
 	for _, name := range []string{"Set-Cookie", "Openai-Organization", "Openai-Project"} {
@@ -101,7 +101,7 @@ func (p *pipeline) modifyResponse(resp *http.Response) error {
 }
 
 // proxyError answers when the upstream could not be called at all.
-func (p *pipeline) proxyError(w http.ResponseWriter, r *http.Request, err error) {
+func (p *Pipeline) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 	s := scopeFrom(r.Context())
 	var he *httpx.Error
 	switch {

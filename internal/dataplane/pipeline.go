@@ -1,4 +1,4 @@
-package gateway
+package dataplane
 
 import (
 	"bytes"
@@ -27,10 +27,10 @@ import (
 	"github.com/moat-gw/moat/internal/upstream"
 )
 
-// pipeline is one immutable build of the data plane from one config. A
+// Pipeline is one immutable build of the data plane from one config. A
 // reload builds a new pipeline and swaps it in; calls in flight finish on
 // the one they started with.
-type pipeline struct {
+type Pipeline struct {
 	log              *slog.Logger
 	now              func() time.Time
 	region           string
@@ -46,7 +46,7 @@ type pipeline struct {
 	targets          map[string]*upstream.Target
 	tokens           TokenCounter
 	proxy            *httputil.ReverseProxy
-	metrics          *metrics
+	metrics          *Metrics
 	sink             func(reqlog.Record)
 	newID            func() string
 	policy           *netpolicy.Policy
@@ -107,7 +107,7 @@ type TokenCounter interface {
 //  8. limits: reserve tokens before forwarding.
 //  9. forward through ReverseProxy; usage captured from the response.
 //  10. log once, in finish, whatever happened above.
-func (p *pipeline) ServeHTTP(w http.ResponseWriter, r *http.Request, listener string) {
+func (p *Pipeline) ServeHTTP(w http.ResponseWriter, r *http.Request, listener string) {
 	s := &scope{id: p.newID(), start: p.now(), listener: listener, api: apiOf(r.URL.Path)}
 	if p.tel != nil {
 		s.span = p.tel.Start(r.Context(), r.Header, s.start)
@@ -144,7 +144,7 @@ func (p *pipeline) ServeHTTP(w http.ResponseWriter, r *http.Request, listener st
 }
 
 // serve runs stages 2–9; each returns an error that ServeHTTP renders.
-func (p *pipeline) serve(w http.ResponseWriter, r *http.Request, s *scope) error {
+func (p *Pipeline) serve(w http.ResponseWriter, r *http.Request, s *scope) error {
 	client, err := p.network(r, s.listener)
 	s.clientIP = client
 	if err != nil {
@@ -202,7 +202,7 @@ func (p *pipeline) serve(w http.ResponseWriter, r *http.Request, s *scope) error
 
 // readBody reads the bounded body, parses it and finds the deployment on
 // surfaces that carry it in the body.
-func (p *pipeline) readBody(w http.ResponseWriter, r *http.Request, s *scope) error {
+func (p *Pipeline) readBody(w http.ResponseWriter, r *http.Request, s *scope) error {
 	body, err := p.readAll(w, r)
 	if err != nil {
 		if errors.Is(err, os.ErrDeadlineExceeded) {

@@ -1,4 +1,4 @@
-package gateway
+package dataplane
 
 import (
 	"context"
@@ -47,7 +47,7 @@ func (f *flakyAssignments) set(err error, hang bool) {
 func TestAssignmentsLastKnownGood(t *testing.T) {
 	now := time.Unix(1000, 0)
 	clock := func() time.Time { return now }
-	st := newStoredIdentity(slog.New(slog.DiscardHandler), clock)
+	st := NewStoredIdentity(slog.New(slog.DiscardHandler), clock)
 	store := &flakyAssignments{list: []audit.RoleAssignment{{ID: "a1", Role: "r", Principal: "key:k", Scope: "/"}}}
 	ctx := context.Background()
 	const timeout, maxStale = 20 * time.Millisecond, time.Minute
@@ -84,7 +84,7 @@ func TestAssignmentsLastKnownGood(t *testing.T) {
 // the cache (and what it knows); changed settings build a new one that
 // inherits the feed's state.
 func TestKeyCacheKeptAcrossReload(t *testing.T) {
-	st := newStoredIdentity(slog.New(slog.DiscardHandler), time.Now)
+	st := NewStoredIdentity(slog.New(slog.DiscardHandler), time.Now)
 	cfg := &config.Config{}
 	first := st.keyCache(cfg)
 	first.SetLive(true)
@@ -100,7 +100,7 @@ func TestKeyCacheKeptAcrossReload(t *testing.T) {
 	if !next.Live() {
 		t.Error("the rebuilt cache forgot that the change feed is live")
 	}
-	if st.currentKeys() != next {
-		t.Error("currentKeys is not the rebuilt cache")
+	if st.CurrentKeys() != next {
+		t.Error("CurrentKeys is not the rebuilt cache")
 	}
 }

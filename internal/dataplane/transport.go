@@ -1,4 +1,4 @@
-package gateway
+package dataplane
 
 import (
 	"bytes"
@@ -20,7 +20,7 @@ import (
 // fails over on connect errors, timeouts, 429 and 5xx. Failover happens only
 // here, before ReverseProxy has written anything to the client, so no call is
 // ever retried after its first byte reached the client.
-type callTransport struct{ p *pipeline }
+type callTransport struct{ p *Pipeline }
 
 func (ct *callTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	s := scopeFrom(r.Context())

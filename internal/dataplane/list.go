@@ -1,4 +1,4 @@
-package gateway
+package dataplane
 
 import (
 	"encoding/json"
@@ -13,7 +13,7 @@ import (
 // serveList answers the listing endpoints from config, in the shape of the
 // surface that was called (§1.6): Azure's authoring list for /openai/models
 // and /openai/deployments, OpenAI's list for /openai/v1/models and /v1/models.
-func (p *pipeline) serveList(w http.ResponseWriter, s *scope) error {
+func (p *Pipeline) serveList(w http.ResponseWriter, s *scope) error {
 	created := p.now().Unix()
 	var v any
 	type openaiModel struct {

@@ -1,14 +1,14 @@
-package gateway
+package dataplane
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// metrics are the gateway's Prometheus series. Label values come only from
+// Metrics are the data plane's Prometheus series. Label values come only from
 // config (deployment and upstream names) or closed sets (status class,
 // error kind, operation), never from client input, so cardinality is bounded
 // and no secret can become a label.
-type metrics struct {
+type Metrics struct {
 	requests *prometheus.CounterVec
 	tokens   *prometheus.CounterVec
 	duration *prometheus.HistogramVec
@@ -25,8 +25,8 @@ type metrics struct {
 // latencyBuckets span sub-millisecond gateway answers to minutes-long streams.
 var latencyBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300}
 
-func newMetrics(reg prometheus.Registerer) *metrics {
-	m := &metrics{
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "moat_requests_total",
 			Help: "Calls answered, by deployment, operation, HTTP status and error kind.",

@@ -1,4 +1,4 @@
-package gateway
+package dataplane
 
 import (
 	"context"
@@ -7,45 +7,50 @@ import (
 	"sort"
 	"time"
 
-	"github.com/moat-gw/moat/internal/admin"
+	"github.com/moat-gw/moat/internal/audit"
 	"github.com/moat-gw/moat/internal/auth"
 	"github.com/moat-gw/moat/internal/config"
 	"github.com/moat-gw/moat/internal/netpolicy"
 	"github.com/moat-gw/moat/internal/openai"
 	"github.com/moat-gw/moat/internal/ratelimit"
+	"github.com/moat-gw/moat/internal/rbac"
 	"github.com/moat-gw/moat/internal/reqlog"
 	"github.com/moat-gw/moat/internal/route"
 	"github.com/moat-gw/moat/internal/telemetry"
 	"github.com/moat-gw/moat/internal/upstream"
 )
 
-// buildDeps are the long-lived parts a pipeline build borrows from the Server.
-type buildDeps struct {
-	log       *slog.Logger
-	now       func() time.Time
-	tokens    TokenCounter
-	metrics   *metrics
-	sink      func(reqlog.Record)
-	simulator string // base URL of the in-process simulator, if running
-	newID     func() string
-	keyStore  auth.KeyStore         // keys created with `moat keys create`, if the store keeps them
-	assigned  admin.AssignmentStore // role assignments made with `moat roles` or the admin API
-	stored    *storedIdentity       // key cache and last known good assignments, shared across pipelines
-	limiter   ratelimit.Limiter
-	tel       *telemetry.Telemetry
-	targetKey []byte // keys memberTarget's fingerprints
+// Deps are the long-lived parts a pipeline build borrows from the process
+// (gateway.Server): they outlive any one config.
+type Deps struct {
+	Log       *slog.Logger
+	Now       func() time.Time
+	Tokens    TokenCounter
+	Metrics   *Metrics
+	Sink      func(reqlog.Record)
+	Simulator string // base URL of the in-process simulator, if running
+	NewID     func() string
+	KeyStore  auth.KeyStore   // keys created with `moat keys create`, if the store keeps them
+	Assigned  AssignmentStore // role assignments made with `moat roles` or the admin API
+	// RoleAssignments turns stored role assignments into RBAC ones
+	// (admin.RBACAssignments, which the data plane does not import).
+	RoleAssignments func([]audit.RoleAssignment) ([]rbac.Assignment, error)
+	Stored          *StoredIdentity // key cache and last known good assignments, shared across pipelines
+	Limiter         ratelimit.Limiter
+	Tel             *telemetry.Telemetry
+	TargetKey       []byte // keys memberTarget's fingerprints
 }
 
-// buildPipeline turns a validated config into an immutable pipeline.
-func buildPipeline(ctx context.Context, cfg *config.Config, d buildDeps) (*pipeline, error) {
-	p := &pipeline{
-		log: d.log, now: d.now, region: cfg.Region, replica: cfg.Replica.Name,
+// Build turns a validated config into an immutable pipeline.
+func Build(ctx context.Context, cfg *config.Config, d Deps) (*Pipeline, error) {
+	p := &Pipeline{
+		log: d.Log, now: d.Now, region: cfg.Region, replica: cfg.Replica.Name,
 		maxBody: int64(cfg.Limits.MaxBodyBytes), maxRetry: int64(cfg.Limits.MaxRetryBodyBytes),
 		bodyTimeout: cfg.Limits.BodyReadTimeout.D(),
 		logBodies:   cfg.Log.Bodies, maxBodyLog: int(cfg.Log.MaxBodyLogBytes),
 		deployments: map[string]*deployment{}, targets: map[string]*upstream.Target{},
-		tokens: d.tokens, metrics: d.metrics, sink: d.sink, newID: d.newID, tel: d.tel,
-		versions: map[string]bool{}, denials: &logSampler{}, anonRows: &rowSampler{perSecond: anonymousLogPerSecond},
+		tokens: d.Tokens, metrics: d.Metrics, sink: d.Sink, newID: d.NewID, tel: d.Tel,
+		versions: map[string]bool{}, denials: &logSampler{}, anonRows: &rowSampler{perSecond: AnonymousLogPerSecond},
 	}
 	versions := cfg.APIVersions
 	if len(versions) == 0 {
@@ -55,9 +60,9 @@ func buildPipeline(ctx context.Context, cfg *config.Config, d buildDeps) (*pipel
 		p.versions[v] = true
 	}
 	for _, u := range cfg.Upstreams {
-		t, err := newTarget(u, d.simulator)
+		t, err := newTarget(u, d.Simulator)
 		if err != nil {
-			p.close()
+			p.Close()
 			return nil, err
 		}
 		p.targets[u.Name] = t
@@ -76,12 +81,12 @@ func buildPipeline(ctx context.Context, cfg *config.Config, d buildDeps) (*pipel
 		var members []route.Member
 		for _, du := range dc.Upstreams {
 			members = append(members, route.Member{Name: du.Upstream, Priority: du.Priority, Weight: du.Weight,
-				Target: memberTarget(d.targetKey, ups[du.Upstream], du.Deployment)})
+				Target: memberTarget(d.TargetKey, ups[du.Upstream], du.Deployment)})
 			dep.members[du.Upstream] = poolMember{target: p.targets[du.Upstream], upstream: du.Deployment, idle: idle[du.Upstream]}
 		}
 		pool, err := route.NewPool(members, cfg.Routing.PoolOptions())
 		if err != nil {
-			p.close()
+			p.Close()
 			return nil, fmt.Errorf("deployment %s: %w", dc.Name, err)
 		}
 		dep.pool = pool
@@ -89,7 +94,7 @@ func buildPipeline(ctx context.Context, cfg *config.Config, d buildDeps) (*pipel
 		p.depNames = append(p.depNames, dc.Name)
 	}
 	p.maxAttempts = cfg.Routing.MaxAttempts
-	p.limiter = d.limiter
+	p.limiter = d.Limiter
 	p.rateRules = cfg.RateLimits.Rules
 	p.defaultMaxTokens = cfg.RateLimits.DefaultMaxTokens
 	p.maxExactCount = int(cfg.RateLimits.MaxExactCountBytes)
@@ -102,20 +107,20 @@ func buildPipeline(ctx context.Context, cfg *config.Config, d buildDeps) (*pipel
 		p.policy, err = netpolicy.New(rules)
 	}
 	if err != nil {
-		p.close()
+		p.Close()
 		return nil, fmt.Errorf("network rules: %w", err)
 	}
 	p.listeners = map[string]*netpolicy.Listener{}
 	for _, lc := range cfg.AllListeners() {
 		l, err := lc.Policy()
 		if err != nil {
-			p.close()
+			p.Close()
 			return nil, fmt.Errorf("listener %s: %w", lc.Name, err)
 		}
 		p.listeners[lc.Name] = &l
 	}
-	if p.id, err = buildIdentity(ctx, cfg, d.keyStore, d.assigned, d.stored, d.log, d.now); err != nil {
-		p.close()
+	if p.id, err = buildIdentity(ctx, cfg, d.KeyStore, d.Assigned, d.RoleAssignments, d.Stored, d.Log, d.Now); err != nil {
+		p.Close()
 		return nil, fmt.Errorf("auth: %w", err)
 	}
 	p.proxy = p.newProxy()
@@ -142,8 +147,8 @@ func newTarget(u config.Upstream, simulatorURL string) (*upstream.Target, error)
 	return upstream.New(o)
 }
 
-// close releases the pipeline's upstream connection pools.
-func (p *pipeline) close() {
+// Close releases the pipeline's upstream connection pools.
+func (p *Pipeline) Close() {
 	for _, t := range p.targets {
 		t.Close()
 	}

@@ -1,4 +1,4 @@
-package gateway
+package dataplane
 
 import (
 	"context"
@@ -15,7 +15,7 @@ import (
 
 // finish completes the call's accounting and logs it once: usage (offline
 // count when the upstream sent none), metrics, and the request-log record.
-func (p *pipeline) finish(r *http.Request, s *scope) {
+func (p *Pipeline) finish(r *http.Request, s *scope) {
 	end := p.now()
 	if s.cancelUpstream != nil {
 		s.cancelUpstream()
@@ -149,9 +149,9 @@ func (p *pipeline) finish(r *http.Request, s *scope) {
 
 func ms(seconds float64) float64 { return seconds * 1000 }
 
-// newRequestID returns a random UUID (version 4), the shape Azure uses for
+// NewRequestID returns a random UUID (version 4), the shape Azure uses for
 // apim-request-id.
-func newRequestID() string {
+func NewRequestID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	return openai.FormatRequestID(b)

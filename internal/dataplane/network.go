@@ -1,4 +1,4 @@
-package gateway
+package dataplane
 
 import (
 	"fmt"
@@ -18,7 +18,7 @@ import (
 // unless a trusted proxy vouches for another) and applies the listener's
 // sources and the public network access rules. It runs before any
 // authentication, so a denied caller learns nothing about keys or deployments.
-func (p *pipeline) network(r *http.Request, listener string) (netip.Addr, error) {
+func (p *Pipeline) network(r *http.Request, listener string) (netip.Addr, error) {
 	client := p.policy.ClientAddr(peerAddr(r), r.Header)
 	l := p.listeners[listener]
 	d := p.policy.Decide(l, client)
@@ -59,19 +59,16 @@ func peerAddr(r *http.Request) netip.Addr {
 	return a.Unmap()
 }
 
-// guardNetwork applies the network rules of listener before next: to the
-// management plane, so the admin API and metrics are never more reachable
-// than the data plane, and to health probes on data listeners.
-func (s *Server) guardNetwork(listener string, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p := s.pipe.Load()
-		if _, err := p.network(r, listener); err != nil {
-			setCommonHeaders(w.Header(), p.newID(), p.region)
-			httpx.Write(w, httpx.As(err, nil))
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
+// RefuseNetwork applies listener's network rules to r outside the data
+// plane (management plane, health probes). It answers a refused caller as
+// the data plane would and reports whether it did.
+func (p *Pipeline) RefuseNetwork(w http.ResponseWriter, r *http.Request, listener string) bool {
+	if _, err := p.network(r, listener); err != nil {
+		setCommonHeaders(w.Header(), p.newID(), p.region)
+		httpx.Write(w, httpx.As(err, nil))
+		return true
+	}
+	return false
 }
 
 func newNetworkMetric(reg prometheus.Registerer) *prometheus.CounterVec {

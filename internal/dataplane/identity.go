@@ -1,4 +1,4 @@
-package gateway
+package dataplane
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/moat-gw/moat/internal/admin"
+	"github.com/moat-gw/moat/internal/audit"
 	"github.com/moat-gw/moat/internal/auth"
 	"github.com/moat-gw/moat/internal/config"
 	"github.com/moat-gw/moat/internal/rbac"
@@ -25,10 +25,12 @@ type identity struct {
 	// rbac is the config's part of the role configuration; stored
 	// assignments are added to it on every refresh.
 	rbac   rbac.Config
-	stored admin.AssignmentStore
+	stored AssignmentStore
+	// toRBAC turns stored assignments into RBAC ones.
+	toRBAC func([]audit.RoleAssignment) ([]rbac.Assignment, error)
 	// shared keeps the key cache and the last known good assignments
 	// across pipelines.
-	shared   *storedIdentity
+	shared   *StoredIdentity
 	timeout  time.Duration // per store read
 	maxStale time.Duration // how old the last known good assignments may be
 	log      *slog.Logger
@@ -36,15 +38,15 @@ type identity struct {
 
 // buildIdentity builds the authenticator (static keys from config, then keys
 // in the store) and the role authorizer from cfg.
-func buildIdentity(ctx context.Context, cfg *config.Config, store auth.KeyStore, stored admin.AssignmentStore, shared *storedIdentity, log *slog.Logger, now func() time.Time) (*identity, error) {
+func buildIdentity(ctx context.Context, cfg *config.Config, store auth.KeyStore, stored AssignmentStore, toRBAC func([]audit.RoleAssignment) ([]rbac.Assignment, error), shared *StoredIdentity, log *slog.Logger, now func() time.Time) (*identity, error) {
 	rc, err := cfg.Auth.RBAC()
 	if err != nil {
 		return nil, err
 	}
 	if shared == nil {
-		shared = newStoredIdentity(log, now)
+		shared = NewStoredIdentity(log, now)
 	}
-	id := &identity{hasher: auth.NewHasher([]byte(cfg.Auth.Pepper.Value())), rbac: rc, stored: stored, log: log,
+	id := &identity{hasher: auth.NewHasher([]byte(cfg.Auth.Pepper.Value())), rbac: rc, stored: stored, toRBAC: toRBAC, log: log,
 		shared: shared, timeout: cfg.Auth.StoreTimeout.D(), maxStale: cfg.Auth.Cache.MaxStale.D()}
 	if id.timeout <= 0 {
 		id.timeout = auth.DefaultStoreTimeout
@@ -98,7 +100,7 @@ func buildIdentity(ctx context.Context, cfg *config.Config, store auth.KeyStore,
 
 // authenticate is stage 3: who is calling. The surface is read from the path
 // alone, so an unauthenticated caller learns nothing about routes.
-func (p *pipeline) authenticate(r *http.Request, s *scope) error {
+func (p *Pipeline) authenticate(r *http.Request, s *scope) error {
 	if p.id.authn == nil {
 		s.authType, s.caller = "none", "anonymous"
 		return nil
@@ -126,7 +128,7 @@ func (id *identity) authenticateRequest(r *http.Request, v1 bool) (*auth.Princip
 
 // authorize is the RBAC stage: the key's own scope, then role assignments,
 // for the call's data action at the deployment's scope.
-func (p *pipeline) authorize(s *scope) error {
+func (p *Pipeline) authorize(s *scope) error {
 	if s.principal == nil {
 		return nil
 	}
@@ -157,7 +159,7 @@ func (id *identity) refreshAssignments(ctx context.Context) error {
 			}
 			return fmt.Errorf("%w; stored role assignments dropped until the store answers", err)
 		}
-		extra, err := admin.RBACAssignments(list)
+		extra, err := id.toRBAC(list)
 		if err != nil {
 			return err
 		}
@@ -171,9 +173,9 @@ func (id *identity) refreshAssignments(ctx context.Context) error {
 	return nil
 }
 
-// authorizeManagement authenticates a management-plane call and checks the
+// AuthorizeManagement authenticates a management-plane call and checks the
 // data action it needs (Moat/keys/write, Moat/logs/read, ...) at gateway scope.
-func (p *pipeline) authorizeManagement(r *http.Request, dataAction string) (string, error) {
+func (p *Pipeline) AuthorizeManagement(r *http.Request, dataAction string) (string, error) {
 	if p.id.authn == nil {
 		return "anonymous", nil // development mode: authentication disabled
 	}
