@@ -101,6 +101,12 @@ func checkUpstream(ctx context.Context, u config.Upstream, probes []Probe, self 
 		return
 	}
 	defer t.Close()
+	if chat, _ := openai.OperationByName("chat"); !t.Serves(chat) {
+		// The credential and deployment probes are Azure OpenAI calls.
+		add(Check{Name: "credential", Status: Skip,
+			Detail: "the credential and deployment probes speak the OpenAI API; a " + string(u.Type) + " upstream gets the network checks only"})
+		return
+	}
 	publicAnswer := u.ConnectAddress == "" && !reached.Addr().IsUnspecified() && !Private(reached.Addr())
 	add(checkCredential(ctx, t, u, auth, o))
 	for _, p := range probes {
