@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/moat-gw/moat/internal/idp"
 )
 
 // fakeClaude answers the Anthropic Messages API as api.anthropic.com and
@@ -232,5 +234,58 @@ func TestClaudeStream(t *testing.T) {
 	}
 	if recs[1].Status != 529 || recs[1].ErrorKind != "upstream_error" {
 		t.Fatalf("overloaded record %+v", recs[1])
+	}
+}
+
+// mintTokenFor gets a managed-identity token for resource from the local
+// issuer, as a VM would (Foundry's SDKs ask for https://ai.azure.com).
+func mintTokenFor(t *testing.T, issuer, resource string) string {
+	t.Helper()
+	status, _, body := do(t, "GET", issuer+idp.MSIPath+"?api-version=2019-08-01&resource="+resource, "",
+		"X-IDENTITY-HEADER", msiSecret)
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.Unmarshal([]byte(body), &tok); status != 200 || err != nil || tok.AccessToken == "" {
+		t.Fatalf("token: %d %s", status, body)
+	}
+	return tok.AccessToken
+}
+
+// TestClaudeToken: an Entra token for Foundry's audience calls Claude when
+// a role grants the Anthropic data action at the deployment's scope, and
+// gets Anthropic's 403 permission_error where only an OpenAI role is
+// assigned.
+func TestClaudeToken(t *testing.T) {
+	issuer := startIssuer(t)
+	up := newFakeClaude(t)
+	ts := startServer(t, claudeConfig(up.URL, fmt.Sprintf(`
+auth:
+  issuers:
+    - {name: local, tenant_id: %s, discovery_url: '%s/.well-known/openid-configuration', audiences: [https://cognitiveservices.azure.com, https://ai.azure.com]}
+  assignments:
+    - {role: Cognitive Services User, principal: 'object:%s', scope: /deployments/claude}
+    - {role: Cognitive Services OpenAI User, principal: 'object:%s', scope: /deployments/overloaded}
+`, testTenant, issuer, vmObject, vmObject)))
+	tok := mintTokenFor(t, issuer, "https://ai.azure.com")
+	status, h, body := do(t, "POST", ts.url+"/anthropic/v1/messages", claudeBody, "Authorization", "Bearer "+tok, "anthropic-version", "2023-06-01")
+	if status != 200 || body != claudeMessage {
+		t.Fatalf("assigned deployment: %d %s", status, body)
+	}
+	if _, hdr, _ := up.last(); hdr.Get("Authorization") != "" || hdr.Get("X-Api-Key") != "upstream-secret" {
+		t.Fatalf("upstream credentials %v", hdr)
+	}
+	status, h, body = do(t, "POST", ts.url+"/anthropic/v1/messages", `{"model":"overloaded","max_tokens":5,"messages":[{"role":"user","content":"x"}]}`,
+		"Authorization", "Bearer "+tok)
+	if status != 403 || !strings.HasPrefix(body, `{"type":"error","error":{"type":"permission_error","message":"The principal `+"`"+vmObject+"` lacks the required data action `Microsoft.CognitiveServices/accounts/Anthropic/messages/action`") ||
+		h.Get("Request-Id") == "" {
+		t.Fatalf("OpenAI role on a Claude deployment: %d %v %s", status, h, body)
+	}
+	recs := ts.records()
+	if recs[0].AuthType != "entra" || recs[0].Caller != vmObject || recs[0].Status != 200 || recs[0].TotalTokens != 27 {
+		t.Fatalf("record %+v", recs[0])
+	}
+	if recs[1].Status != 403 || recs[1].ErrorKind != "policy_forbidden" {
+		t.Fatalf("denial record %+v", recs[1])
 	}
 }
