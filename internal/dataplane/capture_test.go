@@ -170,10 +170,15 @@ func BenchmarkSSECapture(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			b.SetBytes(int64(len(stream)))
 			r := strings.NewReader(stream)
+			// One target for all calls, as in a pipeline; a stream reader per call.
+			proto := &scope{}
+			testStream(proto)
+			chat := proto.call.Operation
 			for b.Loop() {
 				r.Reset(stream)
-				s := &scope{injectedUsage: true, streamed: true}
-				c := newSSECapture(io.NopCloser(r), s, time.Now, testStream(s), retain)
+				s := &scope{injectedUsage: true, streamed: true, member: proto.member, call: proto.call}
+				st := s.member.target.NewStream(upstream.Call{Operation: chat}, true)
+				c := newSSECapture(io.NopCloser(r), s, time.Now, st, retain)
 				for {
 					if _, err := c.Read(p); err != nil {
 						break
