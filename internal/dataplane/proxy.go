@@ -44,8 +44,9 @@ func (p *Pipeline) newProxy() *httputil.ReverseProxy {
 func (p *Pipeline) modifyResponse(resp *http.Response) error {
 	s := scopeFrom(resp.Request.Context())
 	h := resp.Header
-	for _, name := range []string{"Set-Cookie", "Openai-Organization", "Openai-Project"} {
-		h.Del(name)
+	h.Del("Set-Cookie")
+	if t := s.member.target; t != nil {
+		t.ScrubHeader(h) // the upstream account's identifiers stay inside moat
 	}
 	// moat's request ID is the correlation ID: the client, the log and the
 	// upstream's own ID (kept when present) can all be joined on it.

@@ -55,6 +55,7 @@ func (f *fakeClaude) serve(w http.ResponseWriter, r *http.Request) {
 	f.mu.Unlock()
 	w.Header().Set("Request-Id", "req_upstream")
 	w.Header().Set("Anthropic-Ratelimit-Tokens-Remaining", "99000")
+	w.Header().Set("Anthropic-Organization-Id", "org-secret")
 	if r.Header.Get("X-Api-Key") != "upstream-secret" || r.Header.Get("Anthropic-Version") == "" {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(401)
@@ -163,8 +164,14 @@ rate_limits:
 			if status != tt.status || !strings.HasPrefix(body, tt.bodyPrefix) || !strings.Contains(body, tt.contains) {
 				t.Fatalf("%d %s\nwant %d %s… containing %q", status, body, tt.status, tt.bodyPrefix, tt.contains)
 			}
+			if h.Get("Anthropic-Organization-Id") != "" {
+				t.Fatal("the upstream's organization reached the client")
+			}
 			if strings.HasPrefix(tt.url, msgs) && (h.Get("Request-Id") == "" || h.Get("Request-Id") != h.Get("Apim-Request-Id")) {
 				t.Fatalf("request-id %q, apim-request-id %q", h.Get("Request-Id"), h.Get("Apim-Request-Id"))
+			}
+			if status == 200 && h.Get("Upstream-Request-Id") != "req_upstream" {
+				t.Fatalf("upstream-request-id %q", h.Get("Upstream-Request-Id"))
 			}
 			if status == 429 && h.Get("Retry-After") == "" {
 				t.Fatalf("429 without retry-after: %v", h)

@@ -43,6 +43,12 @@ func (anthropic) KeyAuth(key string) Authenticator { return XAPIKey(key) }
 
 func (anthropic) Header(h http.Header, _ Call) { setAnthropicVersion(h) }
 
+func (anthropic) ScrubHeader(h http.Header) { scrubAnthropic(h) }
+
+// scrubAnthropic removes the header that names the Anthropic organization
+// behind an answer.
+func scrubAnthropic(h http.Header) { h.Del("Anthropic-Organization-Id") }
+
 func (anthropic) Limits(h http.Header) Limits { return anthropicLimits(h) }
 
 func (anthropic) AnswerUsage(op openai.Operation, tail []byte, whole bool) (openai.Usage, bool) {

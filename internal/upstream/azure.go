@@ -34,6 +34,8 @@ func (azure) KeyAuth(key string) Authenticator { return APIKey(key) }
 
 func (azure) Header(http.Header, Call) {}
 
+func (azure) ScrubHeader(h http.Header) { scrubOpenAI(h) }
+
 func (azure) Limits(h http.Header) Limits { return openaiLimits(h) }
 
 func (azure) AnswerUsage(_ openai.Operation, tail []byte, whole bool) (openai.Usage, bool) {

@@ -41,6 +41,8 @@ func (openaiProtocol) KeyAuth(key string) Authenticator { return BearerKey(key) 
 
 func (openaiProtocol) Header(http.Header, Call) {}
 
+func (openaiProtocol) ScrubHeader(h http.Header) { scrubOpenAI(h) }
+
 func (openaiProtocol) Limits(h http.Header) Limits { return openaiLimits(h) }
 
 func (openaiProtocol) AnswerUsage(_ openai.Operation, tail []byte, whole bool) (openai.Usage, bool) {

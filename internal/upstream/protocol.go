@@ -43,6 +43,10 @@ type Protocol interface {
 	// Header sets the protocol's own request headers for c (a version
 	// header); credentials are set afterwards by the Authenticator.
 	Header(h http.Header, c Call)
+	// ScrubHeader removes from an answer's headers what names the
+	// service's account (organization or project IDs): clients see moat,
+	// not the account behind it.
+	ScrubHeader(h http.Header)
 	// Limits reads what an answer's headers say about the service's limits,
 	// which failover uses to bench a member.
 	Limits(h http.Header) Limits
@@ -164,6 +168,13 @@ func TypeList() string {
 		return strings.Join(names, "")
 	}
 	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+}
+
+// scrubOpenAI removes the headers that name the OpenAI account behind an
+// answer.
+func scrubOpenAI(h http.Header) {
+	h.Del("Openai-Organization")
+	h.Del("Openai-Project")
 }
 
 // retryAfter reads Retry-After-Ms (Azure OpenAI) or Retry-After in seconds.

@@ -120,3 +120,22 @@ func TestAnswerUsage(t *testing.T) {
 		})
 	}
 }
+
+func TestScrubHeader(t *testing.T) {
+	for _, typ := range Types() {
+		h := http.Header{}
+		for _, k := range []string{"Openai-Organization", "Openai-Project", "Anthropic-Organization-Id", "Request-Id", "X-Request-Id"} {
+			h.Set(k, "v")
+		}
+		typ.Protocol().ScrubHeader(h)
+		if h.Get("Request-Id") == "" || h.Get("X-Request-Id") == "" {
+			t.Errorf("%s: scrubbed a request ID: %v", typ, h)
+		}
+		p := typ.Protocol()
+		openaiGone := h.Get("Openai-Organization") == "" && h.Get("Openai-Project") == ""
+		anthropicGone := h.Get("Anthropic-Organization-Id") == ""
+		if p.Serves(op("chat")) != openaiGone || p.Serves(op("messages")) != anthropicGone {
+			t.Errorf("%s: left %v", typ, h)
+		}
+	}
+}

@@ -44,6 +44,11 @@ func (simulator) Header(h http.Header, c Call) {
 	}
 }
 
+func (simulator) ScrubHeader(h http.Header) {
+	scrubOpenAI(h)
+	scrubAnthropic(h)
+}
+
 func (simulator) Limits(h http.Header) Limits {
 	l := openaiLimits(h)
 	if l.RemainingTokens < 0 {

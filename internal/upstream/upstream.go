@@ -200,6 +200,9 @@ func (t *Target) Body(c Call, body []byte) (out []byte, injected bool, err error
 	return t.proto.Body(t.endpoint, c, body)
 }
 
+// ScrubHeader removes the upstream account's identifiers from an answer.
+func (t *Target) ScrubHeader(h http.Header) { t.proto.ScrubHeader(h) }
+
 // Limits reads what an answer's headers say about the upstream's limits.
 func (t *Target) Limits(h http.Header) Limits { return t.proto.Limits(h) }
 
