@@ -23,6 +23,7 @@ type Server struct {
 	rnd         *lockedRand
 	stats       counters
 	responses   responseStore
+	prompts     promptCache // the Messages API's prompt cache
 }
 
 // deployment is a configured Deployment with what the server derives from it.
@@ -125,6 +126,10 @@ type route struct {
 // lookup, rate limits, then the simulated model (wire reference §2.12).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.stats.requests.Add(1)
+	if rt, ok := parseAnthropicRoute(r.URL.Path); ok {
+		s.serveAnthropic(w, r, rt)
+		return
+	}
 	h := w.Header()
 	h.Set("apim-request-id", s.rnd.uuid())
 	h.Set("x-request-id", s.rnd.uuid())
