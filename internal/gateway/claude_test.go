@@ -285,7 +285,7 @@ auth:
 	status, h, body = do(t, "POST", ts.url+"/anthropic/v1/messages", `{"model":"overloaded","max_tokens":5,"messages":[{"role":"user","content":"x"}]}`,
 		"Authorization", "Bearer "+tok)
 	if status != 403 || !strings.HasPrefix(body, `{"type":"error","error":{"type":"permission_error","message":"The principal `+"`"+vmObject+"` lacks the required data action `Microsoft.CognitiveServices/accounts/Anthropic/messages/action`") ||
-		h.Get("Request-Id") == "" {
+		!strings.Contains(body, "to perform `POST /anthropic/v1/messages` operation") || h.Get("Request-Id") == "" {
 		t.Fatalf("OpenAI role on a Claude deployment: %d %v %s", status, h, body)
 	}
 	recs := ts.records()

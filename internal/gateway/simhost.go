@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/moat-gw/moat/internal/config"
-	"github.com/moat-gw/moat/internal/openai"
 	"github.com/moat-gw/moat/internal/simulator"
 	"github.com/moat-gw/moat/internal/tokens"
 	"github.com/moat-gw/moat/internal/upstream"
@@ -92,20 +91,9 @@ func SimulatorOptions(cfg *config.Config) simulator.Options {
 			seen[du.Deployment] = true
 			// The model's family decides what the simulated deployment
 			// serves, as on Azure: legacy completions for instruct and base
-			// models, embeddings for embedding models, chat otherwise.
-			kind := simulator.KindChat
-			switch openai.KindOfModel(d.Model) {
-			case openai.ModelEmbeddings:
-				kind = simulator.KindEmbeddings
-			case openai.ModelCompletions:
-				kind = simulator.KindCompletions
-			case openai.ModelImages:
-				kind = simulator.KindImages
-			case openai.ModelTranscription:
-				kind = simulator.KindTranscription
-			case openai.ModelSpeech:
-				kind = simulator.KindSpeech
-			}
+			// models, embeddings for embedding models, the Anthropic
+			// Messages API for Claude, chat otherwise.
+			kind := simulator.KindOf(d.Model)
 			opts.Deployments = append(opts.Deployments, simulator.Deployment{
 				Name: du.Deployment, Model: d.Model, Kind: kind, TPM: sc.TPM, RPM: sc.RPM})
 		}
