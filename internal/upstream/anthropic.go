@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -60,6 +61,16 @@ func (anthropic) NewStream(Call, bool) Stream { return &anthropicStream{} }
 func (anthropic) StreamText(name, data []byte) string {
 	t, _ := anthropicStreamText(name, data)
 	return t
+}
+
+// XAPIKey sends Anthropic's x-api-key header, which Azure AI Foundry also
+// takes for Claude.
+type XAPIKey string
+
+// Authorize sets x-api-key.
+func (k XAPIKey) Authorize(_ context.Context, h http.Header) error {
+	h.Set("X-Api-Key", string(k))
+	return nil
 }
 
 func anthropicURL(base *url.URL, c Call) *url.URL { return base.JoinPath("v1", c.Operation.Suffix) }

@@ -35,16 +35,6 @@ func (k BearerKey) Authorize(_ context.Context, h http.Header) error {
 	return nil
 }
 
-// XAPIKey sends Anthropic's x-api-key header, which Azure AI Foundry also
-// takes for Claude.
-type XAPIKey string
-
-// Authorize sets x-api-key.
-func (k XAPIKey) Authorize(_ context.Context, h http.Header) error {
-	h.Set("X-Api-Key", string(k))
-	return nil
-}
-
 // AuthOptions are an upstream's credentials as config gives them.
 type AuthOptions struct {
 	// Key is the API key, "" for none.
