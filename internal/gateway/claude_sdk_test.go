@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -185,5 +186,44 @@ func TestClaudeNodeSDK(t *testing.T) {
 	}
 	if entra == 0 {
 		t.Fatalf("no successful token-authenticated Claude row in %d records", len(recs))
+	}
+}
+
+// TestClaudeCacheTokens: prompt-cache tokens count as prompt tokens in the
+// request log (and so in limits): a long cached system prompt is written to
+// the simulator's cache by the first call and read by the second.
+func TestClaudeCacheTokens(t *testing.T) {
+	ts := startServer(t, `
+upstreams: [{name: sim, type: simulator}]
+deployments: [{name: claude, model: claude-sonnet-4-6, upstreams: [{upstream: sim}]}]
+`)
+	system := strings.Repeat("The gateway applies the same rules to every model it serves. ", 200)
+	body := fmt.Sprintf(`{"model":"claude","max_tokens":16,"system":[{"type":"text","text":%q,"cache_control":{"type":"ephemeral"}}],"messages":[{"role":"user","content":"Hi"}]}`, system)
+	type usage struct {
+		Input         int `json:"input_tokens"`
+		CacheCreation int `json:"cache_creation_input_tokens"`
+		CacheRead     int `json:"cache_read_input_tokens"`
+		Output        int `json:"output_tokens"`
+	}
+	var got []usage
+	for range 2 {
+		status, _, out := do(t, "POST", ts.url+"/anthropic/v1/messages", body, "x-api-key", "k", "anthropic-version", "2023-06-01")
+		var m struct {
+			Usage usage `json:"usage"`
+		}
+		if err := json.Unmarshal([]byte(out), &m); status != 200 || err != nil {
+			t.Fatalf("%d %s", status, out)
+		}
+		got = append(got, m.Usage)
+	}
+	if got[0].CacheCreation == 0 || got[1].CacheRead == 0 {
+		t.Fatalf("the simulator's cache was not used: %+v", got)
+	}
+	recs := ts.records()
+	for i, u := range got {
+		r := recs[i]
+		if r.PromptTokens != u.Input+u.CacheCreation+u.CacheRead || r.CompletionTokens != u.Output || r.TokensEstimated {
+			t.Fatalf("call %d: usage %+v, record %+v", i, u, r)
+		}
 	}
 }
