@@ -66,8 +66,8 @@ func checkServes(dep *deployment, op openai.Operation) error {
 		} else {
 			msg = fmt.Sprintf("The %s operation does not work with deployment '%s': it serves the Anthropic Messages API only, at /anthropic/v1/messages. moat does not translate between APIs.", op.Name, dep.name)
 		}
-		return httpx.New(http.StatusBadRequest, httpx.KindClientBadRequest,
-			openai.FrontDoorErrorCompact("OperationNotSupported", msg), errString("operation not served by the deployment's upstream"))
+		return httpx.FrontDoor(http.StatusBadRequest, httpx.KindClientBadRequest, "OperationNotSupported", msg,
+			errString("operation not served by the deployment's upstream"))
 	}
 	return nil
 }

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/moat-gw/moat/internal/httpx"
-	"github.com/moat-gw/moat/internal/openai"
 )
 
 // readAll reads the request body within limits.max_body_bytes and
@@ -33,7 +32,7 @@ func (p *Pipeline) readAll(w http.ResponseWriter, r *http.Request) ([]byte, erro
 // Azure's front-door envelope with status 408. The connection is closed,
 // since the rest of the body may still be on its way.
 func errBodyTimeout(limit time.Duration, cause error) error {
-	return httpx.New(http.StatusRequestTimeout, httpx.KindClientTimeout,
-		openai.FrontDoorError("408", fmt.Sprintf("The request body was not received within %s. Send the whole body promptly and try again.", limit)),
+	return httpx.FrontDoor(http.StatusRequestTimeout, httpx.KindClientTimeout,
+		"408", fmt.Sprintf("The request body was not received within %s. Send the whole body promptly and try again.", limit),
 		fmt.Errorf("request body not received within %s: %w", limit, cause)).WithHeader("Connection", "close")
 }

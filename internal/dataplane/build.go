@@ -7,6 +7,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/moat-gw/moat/internal/affinity"
 	"github.com/moat-gw/moat/internal/audit"
 	"github.com/moat-gw/moat/internal/auth"
 	"github.com/moat-gw/moat/internal/config"
@@ -38,7 +39,8 @@ type Deps struct {
 	Stored          *StoredIdentity // key cache and last known good assignments, shared across pipelines
 	Limiter         ratelimit.Limiter
 	Tel             *telemetry.Telemetry
-	TargetKey       []byte // keys memberTarget's fingerprints
+	TargetKey       []byte          // keys memberTarget's fingerprints
+	Pins            *affinity.Table // where stored responses live, shared across pipelines
 }
 
 // Build turns a validated config into an immutable pipeline.
@@ -49,7 +51,7 @@ func Build(ctx context.Context, cfg *config.Config, d Deps) (*Pipeline, error) {
 		bodyTimeout: cfg.Limits.BodyReadTimeout.D(),
 		logBodies:   cfg.Log.Bodies, maxBodyLog: int(cfg.Log.MaxBodyLogBytes),
 		deployments: map[string]*deployment{}, targets: map[string]*upstream.Target{},
-		tokens: d.Tokens, metrics: d.Metrics, sink: d.Sink, newID: d.NewID, tel: d.Tel,
+		tokens: d.Tokens, metrics: d.Metrics, sink: d.Sink, newID: d.NewID, tel: d.Tel, pins: d.Pins,
 		versions: map[string]bool{}, denials: &logSampler{}, anonRows: &rowSampler{perSecond: AnonymousLogPerSecond},
 	}
 	versions := cfg.APIVersions

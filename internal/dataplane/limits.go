@@ -8,7 +8,6 @@ import (
 
 	"github.com/moat-gw/moat/internal/auth"
 	"github.com/moat-gw/moat/internal/httpx"
-	"github.com/moat-gw/moat/internal/openai"
 	"github.com/moat-gw/moat/internal/ratelimit"
 )
 
@@ -49,15 +48,10 @@ func (p *Pipeline) admit(ctx context.Context, s *scope) error {
 	if countsTokens {
 		est, err := p.promptTokens(ctx, s)
 		if err != nil { // the client left while its prompt was counted
-			return httpx.New(499, httpx.KindClientCanceled, nil, err)
+			return httpx.Gone(httpx.KindClientCanceled, err)
 		}
-		switch s.call.Operation.Name {
-		case "chat", "completions", "responses", "messages":
-			if c := s.req.OutputCap(); c > 0 {
-				est += c
-			} else {
-				est += p.defaultMaxTokens
-			}
+		if s.call.Operation.ReservesOutput {
+			est += p.outputAllowance(s)
 		}
 		for i := range reqs {
 			reqs[i].Tokens = est
@@ -74,8 +68,7 @@ func (p *Pipeline) admit(ctx context.Context, s *scope) error {
 			}
 			return d.HTTPError(s.call.Operation.ID, v)
 		}
-		return httpx.New(http.StatusInternalServerError, httpx.KindGatewayInternal,
-			openai.FrontDoorError("500", openai.MsgInternalError), err)
+		return httpx.Internal(http.StatusInternalServerError, httpx.KindGatewayInternal, err)
 	}
 	s.reservation = res
 	return nil
@@ -83,27 +76,9 @@ func (p *Pipeline) admit(ctx context.Context, s *scope) error {
 
 // scopeKey names the counter a rule uses for this call; "" when the rule's
 // scope does not apply (a key rule on a token call).
-func scopeKey(scope string, s *scope) string {
-	dep := "deployment:" + s.deployment.name
-	caller := "principal:" + s.caller
+func scopeKey(scope ratelimit.Scope, s *scope) string {
 	isKey := s.principal != nil && s.principal.Type == auth.TypeKey
-	switch scope {
-	case "deployment":
-		return dep
-	case "principal":
-		return caller
-	case "principal+deployment":
-		return caller + "|" + dep
-	case "key":
-		if isKey {
-			return "key:" + s.caller
-		}
-	case "key+deployment":
-		if isKey {
-			return "key:" + s.caller + "|" + dep
-		}
-	}
-	return ""
+	return scope.Key(s.deployment.name, s.caller, isKey)
 }
 
 // settle charges the reservation what the call really used: its usage, or

@@ -86,8 +86,7 @@ func (p *Pipeline) serveList(w http.ResponseWriter, s *scope) error {
 		}
 		if s.call.List == getDeployment {
 			if p.deployments[s.call.Deployment] == nil {
-				return httpx.New(http.StatusNotFound, httpx.KindClientNotFound,
-					openai.FrontDoorErrorCompact("DeploymentNotFound", openai.MsgDeploymentNotFound), errString("unknown deployment"))
+				return errDeploymentNotFound()
 			}
 			v = mk(s.call.Deployment)
 			break
@@ -111,7 +110,7 @@ func (p *Pipeline) serveList(w http.ResponseWriter, s *scope) error {
 
 // modelNotFound is OpenAI's answer for a model the resource does not have.
 func modelNotFound(id string) error {
-	return httpx.New(http.StatusNotFound, httpx.KindClientNotFound,
-		openai.ModelError(fmt.Sprintf("The model '%s' does not exist", id), "invalid_request_error", "model", "model_not_found"),
+	return httpx.Model(http.StatusNotFound, httpx.KindClientNotFound,
+		fmt.Sprintf("The model '%s' does not exist", id), "invalid_request_error", "model", "model_not_found",
 		errString("unknown model"))
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/moat-gw/moat/internal/httpx"
 	"github.com/moat-gw/moat/internal/netpolicy"
+	"github.com/moat-gw/moat/internal/openai"
 )
 
 // network is stage 2: it resolves the client address (the socket peer,
@@ -65,7 +66,7 @@ func peerAddr(r *http.Request) netip.Addr {
 func (p *Pipeline) RefuseNetwork(w http.ResponseWriter, r *http.Request, listener string) bool {
 	if _, err := p.network(r, listener); err != nil {
 		setCommonHeaders(w.Header(), p.newID(), p.region)
-		httpx.Write(w, httpx.As(err, nil))
+		httpx.WriteError(w, openai.Errors{}, httpx.From(err))
 		return true
 	}
 	return false
@@ -98,16 +99,4 @@ func (l *logSampler) allow(listener, reason string, now time.Time) bool {
 	}
 	l.last[k] = now
 	return true
-}
-
-// commonHeaders are the headers setCommonHeaders writes.
-var commonHeaders = []string{"Apim-Request-Id", "X-Request-Id", "X-Ms-Region", "Strict-Transport-Security", "X-Ms-Client-Request-Id"}
-
-// setCommonHeaders sets the headers Azure sends on every answer, including
-// front-door errors, so moat's denials look like Azure's.
-func setCommonHeaders(h http.Header, id, region string) {
-	h.Set("Apim-Request-Id", id)
-	h.Set("X-Request-Id", id)
-	h.Set("X-Ms-Region", region)
-	h.Set("Strict-Transport-Security", "max-age=31536000; includeSubDomains; preload")
 }

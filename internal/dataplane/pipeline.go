@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/moat-gw/moat/internal/affinity"
 	"github.com/moat-gw/moat/internal/config"
 	"github.com/moat-gw/moat/internal/httpx"
 	"github.com/moat-gw/moat/internal/netpolicy"
@@ -59,6 +60,7 @@ type Pipeline struct {
 	rateRules        []config.RateRule
 	defaultMaxTokens int
 	tel              *telemetry.Telemetry // nil unless OTLP export is configured
+	pins             *affinity.Table      // where stored responses live (objects.go); shared across pipelines
 
 	// maxExactCount is the prompt text tokenized exactly per call.
 	maxExactCount int
@@ -108,26 +110,20 @@ type TokenCounter interface {
 //  9. forward through ReverseProxy; usage captured from the response.
 //  10. log once, in finish, whatever happened above.
 func (p *Pipeline) ServeHTTP(w http.ResponseWriter, r *http.Request, listener string) {
-	s := &scope{id: p.newID(), start: p.now(), listener: listener, api: apiOf(r.URL.Path)}
+	s := &scope{id: p.newID(), start: p.now(), listener: listener, api: apiOf(r.URL.Path),
+		clientRequestID: r.Header.Get("X-Ms-Client-Request-Id")}
 	if p.tel != nil {
 		s.span = p.tel.Start(r.Context(), r.Header, s.start)
 	}
-	h := w.Header()
-	setCommonHeaders(h, s.id, p.region)
-	if s.api == openai.APIAnthropic {
-		h.Set("Request-Id", s.id) // where Anthropic's SDKs read the request ID
-	}
-	if v := r.Header.Get("X-Ms-Client-Request-Id"); v != "" {
-		h.Set("X-Ms-Client-Request-Id", v)
-	}
+	p.answerHeaders(w.Header(), s)
 	p.metrics.inflight.Inc()
 	defer p.metrics.inflight.Dec()
 	defer func() {
 		rec := recover()
 		if rec != nil && rec != http.ErrAbortHandler {
 			p.log.Error("panic serving request", "request_id", s.id, "panic", fmt.Sprint(rec), "stack", string(debug.Stack()))
-			s.err = render(s.api, httpx.As(errors.New("panic"), openai.FrontDoorError("500", openai.MsgInternalError)))
-			httpx.Write(w, s.err)
+			s.err = render(s.api, httpx.From(errors.New("panic")))
+			httpx.WriteError(w, p.renderer(s), s.err)
 			s.status = s.err.Status
 		}
 		p.finish(r, s)
@@ -136,10 +132,10 @@ func (p *Pipeline) ServeHTTP(w http.ResponseWriter, r *http.Request, listener st
 		}
 	}()
 	if err := p.serve(w, r, s); err != nil {
-		he := render(s.api, httpx.As(err, openai.FrontDoorError("500", openai.MsgInternalError)))
+		he := render(s.api, httpx.From(err))
 		s.err = he
 		s.status = he.Status
-		httpx.Write(w, he)
+		httpx.WriteError(w, p.renderer(s), he)
 	}
 }
 
@@ -164,6 +160,9 @@ func (p *Pipeline) serve(w http.ResponseWriter, r *http.Request, s *scope) error
 		return err
 	}
 	s.call = call
+	if call.Object != "" || call.Collection != "" {
+		return p.serveObject(w, r, s)
+	}
 	if call.List != listNone {
 		if err := p.authorize(s); err != nil {
 			return err
@@ -178,23 +177,19 @@ func (p *Pipeline) serve(w http.ResponseWriter, r *http.Request, s *scope) error
 	}
 	dep := p.deployments[s.call.Deployment]
 	if dep == nil {
-		return httpx.New(http.StatusNotFound, httpx.KindClientNotFound,
-			openai.FrontDoorErrorCompact("DeploymentNotFound", openai.MsgDeploymentNotFound), errString("unknown deployment"))
+		return errDeploymentNotFound()
 	}
 	s.deployment = dep
 	if err := checkServes(dep, s.call.Operation); err != nil {
 		return err
 	}
+	if err := p.followPin(r.Context(), s); err != nil {
+		return err
+	}
 	if err := p.admit(r.Context(), s); err != nil {
 		return err
 	}
-	// ReverseProxy adds the upstream's headers to these rather than
-	// replacing them; modifyResponse (or proxyError) sets them instead.
-	for _, k := range commonHeaders {
-		w.Header().Del(k)
-	}
-	w.Header().Del("Request-Id")
-	s.clientRequestID = r.Header.Get("X-Ms-Client-Request-Id")
+	clearAnswerHeaders(w.Header())
 	s.clientCtx = r.Context()
 	p.proxy.ServeHTTP(w, r.WithContext(withScope(r.Context(), s)))
 	return nil
@@ -210,18 +205,17 @@ func (p *Pipeline) readBody(w http.ResponseWriter, r *http.Request, s *scope) er
 		}
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return httpx.New(http.StatusRequestEntityTooLarge, httpx.KindClientTooLarge,
-				openai.ModelError(fmt.Sprintf("Request body too large. The maximum size is %d bytes.", p.maxBody), "invalid_request_error", "", "request_too_large"), err)
+			return httpx.Model(http.StatusRequestEntityTooLarge, httpx.KindClientTooLarge,
+				fmt.Sprintf("Request body too large. The maximum size is %d bytes.", p.maxBody), "invalid_request_error", "", "request_too_large", err)
 		}
-		return httpx.New(http.StatusBadRequest, httpx.KindClientCanceled,
-			openai.ModelError("Could not read the request body.", "invalid_request_error", "", ""), err)
+		return httpx.Model(http.StatusBadRequest, httpx.KindClientCanceled,
+			"Could not read the request body.", "invalid_request_error", "", "", err)
 	}
 	s.body = body
 	if s.call.Operation.Multipart {
 		model, err := multipartModel(r.Header.Get("Content-Type"), body)
 		if err != nil {
-			return httpx.New(http.StatusBadRequest, httpx.KindClientBadRequest,
-				openai.ModelError(err.Error(), "invalid_request_error", "", ""), err)
+			return httpx.Model(http.StatusBadRequest, httpx.KindClientBadRequest, err.Error(), "invalid_request_error", "", "", err)
 		}
 		s.req = &openai.Request{Model: model}
 	} else {
@@ -231,15 +225,14 @@ func (p *Pipeline) readBody(w http.ResponseWriter, r *http.Request, s *scope) er
 			if fe := (*openai.FieldError)(nil); errors.As(err, &fe) {
 				param = fe.Param
 			}
-			return httpx.New(http.StatusBadRequest, httpx.KindClientBadRequest,
-				openai.ModelError(err.Error(), "invalid_request_error", param, ""), err)
+			return httpx.Model(http.StatusBadRequest, httpx.KindClientBadRequest, err.Error(), "invalid_request_error", param, "", err)
 		}
 		s.req = req
 	}
 	if s.call.Surface != SurfaceLegacy || s.call.Deployment == "" { // v1, /v1, and legacy /openai/responses
 		if s.req.Model == "" {
-			return httpx.New(http.StatusBadRequest, httpx.KindClientBadRequest,
-				openai.ModelError("you must provide a model parameter", "invalid_request_error", "model", ""), errString("no model"))
+			return httpx.Model(http.StatusBadRequest, httpx.KindClientBadRequest,
+				"you must provide a model parameter", "invalid_request_error", "model", "", errString("no model"))
 		}
 		s.call.Deployment = s.req.Model
 	}

@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
-	"strconv"
 	"strings"
 	"time"
 
@@ -44,37 +43,9 @@ func (p *Pipeline) newProxy() *httputil.ReverseProxy {
 func (p *Pipeline) modifyResponse(resp *http.Response) error {
 	s := scopeFrom(resp.Request.Context())
 	h := resp.Header
-	h.Del("Set-Cookie")
-	if t := s.member.target; t != nil {
-		t.ScrubHeader(h) // the upstream account's identifiers stay inside moat
-	}
-	// moat's request ID is the correlation ID: the client, the log and the
-	// upstream's own ID (kept when present) can all be joined on it.
-	h.Set("Apim-Request-Id", s.id)
-	setIfAbsent(h, "X-Request-Id", s.id)
-	setIfAbsent(h, "X-Ms-Region", p.region)
-	setIfAbsent(h, "Strict-Transport-Security", "max-age=31536000; includeSubDomains; preload")
-	if s.clientRequestID != "" {
-		setIfAbsent(h, "X-Ms-Client-Request-Id", s.clientRequestID)
-	}
-	if s.api == openai.APIAnthropic {
-		// moat's ID is the one the client's SDK reports; the upstream's
-		// own is kept beside it.
-		if v := h.Get("Request-Id"); v != "" {
-			h.Set("Upstream-Request-Id", v)
-		}
-		h.Set("Request-Id", s.id)
-	}
-	if res := s.reservation; res != nil {
-		// The client is held to moat's limits: report what moat has left.
-		if res.RemainingTokens >= 0 {
-			h.Set("X-Ratelimit-Remaining-Tokens", strconv.Itoa(res.RemainingTokens))
-		}
-		if res.RemainingRequests >= 0 {
-			h.Set("X-Ratelimit-Remaining-Requests", strconv.Itoa(res.RemainingRequests))
-		}
-	}
+	p.upstreamHeaders(h, s)
 	s.status = resp.StatusCode
+	p.recordPin(resp, s)
 	if s.member.idle > 0 {
 		resp.Body = newIdleBody(resp.Body, s.member.idle, s)
 	}
@@ -107,7 +78,7 @@ func (p *Pipeline) proxyError(w http.ResponseWriter, r *http.Request, err error)
 	var he *httpx.Error
 	switch {
 	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
-		he = httpx.New(499, httpx.KindClientCanceled, nil, err)
+		he = httpx.Gone(httpx.KindClientCanceled, err)
 		s.canceled = true
 	case errors.As(err, new(*route.Unavailable)):
 		var u *route.Unavailable
@@ -115,34 +86,19 @@ func (p *Pipeline) proxyError(w http.ResponseWriter, r *http.Request, err error)
 		he = u.HTTPError()
 		he.Err = err
 	case upstream.IsAuthError(err):
-		he = httpx.New(http.StatusInternalServerError, httpx.KindUpstreamAuth,
-			openai.FrontDoorError("500", openai.MsgInternalError), err)
+		he = httpx.Internal(http.StatusInternalServerError, httpx.KindUpstreamAuth, err)
 	case isTimeout(err):
-		he = httpx.New(http.StatusGatewayTimeout, httpx.KindUpstreamTimeout,
-			openai.FrontDoorError("504", openai.MsgGatewayTimeout), err)
+		he = httpx.FrontDoor(http.StatusGatewayTimeout, httpx.KindUpstreamTimeout, "504", openai.MsgGatewayTimeout, err)
 	default:
-		he = httpx.New(http.StatusBadGateway, httpx.KindUpstreamUnreachble,
-			openai.FrontDoorError("502", openai.MsgServiceUnavailable), err)
+		he = httpx.FrontDoor(http.StatusBadGateway, httpx.KindUpstreamUnreachble, "502", openai.MsgServiceUnavailable, err)
 	}
 	he = render(s.api, he)
 	s.err, s.status = he, he.Status
 	if he.Status == 499 {
 		return // nobody is listening
 	}
-	setCommonHeaders(w.Header(), s.id, p.region)
-	if s.api == openai.APIAnthropic {
-		w.Header().Set("Request-Id", s.id)
-	}
-	if s.clientRequestID != "" {
-		w.Header().Set("X-Ms-Client-Request-Id", s.clientRequestID)
-	}
-	httpx.Write(w, he)
-}
-
-func setIfAbsent(h http.Header, k, v string) {
-	if h.Get(k) == "" {
-		h.Set(k, v)
-	}
+	p.answerHeaders(w.Header(), s)
+	httpx.WriteError(w, p.renderer(s), he)
 }
 
 func isTimeout(err error) bool {

@@ -9,37 +9,48 @@ import (
 	"github.com/moat-gw/moat/internal/openai"
 )
 
-// render writes e in the shape of the client API the call arrived on: the
-// stages build Azure's bodies, and the Anthropic surface gets Anthropic's.
-func render(api openai.API, e *httpx.Error) *httpx.Error {
-	if api == openai.APIAnthropic && e != nil && e.Body != nil {
-		return renderAnthropic(e)
+// anthropicErrors is the error renderer of the Anthropic Messages surface:
+// Anthropic's envelope {"type":"error","error":{"type","message"}}, typed
+// by the status as the Messages API types it, with the message the stage
+// gave. Every Azure shape maps to the one envelope.
+type anthropicErrors struct{}
+
+var _ httpx.Renderer = anthropicErrors{}
+
+// Body renders e in Anthropic's envelope.
+func (anthropicErrors) Body(e *httpx.Error) []byte {
+	msg := e.Message
+	if msg == "" {
+		msg = http.StatusText(e.Status)
 	}
-	return e
+	return anthropic.ErrorBody(anthropic.ErrorType(e.Status), msg)
 }
 
-// renderAnthropic is the Anthropic surface's error renderer: Anthropic's
-// envelope {"type":"error","error":{"type","message"}}, the error type the
-// Messages API uses for the status, and the message the stage wrote. A
-// refused permission (RBAC, key scope), which Azure answers 401, is 403
-// permission_error, as Anthropic answers it. Headers (retry-after, policy
-// IDs) are kept.
-func renderAnthropic(e *httpx.Error) *httpx.Error {
+// render adapts e to the client API the call came in on before it is
+// written. On the Anthropic surface a refused permission (RBAC, key
+// scope), which Azure answers 401, is 403 permission_error, as Anthropic
+// answers it; and a body some stage rendered already in Azure's shape
+// (a pool's 503) is re-rendered from its message.
+func render(api openai.API, e *httpx.Error) *httpx.Error {
+	if api != openai.APIAnthropic || e == nil {
+		return e
+	}
 	out := *e
 	if out.Kind == httpx.KindPolicyForbidden {
 		out.Status = http.StatusForbidden
 	}
-	msg := errorMessage(e.Body)
-	if msg == "" {
-		msg = http.StatusText(out.Status)
+	if out.Body != nil {
+		if out.Message == "" {
+			out.Message = bodyMessage(out.Body)
+		}
+		out.Body = nil
 	}
-	out.Body = anthropic.ErrorBody(anthropic.ErrorType(out.Status), msg)
 	return &out
 }
 
-// errorMessage reads the message of the Azure and OpenAI error bodies moat
-// writes: {"error":{"message"}} or {"statusCode","message"}.
-func errorMessage(body []byte) string {
+// bodyMessage reads the message of an Azure or OpenAI error body:
+// {"error":{"message"}} or {"statusCode","message"}.
+func bodyMessage(body []byte) string {
 	var e struct {
 		Message string `json:"message"`
 		Error   struct {

@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/moat-gw/moat/internal/httpx"
@@ -36,6 +37,16 @@ type Call struct {
 	List listKind
 	// ModelID is the model asked for by a model retrieval (getModel*).
 	ModelID string
+	// Object is the ID of the stored object a call acts on (a response's
+	// retrieve, delete, cancel, input_items); the deployment and pool
+	// member come from its pin (objects.go).
+	Object string
+	// Collection is "responses", "files" or "batches" for calls on stored
+	// objects, and for file uploads and batch creates (Object empty).
+	Collection string
+	// UpstreamPath and Query address the object upstream (upstream.Call).
+	UpstreamPath string
+	Query        url.Values
 }
 
 type listKind int
@@ -53,8 +64,7 @@ const (
 // errNotFound is Azure's answer to an unknown path or a missing or
 // unsupported api-version on the legacy surface (§2.7).
 func errNotFound(cause string) *httpx.Error {
-	return httpx.New(http.StatusNotFound, httpx.KindClientNotFound,
-		openai.FrontDoorError("404", openai.MsgResourceNotFound), errString(cause))
+	return httpx.FrontDoor(http.StatusNotFound, httpx.KindClientNotFound, "404", openai.MsgResourceNotFound, errString(cause))
 }
 
 type errString string
@@ -68,9 +78,9 @@ func parseRoute(r *http.Request, versions map[string]bool) (Call, error) {
 	apiVersion := q.Get("api-version")
 	switch {
 	case strings.HasPrefix(p, "/openai/v1/"):
-		return routeV1(r.Method, strings.TrimPrefix(p, "/openai/v1/"), apiVersion, SurfaceV1)
+		return routeV1(r.Method, strings.TrimPrefix(p, "/openai/v1/"), apiVersion, SurfaceV1, q)
 	case strings.HasPrefix(p, "/v1/"):
-		return routeV1(r.Method, strings.TrimPrefix(p, "/v1/"), "", SurfaceOpenAI)
+		return routeV1(r.Method, strings.TrimPrefix(p, "/v1/"), "", SurfaceOpenAI, q)
 	case strings.HasPrefix(p, anthropicPrefix):
 		return routeAnthropic(r.Method, strings.TrimPrefix(p, anthropicPrefix))
 	case strings.HasPrefix(p, "/openai/"):
@@ -102,6 +112,8 @@ func parseRoute(r *http.Request, versions map[string]bool) (Call, error) {
 		c.Operation, _ = openai.OperationByName("responses")
 		c.PathTemplate = "/openai/responses"
 		return c, nil
+	case strings.HasPrefix(rest, "responses/") || isObjectCollection(rest):
+		return routeObject(c, r.Method, rest, "/openai/", q)
 	case strings.HasPrefix(rest, "deployments/"):
 	default:
 		return Call{}, errNotFound("unknown path")
@@ -119,7 +131,7 @@ func parseRoute(r *http.Request, versions map[string]bool) (Call, error) {
 		return c, nil
 	}
 	op, ok := openai.LookupOperation(suffix)
-	if !ok || op.Name == "models" || op.Name == "responses" || r.Method != http.MethodPost {
+	if !ok || op.ResourceScoped || r.Method != op.Method {
 		return Call{}, errNotFound("unknown operation " + suffix)
 	}
 	c.Operation = op
@@ -129,10 +141,10 @@ func parseRoute(r *http.Request, versions map[string]bool) (Call, error) {
 
 // routeV1 handles /openai/v1/… and /v1/…, where the deployment is the body's
 // "model". A dated api-version on v1 is refused as Azure does (§1.4).
-func routeV1(method, rest, apiVersion string, s Surface) (Call, error) {
+func routeV1(method, rest, apiVersion string, s Surface, q url.Values) (Call, error) {
 	if apiVersion != "" && apiVersion != "v1" && apiVersion != "preview" && apiVersion != "latest" {
-		return Call{}, httpx.New(http.StatusBadRequest, httpx.KindClientBadRequest,
-			openai.FrontDoorErrorCompact("BadRequest", openai.MsgAPIVersionNotSupp), errString("dated api-version on v1"))
+		return Call{}, httpx.FrontDoor(http.StatusBadRequest, httpx.KindClientBadRequest,
+			"BadRequest", openai.MsgAPIVersionNotSupp, errString("dated api-version on v1"))
 	}
 	c := Call{Surface: s, APIVersion: apiVersion}
 	prefix := "/openai/v1/"
@@ -151,8 +163,11 @@ func routeV1(method, rest, apiVersion string, s Surface) (Call, error) {
 		c.PathTemplate = prefix + "models/{model}"
 		return c, nil
 	}
+	if strings.HasPrefix(rest, "responses/") || isObjectCollection(rest) {
+		return routeObject(c, method, rest, prefix, q)
+	}
 	op, ok := openai.LookupOperation(rest)
-	if !ok || op.Name == "models" || method != http.MethodPost {
+	if !ok || method != op.Method {
 		return Call{}, errNotFound("unknown operation " + rest)
 	}
 	c.Operation = op

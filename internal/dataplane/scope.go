@@ -8,6 +8,7 @@ import (
 
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/moat-gw/moat/internal/affinity"
 	"github.com/moat-gw/moat/internal/auth"
 	"github.com/moat-gw/moat/internal/httpx"
 	"github.com/moat-gw/moat/internal/openai"
@@ -43,6 +44,9 @@ type scope struct {
 	member         poolMember
 	upstreamCall   upstream.Call   // the last attempt's call, as its target saw it
 	stream         upstream.Stream // the reader of a streamed answer
+	pinned         string          // the only member to call: it holds the object (objects.go)
+	pinKind        affinity.Kind
+	chargeObject   bool // a batch's results are read: their usage is charged
 	upstreamStatus int
 	attempts       int
 	attemptLog     string

@@ -28,7 +28,7 @@ func (ct *callTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 		return nil, fmt.Errorf("call without scope")
 	}
 	p, dep := ct.p, s.deployment
-	cands, err := dep.pool.Candidates(p.now(), nil)
+	cands, err := p.candidates(s)
 	if err != nil {
 		return nil, err // *route.Unavailable: every member benched or tripped
 	}
@@ -61,7 +61,7 @@ func (ct *callTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 func (ct *callTransport) attempt(r *http.Request, s *scope, m poolMember) (*http.Response, error) {
 	t := m.target
 	uc := upstream.Call{Operation: s.call.Operation, Deployment: m.upstream, APIVersion: s.call.APIVersion,
-		Stream: s.req.Stream, ClientUsage: s.req.WantsUsageChunk()}
+		Stream: s.req.Stream, ClientUsage: s.req.WantsUsageChunk(), Path: s.call.UpstreamPath, Query: s.call.Query}
 	body, injected, err := t.Body(uc, s.body)
 	if err != nil {
 		return nil, err

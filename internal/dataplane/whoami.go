@@ -68,7 +68,7 @@ func (p *Pipeline) whoami(w http.ResponseWriter, r *http.Request, s *scope) erro
 			if !errors.As(err, &he) {
 				return err
 			}
-			wd.Status, wd.Error = he.Status, json.RawMessage(he.Body)
+			wd.Status, wd.Error = he.Status, json.RawMessage(httpx.Render(p.renderer(s), he))
 		} else {
 			wd.Allowed = true
 			wd.Exists = p.deployments[name] != nil

@@ -17,7 +17,9 @@ const mod = "github.com/moat-gw/moat/"
 // allowed lists, per package, the moat packages it may import. Packages not
 // listed here may import anything except gateway and cli.
 var allowed = map[string][]string{
-	"internal/openai": {},
+	// openai renders httpx.Errors in Azure's shapes (openai.Errors), so the
+	// one wire leaf sits above the other; httpx imports nothing of moat's.
+	"internal/openai": {"internal/httpx"},
 	"internal/httpx":  {},
 	// The Anthropic Messages API's wire shapes, a leaf like openai.
 	"internal/anthropic": {},
@@ -36,6 +38,8 @@ var allowed = map[string][]string{
 	"internal/upstream":  {"internal/openai"},
 	"internal/simulator": {"internal/openai", "internal/tokens"},
 	"internal/idp":       {},
+	// affinity declares the pin store it needs; the stores implement it.
+	"internal/affinity": {},
 	// telemetry knows nothing of moat: the gateway fills its Call.
 	"internal/telemetry":          {},
 	"internal/telemetry/otlptest": {},
@@ -53,7 +57,7 @@ var allowed = map[string][]string{
 	// transitive imports.
 	"internal/dataplane": {"internal/openai", "internal/httpx", "internal/audit", "internal/auth", "internal/config",
 		"internal/netpolicy", "internal/ratelimit", "internal/rbac", "internal/reqlog", "internal/route",
-		"internal/telemetry", "internal/upstream", "internal/anthropic"},
+		"internal/telemetry", "internal/upstream", "internal/affinity", "internal/anthropic"},
 }
 
 // neverBelow lists, per package, moat packages (and their subpackages) that

@@ -20,6 +20,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/moat-gw/moat/internal/admin"
+	"github.com/moat-gw/moat/internal/affinity"
 	"github.com/moat-gw/moat/internal/auth"
 	"github.com/moat-gw/moat/internal/config"
 	"github.com/moat-gw/moat/internal/dataplane"
@@ -84,6 +85,7 @@ type Server struct {
 	stop    context.CancelFunc        // ends background work started by Start
 	admin   http.Handler              // the admin API, when the store keeps identities
 	stored  *dataplane.StoredIdentity // key cache and last known good role assignments
+	pins    *affinity.Table           // where stored responses live (dataplane/objects.go)
 }
 
 type boundServer struct {
@@ -119,6 +121,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Server, error) {
 		return nil, err
 	}
 	s.store = store
+	s.pins = newPinTable(cfg, store, s.now)
 	s.writer, err = reqlog.OpenWriter(store, reqlog.WriterOptions{
 		QueueSize: cfg.Log.QueueSize, BatchSize: cfg.Log.BatchSize, FlushInterval: cfg.Log.FlushInterval.D(),
 		SpoolDir: cfg.Log.SpoolDir, SpoolMaxBytes: int64(cfg.Log.SpoolMaxBytes), FsyncInterval: cfg.Log.SpoolFsyncInterval.D(),
@@ -203,7 +206,8 @@ func (s *Server) install(ctx context.Context, cfg *config.Config) error {
 	assigned, _ := s.store.(admin.AssignmentStore)
 	p, err := dataplane.Build(ctx, cfg, dataplane.Deps{Log: s.log, Now: s.now, Tokens: s.tokens, Metrics: s.metrics,
 		Sink: s.logRecord, Simulator: s.sim.url(), NewID: dataplane.NewRequestID, KeyStore: keyStore, Assigned: assigned,
-		RoleAssignments: admin.RBACAssignments, Stored: s.stored, Limiter: s.limiter, Tel: s.tel, TargetKey: s.targetKey})
+		RoleAssignments: admin.RBACAssignments, Stored: s.stored, Limiter: s.limiter, Tel: s.tel, TargetKey: s.targetKey,
+		Pins: s.pins})
 	if err != nil {
 		return err
 	}

@@ -73,7 +73,12 @@ func (k XAPIKey) Authorize(_ context.Context, h http.Header) error {
 	return nil
 }
 
-func anthropicURL(base *url.URL, c Call) *url.URL { return base.JoinPath("v1", c.Operation.Suffix) }
+func anthropicURL(base *url.URL, c Call) *url.URL {
+	if c.Path != "" {
+		return objectURL(base, []string{"v1"}, c)
+	}
+	return base.JoinPath("v1", c.Operation.Suffix)
+}
 
 // setAnthropicVersion keeps the client's anthropic-version (the SDKs always
 // send one) and sets moat's default otherwise, since the API requires it.

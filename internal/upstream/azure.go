@@ -51,6 +51,9 @@ func (azure) StreamText(name, data []byte) string {
 // azureURL builds an Azure OpenAI URL. JoinPath takes escaped segments, so
 // the deployment is escaped once here.
 func azureURL(e Endpoint, c Call) *url.URL {
+	if c.Path != "" {
+		return objectURL(e.Base, []string{"openai", "v1"}, c) // stored objects are served on v1
+	}
 	if c.Operation.Name == "responses" {
 		return e.Base.JoinPath("openai", "v1", "responses")
 	}

@@ -26,7 +26,12 @@ func (openaiProtocol) Provider() string { return "openai" }
 
 func (openaiProtocol) Serves(op openai.Operation) bool { return op.Family() == openai.APIOpenAI }
 
-func (openaiProtocol) URL(e Endpoint, c Call) *url.URL { return e.Base.JoinPath(c.Operation.Suffix) }
+func (openaiProtocol) URL(e Endpoint, c Call) *url.URL {
+	if c.Path != "" {
+		return objectURL(e.Base, nil, c)
+	}
+	return e.Base.JoinPath(c.Operation.Suffix)
+}
 
 func (openaiProtocol) Body(e Endpoint, c Call, body []byte) ([]byte, bool, error) {
 	out, err := setModel(c, body)
@@ -138,7 +143,7 @@ type openaiStream struct {
 }
 
 func newOpenAIStream(c Call, injected bool) *openaiStream {
-	return &openaiStream{strip: injected, usage: injected || c.ClientUsage || c.Operation.Name == "responses"}
+	return &openaiStream{strip: injected, usage: injected || c.ClientUsage || c.Operation.StreamEndsWithUsage}
 }
 
 func (s *openaiStream) ReportsUsage() bool { return s.usage }

@@ -177,6 +177,21 @@ func scrubOpenAI(h http.Header) {
 	h.Del("Openai-Project")
 }
 
+// objectURL is the URL of a call on a stored object (c.Path, such as
+// "files/file-1/content"), below root on the service. Its segments are
+// escaped here, since JoinPath takes escaped segments.
+func objectURL(base *url.URL, root []string, c Call) *url.URL {
+	segs := strings.Split(c.Path, "/")
+	for i, sg := range segs {
+		segs[i] = url.PathEscape(sg)
+	}
+	u := base.JoinPath(append(append([]string(nil), root...), segs...)...)
+	if len(c.Query) > 0 {
+		u.RawQuery = c.Query.Encode()
+	}
+	return u
+}
+
 // retryAfter reads Retry-After-Ms (Azure OpenAI) or Retry-After in seconds.
 func retryAfter(h http.Header) time.Duration {
 	if v, err := strconv.ParseFloat(h.Get("Retry-After-Ms"), 64); err == nil && v > 0 {

@@ -183,6 +183,12 @@ type Call struct {
 	// ClientUsage is set when the client asked for the stream usage chunk
 	// itself (stream_options.include_usage).
 	ClientUsage bool
+	// Path, when set, is the path below the API root for a call on a stored
+	// object ("responses/resp_1/cancel", "files/file-1/content"); it is
+	// served from the v1 surface on Azure. Its segments are escaped here.
+	Path string
+	// Query is the client's query to pass on with Path (list paging).
+	Query url.Values
 }
 
 // Azure reports whether the target speaks Azure's deployment-scoped API.

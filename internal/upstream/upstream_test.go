@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -41,6 +42,10 @@ func TestURL(t *testing.T) {
 		{"deployment escaped", TypeAzure, "https://x", Call{Operation: op("chat"), Deployment: "a b/c", APIVersion: "2024-10-21"},
 			"https://x/openai/deployments/a%20b%2Fc/chat/completions?api-version=2024-10-21"},
 		{"openai", TypeOpenAI, "https://api.openai.com/v1/", Call{Operation: op("chat"), Deployment: "gpt-4o", APIVersion: ""}, "https://api.openai.com/v1/chat/completions"},
+		{"azure stored response on v1", TypeAzure, "https://contoso.openai.azure.com", Call{Operation: op("responses"), Path: "responses/resp_1/input_items",
+			Query: url.Values{"limit": {"5"}}}, "https://contoso.openai.azure.com/openai/v1/responses/resp_1/input_items?limit=5"},
+		{"openai stored response", TypeOpenAI, "https://api.openai.com/v1", Call{Operation: op("responses"), Path: "responses/resp_1/cancel"},
+			"https://api.openai.com/v1/responses/resp_1/cancel"},
 		{"compatible audio", TypeOpenAICompatible, "http://vllm:8000/v1", Call{Operation: op("transcriptions"), Deployment: "w", APIVersion: ""}, "http://vllm:8000/v1/audio/transcriptions"},
 	}
 	for _, tt := range tests {
