@@ -68,6 +68,15 @@ func (c *Config) ApplyDefaults() {
 	c.Routing.applyDefaults()
 	c.RateLimits.applyDefaults()
 	c.Telemetry.applyDefaults()
+	for i := range c.Guardrails {
+		g := &c.Guardrails[i]
+		if g.Name == "" {
+			g.Name = g.Builtin
+		}
+		if g.ApplyTo == "" {
+			g.ApplyTo = "both"
+		}
+	}
 	if len(c.Upstreams) == 0 && len(c.Deployments) == 0 {
 		c.Upstreams = []Upstream{{Name: "simulator", Type: upstream.TypeSimulator}}
 		c.Deployments = []Deployment{

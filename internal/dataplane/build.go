@@ -49,11 +49,16 @@ func Build(ctx context.Context, cfg *config.Config, d Deps) (*Pipeline, error) {
 		log: d.Log, now: d.Now, region: cfg.Region, replica: cfg.Replica.Name,
 		maxBody: int64(cfg.Limits.MaxBodyBytes), maxRetry: int64(cfg.Limits.MaxRetryBodyBytes),
 		bodyTimeout: cfg.Limits.BodyReadTimeout.D(),
-		logBodies:   cfg.Log.Bodies, maxBodyLog: int(cfg.Log.MaxBodyLogBytes),
+		maxBodyLog:  int(cfg.Log.MaxBodyLogBytes),
 		deployments: map[string]*deployment{}, targets: map[string]*upstream.Target{},
 		tokens: d.Tokens, metrics: d.Metrics, sink: d.Sink, newID: d.NewID, tel: d.Tel, pins: d.Pins,
 		versions: map[string]bool{}, denials: &logSampler{}, anonRows: &rowSampler{perSecond: AnonymousLogPerSecond},
 	}
+	pr, err := newProtection(cfg)
+	if err != nil {
+		return nil, err
+	}
+	p.protect = pr
 	versions := cfg.APIVersions
 	if len(versions) == 0 {
 		versions = openai.DefaultAPIVersions()

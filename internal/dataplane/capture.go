@@ -38,6 +38,7 @@ type sseCapture struct {
 	edit   []byte // a rewritten event to hand out before buf[head:]
 	pend   pending
 	srcErr error
+	cut    bool // a guardrail ended the stream: nothing after the final chunk
 }
 
 // pending is an inspected event at buf[ready:] that is dropped or rewritten
@@ -67,6 +68,9 @@ func (c *sseCapture) Read(p []byte) (int, error) {
 			n := copy(p, c.buf[c.head:c.ready])
 			c.head += n
 			return n, nil
+		}
+		if c.cut && c.pend.end == 0 {
+			return 0, io.EOF
 		}
 		if c.scan() {
 			continue
@@ -130,6 +134,9 @@ func (c *sseCapture) scan() bool {
 			c.pend = pending{}
 			return true
 		}
+		if c.cut {
+			return progressed
+		}
 		rest := c.buf[c.ready:]
 		from := max(c.seen-3, 0) // a terminator may straddle the last read
 		end := openai.SplitEvent(rest[from:])
@@ -164,10 +171,30 @@ func (c *sseCapture) inspect(ev []byte) (keep bool, rewrite []byte) {
 	if e.Drop {
 		return false, nil
 	}
+	var guarded []byte // the event as the guardrails rewrote it
+	if c.s.guard.stream != nil {
+		rewrite, cut := c.s.guardEvent(name, data, c.s.member.target.StreamText(name, data))
+		if cut {
+			c.cut = true
+			return true, rewrite
+		}
+		if rewrite != nil {
+			guarded, ev = rewrite, rewrite
+			name, data = eventData(ev)
+		}
+	}
 	if c.retain {
 		c.s.streamData = appendFrame(appendFrame(c.s.streamData, name), data)
 	}
-	return true, e.Rewrite
+	if guarded == nil {
+		return true, e.Rewrite
+	}
+	// The guardrails rewrote the event: the protocol's own rewrite (the
+	// usage moat injected) applies to the rewritten bytes.
+	if again := c.proto.Event(guarded, name, data); again.Rewrite != nil {
+		return true, again.Rewrite
+	}
+	return true, guarded
 }
 
 // eventData returns an event's event: name and its data. The common event

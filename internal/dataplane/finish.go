@@ -150,13 +150,10 @@ func (p *Pipeline) record(r *http.Request, s *scope, kind httpx.Kind, estimated 
 	if !s.firstByte.IsZero() {
 		rec.FirstByteMs = ms(s.firstByte.Sub(s.start).Seconds())
 	}
-	if p.logBodies {
-		rec.RequestBody = reqlog.TruncatedBytes(s.body, p.maxBodyLog)
-		if s.streamed {
-			rec.ResponseBody = s.streamText()
-		} else {
-			rec.ResponseBody = reqlog.TruncatedBytes(s.respBody, p.maxBodyLog)
-		}
+	p.streamHits(s)
+	rec.Guardrail = s.guard.column()
+	if p.logsBodies(s) {
+		p.logBodies(&rec, s) // redacted before the record leaves this function
 	}
 	rec.Bound(p.maxBodyLog) // before telemetry, which reads the record too
 	return rec, logged

@@ -40,8 +40,8 @@ type Pipeline struct {
 	maxBody          int64
 	maxRetry         int64
 	bodyTimeout      time.Duration // limits.body_read_timeout; 0 means none
-	logBodies        bool
 	maxBodyLog       int
+	protect          *protection // body logging, redaction, guardrails
 	deployments      map[string]*deployment
 	depNames         []string
 	targets          map[string]*upstream.Target
@@ -106,9 +106,14 @@ type TokenCounter interface {
 //     so a caller cannot probe which deployments exist beyond its grants.
 //  7. deployment lookup (404 DeploymentNotFound), and a deployment whose
 //     upstreams do not speak the call's API refused (400).
+//     7b. prompt guardrails (400 content_filter, or the body masked), after
+//     the lookup because rules are per deployment, and before limits so
+//     a refused prompt reserves nothing.
 //  8. limits: reserve tokens before forwarding.
-//  9. forward through ReverseProxy; usage captured from the response.
-//  10. log once, in finish, whatever happened above.
+//  9. forward through ReverseProxy; usage captured from the response,
+//     completion guardrails on the answer (guard.go).
+//  10. log once, in finish, whatever happened above; bodies redacted
+//     before the record leaves (protect.go).
 func (p *Pipeline) ServeHTTP(w http.ResponseWriter, r *http.Request, listener string) {
 	s := &scope{id: p.newID(), start: p.now(), listener: listener, api: apiOf(r.URL.Path),
 		clientRequestID: r.Header.Get("X-Ms-Client-Request-Id")}
@@ -181,6 +186,9 @@ func (p *Pipeline) serve(w http.ResponseWriter, r *http.Request, s *scope) error
 	}
 	s.deployment = dep
 	if err := checkServes(dep, s.call.Operation); err != nil {
+		return err
+	}
+	if err := p.guardPrompt(s); err != nil {
 		return err
 	}
 	if err := p.followPin(r.Context(), s); err != nil {

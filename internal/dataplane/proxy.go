@@ -46,6 +46,9 @@ func (p *Pipeline) modifyResponse(resp *http.Response) error {
 	p.upstreamHeaders(h, s)
 	s.status = resp.StatusCode
 	p.recordPin(resp, s)
+	if err := p.guardAnswer(resp, s); err != nil {
+		return err
+	}
 	if s.member.idle > 0 {
 		resp.Body = newIdleBody(resp.Body, s.member.idle, s)
 	}
@@ -56,7 +59,7 @@ func (p *Pipeline) modifyResponse(resp *http.Response) error {
 		s.stream = s.member.target.NewStream(s.upstreamCall, s.injectedUsage)
 		// The text is kept only for a body log, or for counting offline a
 		// stream that will not report its usage.
-		retain := p.logBodies || !s.stream.ReportsUsage()
+		retain := p.logsBodies(s) || !s.stream.ReportsUsage()
 		resp.Body = newSSECapture(resp.Body, s, p.now, s.stream, retain)
 		if s.injectedUsage {
 			// Stripping changes the length; the stream is chunked anyway.
@@ -64,7 +67,7 @@ func (p *Pipeline) modifyResponse(resp *http.Response) error {
 			resp.ContentLength = -1
 		}
 	case strings.HasPrefix(ct, "application/json"):
-		resp.Body = newJSONCapture(resp.Body, s, p.now, p.logBodies)
+		resp.Body = newJSONCapture(resp.Body, s, p.now, p.logsBodies(s))
 	default:
 		resp.Body = &countingBody{ReadCloser: resp.Body, s: s, now: p.now}
 	}

@@ -78,6 +78,7 @@ type scope struct {
 	clientCtx       context.Context // the client's request context, to tell who broke a response off
 	respBody        []byte
 	span            trace.Span // the call's span when traces are exported, else nil
+	guard           guardState // what the guardrails found (guard.go)
 }
 
 type scopeCtxKey struct{}

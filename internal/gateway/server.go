@@ -323,7 +323,7 @@ func (s *Server) Start() error {
 	}
 	mgmt := s.managementHandler()
 	for _, lc := range cfg.Management.Listeners {
-		if err := s.bind(cfg, lc, true, s.guardNetwork(lc.Name, mgmt)); err != nil {
+		if err := s.bind(cfg, lc, true, s.guardNetwork(lc.Name, withListenerKind(lc.Kind, mgmt))); err != nil {
 			s.closeListeners()
 			return err
 		}
@@ -440,7 +440,8 @@ func (s *Server) managementHandler() http.Handler {
 	if s.admin != nil {
 		mux.Handle("/admin/", s.admin)
 	}
-	s.mountObservability(mux)
+	query, admit := s.mountObservability(mux)
+	s.mountStudio(mux, query, admit)
 	s.mountDebug(mux)
 	mux.HandleFunc("GET /version", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

@@ -233,6 +233,13 @@ CREATE TABLE pins (
 CREATE INDEX pins_expires ON pins (expires_at);
 `,
 		},
+		{
+			version: 10,
+			name:    "request_log_guardrail",
+			// The guardrail rules that matched a call (GuardrailHits).
+			// Rows logged before hold ''.
+			sql: `ALTER TABLE request_log ADD COLUMN guardrail text NOT NULL DEFAULT '';`,
+		},
 	}
 }
 

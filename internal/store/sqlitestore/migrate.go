@@ -213,6 +213,13 @@ CREATE TABLE pins (
 CREATE INDEX pins_expires ON pins (expires_at);
 `,
 		},
+		{
+			version: 9,
+			name:    "request_log_guardrail",
+			// The guardrail rules that matched a call (GuardrailHits).
+			// Rows logged before hold ''.
+			sql: `ALTER TABLE request_log ADD COLUMN guardrail TEXT NOT NULL DEFAULT '';`,
+		},
 	}
 }
 
