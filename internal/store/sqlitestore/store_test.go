@@ -3,12 +3,14 @@ package sqlitestore_test
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/moat-gw/moat/internal/affinity"
 	"github.com/moat-gw/moat/internal/reqlog"
 	"github.com/moat-gw/moat/internal/store/sqlitestore"
 	"github.com/moat-gw/moat/internal/store/storetest"
@@ -233,3 +235,30 @@ const undoTeamsAndCost = " ALTER TABLE request_log DROP COLUMN key_name; ALTER T
 	" ALTER TABLE request_log DROP COLUMN team; ALTER TABLE request_log DROP COLUMN cost;" +
 	" ALTER TABLE request_log DROP COLUMN price_version; DROP TABLE teams; DROP TABLE team_members;" +
 	" ALTER TABLE api_keys DROP COLUMN team;"
+
+// BenchmarkPins is the store side of a pin: the write every Responses
+// create, upload and batch create makes before its answer reaches the
+// client, and the read of a pin another replica wrote.
+func BenchmarkPins(b *testing.B) {
+	var st affinity.Store = open(b, filepath.Join(b.TempDir(), "moat.db"))
+	ctx := context.Background()
+	now := time.Now()
+	b.Run("put", func(b *testing.B) {
+		i := 0
+		for b.Loop() {
+			p := affinity.Pin{ID: fmt.Sprintf("resp_%d", i), Kind: affinity.KindResponse, Deployment: "chat", Member: "east",
+				Created: now, Expires: now.Add(affinity.DefaultTTL)}
+			if err := st.PutPin(ctx, p); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+	})
+	b.Run("get", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := st.GetPin(ctx, "resp_0", now); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
