@@ -8,15 +8,15 @@ import (
 // settle implements settler. A settle that cannot reach Redis (or skips it
 // during an outage) is kept in the shadow and merged when Redis answers
 // again, so it is never lost; the call does not wait for that.
-func (r *Redis) settle(ctx context.Context, res *Reservation, now time.Time, actual int64, cancel bool) error {
+func (r *Redis) settle(ctx context.Context, res *Reservation, now time.Time, actual int64, how change) error {
 	if res.local {
-		r.own.adjust(res, now, actual, cancel, true)
+		r.own.adjust(res, now, actual, how, true)
 		r.markDirty()
 		return nil
 	}
 	pend := r.down.Load()
 	if !pend {
-		keys, args := r.settleArgs(res, now, actual, cancel)
+		keys, args := r.settleArgs(res, now, actual, how == cancel)
 		tctx, stop := context.WithTimeout(ctx, r.timeout)
 		n, err := settleScript.Run(tctx, r.c, keys, args...).Int64()
 		stop()
@@ -28,19 +28,19 @@ func (r *Redis) settle(ctx context.Context, res *Reservation, now time.Time, act
 			r.needSync.Store(true) // the re-seed carries the settled count
 		}
 	}
-	r.own.adjust(res, now, actual, cancel, pend)
+	r.own.adjust(res, now, actual, how, pend)
 	if pend {
 		r.markDirty()
 	}
 	return nil
 }
 
-func (r *Redis) settleArgs(res *Reservation, now time.Time, actual int64, cancel bool) ([]string, []any) {
+func (r *Redis) settleArgs(res *Reservation, now time.Time, actual int64, refund bool) ([]string, []any) {
 	nowMs := now.UnixMilli()
 	keys := make([]string, 0, 3*len(res.items)+1)
 	args := make([]any, 0, 5+5*len(res.items))
 	c := 0
-	if cancel {
+	if refund {
 		c = 1
 	}
 	args = append(args, nowMs, res.at.Unix(), len(res.items), c, r.epochValue())
@@ -48,7 +48,7 @@ func (r *Redis) settleArgs(res *Reservation, now time.Time, actual int64, cancel
 		it := &res.items[i]
 		keys = r.appendKeys(keys, it.lim, it.qStart)
 		delta := actual - it.tokens
-		if cancel {
+		if refund {
 			delta = -it.tokens
 		}
 		qTTL := int64(0)
