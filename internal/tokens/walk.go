@@ -269,7 +269,7 @@ func (w *jsonWalk) skip() bool {
 
 type nopSink struct{}
 
-func (nopSink) leaf([]byte, bool)            {}
+func (nopSink) leaf([]byte, bool)          {}
 func (nopSink) message([]byte, bool, bool) {}
 
 // countIDs counts the integers of a pre-tokenized prompt or input:
