@@ -45,6 +45,7 @@ type pipeline struct {
 	depNames         []string
 	targets          map[string]*upstream.Target
 	tokens           TokenCounter
+	loose            looseSet // calls in flight on a prompt bound (admission.go)
 	proxy            *httputil.ReverseProxy
 	metrics          *metrics
 	sink             func(reqlog.Record)
