@@ -120,12 +120,19 @@ func outcomeOf(resp *http.Response, err error) route.Outcome {
 	}
 	o := route.Outcome{Status: resp.StatusCode, RemainingTokens: -1}
 	h := resp.Header
-	if v, err := strconv.Atoi(h.Get("X-Ratelimit-Remaining-Tokens")); err == nil && v >= 0 {
-		o.RemainingTokens = v
+	// Absent headers are not parsed: a failed parse allocates its error.
+	if s := h.Get("X-Ratelimit-Remaining-Tokens"); s != "" {
+		if v, err := strconv.Atoi(s); err == nil && v >= 0 {
+			o.RemainingTokens = v
+		}
 	}
-	if v, err := strconv.ParseFloat(h.Get("Retry-After-Ms"), 64); err == nil && v > 0 {
+	ms, sec := h.Get("Retry-After-Ms"), h.Get("Retry-After")
+	if ms == "" && sec == "" {
+		return o
+	}
+	if v, err := strconv.ParseFloat(ms, 64); err == nil && v > 0 {
 		o.RetryAfter = time.Duration(v * float64(time.Millisecond))
-	} else if v, err := strconv.Atoi(h.Get("Retry-After")); err == nil && v > 0 {
+	} else if v, err := strconv.Atoi(sec); err == nil && v > 0 {
 		o.RetryAfter = time.Duration(v) * time.Second
 	}
 	return o
