@@ -3,7 +3,6 @@ package gateway
 import (
 	"bytes"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"io"
 	"strings"
@@ -417,7 +416,7 @@ func usageFromTail(tail []byte) (openai.Usage, bool) {
 	if len(rest) == 0 || rest[0] != '{' {
 		return openai.Usage{}, false
 	}
-	return openai.UsageObject(json.NewDecoder(bytes.NewReader(rest)))
+	return openai.UsageJSON(rest)
 }
 
 func (c *jsonCapture) Close() error { return c.src.Close() }

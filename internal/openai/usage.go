@@ -1,6 +1,11 @@
 package openai
 
-import "encoding/json"
+import (
+	"bytes"
+	"encoding/json"
+	"strconv"
+	"strings"
+)
 
 // Usage is the token accounting of one call.
 type Usage struct {
@@ -67,5 +72,60 @@ func UsageObject(dec *json.Decoder) (Usage, bool) {
 	if dec.Decode(&w) != nil {
 		return Usage{}, false
 	}
+	return w.usage()
+}
+
+// usageNames are the usageWire members, as encoding/json matches them.
+var usageNames = [...]string{"prompt_tokens", "completion_tokens", "total_tokens", "input_tokens", "output_tokens"}
+
+// UsageJSON decodes the usage object that starts at b[0] ('{'), ignoring
+// whatever follows it, as UsageObject does, but without a json.Decoder and
+// without reflection for the common shape: an object whose members have
+// plain names and whose counts are integers. Anything else (an escaped
+// name, a count that is not an integer) goes to UsageObject, so the two
+// always agree (FuzzUsageJSON).
+func UsageJSON(b []byte) (Usage, bool) {
+	end := skipValue(b, 0)
+	if len(b) == 0 || b[0] != '{' || !json.Valid(b[:end]) {
+		return UsageObject(json.NewDecoder(bytes.NewReader(b)))
+	}
+	obj := b[:end]
+	var vals [len(usageNames)]*int
+	var store [len(usageNames)]int
+	for i := 1; ; {
+		i = skipSpace(obj, i)
+		if obj[i] == '}' {
+			break
+		}
+		if obj[i] == ',' {
+			i = skipSpace(obj, i+1)
+		}
+		kend := skipString(obj, i)
+		key := obj[i+1 : kend-1]
+		i = skipSpace(obj, skipSpace(obj, kend)+1) // past ':'
+		vend := skipValue(obj, i)
+		if bytes.IndexByte(key, '\\') >= 0 {
+			return UsageObject(json.NewDecoder(bytes.NewReader(b)))
+		}
+		for f, name := range usageNames {
+			if !strings.EqualFold(string(key), name) {
+				continue
+			}
+			switch v := obj[i:vend]; {
+			case string(v) == "null":
+				vals[f] = nil
+			default:
+				n, err := strconv.Atoi(string(v))
+				if err != nil {
+					return Usage{}, false // not an int: the decoder fails too
+				}
+				store[f] = n
+				vals[f] = &store[f]
+			}
+			break
+		}
+		i = vend
+	}
+	w := usageWire{PromptTokens: vals[0], CompletionTokens: vals[1], TotalTokens: vals[2], InputTokens: vals[3], OutputTokens: vals[4]}
 	return w.usage()
 }
