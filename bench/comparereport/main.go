@@ -73,7 +73,7 @@ func run(path string, conc int) error {
 		var cpu float64
 		var rss int64
 		for name, p := range r.Procs {
-			if name == "upstream" {
+			if name == "upstream" || name == "loadgen" {
 				continue
 			}
 			cpu += p.CPUusPerReq
