@@ -37,28 +37,26 @@ type GuardOptions struct {
 // cross-origin page can send without a preflight (CSRF). This matters most
 // in development mode, where calls need no credentials at all.
 func Guard(o GuardOptions, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return httpx.Handler(openai.Errors{}, nil, func(w http.ResponseWriter, r *http.Request) error {
 		if !hostAllowed(r.Host, o.AllowedHosts) {
-			httpx.Write(w, httpx.New(http.StatusForbidden, httpx.KindClientBadRequest,
-				openai.FrontDoorError("403", "The Host header names a host this management plane does not answer to. Add the name to management.allowed_hosts, or use an IP address or localhost."),
-				errHost))
-			return
+			return httpx.FrontDoor(http.StatusForbidden, httpx.KindClientBadRequest,
+				"403", "The Host header names a host this management plane does not answer to. Add the name to management.allowed_hosts, or use an IP address or localhost.",
+				errHost)
 		}
 		if unsafeMethod(r.Method) && (o.ReadOnly == nil || !o.ReadOnly(r)) {
 			if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
-				httpx.Write(w, httpx.New(http.StatusUnsupportedMediaType, httpx.KindClientBadRequest,
-					openai.FrontDoorError("UnsupportedMediaType", "State-changing management requests must have Content-Type: application/json."),
-					errContentType))
-				return
+				return httpx.FrontDoor(http.StatusUnsupportedMediaType, httpx.KindClientBadRequest,
+					"UnsupportedMediaType", "State-changing management requests must have Content-Type: application/json.",
+					errContentType)
 			}
 			if r.Header.Get(RequestHeader) == "" && r.Header.Get("api-key") == "" && r.Header.Get("Authorization") == "" {
-				httpx.Write(w, httpx.New(http.StatusForbidden, httpx.KindClientBadRequest,
-					openai.FrontDoorError("403", "State-changing management requests need credentials (api-key or Authorization) or the header "+RequestHeader+": 1."),
-					errNoRequestHeader))
-				return
+				return httpx.FrontDoor(http.StatusForbidden, httpx.KindClientBadRequest,
+					"403", "State-changing management requests need credentials (api-key or Authorization) or the header "+RequestHeader+": 1.",
+					errNoRequestHeader)
 			}
 		}
 		next.ServeHTTP(w, r)
+		return nil
 	})
 }
 

@@ -21,8 +21,6 @@ import (
 // maxBodyBytes bounds admin request bodies; they are a few hundred bytes.
 const maxBodyBytes = 64 << 10
 
-var internalBody = openai.FrontDoorError("500", openai.MsgInternalError)
-
 // New returns the management-plane HTTP API, with routes under /admin/.
 // Options that NewService rejects give a handler that answers every
 // request 500 and logs why; call NewService first to fail at startup.
@@ -33,9 +31,9 @@ func New(o Options) http.Handler {
 		if log == nil {
 			log = slog.New(slog.DiscardHandler)
 		}
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			httpx.Write(w, httpx.As(err, internalBody))
+		return httpx.Handler(openai.Errors{}, nil, func(w http.ResponseWriter, r *http.Request) error {
 			log.ErrorContext(r.Context(), "admin api misconfigured", "err", err)
+			return httpx.Internal(http.StatusInternalServerError, httpx.KindGatewayInternal, err)
 		})
 	}
 	return s.Handler()
@@ -68,31 +66,29 @@ func (s *Service) Handler() http.Handler {
 	for _, rt := range routes {
 		mux.Handle(rt.pattern, s.serve(rt.action, rt.fn))
 	}
-	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
-		httpx.Write(w, httpx.New(http.StatusNotFound, httpx.KindClientNotFound,
-			openai.FrontDoorError("404", openai.MsgResourceNotFound), nil))
-	})
+	mux.Handle("/", httpx.Handler(openai.Errors{}, nil, func(http.ResponseWriter, *http.Request) error {
+		return httpx.FrontDoor(http.StatusNotFound, httpx.KindClientNotFound, "404", openai.MsgResourceNotFound, nil)
+	}))
 	return mux
 }
 
-// serve authorizes the caller for action, runs fn and writes its error.
+// serve authorizes the caller for action, runs fn and hands its error to
+// the one adapter (httpx.Handler) that writes it in Azure's shapes.
 func (s *Service) serve(action string, fn handlerFunc) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return httpx.Handler(openai.Errors{}, nil, func(w http.ResponseWriter, r *http.Request) error {
 		if s.authorize == nil {
-			err := rbac.DeniedError("anonymous", action, r.Pattern)
 			s.log.WarnContext(r.Context(), "admin api has no authorizer; request refused", "route", r.Pattern)
-			httpx.Write(w, err)
-			return
+			return rbac.DeniedError("anonymous", action, r.Pattern)
 		}
 		actor, err := s.authorize(r, action)
 		if err != nil {
-			httpx.Write(w, httpx.As(err, internalBody))
-			return
+			return err
 		}
 		c := Caller{Actor: actor, ClientIP: s.requestIP(r)}
 		if err := fn(w, r, c); err != nil {
-			s.writeError(w, r, err)
+			return s.httpError(r, err)
 		}
+		return nil
 	})
 }
 
@@ -107,20 +103,19 @@ func (s *Service) requestIP(r *http.Request) string {
 	return host
 }
 
-// writeError answers a RequestError with its own status and message, and
+// httpError answers a RequestError with its own status and message, and
 // anything else with a generic 500 (the cause goes to the log only).
-func (s *Service) writeError(w http.ResponseWriter, r *http.Request, err error) {
+func (s *Service) httpError(r *http.Request, err error) *httpx.Error {
 	var re *RequestError
 	if errors.As(err, &re) {
 		kind := httpx.KindClientBadRequest
 		if re.Status == http.StatusNotFound {
 			kind = httpx.KindClientNotFound
 		}
-		httpx.Write(w, httpx.New(re.Status, kind, openai.FrontDoorError(re.Code, re.Message), err))
-		return
+		return httpx.FrontDoor(re.Status, kind, re.Code, re.Message, err)
 	}
 	s.log.ErrorContext(r.Context(), "admin request failed", "route", r.Pattern, "err", err)
-	httpx.Write(w, httpx.As(err, internalBody))
+	return httpx.From(err)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) error {

@@ -6,7 +6,6 @@ import (
 	"net/http"
 
 	"github.com/moat-gw/moat/internal/httpx"
-	"github.com/moat-gw/moat/internal/openai"
 )
 
 // AuthenticatorOptions configure an Authenticator.
@@ -67,8 +66,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, c Credential) (*Princi
 			errors.Is(err, ErrKeyUnverifiable):
 			return nil, invalidKey(err)
 		default:
-			return nil, httpx.New(http.StatusInternalServerError, httpx.KindGatewayInternal,
-				openai.FrontDoorError("500", openai.MsgInternalError), err)
+			return nil, httpx.Internal(http.StatusInternalServerError, httpx.KindGatewayInternal, err)
 		}
 	default:
 		return nil, invalidKey(ErrNoCredential)

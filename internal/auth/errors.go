@@ -41,19 +41,16 @@ var (
 // invalidKey is Azure's 401 for a missing or bad key (wire reference §2.1;
 // §2.2 for missing credentials, where we assume the same body).
 func invalidKey(cause error) *httpx.Error {
-	return httpx.New(http.StatusUnauthorized, httpx.KindClientAuth,
-		openai.FrontDoorErrorCompact("401", openai.MsgInvalidKey), cause)
+	return httpx.FrontDoor(http.StatusUnauthorized, httpx.KindClientAuth, "401", openai.MsgInvalidKey, cause)
 }
 
 // invalidToken is Azure's 401 for any Entra token failure, in the APIM-style
 // envelope (§2.3). The cause says why, for the log only.
 func invalidToken(cause error) *httpx.Error {
-	return httpx.New(http.StatusUnauthorized, httpx.KindClientAuth,
-		openai.StatusError(http.StatusUnauthorized, openai.MsgTokenInvalid), cause)
+	return httpx.StatusMessage(http.StatusUnauthorized, httpx.KindClientAuth, openai.MsgTokenInvalid, cause)
 }
 
 // localAuthDisabled is Azure's 403 when disableLocalAuth is set (§2.5).
 func localAuthDisabled() *httpx.Error {
-	return httpx.New(http.StatusForbidden, httpx.KindClientAuth,
-		openai.FrontDoorError("AuthenticationTypeDisabled", openai.MsgLocalAuthDisabled), ErrLocalAuthDisabled)
+	return httpx.FrontDoor(http.StatusForbidden, httpx.KindClientAuth, "AuthenticationTypeDisabled", openai.MsgLocalAuthDisabled, ErrLocalAuthDisabled)
 }

@@ -67,7 +67,7 @@ func TestExtract(t *testing.T) {
 				return
 			}
 			var he *httpx.Error
-			if !errors.As(err, &he) || he.Status != 401 || string(he.Body) != tt.wantBody {
+			if !errors.As(err, &he) || he.Status != 401 || string(httpx.Render(openai.Errors{}, he)) != tt.wantBody {
 				t.Fatalf("Extract error = %v, want 401 with %s", err, tt.wantBody)
 			}
 			if !errors.Is(err, tt.wantReason) {
@@ -135,7 +135,7 @@ func FuzzExtract(f *testing.F) {
 			if c != (Credential{}) {
 				t.Fatal("credential returned with an error")
 			}
-			if apiKey != "" && len(apiKey) > 3 && strings.Contains(string(he.Body), apiKey) {
+			if apiKey != "" && len(apiKey) > 3 && strings.Contains(string(httpx.Render(openai.Errors{}, he)), apiKey) {
 				t.Fatal("error body echoes the key")
 			}
 			return

@@ -208,7 +208,7 @@ func TestAuthenticateKeys(t *testing.T) {
 				t.Errorf("status = %d, want %d", he.Status, tt.wantStatus)
 			}
 			if tt.wantBody != "" {
-				if diff := cmp.Diff(tt.wantBody, string(he.Body)); diff != "" {
+				if diff := cmp.Diff(tt.wantBody, string(httpx.Render(openai.Errors{}, he))); diff != "" {
 					t.Errorf("body (-want +got):\n%s", diff)
 				}
 			}
@@ -237,7 +237,7 @@ func TestCheckKeyScope(t *testing.T) {
 		t.Fatalf("out-of-scope operation: %v", err)
 	}
 	want := "{\"error\":{\"code\":\"PermissionDenied\",\"message\":\"The principal `" + f.id + "` lacks the required data action `Microsoft.CognitiveServices/accounts/OpenAI/deployments/embeddings/action` to perform `POST /openai/deployments/{deployment-id}/embeddings` operation.\"}}"
-	if diff := cmp.Diff(want, string(he.Body)); diff != "" {
+	if diff := cmp.Diff(want, string(httpx.Render(openai.Errors{}, he))); diff != "" {
 		t.Errorf("body (-want +got):\n%s", diff)
 	}
 	if err := p.CheckKeyScope("other", chat, "POST /openai/v1/chat/completions", t0); !errors.Is(err, ErrKeyScope) {
@@ -246,7 +246,7 @@ func TestCheckKeyScope(t *testing.T) {
 	// A key that expires after authentication fails as an invalid key.
 	p.key.ExpiresAt = t0.Add(time.Second)
 	err = p.CheckKeyScope("gpt-4o", chat, "", t0.Add(time.Second))
-	if !errors.As(err, &he) || string(he.Body) != string(openai.FrontDoorErrorCompact("401", openai.MsgInvalidKey)) {
+	if !errors.As(err, &he) || string(httpx.Render(openai.Errors{}, he)) != string(openai.FrontDoorErrorCompact("401", openai.MsgInvalidKey)) {
 		t.Errorf("expired key: %v", err)
 	}
 	if err := (&Principal{Type: TypeKey, ID: "forged"}).CheckKeyScope("x", emb, "", t0); err == nil {

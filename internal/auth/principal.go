@@ -114,8 +114,8 @@ func (p *Principal) CheckKeyScope(deployment string, op openai.Operation, operat
 		return nil
 	case errors.Is(err, ErrKeyScope):
 		method, path, _ := strings.Cut(operation, " ")
-		body := openai.FrontDoorErrorCompact("PermissionDenied", openai.PermissionDeniedMessage(p.DisplayID(), op.DataAction, method, path))
-		return httpx.New(401, httpx.KindPolicyForbidden, body, err)
+		msg := openai.PermissionDeniedMessage(p.DisplayID(), op.DataAction, method, path)
+		return httpx.FrontDoor(401, httpx.KindPolicyForbidden, "PermissionDenied", msg, err)
 	default:
 		return invalidKey(err)
 	}

@@ -39,7 +39,7 @@ func wantTokenRejected(t *testing.T, err error, token string) {
 	if he.Status != 401 || he.Kind != httpx.KindClientAuth {
 		t.Errorf("status %d kind %s, want 401 client_auth", he.Status, he.Kind)
 	}
-	if diff := cmp.Diff(string(openai.StatusError(401, openai.MsgTokenInvalid)), string(he.Body)); diff != "" {
+	if diff := cmp.Diff(string(openai.StatusError(401, openai.MsgTokenInvalid)), string(httpx.Render(openai.Errors{}, he))); diff != "" {
 		t.Errorf("body (-want +got):\n%s", diff)
 	}
 	if token != "" && strings.Contains(he.Error(), token) {

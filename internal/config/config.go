@@ -269,9 +269,12 @@ type Simulator struct {
 	TimeToFirstToken Duration `yaml:"time_to_first_token"`
 	// TokensPerSecond is the simulated generation speed (0 = instant).
 	TokensPerSecond float64 `yaml:"tokens_per_second"`
-	// TPM and RPM are the simulated per-deployment limits (0 = unlimited).
-	TPM int `yaml:"tpm"`
-	RPM int `yaml:"rpm"`
+	// TPM and RPM are the simulated per-deployment limits. Unset, they are
+	// DefaultSimulatorTPM and DefaultSimulatorRPM: high enough never to
+	// throttle a load test, but set, so that answers carry Azure's
+	// x-ratelimit-* headers. An explicit 0 means unlimited, without headers.
+	TPM *int `yaml:"tpm"`
+	RPM *int `yaml:"rpm"`
 	// ErrorRate, TimeoutRate, DropStreamRate and RateLimitRate inject faults (0..1).
 	ErrorRate      float64 `yaml:"error_rate"`
 	TimeoutRate    float64 `yaml:"timeout_rate"`
@@ -279,6 +282,8 @@ type Simulator struct {
 	RateLimitRate  float64 `yaml:"rate_limit_rate"`
 	// Seed makes simulated content reproducible.
 	Seed int64 `yaml:"seed"`
+	// BatchTime is how long a simulated batch takes to complete (0: 3s).
+	BatchTime Duration `yaml:"batch_time"`
 }
 
 // Shutdown bounds graceful shutdown.

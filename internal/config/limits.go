@@ -75,7 +75,7 @@ type RateRule struct {
 	// Name labels the rule in metrics and logs.
 	Name string `yaml:"name"`
 	// Scope is key, principal, deployment, key+deployment or principal+deployment.
-	Scope string `yaml:"scope"`
+	Scope ratelimit.Scope `yaml:"scope"`
 	// Deployments restricts the rule to these deployment names or globs (empty: all).
 	Deployments []string `yaml:"deployments"`
 	// TPM is tokens per minute (prompt estimate + output allowance at admission, settled on usage).
@@ -91,9 +91,6 @@ type RateRule struct {
 	// LocalShare is the fraction of the limit each replica enforces alone while Redis is down.
 	LocalShare float64 `yaml:"local_share"`
 }
-
-// Scopes a rate rule can apply to.
-var rateScopes = map[string]bool{"key": true, "principal": true, "deployment": true, "key+deployment": true, "principal+deployment": true}
 
 // Matches reports whether the rule applies to deployment.
 func (r *RateRule) Matches(deployment string) bool {
@@ -162,7 +159,7 @@ func (rl *RateLimits) validate() []error {
 			add("rate_limits.rules[%d]: duplicate name %q", i, r.Name)
 		}
 		names[r.Name] = true
-		if !rateScopes[r.Scope] {
+		if !r.Scope.Valid() {
 			add("rate_limits.rules[%d] %q: scope must be key, principal, deployment, key+deployment or principal+deployment", i, r.Name)
 		}
 		for _, g := range r.Deployments {

@@ -107,9 +107,8 @@ func New(o Options) http.Handler {
 	mux.Handle("POST "+p+"/api/query", logquery.Handler(logquery.HandlerOptions{
 		Authorize: o.Authorize, Query: o.Query, Logger: o.Logger, Admit: o.Admit,
 	}))
-	mux.Handle("GET "+p+"/api/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		httpx.Write(w, httpx.New(http.StatusNotFound, httpx.KindClientNotFound,
-			openai.FrontDoorError("404", openai.MsgResourceNotFound), nil))
+	mux.Handle("GET "+p+"/api/", httpx.Handler(openai.Errors{}, nil, func(http.ResponseWriter, *http.Request) error {
+		return httpx.FrontDoor(http.StatusNotFound, httpx.KindClientNotFound, "404", openai.MsgResourceNotFound, nil)
 	}))
 	mux.Handle("GET "+p+"/", http.StripPrefix(p, files))
 	mux.Handle("GET "+p, http.RedirectHandler(p+"/", http.StatusMovedPermanently))
@@ -135,27 +134,25 @@ type dashboard struct {
 
 // api wraps a JSON endpoint with authorization and error writing.
 func (d *dashboard) api(fn func(r *http.Request) (any, error)) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return httpx.Handler(openai.Errors{}, nil, func(w http.ResponseWriter, r *http.Request) error {
 		actor, err := d.o.Authorize(r, logquery.DataAction)
 		if err != nil {
-			httpx.Write(w, httpx.As(err, openai.FrontDoorError("500", openai.MsgInternalError)))
-			return
+			return err
 		}
 		if d.o.Admit != nil {
 			release, err := d.o.Admit(actor)
 			if err != nil {
-				httpx.Write(w, logquery.QueryError(err))
-				return
+				return logquery.QueryError(err)
 			}
 			defer release()
 		}
 		v, err := fn(r)
 		if err != nil {
 			d.o.Logger.Warn("dashboard query failed", "path", r.URL.Path, "err", err)
-			httpx.Write(w, logquery.QueryError(err))
-			return
+			return logquery.QueryError(err)
 		}
 		writeJSON(w, v)
+		return nil
 	})
 }
 

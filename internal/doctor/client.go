@@ -16,7 +16,7 @@ import (
 	"github.com/moat-gw/moat/internal/upstream"
 )
 
-// WhoamiPath is where moat answers how it sees a caller (gateway.WhoamiPath;
+// WhoamiPath is where moat answers how it sees a caller (dataplane.WhoamiPath;
 // doctor does not import the gateway).
 const WhoamiPath = "/openai/_moat/whoami"
 
@@ -40,7 +40,7 @@ type ClientOptions struct {
 	Now     func() time.Time
 }
 
-// whoami is gateway.Whoami as the wire carries it.
+// whoami is dataplane.Whoami as the wire carries it.
 type whoami struct {
 	Client       string `json:"client"`
 	Listener     string `json:"listener"`

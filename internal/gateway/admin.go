@@ -23,21 +23,16 @@ func (s *Server) newAdmin(st admin.Store) (http.Handler, error) {
 	}
 	svc, err := admin.NewService(admin.Options{
 		Keys: st, Assignments: st, Audit: st,
-		Hasher: s.pipe.Load().id.hasher,
+		Hasher: s.pipe.Load().Hasher(),
 		Roles:  rc.Roles,
 		Now:    s.now, Logger: s.log.With("component", "admin"),
-		Invalidate: func(id string) {
-			if k := s.pipe.Load().id.keys; k != nil {
-				k.Invalidate(id)
-			}
-		},
+		Invalidate:         func(id string) { s.pipe.Load().InvalidateKey(id) },
 		AssignmentsChanged: func() { s.refreshAssignments(context.Background()) },
 		Authorize: func(r *http.Request, action string) (string, error) {
-			return s.pipe.Load().authorizeManagement(r, action)
+			return s.pipe.Load().AuthorizeManagement(r, action)
 		},
 		ClientIP: func(r *http.Request) string {
-			p := s.pipe.Load()
-			return p.policy.ClientAddr(peerAddr(r), r.Header).String()
+			return s.pipe.Load().ClientAddr(r).String()
 		},
 	})
 	if err != nil {
@@ -48,7 +43,7 @@ func (s *Server) newAdmin(st admin.Store) (http.Handler, error) {
 
 // refreshAssignments re-reads stored role assignments into the current pipeline.
 func (s *Server) refreshAssignments(ctx context.Context) {
-	if err := s.pipe.Load().id.refreshAssignments(ctx); err != nil {
+	if err := s.pipe.Load().RefreshAssignments(ctx); err != nil {
 		s.log.Warn("refresh role assignments; keeping the previous ones", "err", err)
 	}
 }

@@ -6,8 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
-
+	"github.com/moat-gw/moat/internal/dataplane"
 	"github.com/moat-gw/moat/internal/reqlog"
 )
 
@@ -21,7 +20,7 @@ func recordStringBytes(r reqlog.Record) int {
 // TestAnonymousLogBounded replays issue 17's log flood: anonymous calls
 // with a ~1 MB path, refused by the network rules or by authentication.
 // Each logged row stays within the documented field bounds, at most
-// anonymousLogPerSecond rows per listener, kind and second are written, the
+// dataplane.AnonymousLogPerSecond rows per listener, kind and second are written, the
 // next written row says how many it stands for, and the metrics count
 // every call exactly.
 func TestAnonymousLogBounded(t *testing.T) {
@@ -37,7 +36,7 @@ func TestAnonymousLogBounded(t *testing.T) {
 			clk := newClock()
 			ts := startServerOpts(t, tt.cfg, Options{Now: clk.Now})
 			path := "/openai/deployments/" + strings.Repeat("a", 1_000_000) + "/chat/completions"
-			const calls = 3 * anonymousLogPerSecond
+			const calls = 3 * dataplane.AnonymousLogPerSecond
 			for range calls {
 				if status, _, _ := do(t, "POST", ts.url+path+"?api-version=2024-10-21", chatBody); status != tt.status {
 					t.Fatalf("status %d, want %d", status, tt.status)
@@ -45,12 +44,12 @@ func TestAnonymousLogBounded(t *testing.T) {
 			}
 			clk.Add(time.Second) // a new second: one more row, standing for the ones left out
 			do(t, "GET", ts.url+path, "")
-			requests := testutil.ToFloat64(ts.metrics.requests.WithLabelValues("", "", fmt.Sprint(tt.status), tt.kind))
-			sampled := testutil.ToFloat64(ts.metrics.sampledOut.WithLabelValues("data", tt.kind))
+			requests := ts.metricValue("moat_requests_total", "deployment", "", "operation", "", "status", fmt.Sprint(tt.status), "error_kind", tt.kind)
+			sampled := ts.metricValue("moat_log_records_sampled_out_total", "listener", "data", "error_kind", tt.kind)
 			recs := ts.records()
-			if requests != calls+1 || sampled != calls-anonymousLogPerSecond || len(recs) != anonymousLogPerSecond+1 {
+			if requests != calls+1 || sampled != calls-dataplane.AnonymousLogPerSecond || len(recs) != dataplane.AnonymousLogPerSecond+1 {
 				t.Fatalf("counted %v calls, %v sampled out, %d rows; want %d, %d, %d",
-					requests, sampled, len(recs), calls+1, calls-anonymousLogPerSecond, anonymousLogPerSecond+1)
+					requests, sampled, len(recs), calls+1, calls-dataplane.AnonymousLogPerSecond, dataplane.AnonymousLogPerSecond+1)
 			}
 			total := 0
 			for _, r := range recs {
@@ -64,7 +63,7 @@ func TestAnonymousLogBounded(t *testing.T) {
 				}
 			}
 			last := recs[len(recs)-1]
-			if want := fmt.Sprintf("%d similar calls not logged before this one (sampled)", calls-anonymousLogPerSecond); !strings.Contains(last.ErrorMessage, want) {
+			if want := fmt.Sprintf("%d similar calls not logged before this one (sampled)", calls-dataplane.AnonymousLogPerSecond); !strings.Contains(last.ErrorMessage, want) {
 				t.Errorf("last row's message %q lacks %q", last.ErrorMessage, want)
 			}
 			t.Logf("%d calls of %d-byte paths: %d rows, %d bytes of strings, %d log bytes per anonymous call",

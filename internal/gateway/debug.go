@@ -31,26 +31,26 @@ func (s *Server) mountDebug(mux *http.ServeMux) {
 // authorizedDebug lets through callers that may read profiles, and answers
 // others as the rest of the management plane does.
 func (s *Server) authorizedDebug(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, err := s.pipe.Load().authorizeManagement(r, rbac.DataActionDebugRead); err != nil {
-			httpx.Write(w, httpx.As(err, openai.FrontDoorError("500", openai.MsgInternalError)))
-			return
+	return httpx.Handler(openai.Errors{}, nil, func(w http.ResponseWriter, r *http.Request) error {
+		if _, err := s.pipe.Load().AuthorizeManagement(r, rbac.DataActionDebugRead); err != nil {
+			return err
 		}
 		next.ServeHTTP(w, r)
+		return nil
 	})
 }
 
 // boundSeconds refuses a profile longer than maxProfileSeconds.
 func boundSeconds(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return httpx.Handler(openai.Errors{}, nil, func(w http.ResponseWriter, r *http.Request) error {
 		if v := r.URL.Query().Get("seconds"); v != "" {
 			n, err := strconv.Atoi(strings.TrimSpace(v))
 			if err != nil || n <= 0 || n > maxProfileSeconds {
-				httpx.Write(w, httpx.New(http.StatusBadRequest, httpx.KindClientBadRequest,
-					openai.ModelError("seconds must be a whole number from 1 to "+strconv.Itoa(maxProfileSeconds)+".", "invalid_request_error", "seconds", ""), nil))
-				return
+				return httpx.Model(http.StatusBadRequest, httpx.KindClientBadRequest,
+					"seconds must be a whole number from 1 to "+strconv.Itoa(maxProfileSeconds)+".", "invalid_request_error", "seconds", "", nil)
 			}
 		}
 		next.ServeHTTP(w, r)
+		return nil
 	})
 }

@@ -188,3 +188,36 @@ func httpRequest(method, url, body string) (*http.Request, error) {
 func sleepMs(n int) { time.Sleep(time.Duration(n) * time.Millisecond) }
 
 func httptestRecorder() *httptest.ResponseRecorder { return httptest.NewRecorder() }
+
+// metricValue is the value of the counter or gauge series name{labels} in
+// ts's registry, 0 if there is none; labels are name, value pairs, and a
+// label the series lacks counts as empty.
+func (ts *testServer) metricValue(name string, labels ...string) float64 {
+	ts.t.Helper()
+	mfs, err := ts.Registry().Gather()
+	if err != nil {
+		ts.t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	series:
+		for _, m := range mf.GetMetric() {
+			got := map[string]string{}
+			for _, lp := range m.GetLabel() {
+				got[lp.GetName()] = lp.GetValue()
+			}
+			for i := 0; i+1 < len(labels); i += 2 {
+				if got[labels[i]] != labels[i+1] {
+					continue series
+				}
+			}
+			if c := m.GetCounter(); c != nil {
+				return c.GetValue()
+			}
+			return m.GetGauge().GetValue()
+		}
+	}
+	return 0
+}

@@ -18,3 +18,15 @@ func (s *Server) guardManagement(next http.Handler) http.Handler {
 		},
 	}, next)
 }
+
+// guardNetwork applies the network rules of listener before next: to the
+// management plane, so the admin API and metrics are never more reachable
+// than the data plane, and to health probes on data listeners.
+func (s *Server) guardNetwork(listener string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.pipe.Load().RefuseNetwork(w, r, listener) {
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}

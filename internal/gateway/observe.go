@@ -41,7 +41,7 @@ func (s *Server) mountObservability(mux *http.ServeMux) {
 		return
 	}
 	authorize := func(r *http.Request, action string) (string, error) {
-		return s.pipe.Load().authorizeManagement(r, action)
+		return s.pipe.Load().AuthorizeManagement(r, action)
 	}
 	// Queries are admitted per request under management.query's caps and
 	// run a few statements at a time, so they cannot starve the data plane.

@@ -61,7 +61,7 @@ func withoutAddresses(ls []config.Listener) []config.Listener {
 func LimitsSummary(cfg *config.Config) string {
 	var parts []string
 	for _, r := range cfg.RateLimits.Rules {
-		p := r.Name + "[" + r.Scope + "]"
+		p := r.Name + "[" + string(r.Scope) + "]"
 		if len(r.Deployments) > 0 {
 			p += " deployments=" + strings.Join(r.Deployments, ",")
 		}

@@ -30,6 +30,7 @@ func (s *Server) enforceRetention(ctx context.Context) {
 				s.log.Info("request log retention", "deleted", n, "before", cutoff.UTC().Format(time.RFC3339))
 			}
 		}
+		s.sweepPins(ctx)
 		if o, ok := s.store.(interface{ Optimize(context.Context) error }); ok {
 			if err := o.Optimize(ctx); err != nil && ctx.Err() == nil {
 				s.log.Warn("request log optimize", "err", err)

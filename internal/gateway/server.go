@@ -20,8 +20,10 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/moat-gw/moat/internal/admin"
+	"github.com/moat-gw/moat/internal/affinity"
 	"github.com/moat-gw/moat/internal/auth"
 	"github.com/moat-gw/moat/internal/config"
+	"github.com/moat-gw/moat/internal/dataplane"
 	"github.com/moat-gw/moat/internal/fleet"
 	"github.com/moat-gw/moat/internal/proxyproto"
 	"github.com/moat-gw/moat/internal/ratelimit"
@@ -51,7 +53,7 @@ type Server struct {
 	commit  string
 	reloads reloads
 	reg     *prometheus.Registry
-	metrics *metrics
+	metrics *dataplane.Metrics
 	tokens  *tokens.Counter
 	store   reqlog.Store
 	writer  *reqlog.Writer
@@ -66,7 +68,7 @@ type Server struct {
 
 	cfg      atomic.Pointer[config.Config]
 	info     atomic.Pointer[replicaInfo] // the running config's, set with cfg
-	pipe     atomic.Pointer[pipeline]
+	pipe     atomic.Pointer[dataplane.Pipeline]
 	draining atomic.Bool
 	reloadMu sync.Mutex
 
@@ -80,9 +82,10 @@ type Server struct {
 	started  time.Time // for the replicas table
 
 	servers []*boundServer
-	stop    context.CancelFunc // ends background work started by Start
-	admin   http.Handler       // the admin API, when the store keeps identities
-	stored  *storedIdentity    // key cache and last known good role assignments
+	stop    context.CancelFunc        // ends background work started by Start
+	admin   http.Handler              // the admin API, when the store keeps identities
+	stored  *dataplane.StoredIdentity // key cache and last known good role assignments
+	pins    *affinity.Table           // where stored responses live (dataplane/objects.go)
 }
 
 type boundServer struct {
@@ -104,12 +107,12 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Server, error) {
 	}
 	s := &Server{log: o.Logger, now: o.Now, version: o.Version, commit: o.Commit, reg: prometheus.NewRegistry(), tokens: tokens.New(),
 		targetKey: make([]byte, 32)}
-	s.stored = newStoredIdentity(s.log, s.now)
+	s.stored = dataplane.NewStoredIdentity(s.log, s.now)
 	s.registerIdentityMetrics()
 	_, _ = rand.Read(s.targetKey) // never fails (crypto/rand)
 	s.base, s.cut = context.WithCancelCause(context.Background())
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	s.metrics = newMetrics(s.reg)
+	s.metrics = dataplane.NewMetrics(s.reg)
 	s.reg.MustRegister(newBreakerCollector(s), newConfigInfoCollector(s))
 	s.registerOpsMetrics()
 
@@ -118,6 +121,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Server, error) {
 		return nil, err
 	}
 	s.store = store
+	s.pins = newPinTable(cfg, store, s.now)
 	s.writer, err = reqlog.OpenWriter(store, reqlog.WriterOptions{
 		QueueSize: cfg.Log.QueueSize, BatchSize: cfg.Log.BatchSize, FlushInterval: cfg.Log.FlushInterval.D(),
 		SpoolDir: cfg.Log.SpoolDir, SpoolMaxBytes: int64(cfg.Log.SpoolMaxBytes), FsyncInterval: cfg.Log.SpoolFsyncInterval.D(),
@@ -200,23 +204,24 @@ func (s *Server) install(ctx context.Context, cfg *config.Config) error {
 	}
 	keyStore, _ := s.store.(auth.KeyStore)
 	assigned, _ := s.store.(admin.AssignmentStore)
-	p, err := buildPipeline(ctx, cfg, buildDeps{log: s.log, now: s.now, tokens: s.tokens, metrics: s.metrics,
-		sink: s.logRecord, simulator: s.sim.url(), newID: newRequestID, keyStore: keyStore, assigned: assigned, stored: s.stored, limiter: s.limiter,
-		tel: s.tel, targetKey: s.targetKey})
+	p, err := dataplane.Build(ctx, cfg, dataplane.Deps{Log: s.log, Now: s.now, Tokens: s.tokens, Metrics: s.metrics,
+		Sink: s.logRecord, Simulator: s.sim.url(), NewID: dataplane.NewRequestID, KeyStore: keyStore, Assigned: assigned,
+		RoleAssignments: admin.RBACAssignments, Stored: s.stored, Limiter: s.limiter, Tel: s.tel, TargetKey: s.targetKey,
+		Pins: s.pins})
 	if err != nil {
 		return err
 	}
 	// Benches and open breakers belong to the upstreams, not to a config
 	// generation: the new pools take them over before any call sees them.
 	prev := s.pipe.Load()
-	if carried, fresh := p.carryHealth(prev, s.now()); prev != nil {
+	if carried, fresh := p.CarryHealth(prev, s.now()); prev != nil {
 		s.log.Info("upstream health carried over reload", "carried", carried, "fresh", fresh)
 	}
 	s.info.Store(s.describeReplica(cfg))
 	s.cfg.Store(cfg)
 	if old := s.pipe.Swap(p); old != nil {
 		// Calls in flight keep their pipeline; idle connections can go.
-		time.AfterFunc(cfg.Shutdown.GracePeriod.D(), old.close)
+		time.AfterFunc(cfg.Shutdown.GracePeriod.D(), old.Close)
 	}
 	return nil
 }
@@ -496,7 +501,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	errs := []error{s.closeServers(ctx, cfg.Shutdown.GracePeriod.D())}
 	s.sim.close()
 	if p := s.pipe.Load(); p != nil {
-		p.close()
+		p.Close()
 	}
 	// The request log and telemetry flush side by side, each within its own
 	// time limit, so a collector that hangs costs the log nothing.

@@ -29,10 +29,10 @@ type UpstreamStatus struct {
 // Status reports every deployment's pool members.
 func (s *Server) Status() []UpstreamStatus {
 	p := s.pipe.Load()
-	now := p.now()
+	now := p.Now()
 	var out []UpstreamStatus
-	for _, name := range p.depNames {
-		for _, m := range p.deployments[name].pool.Snapshot(now) {
+	for _, name := range p.DeploymentNames() {
+		for _, m := range p.Pool(name).Snapshot(now) {
 			out = append(out, UpstreamStatus{Deployment: name, Upstream: m.Name, State: string(m.State),
 				Available: m.Available, Priority: m.Priority, Weight: m.Weight, BenchedUntil: m.BenchedUntil,
 				OpenUntil: m.OpenUntil, ConsecutiveFailures: m.ConsecutiveFailures, RemainingTokens: m.RemainingTokens})

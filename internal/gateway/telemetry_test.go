@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 
 	"github.com/moat-gw/moat/internal/simulator"
@@ -92,7 +91,7 @@ telemetry:
 // waits for the calls in flight to end.
 func flushTelemetry(t *testing.T, ts *testServer) {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); testutil.ToFloat64(ts.metrics.inflight) != 0; {
+	for deadline := time.Now().Add(10 * time.Second); ts.inflight.Load() != 0; {
 		if time.Now().After(deadline) {
 			t.Fatal("calls still in flight")
 		}

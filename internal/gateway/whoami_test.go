@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/moat-gw/moat/internal/dataplane"
 )
 
 // TestWhoami: the caller learns how moat sees it only once the network and
@@ -25,17 +27,17 @@ auth:
 		name, listener, query, key string
 		wantStatus                 int
 		wantBody                   string // substring
-		want                       Whoami
+		want                       dataplane.Whoami
 	}{
-		{"firewall refuses before anything", "fenced", "", key, 403, "Virtual Network/Firewall rules", Whoami{}},
-		{"no key is Azure's 401", "pe", "", "", 401, "invalid subscription key", Whoami{}},
-		{"private endpoint", "pe", "", key, 200, "", Whoami{Client: "127.0.0.1", Listener: "pe", ListenerKind: "private_endpoint",
+		{"firewall refuses before anything", "fenced", "", key, 403, "Virtual Network/Firewall rules", dataplane.Whoami{}},
+		{"no key is Azure's 401", "pe", "", "", 401, "invalid subscription key", dataplane.Whoami{}},
+		{"private endpoint", "pe", "", key, 200, "", dataplane.Whoami{Client: "127.0.0.1", Listener: "pe", ListenerKind: "private_endpoint",
 			AdmittedBy: "private_endpoint", Principal: "app", AuthType: "key"}},
-		{"ip rule names its prefix", "pub", "", key, 200, "", Whoami{Client: "127.0.0.1", Listener: "pub", ListenerKind: "public",
+		{"ip rule names its prefix", "pub", "", key, 200, "", dataplane.Whoami{Client: "127.0.0.1", Listener: "pub", ListenerKind: "public",
 			AdmittedBy: "ip_rule", Rule: "127.0.0.0/8", Principal: "app", AuthType: "key"}},
-		{"a deployment the key may call", "pe", "?deployment=gpt-4o-mini", key, 200, "", Whoami{Client: "127.0.0.1", Listener: "pe",
+		{"a deployment the key may call", "pe", "?deployment=gpt-4o-mini", key, 200, "", dataplane.Whoami{Client: "127.0.0.1", Listener: "pe",
 			ListenerKind: "private_endpoint", AdmittedBy: "private_endpoint", Principal: "app", AuthType: "key",
-			Deployment: &WhoamiDeployment{Name: "gpt-4o-mini", Allowed: true, Exists: true}}},
+			Deployment: &dataplane.WhoamiDeployment{Name: "gpt-4o-mini", Allowed: true, Exists: true}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -43,7 +45,7 @@ auth:
 			if tt.key != "" {
 				hdr = []string{"api-key", tt.key}
 			}
-			status, _, body := do(t, "GET", "http://"+ts.Addr(tt.listener)+WhoamiPath+tt.query, "", hdr...)
+			status, _, body := do(t, "GET", "http://"+ts.Addr(tt.listener)+dataplane.WhoamiPath+tt.query, "", hdr...)
 			if status != tt.wantStatus || !strings.Contains(body, tt.wantBody) {
 				t.Fatalf("%d %s", status, body)
 			}
@@ -53,7 +55,7 @@ auth:
 				}
 				return
 			}
-			var got Whoami
+			var got dataplane.Whoami
 			if err := json.Unmarshal([]byte(body), &got); err != nil {
 				t.Fatal(err)
 			}
@@ -68,8 +70,8 @@ auth:
 		})
 	}
 	t.Run("a deployment outside the key's scope", func(t *testing.T) {
-		status, _, body := do(t, "GET", "http://"+ts.Addr("pe")+WhoamiPath+"?deployment=gpt-4o", "", "api-key", key)
-		var got Whoami
+		status, _, body := do(t, "GET", "http://"+ts.Addr("pe")+dataplane.WhoamiPath+"?deployment=gpt-4o", "", "api-key", key)
+		var got dataplane.Whoami
 		if status != 200 || json.Unmarshal([]byte(body), &got) != nil || got.Deployment == nil {
 			t.Fatalf("%d %s", status, body)
 		}

@@ -142,7 +142,7 @@ func TestEndToEndRBAC(t *testing.T) {
 		t.Fatalf("other deployment: %v", err)
 	}
 	want := "{\"error\":{\"code\":\"PermissionDenied\",\"message\":\"The principal `" + sysObject + "` lacks the required data action `Microsoft.CognitiveServices/accounts/OpenAI/deployments/chat/completions/action` to perform `POST /openai/deployments/{deployment-id}/chat/completions` operation.\"}}"
-	if diff := cmp.Diff(want, string(he.Body)); diff != "" {
+	if diff := cmp.Diff(want, string(httpx.Render(openai.Errors{}, he))); diff != "" {
 		t.Errorf("body (-want +got):\n%s", diff)
 	}
 }

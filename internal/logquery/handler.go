@@ -46,30 +46,26 @@ func Handler(o HandlerOptions) http.Handler {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return httpx.Handler(openai.Errors{}, nil, func(w http.ResponseWriter, r *http.Request) error {
 		w.Header().Set("Cache-Control", "no-store")
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", http.MethodPost)
-			httpx.Write(w, httpx.New(http.StatusMethodNotAllowed, httpx.KindClientBadRequest,
-				openai.FrontDoorError("MethodNotAllowed", "Use POST with the query in the body."), nil))
-			return
+			return httpx.FrontDoor(http.StatusMethodNotAllowed, httpx.KindClientBadRequest,
+				"MethodNotAllowed", "Use POST with the query in the body.", nil)
 		}
 		actor, err := o.Authorize(r, DataAction)
 		if err != nil {
-			httpx.Write(w, httpx.As(err, openai.FrontDoorError("500", openai.MsgInternalError)))
-			return
+			return err
 		}
 		query, herr := readQuery(w, r)
 		if herr != nil {
-			httpx.Write(w, herr)
-			return
+			return herr
 		}
 		if o.Admit != nil {
 			release, err := o.Admit(actor)
 			if err != nil {
 				o.Logger.Info("log query refused", "actor", actor, "err", err)
-				httpx.Write(w, QueryError(err))
-				return
+				return QueryError(err)
 			}
 			defer release()
 		}
@@ -77,12 +73,12 @@ func Handler(o HandlerOptions) http.Handler {
 		if err != nil {
 			he := QueryError(err)
 			o.Logger.Info("log query failed", "actor", actor, "query_bytes", len(query), "status", he.Status, "err", err)
-			httpx.Write(w, he)
-			return
+			return he
 		}
 		o.Logger.Info("log query", "actor", actor, "query_bytes", len(query), "rows", len(res.Rows),
 			"elapsed", res.Elapsed.Round(time.Microsecond))
 		WriteResult(w, res)
+		return nil
 	})
 }
 

@@ -162,8 +162,8 @@ func (p *Policy) ClientAddr(peer netip.Addr, h http.Header) netip.Addr {
 }
 
 // HTTPError returns Azure's 403 for a denial (wire reference §2.6), or nil
-// when d allows. The body is byte-exact and carries the policy-id header
-// Azure sends; the client address goes to the log only.
+// when d allows, with the policy-id header Azure sends; the edge renders its
+// body (openai.Errors). The client address goes to the log only.
 func (d Decision) HTTPError() *httpx.Error {
 	if d.Allowed {
 		return nil
@@ -173,7 +173,7 @@ func (d Decision) HTTPError() *httpx.Error {
 		msg = openai.MsgPublicDisabled
 	}
 	cause := fmt.Errorf("network policy: %s: client %s on listener %q", d.Reason, d.Client, d.Listener)
-	return httpx.New(http.StatusForbidden, httpx.KindPolicyNetwork, openai.FrontDoorError("403", msg), cause).
+	return httpx.FrontDoor(http.StatusForbidden, httpx.KindPolicyNetwork, "403", msg, cause).
 		WithHeader("policy-id", openai.PolicyIDTrafficDenied)
 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/moat-gw/moat/internal/httpx"
+	"github.com/moat-gw/moat/internal/openai"
 )
 
 var pfx = netip.MustParsePrefix
@@ -178,7 +179,7 @@ func TestDecisionHTTPError(t *testing.T) {
 				Kind   httpx.Kind
 				Body   string
 				Header http.Header
-			}{e.Status, e.Kind, string(e.Body), e.Header}
+			}{e.Status, e.Kind, string(httpx.Render(openai.Errors{}, e)), e.Header}
 			want := struct {
 				Status int
 				Kind   httpx.Kind

@@ -15,22 +15,49 @@ type Operation struct {
 	Multipart bool
 	// Preview is true when only preview api-versions serve the operation.
 	Preview bool
+	// Method is the HTTP method that calls the operation.
+	Method string
+	// ResourceScoped is true for operations that name no deployment on the
+	// dated surface: /openai/{suffix} rather than
+	// /openai/deployments/{deployment-id}/{suffix} (Responses, model lists).
+	ResourceScoped bool
+	// ReservesOutput is true for operations that generate text whose
+	// length the request caps (max_tokens and its kin), so limits reserve
+	// the cap, or the default, on top of the prompt.
+	ReservesOutput bool
+	// StreamEndsWithUsage is true when the operation's stream always ends
+	// with usage, whatever the request asked (Responses' response.completed).
+	StreamEndsWithUsage bool
 }
 
 const dataActionPrefix = "Microsoft.CognitiveServices/accounts/OpenAI/"
 
 // Operations is the data-plane operation table.
 var operations = []Operation{
-	{Name: "chat", Suffix: "chat/completions", ID: "ChatCompletions_Create", DataAction: dataActionPrefix + "deployments/chat/completions/action"},
-	{Name: "completions", Suffix: "completions", ID: "Completions_Create", DataAction: dataActionPrefix + "deployments/completions/action"},
-	{Name: "embeddings", Suffix: "embeddings", ID: "Embeddings_Create", DataAction: dataActionPrefix + "deployments/embeddings/action"},
-	{Name: "images", Suffix: "images/generations", ID: "ImageGenerations_Create", DataAction: dataActionPrefix + "images/generations/action"},
-	{Name: "transcriptions", Suffix: "audio/transcriptions", ID: "Transcriptions_Create", DataAction: dataActionPrefix + "deployments/audio/action", Multipart: true},
-	{Name: "translations", Suffix: "audio/translations", ID: "Translations_Create", DataAction: dataActionPrefix + "deployments/audio/action", Multipart: true},
-	{Name: "speech", Suffix: "audio/speech", ID: "Speech_Create", DataAction: dataActionPrefix + "deployments/audio/action", Preview: true},
-	{Name: "responses", Suffix: "responses", ID: "Responses_Create", DataAction: dataActionPrefix + "responses/write"},
-	{Name: "models", Suffix: "models", ID: "Models_List", DataAction: dataActionPrefix + "models/read"},
+	{Name: "chat", Suffix: "chat/completions", ID: "ChatCompletions_Create", DataAction: dataActionPrefix + "deployments/chat/completions/action",
+		Method: post, ReservesOutput: true},
+	{Name: "completions", Suffix: "completions", ID: "Completions_Create", DataAction: dataActionPrefix + "deployments/completions/action",
+		Method: post, ReservesOutput: true},
+	{Name: "embeddings", Suffix: "embeddings", ID: "Embeddings_Create", DataAction: dataActionPrefix + "deployments/embeddings/action",
+		Method: post},
+	{Name: "images", Suffix: "images/generations", ID: "ImageGenerations_Create", DataAction: dataActionPrefix + "images/generations/action",
+		Method: post},
+	{Name: "transcriptions", Suffix: "audio/transcriptions", ID: "Transcriptions_Create", DataAction: dataActionPrefix + "deployments/audio/action",
+		Method: post, Multipart: true},
+	{Name: "translations", Suffix: "audio/translations", ID: "Translations_Create", DataAction: dataActionPrefix + "deployments/audio/action",
+		Method: post, Multipart: true},
+	{Name: "speech", Suffix: "audio/speech", ID: "Speech_Create", DataAction: dataActionPrefix + "deployments/audio/action",
+		Method: post, Preview: true},
+	{Name: "responses", Suffix: "responses", ID: "Responses_Create", DataAction: dataActionPrefix + "responses/write",
+		Method: post, ResourceScoped: true, ReservesOutput: true, StreamEndsWithUsage: true},
+	{Name: "models", Suffix: "models", ID: "Models_List", DataAction: dataActionPrefix + "models/read",
+		Method: get, ResourceScoped: true},
 }
+
+const (
+	post = "POST"
+	get  = "GET"
+)
 
 // Operations returns a copy of the operation table.
 func Operations() []Operation { return append([]Operation(nil), operations...) }

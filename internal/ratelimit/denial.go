@@ -69,19 +69,18 @@ func (d *Denial) HTTPError(operationID, apiVersion string) *httpx.Error {
 	switch d.Kind {
 	case DeniedQuota:
 		msg := fmt.Sprintf("Token quota is exceeded. Try again in %d minutes and %d seconds.", secs/60, secs%60)
-		e := httpx.New(http.StatusForbidden, httpx.KindPolicyQuota, openai.StatusError(http.StatusForbidden, msg), d)
+		e := httpx.StatusMessage(http.StatusForbidden, httpx.KindPolicyQuota, msg, d)
 		return e.WithHeader("Retry-After", strconv.Itoa(secs))
 	case DeniedUnavailable:
-		e := httpx.New(http.StatusServiceUnavailable, httpx.KindGatewayInternal,
-			openai.FrontDoorError("503", openai.MsgServiceUnavailable), d)
+		e := httpx.FrontDoor(http.StatusServiceUnavailable, httpx.KindGatewayInternal, "503", openai.MsgServiceUnavailable, d)
 		return e.WithHeader("Retry-After", strconv.Itoa(secs))
 	}
 	kind, policy := "token", PolicyIDToken
 	if d.Kind == DeniedRequests {
 		kind, policy = "call", PolicyIDCall
 	}
-	body := openai.FrontDoorError("429", openai.RateLimitMessage(operationID, apiVersion, kind, secs))
-	e := httpx.New(http.StatusTooManyRequests, httpx.KindPolicyRateLimit, body, d)
+	msg := openai.RateLimitMessage(operationID, apiVersion, kind, secs)
+	e := httpx.FrontDoor(http.StatusTooManyRequests, httpx.KindPolicyRateLimit, "429", msg, d)
 	e.WithHeader("Retry-After", strconv.Itoa(secs))
 	e.WithHeader("Retry-After-Ms", strconv.FormatInt(retryMillis(d.RetryAfter), 10))
 	e.WithHeader("Policy-Id", policy)

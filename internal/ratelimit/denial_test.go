@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/moat-gw/moat/internal/httpx"
+	"github.com/moat-gw/moat/internal/openai"
 )
 
 func TestDenialHTTPError(t *testing.T) {
@@ -68,7 +69,7 @@ func TestDenialHTTPError(t *testing.T) {
 			if e.Status != tt.status || e.Kind != tt.kind {
 				t.Errorf("status, kind = %d, %s; want %d, %s", e.Status, e.Kind, tt.status, tt.kind)
 			}
-			if diff := cmp.Diff(tt.body, string(e.Body)); diff != "" {
+			if diff := cmp.Diff(tt.body, string(httpx.Render(openai.Errors{}, e))); diff != "" {
 				t.Errorf("body (-want +got):\n%s", diff)
 			}
 			if diff := cmp.Diff(tt.header, e.Header); diff != "" {

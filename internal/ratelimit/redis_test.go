@@ -14,6 +14,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/moat-gw/moat/internal/httpx"
+	"github.com/moat-gw/moat/internal/openai"
 )
 
 func TestRedisKeysAndTTLs(t *testing.T) {
@@ -129,8 +132,8 @@ func TestRedisDown(t *testing.T) {
 				}
 				if got == DeniedUnavailable {
 					he := d.HTTPError("ChatCompletions_Create", "2024-10-21")
-					if he.Status != 503 || he.Header.Get("Retry-After") != "5" || strings.Contains(string(he.Body), "127.0.0.1") {
-						t.Errorf("unavailable answer: %d %v %s", he.Status, he.Header, he.Body)
+					if he.Status != 503 || he.Header.Get("Retry-After") != "5" || strings.Contains(string(httpx.Render(openai.Errors{}, he)), "127.0.0.1") {
+						t.Errorf("unavailable answer: %d %v %s", he.Status, he.Header, httpx.Render(openai.Errors{}, he))
 					}
 				}
 				if r != nil {

@@ -212,26 +212,22 @@ func (d Decision) Err(operation string) error {
 // denials with 401, not 403 (§2.4). operation is "METHOD /templated/path".
 func DeniedError(principal, dataAction, operation string) *httpx.Error {
 	method, path, _ := strings.Cut(operation, " ")
-	body := openai.FrontDoorErrorCompact("PermissionDenied", openai.PermissionDeniedMessage(principal, dataAction, method, path))
-	return httpx.New(http.StatusUnauthorized, httpx.KindPolicyForbidden, body,
+	msg := openai.PermissionDeniedMessage(principal, dataAction, method, path)
+	return httpx.FrontDoor(http.StatusUnauthorized, httpx.KindPolicyForbidden, "PermissionDenied", msg,
 		fmt.Errorf("principal %s lacks data action %s", principal, dataAction))
 }
 
 // OperationTemplate is the "METHOD path" Azure names in PermissionDenied:
 // the path template with {deployment-id} literally, never the real name.
-// Operations whose data action ends in /read are GETs; the rest are POSTs.
-// Responses and model listing name no deployment on either surface.
+// Resource-scoped operations (Responses, model listing) name no
+// deployment on either surface.
 func OperationTemplate(op openai.Operation, v1 bool) string {
-	method := http.MethodPost
-	if strings.HasSuffix(op.DataAction, "/read") {
-		method = http.MethodGet
-	}
 	switch {
 	case v1:
-		return method + " /openai/v1/" + op.Suffix
-	case op.Name == "responses" || op.Name == "models":
-		return method + " /openai/" + op.Suffix
+		return op.Method + " /openai/v1/" + op.Suffix
+	case op.ResourceScoped:
+		return op.Method + " /openai/" + op.Suffix
 	default:
-		return method + " /openai/deployments/{deployment-id}/" + op.Suffix
+		return op.Method + " /openai/deployments/{deployment-id}/" + op.Suffix
 	}
 }

@@ -65,6 +65,10 @@ func BuiltinRoles() []RoleDefinition {
 				p + "deployments/embeddings/action",
 				p + "images/generations/action",
 				p + "responses/write",
+				// Deleting one's stored responses: newer snapshots grant
+				// OpenAI/responses/* [S]; without it a role that may create
+				// responses could not delete them.
+				p + "responses/delete",
 			},
 		},
 		{

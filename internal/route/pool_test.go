@@ -14,6 +14,9 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/moat-gw/moat/internal/httpx"
+	"github.com/moat-gw/moat/internal/openai"
 )
 
 var t0 = time.Date(2025, 3, 10, 12, 0, 0, 0, time.UTC)
@@ -282,8 +285,8 @@ func TestNewPoolRejects(t *testing.T) {
 func TestUnavailableHTTPError(t *testing.T) {
 	e := (&Unavailable{RetryAfter: 1500 * time.Millisecond}).HTTPError()
 	want := `{"error":{"code":"503","message": "The service is temporarily unable to process your request. Please try again later."}}`
-	if e.Status != 503 || string(e.Body) != want || e.Header.Get("Retry-After") != "2" {
-		t.Errorf("HTTPError = %d %s %v", e.Status, e.Body, e.Header)
+	if e.Status != 503 || string(httpx.Render(openai.Errors{}, e)) != want || e.Header.Get("Retry-After") != "2" {
+		t.Errorf("HTTPError = %d %s %v", e.Status, httpx.Render(openai.Errors{}, e), e.Header)
 	}
 }
 

@@ -25,8 +25,7 @@ func (u *Unavailable) Error() string {
 // front-door envelope and a Retry-After in whole seconds (at least 1).
 func (u *Unavailable) HTTPError() *httpx.Error {
 	secs := max(1, int((u.RetryAfter+time.Second-1)/time.Second))
-	e := httpx.New(http.StatusServiceUnavailable, httpx.KindUpstreamUnreachble,
-		openai.FrontDoorError("503", openai.MsgServiceUnavailable), u)
+	e := httpx.FrontDoor(http.StatusServiceUnavailable, httpx.KindUpstreamUnreachble, "503", openai.MsgServiceUnavailable, u)
 	return e.WithHeader("Retry-After", strconv.Itoa(secs))
 }
 

@@ -11,6 +11,13 @@
 // model listings GET /openai/models?api-version=…, /openai/v1/models and
 // /v1/models.
 //
+// Claude deployments (KindMessages) answer the Anthropic Messages API
+// instead, on Anthropic's paths POST /v1/messages[/count_tokens] and Azure
+// AI Foundry's /anthropic/v1/messages[/count_tokens], with Anthropic's
+// bodies, event stream, errors and headers; README.md says what is
+// emulated and the rules chosen where the API publishes none (token
+// counting, prompt caching).
+//
 // Answers are deterministic given Options.Seed: chat and completions text is
 // a sequence of English words drawn from a hash of the seed, the model and
 // the prompt, each word a single token, so max_tokens cuts it at an exact

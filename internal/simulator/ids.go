@@ -128,3 +128,16 @@ func fingerprint(model string) string {
 	binary.BigEndian.PutUint64(b[:], f.Sum64())
 	return "fp_" + hex.EncodeToString(b[:5])
 }
+
+// anthropicID returns prefix followed by n letters and digits, the shape
+// of Anthropic's msg_01…, toolu_01… and req_011C… identifiers.
+func (l *lockedRand) anthropicID(prefix string, n int) string {
+	b := make([]byte, len(prefix)+n)
+	copy(b, prefix)
+	l.mu.Lock()
+	for i := len(prefix); i < len(b); i++ {
+		b[i] = idAlphabet[l.r.IntN(len(idAlphabet))]
+	}
+	l.mu.Unlock()
+	return string(b)
+}

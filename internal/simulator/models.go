@@ -84,6 +84,9 @@ func (s *Server) serveModels(w http.ResponseWriter, rt route) {
 	default:
 		list := modelList[openaiModel]{Data: []openaiModel{}, Object: "list"}
 		for _, d := range s.order {
+			if d.Kind == KindMessages {
+				continue
+			}
 			list.Data = append(list.Data, openaiModel{ID: d.Name, Object: "model", Created: modelCreated, OwnedBy: "system"})
 		}
 		body, _ = json.Marshal(list)
@@ -92,12 +95,13 @@ func (s *Server) serveModels(w http.ResponseWriter, rt route) {
 }
 
 // uniqueModels is the deployments with distinct reported models, in
-// configuration order.
+// configuration order. Claude deployments are left out: they answer the
+// Messages API only, and Azure OpenAI's listings do not show them.
 func (s *Server) uniqueModels() []*deployment {
 	seen := map[string]bool{}
 	var out []*deployment
 	for _, d := range s.order {
-		if !seen[d.reported] {
+		if d.Kind != KindMessages && !seen[d.reported] {
 			seen[d.reported] = true
 			out = append(out, d)
 		}

@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"time"
+
+	"github.com/moat-gw/moat/internal/openai"
 )
 
 // Kind is what a deployment serves, which decides the operations it accepts.
@@ -22,7 +25,32 @@ const (
 	KindTranscription Kind = "transcription"
 	// KindSpeech serves audio/speech.
 	KindSpeech Kind = "speech"
+	// KindMessages serves the Anthropic Messages API (Claude models).
+	KindMessages Kind = "messages"
 )
+
+// KindOf names the kind a deployment of model serves, by the model's
+// family: Claude models serve the Messages API; the others as
+// openai.KindOfModel says (embeddings, images, transcription, speech,
+// completions, chat otherwise). Deployments that set no Kind get this one.
+func KindOf(model string) Kind {
+	if strings.HasPrefix(strings.ToLower(strings.TrimSpace(model)), "claude") {
+		return KindMessages
+	}
+	switch openai.KindOfModel(model) {
+	case openai.ModelEmbeddings:
+		return KindEmbeddings
+	case openai.ModelCompletions:
+		return KindCompletions
+	case openai.ModelImages:
+		return KindImages
+	case openai.ModelTranscription:
+		return KindTranscription
+	case openai.ModelSpeech:
+		return KindSpeech
+	}
+	return KindChat
+}
 
 // DefaultRegion is the x-ms-region the simulator reports when Options.Region
 // is empty.
@@ -51,7 +79,8 @@ type Deployment struct {
 	// Version is the model version (such as 2024-07-18). When set, responses
 	// report Model-Version as Azure does (gpt-4o-mini-2024-07-18).
 	Version string
-	// Kind is what the deployment serves. Empty means chat.
+	// Kind is what the deployment serves. Empty means KindOf(Model): chat
+	// for GPT models, messages for Claude models.
 	Kind Kind
 	// EmbeddingDims is the vector length of an embeddings deployment, and the
 	// most a request's dimensions field may ask for. 0 means 1536.
@@ -113,14 +142,18 @@ type Options struct {
 	// Sleep waits d or until ctx ends, returning ctx's error in that case.
 	// Tests pass one that returns at once. Nil means a real timer.
 	Sleep func(ctx context.Context, d time.Duration) error
+	// BatchTime is how long a batch takes from validating to completed
+	// (a third in each state). 0 means DefaultBatchTime.
+	BatchTime time.Duration
 	// APIKey, when set, is the key every request must present in api-key or
 	// in Authorization: Bearer. It is never logged.
 	APIKey string
 }
 
-// DefaultOptions is a small Azure OpenAI resource: two chat deployments and
-// one embeddings deployment with default Standard quotas, and a latency model
-// shaped like gpt-4o-mini's but faster, so load tests finish quickly.
+// DefaultOptions is a small Azure OpenAI resource: two chat deployments,
+// one embeddings deployment and one Claude deployment (Messages API) with
+// default Standard quotas, and a latency model shaped like gpt-4o-mini's
+// but faster, so load tests finish quickly.
 func DefaultOptions() Options {
 	return Options{
 		Region: DefaultRegion,
@@ -128,6 +161,7 @@ func DefaultOptions() Options {
 			{Name: "gpt-4o-mini", Model: "gpt-4o-mini", Version: "2024-07-18", Kind: KindChat, TPM: 1_000_000, RPM: 6_000},
 			{Name: "gpt-4o", Model: "gpt-4o", Version: "2024-11-20", Kind: KindChat, TPM: 450_000, RPM: 2_700},
 			{Name: "text-embedding-3-small", Model: "text-embedding-3-small", Kind: KindEmbeddings, EmbeddingDims: DefaultEmbeddingDims, TPM: 1_000_000, RPM: 6_000},
+			{Name: "claude-sonnet-4-6", Model: "claude-sonnet-4-6", Kind: KindMessages, TPM: 2_000_000, RPM: 4_000},
 		},
 		Latency: Latency{
 			TimeToFirstToken: 150 * time.Millisecond,
@@ -142,6 +176,9 @@ func DefaultOptions() Options {
 func (o Options) withDefaults() Options {
 	if o.Region == "" {
 		o.Region = DefaultRegion
+	}
+	if o.BatchTime == 0 {
+		o.BatchTime = DefaultBatchTime
 	}
 	if o.DefaultMaxTokens == 0 {
 		o.DefaultMaxTokens = DefaultMaxTokens
@@ -158,7 +195,7 @@ func (o Options) withDefaults() Options {
 			d.Model = d.Name
 		}
 		if d.Kind == "" {
-			d.Kind = KindChat
+			d.Kind = KindOf(d.Model)
 		}
 		if d.EmbeddingDims == 0 && d.Kind == KindEmbeddings {
 			d.EmbeddingDims = DefaultEmbeddingDims
@@ -186,9 +223,9 @@ func (o Options) validate() error {
 		}
 		seen[d.Name] = true
 		switch d.Kind {
-		case KindChat, KindCompletions, KindEmbeddings, KindImages, KindTranscription, KindSpeech:
+		case KindChat, KindCompletions, KindEmbeddings, KindImages, KindTranscription, KindSpeech, KindMessages:
 		default:
-			errs = append(errs, fmt.Errorf("%s: unknown kind %q (want chat, completions, embeddings, images, transcription or speech)", where, d.Kind))
+			errs = append(errs, fmt.Errorf("%s: unknown kind %q (want chat, completions, embeddings, images, transcription, speech or messages)", where, d.Kind))
 		}
 		if d.EmbeddingDims < 0 || d.EmbeddingDims > maxEmbeddingDims {
 			errs = append(errs, fmt.Errorf("%s: embedding dims %d out of range 1..%d", where, d.EmbeddingDims, maxEmbeddingDims))

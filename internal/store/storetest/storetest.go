@@ -43,6 +43,7 @@ func Run(t *testing.T, newStore Factory) {
 		{"Idempotent", testIdempotent},
 		{"Follow", testFollow},
 		{"Replicas", testReplicas},
+		{"Pins", testPins},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

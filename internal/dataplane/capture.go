@@ -1,0 +1,422 @@
+package dataplane
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/moat-gw/moat/internal/openai"
+)
+
+// sseCapture passes a server-sent event stream through event by event. It
+// reads usage from the stream; when moat injected include_usage, it drops
+// the usage-only trailer and the "usage":null members so the client sees
+// exactly the stream it asked for. Only events that mention usage are
+// decoded on the way through.
+//
+// Events are split in place in one buffer and handed to the client from
+// there: the only copy of an unchanged event is the one into the caller's
+// slice. An event is rewritten (into a reused buffer) only when it must
+// change. Event data is kept for the whole stream only when something will
+// need it: bodies are logged, or the stream is not expected to report its
+// own usage, so that the generated text must be counted offline.
+type sseCapture struct {
+	src    io.ReadCloser
+	s      *scope
+	now    func() time.Time
+	strip  bool // hide the usage moat injected
+	retain bool // keep event data in s.streamData
+
+	buf    []byte // bytes from upstream; buf[head:ready] is ready for the client
+	head   int
+	ready  int
+	seen   int    // bytes of buf[ready:] already searched for an event's end
+	edit   []byte // a rewritten event to hand out before buf[head:]
+	editAt []byte // backing array of edit, reused
+	pend   pending
+	srcErr error
+}
+
+// pending is an inspected event at buf[ready:] that is dropped or rewritten
+// once everything before it has been handed out.
+type pending struct {
+	end     int // its length; 0 when there is none
+	keep    bool
+	rewrite []byte
+}
+
+// sseBufSize is the initial read buffer; it grows only for a single event
+// larger than it.
+const sseBufSize = 16 << 10
+
+func newSSECapture(src io.ReadCloser, s *scope, now func() time.Time, retain bool) *sseCapture {
+	return &sseCapture{src: src, s: s, now: now, strip: s.injectedUsage, retain: retain, buf: make([]byte, 0, sseBufSize)}
+}
+
+// The "usage":null members added to every chunk when include_usage is on,
+// compact (Go, Azure) and spaced (Python servers such as vLLM).
+var usageNulls = [][]byte{[]byte(`,"usage":null`), []byte(`"usage":null,`), []byte(`, "usage": null`), []byte(`"usage": null, `)}
+
+var usageKey = []byte(`"usage"`)
+
+// hasUsageObject reports whether data has a "usage" member whose value is an
+// object, allowing whitespace around the colon.
+func hasUsageObject(data []byte) bool {
+	for {
+		i := bytes.Index(data, usageKey)
+		if i < 0 {
+			return false
+		}
+		rest := bytes.TrimLeft(data[i+7:], " \t")
+		if len(rest) > 0 && rest[0] == ':' {
+			rest = bytes.TrimLeft(rest[1:], " \t")
+			if len(rest) > 0 && rest[0] == '{' {
+				return true
+			}
+		}
+		data = data[i+7:]
+	}
+}
+
+func (c *sseCapture) Read(p []byte) (int, error) {
+	for {
+		if len(c.edit) > 0 {
+			n := copy(p, c.edit)
+			c.edit = c.edit[n:]
+			return n, nil
+		}
+		if c.head < c.ready {
+			n := copy(p, c.buf[c.head:c.ready])
+			c.head += n
+			return n, nil
+		}
+		if c.scan() {
+			continue
+		}
+		if c.srcErr != nil {
+			if c.ready < len(c.buf) {
+				// A trailing partial event (stream cut mid-event) is passed on as is.
+				c.ready, c.seen = len(c.buf), 0
+				continue
+			}
+			return 0, c.srcErr
+		}
+		c.fill()
+	}
+}
+
+// fill reads once from upstream into the free end of buf, first moving the
+// undelivered bytes to its front, and growing it only when one event fills
+// it whole.
+func (c *sseCapture) fill() {
+	if c.head > 0 {
+		n := copy(c.buf, c.buf[c.head:])
+		c.buf = c.buf[:n]
+		c.ready -= c.head
+		c.head = 0
+	}
+	if len(c.buf) == cap(c.buf) {
+		c.buf = append(c.buf, make([]byte, cap(c.buf))...)[:len(c.buf)]
+	}
+	n, err := c.src.Read(c.buf[len(c.buf):cap(c.buf)])
+	if n > 0 {
+		if c.s.firstByte.IsZero() {
+			c.s.firstByte = c.now()
+		}
+		c.buf = c.buf[:len(c.buf)+n]
+	}
+	if err != nil {
+		c.srcErr = err
+		if !errors.Is(err, io.EOF) {
+			c.s.readFailed()
+		}
+	}
+}
+
+// scan advances ready over complete events that pass unchanged, and stops
+// at one that must be dropped or rewritten: that one is handled only once
+// everything before it has been handed out. It reports whether anything
+// became ready.
+func (c *sseCapture) scan() bool {
+	progressed := false
+	for {
+		if c.pend.end > 0 {
+			if c.head < c.ready {
+				return true // hand out what precedes it first
+			}
+			c.head += c.pend.end
+			c.ready = c.head
+			if c.pend.keep {
+				c.edit = c.pend.rewrite
+			}
+			c.pend = pending{}
+			return true
+		}
+		rest := c.buf[c.ready:]
+		from := max(c.seen-3, 0) // a terminator may straddle the last read
+		end := openai.SplitEvent(rest[from:])
+		if end < 0 {
+			c.seen = len(rest)
+			return progressed
+		}
+		end += from
+		c.seen = 0
+		keep, rewrite := c.inspect(rest[:end])
+		if keep && rewrite == nil {
+			c.ready += end
+			progressed = true
+			continue
+		}
+		c.pend = pending{end: end, keep: keep, rewrite: rewrite}
+	}
+}
+
+// inspect reads one event: usage, the data kept for offline counting, and
+// whether it passes as is (keep, nil), rewritten (keep, bytes) or not at all.
+func (c *sseCapture) inspect(ev []byte) (keep bool, rewrite []byte) {
+	name, data := eventData(ev)
+	c.s.streamEvents++
+	if c.s.firstToken.IsZero() && carriesContent(name, data) {
+		c.s.firstToken = c.now()
+	}
+	if hasUsageObject(data) {
+		chunk := openai.ParseStreamChunk(string(name), data)
+		if chunk.Usage != nil {
+			c.s.usage, c.s.usageSeen = *chunk.Usage, true
+		}
+		if c.strip && chunk.UsageOnly {
+			return false, nil
+		}
+	}
+	if c.retain {
+		c.s.streamData = appendFrame(appendFrame(c.s.streamData, name), data)
+	}
+	if !c.strip || !bytes.Contains(ev, usageKey) {
+		return true, nil
+	}
+	out := c.editAt[:0]
+	changed := false
+	for len(ev) > 0 {
+		i, m := nextUsageNull(ev)
+		if i < 0 {
+			break
+		}
+		out = append(out, ev[:i]...)
+		ev = ev[i+len(m):]
+		changed = true
+	}
+	if !changed {
+		return true, nil
+	}
+	out = append(out, ev...)
+	c.editAt = out
+	return true, out
+}
+
+// contentKeys are the members whose non-empty string value is generated
+// content in chat and completions chunks.
+var contentKeys = [][]byte{[]byte(`"content"`), []byte(`"text"`), []byte(`"arguments"`), []byte(`"refusal"`)}
+
+// carriesContent reports whether a stream event carries generated content:
+// a Responses delta event, or a chunk with a non-empty content, text,
+// arguments or refusal string. It reads the bytes without decoding them.
+func carriesContent(name, data []byte) bool {
+	if bytes.HasSuffix(name, []byte(".delta")) && !bytes.Contains(name, []byte("reasoning")) {
+		return true
+	}
+	if bytes.Contains(data, []byte(`"response.output_text.delta"`)) || bytes.Contains(data, []byte(`"response.function_call_arguments.delta"`)) {
+		return true
+	}
+	for _, k := range contentKeys {
+		for rest := data; ; {
+			i := bytes.Index(rest, k)
+			if i < 0 {
+				break
+			}
+			rest = bytes.TrimLeft(rest[i+len(k):], " \t")
+			if len(rest) > 0 && rest[0] == ':' {
+				v := bytes.TrimLeft(rest[1:], " \t")
+				if len(v) > 1 && v[0] == '"' && v[1] != '"' {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// nextUsageNull finds the earliest "usage":null member in ev.
+func nextUsageNull(ev []byte) (int, []byte) {
+	best, match := -1, []byte(nil)
+	for _, n := range usageNulls {
+		if i := bytes.Index(ev, n); i >= 0 && (best < 0 || i < best) {
+			best, match = i, n
+		}
+	}
+	return best, match
+}
+
+// eventData returns an event's event: name and its data. The common event
+// of one data: line is returned in place; several data: lines are joined.
+func eventData(ev []byte) (name, data []byte) {
+	lines := 0
+	for rest := ev; len(rest) > 0; {
+		line := rest
+		if i := bytes.IndexByte(rest, '\n'); i >= 0 {
+			line, rest = rest[:i], rest[i+1:]
+		} else {
+			rest = nil
+		}
+		line = bytes.TrimSuffix(line, []byte("\r"))
+		switch {
+		case bytes.HasPrefix(line, []byte("data:")):
+			lines++
+			data = bytes.TrimPrefix(line[5:], []byte(" "))
+		case bytes.HasPrefix(line, []byte("event:")):
+			name = bytes.TrimSpace(line[6:])
+		}
+	}
+	if lines > 1 {
+		n, d := openai.EventData(ev)
+		return []byte(n), d
+	}
+	return name, data
+}
+
+// appendFrame appends b to buf with its length in front, so that one flat
+// buffer holds every kept event instead of one allocation each.
+func appendFrame(buf, b []byte) []byte {
+	buf = binary.AppendUvarint(buf, uint64(len(b)))
+	return append(buf, b...)
+}
+
+func nextFrame(buf []byte) (frame, rest []byte, ok bool) {
+	n, k := binary.Uvarint(buf)
+	if k <= 0 || uint64(len(buf)-k) < n {
+		return nil, nil, false
+	}
+	return buf[k : k+int(n)], buf[k+int(n):], true
+}
+
+func (c *sseCapture) Close() error { return c.src.Close() }
+
+// streamText decodes the generated text of the kept stream events, for
+// offline counting and body logging.
+func (s *scope) streamText() string {
+	var b strings.Builder
+	for rest := s.streamData; len(rest) > 0; {
+		name, r, ok := nextFrame(rest)
+		if !ok {
+			break
+		}
+		data, r, ok := nextFrame(r)
+		if !ok {
+			break
+		}
+		rest = r
+		b.WriteString(openai.ParseStreamChunk(string(name), data).Text)
+	}
+	return b.String()
+}
+
+// jsonCapture passes a JSON body through while keeping enough of it to read
+// usage at the end: only its tail, or, when bodies are logged, the whole
+// body up to captureHeadLimit.
+type jsonCapture struct {
+	src      io.ReadCloser
+	s        *scope
+	now      func() time.Time
+	keep     []byte
+	overflow bool
+	done     bool
+	keepBody bool
+}
+
+const (
+	captureHeadLimit = 1 << 20
+	// captureTail is the tail kept to find usage: the usage member is last
+	// in every OpenAI-shaped body and takes a few hundred bytes, so a
+	// small tail holds it with a wide margin.
+	captureTail = 16 << 10
+)
+
+func newJSONCapture(src io.ReadCloser, s *scope, now func() time.Time, keepBody bool) *jsonCapture {
+	return &jsonCapture{src: src, s: s, now: now, keepBody: keepBody}
+}
+
+func (c *jsonCapture) Read(p []byte) (int, error) {
+	n, err := c.src.Read(p)
+	if n > 0 {
+		if c.s.firstByte.IsZero() {
+			c.s.firstByte = c.now()
+		}
+		c.record(p[:n])
+	}
+	if err != nil && !c.done {
+		c.done = true
+		if errors.Is(err, io.EOF) {
+			c.finish()
+		} else {
+			c.s.readFailed()
+		}
+	}
+	return n, err
+}
+
+// record keeps b, or as much of its end as the tail needs.
+func (c *jsonCapture) record(b []byte) {
+	limit := captureTail
+	if c.keepBody {
+		limit = captureHeadLimit + captureTail
+	}
+	if len(c.keep)+len(b) <= limit {
+		c.keep = append(c.keep, b...)
+		return
+	}
+	c.overflow = true
+	if len(b) >= captureTail {
+		c.keep = append(c.keep[:0], b[len(b)-captureTail:]...)
+		return
+	}
+	drop := len(c.keep) + len(b) - captureTail
+	c.keep = append(c.keep[:copy(c.keep, c.keep[drop:])], b...)
+}
+
+func (c *jsonCapture) finish() {
+	// usage is the last member of every OpenAI-shaped body, so the tail
+	// holds it; a full decode is the fallback for a whole body of another
+	// shape.
+	u, ok := usageFromTail(c.keep)
+	if !ok && !c.overflow {
+		u, ok = openai.UsageFromBody(c.keep)
+	}
+	if c.keepBody && !c.overflow {
+		c.s.respBody = c.keep
+	}
+	if ok {
+		c.s.usage, c.s.usageSeen = u, true
+	}
+}
+
+// usageFromTail decodes the last "usage":{…} object in the tail of a body,
+// once.
+func usageFromTail(tail []byte) (openai.Usage, bool) {
+	i := bytes.LastIndex(tail, usageKey)
+	if i <= 0 || tail[i-1] == '\\' { // an escaped quote is text inside a string
+		return openai.Usage{}, false
+	}
+	rest := bytes.TrimLeft(tail[i+len(usageKey):], " \t\r\n")
+	if len(rest) == 0 || rest[0] != ':' {
+		return openai.Usage{}, false
+	}
+	rest = bytes.TrimLeft(rest[1:], " \t\r\n")
+	if len(rest) == 0 || rest[0] != '{' {
+		return openai.Usage{}, false
+	}
+	return openai.UsageJSON(rest)
+}
+
+func (c *jsonCapture) Close() error { return c.src.Close() }

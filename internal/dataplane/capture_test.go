@@ -1,0 +1,213 @@
+package dataplane
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"testing/iotest"
+	"time"
+)
+
+func TestHasUsageObject(t *testing.T) {
+	tests := []struct {
+		in   string
+		want bool
+	}{
+		{`{"choices":[],"usage":{"prompt_tokens":1}}`, true},
+		{`{"choices": [], "usage": {"prompt_tokens": 1}}`, true},
+		{`{"choices":[],"usage":null}`, false},
+		{`{"choices": [], "usage": null}`, false},
+		{`{"choices":[{"delta":{"content":"the \"usage\":{ of words"}}]}`, false},
+		{`{"text":"\"usage\""}`, false},
+		{``, false},
+	}
+	for _, tt := range tests {
+		if got := hasUsageObject([]byte(tt.in)); got != tt.want {
+			t.Errorf("%s: %v", tt.in, got)
+		}
+	}
+}
+
+// TestSSECaptureSpacedJSON: a Python-style server's spaced JSON is read and
+// stripped as well as Go's compact JSON.
+func TestSSECaptureSpacedJSON(t *testing.T) {
+	stream := "data: {\"choices\": [{\"delta\": {\"content\": \"hi\"}}], \"usage\": null}\n\n" +
+		"data: {\"choices\": [], \"usage\": {\"prompt_tokens\": 3, \"completion_tokens\": 1, \"total_tokens\": 4}}\n\n" +
+		"data: [DONE]\n\n"
+	s := &scope{injectedUsage: true}
+	c := newSSECapture(io.NopCloser(strings.NewReader(stream)), s, time.Now, true)
+	out, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "data: {\"choices\": [{\"delta\": {\"content\": \"hi\"}}]}\n\ndata: [DONE]\n\n"
+	if string(out) != want || !s.usageSeen || s.usage.TotalTokens != 4 || s.streamText() != "hi" {
+		t.Fatalf("out %q usage %+v text %q", out, s.usage, s.streamText())
+	}
+}
+
+// TestSSECaptureChunking: however the upstream's bytes are cut, the client
+// gets the same events, usage is read once, the injected usage is hidden,
+// and event data is kept only when asked.
+func TestSSECaptureChunking(t *testing.T) {
+	const stream = "data: {\"choices\":[],\"prompt_filter_results\":[]}\n\n" +
+		"data: {\"choices\":[{\"delta\":{\"content\":\"Hel\"}}],\"usage\":null}\r\n\r\n" +
+		"event: message\ndata: {\"choices\":[{\"delta\":\ndata: {\"content\":\"lo\"}}]}\n\n" +
+		"data: {\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":2,\"total_tokens\":5}}\n\n" +
+		"data: [DONE]\n\n"
+	stripped := "data: {\"choices\":[],\"prompt_filter_results\":[]}\n\n" +
+		"data: {\"choices\":[{\"delta\":{\"content\":\"Hel\"}}]}\r\n\r\n" +
+		"event: message\ndata: {\"choices\":[{\"delta\":\ndata: {\"content\":\"lo\"}}]}\n\n" +
+		"data: [DONE]\n\n"
+	readers := map[string]func(io.Reader) io.Reader{
+		"whole":    func(r io.Reader) io.Reader { return r },
+		"one byte": iotest.OneByteReader,
+		"halves":   iotest.HalfReader,
+		"data+err": iotest.DataErrReader,
+	}
+	for name, wrap := range readers {
+		for _, tt := range []struct {
+			strip, retain bool
+			want          string
+			text          string
+		}{
+			{strip: true, retain: true, want: stripped, text: "Hello"},
+			{strip: true, retain: false, want: stripped},
+			{strip: false, retain: true, want: stream, text: "Hello"},
+		} {
+			s := &scope{injectedUsage: tt.strip, streamed: true}
+			c := newSSECapture(io.NopCloser(wrap(strings.NewReader(stream))), s, time.Now, tt.retain)
+			out, err := io.ReadAll(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(out) != tt.want {
+				t.Errorf("%s strip=%v: got\n%q\nwant\n%q", name, tt.strip, out, tt.want)
+			}
+			if !s.usageSeen || s.usage.TotalTokens != 5 {
+				t.Errorf("%s: usage %+v seen %v", name, s.usage, s.usageSeen)
+			}
+			if got := s.streamText(); got != tt.text {
+				t.Errorf("%s retain=%v: text %q, want %q", name, tt.retain, got, tt.text)
+			}
+			if s.streamEvents != 5 {
+				t.Errorf("%s: %d events, want 5", name, s.streamEvents)
+			}
+		}
+	}
+}
+
+// TestSSECaptureCutMidEvent: a stream broken off mid-event passes the
+// partial event on and reports the error, and a client that left before
+// usage arrived is estimated from the events when no text was kept.
+func TestSSECaptureCutMidEvent(t *testing.T) {
+	cut := errors.New("connection reset")
+	src := io.MultiReader(strings.NewReader("data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\ndata: {\"cho"),
+		iotest.ErrReader(cut))
+	s := &scope{injectedUsage: true, streamed: true}
+	c := newSSECapture(io.NopCloser(src), s, time.Now, false)
+	out, err := io.ReadAll(c)
+	if !errors.Is(err, cut) {
+		t.Fatalf("err %v", err)
+	}
+	if !bytes.HasSuffix(out, []byte("data: {\"cho")) {
+		t.Fatalf("partial event lost: %q", out)
+	}
+	if !s.upstreamCut || s.usageSeen {
+		t.Fatalf("cut %v usage %v", s.upstreamCut, s.usageSeen)
+	}
+	if got := s.completionEstimate(func(string) int { t.Fatal("no text was kept"); return 0 }); got != 1 {
+		t.Fatalf("estimate %d, want 1 (one complete event)", got)
+	}
+}
+
+// TestSSECaptureLargeEvent: an event larger than the read buffer grows it
+// and passes whole.
+func TestSSECaptureLargeEvent(t *testing.T) {
+	big := strings.Repeat("x", 3*sseBufSize)
+	stream := "data: {\"choices\":[{\"delta\":{\"content\":\"" + big + "\"}}]}\n\ndata: [DONE]\n\n"
+	s := &scope{}
+	out, err := io.ReadAll(newSSECapture(io.NopCloser(strings.NewReader(stream)), s, time.Now, true))
+	if err != nil || string(out) != stream || s.streamText() != big {
+		t.Fatalf("err %v, out %d bytes (want %d), text %d", err, len(out), len(stream), len(s.streamText()))
+	}
+}
+
+func TestJSONCaptureTail(t *testing.T) {
+	usage := `"usage":{"prompt_tokens":7,"completion_tokens":3,"total_tokens":10}}`
+	for _, size := range []int{0, 100, captureTail, 5 * captureTail} {
+		body := `{"choices":[{"message":{"content":"` + strings.Repeat("y", size) + `"}}],` + usage
+		s := &scope{}
+		c := newJSONCapture(io.NopCloser(iotest.HalfReader(strings.NewReader(body))), s, time.Now, false)
+		out, err := io.ReadAll(c)
+		if err != nil || string(out) != body {
+			t.Fatalf("size %d: err %v", size, err)
+		}
+		if !s.usageSeen || s.usage.TotalTokens != 10 {
+			t.Fatalf("size %d: usage %+v", size, s.usage)
+		}
+		if len(c.keep) > captureTail {
+			t.Fatalf("size %d: kept %d bytes, more than the tail", size, len(c.keep))
+		}
+	}
+}
+
+// BenchmarkSSECapture passes a 20-event chat stream with injected usage
+// through the capture, as moat does for a client that did not ask for usage.
+func BenchmarkSSECapture(b *testing.B) {
+	var sb strings.Builder
+	sb.WriteString("data: {\"choices\":[],\"prompt_filter_results\":[{\"prompt_index\":0,\"content_filter_results\":{}}]}\n\n")
+	for range 20 {
+		sb.WriteString(`data: {"choices":[{"content_filter_results":{},"delta":{"content":" word"},"finish_reason":null,"index":0}],"created":1733500000,"id":"chatcmpl-AbCdEf","model":"gpt-4o-mini-2024-07-18","object":"chat.completion.chunk","system_fingerprint":"fp_abc","usage":null}` + "\n\n")
+	}
+	sb.WriteString(`data: {"choices":[],"usage":{"prompt_tokens":9,"completion_tokens":20,"total_tokens":29}}` + "\n\ndata: [DONE]\n\n")
+	stream := sb.String()
+	p := make([]byte, 32<<10)
+	for _, retain := range []bool{false, true} {
+		name := "usage-expected"
+		if retain {
+			name = "text-kept"
+		}
+		b.Run(name, func(b *testing.B) {
+			b.SetBytes(int64(len(stream)))
+			r := strings.NewReader(stream)
+			for b.Loop() {
+				r.Reset(stream)
+				s := &scope{injectedUsage: true, streamed: true}
+				c := newSSECapture(io.NopCloser(r), s, time.Now, retain)
+				for {
+					if _, err := c.Read(p); err != nil {
+						break
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestCarriesContent(t *testing.T) {
+	tests := []struct {
+		name, data string
+		want       bool
+	}{
+		{"", `{"choices":[],"prompt_filter_results":[{"prompt_index":0}]}`, false},
+		{"", `{"choices":[{"delta":{"content":"","refusal":null,"role":"assistant"}}]}`, false},
+		{"", `{"choices":[{"delta":{"content":"Hi"}}]}`, true},
+		{"", `{"choices": [{"delta": {"content": " there"}}]}`, true},
+		{"", `{"choices":[{"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\""}}]}}]}`, true},
+		{"", `{"choices":[{"delta":{"tool_calls":[{"index":0,"id":"call_1","function":{"arguments":"","name":"f"}}]}}]}`, false},
+		{"", `{"choices":[{"text":" word","index":0}],"object":"text_completion"}`, true},
+		{"", `{"choices":[],"usage":{"prompt_tokens":3}}`, false},
+		{"response.created", `{"type":"response.created","response":{}}`, false},
+		{"response.output_text.delta", `{"type":"response.output_text.delta","delta":"Hi"}`, true},
+		{"", `{"type":"response.function_call_arguments.delta","delta":"{"}`, true},
+		{"", `[DONE]`, false},
+	}
+	for _, tt := range tests {
+		if got := carriesContent([]byte(tt.name), []byte(tt.data)); got != tt.want {
+			t.Errorf("%s %s: %v, want %v", tt.name, tt.data, got, tt.want)
+		}
+	}
+}

@@ -1,0 +1,73 @@
+package dataplane
+
+import (
+	"net/http"
+	"strconv"
+)
+
+// The headers moat sets on answers, all here: Azure's correlation headers
+// on every answer (moat's own and the upstream's), and moat's remaining
+// limits on answers from the upstream.
+
+// commonHeaders are the headers setCommonHeaders writes.
+var commonHeaders = []string{"Apim-Request-Id", "X-Request-Id", "X-Ms-Region", "Strict-Transport-Security", "X-Ms-Client-Request-Id"}
+
+// setCommonHeaders sets the headers Azure sends on every answer, including
+// front-door errors, so moat's denials look like Azure's.
+func setCommonHeaders(h http.Header, id, region string) {
+	h.Set("Apim-Request-Id", id)
+	h.Set("X-Request-Id", id)
+	h.Set("X-Ms-Region", region)
+	h.Set("Strict-Transport-Security", "max-age=31536000; includeSubDomains; preload")
+}
+
+// answerHeaders sets the correlation headers on an answer moat writes
+// itself (an error, a listing, whoami), echoing the client's
+// x-ms-client-request-id.
+func (p *Pipeline) answerHeaders(h http.Header, s *scope) {
+	setCommonHeaders(h, s.id, p.region)
+	if s.clientRequestID != "" {
+		h.Set("X-Ms-Client-Request-Id", s.clientRequestID)
+	}
+}
+
+// clearAnswerHeaders removes what answerHeaders set before a call goes to
+// the upstream: ReverseProxy adds the upstream's headers to these rather
+// than replacing them; upstreamHeaders (or proxyError) sets them instead.
+func clearAnswerHeaders(h http.Header) {
+	for _, k := range commonHeaders {
+		h.Del(k)
+	}
+}
+
+// upstreamHeaders fixes the headers of the upstream's answer: what must
+// not reach the client goes, moat's request ID is the correlation ID (the
+// client, the log and the upstream's own ID, kept when present, can all be
+// joined on it), and the client is told what moat's limits have left.
+func (p *Pipeline) upstreamHeaders(h http.Header, s *scope) {
+	for _, name := range []string{"Set-Cookie", "Openai-Organization", "Openai-Project"} {
+		h.Del(name)
+	}
+	h.Set("Apim-Request-Id", s.id)
+	setIfAbsent(h, "X-Request-Id", s.id)
+	setIfAbsent(h, "X-Ms-Region", p.region)
+	setIfAbsent(h, "Strict-Transport-Security", "max-age=31536000; includeSubDomains; preload")
+	if s.clientRequestID != "" {
+		setIfAbsent(h, "X-Ms-Client-Request-Id", s.clientRequestID)
+	}
+	if res := s.reservation; res != nil {
+		// The client is held to moat's limits: report what moat has left.
+		if res.RemainingTokens >= 0 {
+			h.Set("X-Ratelimit-Remaining-Tokens", strconv.Itoa(res.RemainingTokens))
+		}
+		if res.RemainingRequests >= 0 {
+			h.Set("X-Ratelimit-Remaining-Requests", strconv.Itoa(res.RemainingRequests))
+		}
+	}
+}
+
+func setIfAbsent(h http.Header, k, v string) {
+	if h.Get(k) == "" {
+		h.Set(k, v)
+	}
+}

@@ -1,0 +1,174 @@
+package dataplane
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/moat-gw/moat/internal/openai"
+	"github.com/moat-gw/moat/internal/route"
+	"github.com/moat-gw/moat/internal/upstream"
+)
+
+// callTransport sends a call to its deployment's pool: it walks the
+// candidates the routing policy returns (priority tiers, weights, benched
+// and tripped members left out), replays the buffered body to each, and
+// fails over on connect errors, timeouts, 429 and 5xx. Failover happens only
+// here, before ReverseProxy has written anything to the client, so no call is
+// ever retried after its first byte reached the client.
+type callTransport struct{ p *Pipeline }
+
+func (ct *callTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	s := scopeFrom(r.Context())
+	if s == nil {
+		return nil, fmt.Errorf("call without scope")
+	}
+	p, dep := ct.p, s.deployment
+	cands, err := p.candidates(s)
+	if err != nil {
+		return nil, err // *route.Unavailable: every member benched or tripped
+	}
+	if len(cands) > p.maxAttempts {
+		cands = cands[:p.maxAttempts]
+	}
+	if int64(len(s.body)) > p.maxRetry {
+		cands = cands[:1] // too large to keep for replay: one attempt only
+	}
+	for i, name := range cands {
+		m := dep.members[name]
+		start := p.now()
+		resp, err := ct.attempt(r, s, m)
+		out := outcomeOf(resp, err)
+		dep.pool.Observe(name, out, p.now())
+		s.noteAttempt(name, out, p.now().Sub(start))
+		p.metrics.attempts.WithLabelValues(name, attemptOutcome(out)).Inc()
+		if i == len(cands)-1 || r.Context().Err() != nil || !route.Retryable(out.Status, err) {
+			return resp, err
+		}
+		if resp != nil {
+			_, _ = io.CopyN(io.Discard, resp.Body, 64<<10) // lets the connection be reused
+			resp.Body.Close()
+		}
+	}
+	panic("unreachable")
+}
+
+// attempt sends the call to one pool member.
+func (ct *callTransport) attempt(r *http.Request, s *scope, m poolMember) (*http.Response, error) {
+	t := m.target
+	uc := upstream.Call{Operation: s.call.Operation, Deployment: m.upstream, APIVersion: s.call.APIVersion,
+		Path: s.call.UpstreamPath, Query: s.call.Query}
+	body, injected, err := ct.p.upstreamBody(s, t, uc)
+	if err != nil {
+		return nil, err
+	}
+	if s.cancelUpstream != nil {
+		s.cancelUpstream() // the previous attempt is over
+	}
+	ctx, cancel := context.WithCancel(r.Context())
+	s.cancelUpstream = cancel
+	out := r.Clone(ctx)
+	out.URL = t.URL(uc)
+	out.Host = out.URL.Host
+	out.Body = io.NopCloser(bytes.NewReader(body))
+	out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	out.ContentLength = int64(len(body))
+	out.Header.Set("Content-Length", strconv.Itoa(len(body)))
+	out.Header.Del("Accept-Encoding") // usage must be readable; the transport negotiates gzip itself
+	if ct.p.tel != nil {
+		ct.p.tel.Inject(s.span, out.Header) // the upstream's trace joins the call's
+	}
+	s.upstream, s.member, s.injectedUsage = t.Name(), m, injected
+	s.attempts++
+	if err := t.Authorize(ctx, out); err != nil {
+		return nil, err
+	}
+	s.upstreamStart = ct.p.now()
+	resp, err := t.Transport().RoundTrip(out)
+	s.upstreamHeader = ct.p.now()
+	if err == nil {
+		s.upstreamStatus = resp.StatusCode
+	}
+	return resp, err
+}
+
+// upstreamBody adapts the client's body for one target: the model name where
+// the target routes on it, and include_usage when the client did not ask
+// for stream usage but the target can give it.
+func (p *Pipeline) upstreamBody(s *scope, t *upstream.Target, uc upstream.Call) ([]byte, bool, error) {
+	out, err := t.RewriteBody(uc, s.body)
+	if err != nil {
+		return nil, false, err
+	}
+	if s.req.Stream && !s.req.WantsUsageChunk() && t.InjectStreamUsage(uc) {
+		if out, err = openai.WithUsageRequested(out); err != nil {
+			return nil, false, err
+		}
+		return out, true, nil
+	}
+	return out, false, nil
+}
+
+// outcomeOf reads what the routing policy learns from an attempt.
+func outcomeOf(resp *http.Response, err error) route.Outcome {
+	if err != nil {
+		return route.Outcome{Err: err, RemainingTokens: -1}
+	}
+	o := route.Outcome{Status: resp.StatusCode, RemainingTokens: -1}
+	h := resp.Header
+	// Absent headers are not parsed: a failed parse allocates its error.
+	if s := h.Get("X-Ratelimit-Remaining-Tokens"); s != "" {
+		if v, err := strconv.Atoi(s); err == nil && v >= 0 {
+			o.RemainingTokens = v
+		}
+	}
+	ms, sec := h.Get("Retry-After-Ms"), h.Get("Retry-After")
+	if ms == "" && sec == "" {
+		return o
+	}
+	if v, err := strconv.ParseFloat(ms, 64); err == nil && v > 0 {
+		o.RetryAfter = time.Duration(v * float64(time.Millisecond))
+	} else if v, err := strconv.Atoi(sec); err == nil && v > 0 {
+		o.RetryAfter = time.Duration(v) * time.Second
+	}
+	return o
+}
+
+func attemptOutcome(o route.Outcome) string {
+	switch {
+	case o.Err != nil:
+		return "error"
+	case o.Status == http.StatusTooManyRequests:
+		return "throttled"
+	case o.Status >= 500:
+		return "server_error"
+	default:
+		return strconv.Itoa(o.Status/100) + "xx"
+	}
+}
+
+// noteAttempt keeps a compact trace of the attempts for the request log.
+func (s *scope) noteAttempt(name string, o route.Outcome, took time.Duration) {
+	var b strings.Builder
+	if len(s.attemptLog) > 0 {
+		b.WriteString(s.attemptLog)
+		b.WriteString("; ")
+	}
+	b.WriteString(name)
+	b.WriteByte(' ')
+	if o.Err != nil {
+		b.WriteString("error")
+	} else {
+		b.WriteString(strconv.Itoa(o.Status))
+	}
+	fmt.Fprintf(&b, " %dms", took.Milliseconds())
+	if o.RetryAfter > 0 {
+		fmt.Fprintf(&b, " retry-after=%s", o.RetryAfter)
+	}
+	s.attemptLog = b.String()
+}
