@@ -9,12 +9,11 @@ import (
 	"github.com/moat-gw/moat/internal/httpx"
 	"github.com/moat-gw/moat/internal/openai"
 	"github.com/moat-gw/moat/internal/ratelimit"
-	"github.com/moat-gw/moat/internal/tokens"
 )
 
 // Admission reserves a call's tokens on an upper bound of its prompt (its
 // text's bytes: no byte-level BPE count exceeds them, see
-// tokens.PromptBound), read from the body in a fraction of a microsecond
+// tokens.Counter.PromptBound), read from the body in a fraction of a microsecond
 // per KiB, instead of tokenizing the prompt on every call. The prompt is
 // counted exactly only when the bound comes near a limit's budget:
 //
@@ -40,7 +39,7 @@ func (p *Pipeline) admitTokens(ctx context.Context, s *scope, reqs []ratelimit.R
 	}
 	bound := 0
 	if !s.call.Operation.Multipart && s.req != nil {
-		bound = tokens.PromptBound(s.req)
+		bound = p.tokens.PromptBound(s.req)
 	}
 	if bound == 0 {
 		setTokens(reqs, out)

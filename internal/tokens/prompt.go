@@ -62,6 +62,14 @@ func (c *Counter) PromptWithin(ctx context.Context, model string, r *openai.Requ
 // It reads the JSON in place, about a tenth of a microsecond per KiB,
 // so admission can reserve on it and tokenize only near a limit.
 func PromptBound(r *openai.Request) int {
+	return promptBound(r)
+}
+
+// PromptBound is the package's PromptBound, as a method for callers that
+// hold a Counter behind an interface.
+func (c *Counter) PromptBound(r *openai.Request) int { return promptBound(r) }
+
+func promptBound(r *openai.Request) int {
 	if r == nil {
 		return 0
 	}
