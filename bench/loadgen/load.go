@@ -25,6 +25,8 @@ type sample struct {
 type caller struct {
 	url    string
 	key    string
+	keys   []string     // when set, calls rotate through them (-keys)
+	next   atomic.Int64 // the next key of keys
 	body   []byte
 	stream bool
 	client *http.Client
@@ -93,7 +95,11 @@ func (c *caller) call(ctx context.Context, buf []byte) sample {
 		return sample{err: err.Error()}
 	}
 	req.Header["Content-Type"] = []string{"application/json"}
-	req.Header["Api-Key"] = []string{c.key}
+	key := c.key
+	if len(c.keys) > 0 {
+		key = c.keys[int(c.next.Add(1)-1)%len(c.keys)]
+	}
+	req.Header["Api-Key"] = []string{key}
 	start := time.Now()
 	resp, err := c.client.Do(req)
 	if err != nil {

@@ -35,6 +35,7 @@ func main() {
 	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured warm-up before the measured window")
 	flag.BoolVar(&o.stream, "stream", false, "ask for a stream and measure time to first byte as well")
 	flag.StringVar(&o.key, "key", "bench", "value of the api-key header")
+	flag.StringVar(&o.keysFile, "keys", "", "file of api keys, one a line: calls rotate through them (overrides -key)")
 	flag.DurationVar(&o.timeout, "timeout", 10*time.Second, "per-call timeout")
 	flag.StringVar(&o.watch, "watch", "", "processes to measure besides loadgen itself, as name=pid[,name=pid…] (Linux /proc)")
 	flag.StringVar(&o.metrics, "metrics", "", "moat /metrics URL: wait for the request log and report written/dropped records")
@@ -66,6 +67,7 @@ type options struct {
 	warmup      time.Duration
 	stream      bool
 	key         string
+	keysFile    string
 	timeout     time.Duration
 	watch       string
 	metrics     string
@@ -121,6 +123,13 @@ func run(ctx context.Context, o options) (*Result, error) {
 		body = fixture.StreamRequest
 	}
 	c := newCaller(o.url, o.key, []byte(body), o.concurrency, o.timeout, o.stream)
+	if o.keysFile != "" {
+		b, err := os.ReadFile(o.keysFile)
+		if err != nil {
+			return nil, err
+		}
+		c.keys = strings.Fields(string(b))
+	}
 	defer c.close()
 
 	if o.warmup > 0 {

@@ -47,6 +47,7 @@ type Pipeline struct {
 	depNames         []string
 	targets          map[string]*upstream.Target
 	tokens           TokenCounter
+	loose            looseSet // calls in flight on a prompt bound (admission.go)
 	proxy            *httputil.ReverseProxy
 	metrics          *Metrics
 	sink             func(reqlog.Record)
@@ -92,6 +93,9 @@ type poolMember struct {
 // from above, and stops with ctx's error when the client leaves.
 type TokenCounter interface {
 	PromptWithin(ctx context.Context, model string, r *openai.Request, maxExactBytes int) (int, error)
+	// PromptBound is an upper bound of PromptWithin's count, found without
+	// tokenizing (admission reserves on it away from a limit's edge).
+	PromptBound(r *openai.Request) int
 	Count(model, text string) int
 }
 

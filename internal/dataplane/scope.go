@@ -53,6 +53,7 @@ type scope struct {
 	cancelUpstream context.CancelFunc
 	idleTimedOut   atomic.Bool
 	reservation    *ratelimit.Reservation
+	loose          *looseCall // the reservation holds a prompt bound (admission.go)
 	upstreamStart  time.Time
 	upstreamHeader time.Time
 	firstByte      time.Time

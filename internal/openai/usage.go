@@ -1,6 +1,11 @@
 package openai
 
-import "encoding/json"
+import (
+	"bytes"
+	"encoding/json"
+	"strconv"
+	"strings"
+)
 
 // Usage is the token accounting of one call.
 type Usage struct {
@@ -97,5 +102,137 @@ func UsageObject(dec *json.Decoder) (Usage, bool) {
 	if dec.Decode(&w) != nil {
 		return Usage{}, false
 	}
+	return w.usage()
+}
+
+// usageNames are the usageWire members, as encoding/json matches them.
+var usageNames = [...]string{"prompt_tokens", "completion_tokens", "total_tokens", "input_tokens", "output_tokens"}
+
+// detailNames are usageWire's detail members, in usageWire's order.
+var detailNames = [...]string{"prompt_tokens_details", "completion_tokens_details", "input_tokens_details", "output_tokens_details"}
+
+// detailsMember returns the index in detailNames of key, matched as
+// encoding/json matches names.
+func detailsMember(key []byte) (int, bool) {
+	for f, name := range detailNames {
+		if strings.EqualFold(string(key), name) {
+			return f, true
+		}
+	}
+	return 0, false
+}
+
+// detailNamesInner are usageDetails' members.
+var detailNamesInner = [...]string{"cached_tokens", "audio_tokens", "reasoning_tokens"}
+
+// detailsJSON decodes a valid details object into d the way encoding/json
+// would for the common shape (plain names, integer or null counts); it
+// reports false for anything else, which the caller hands to the decoder.
+func detailsJSON(obj []byte, d *usageDetails) bool {
+	fields := [...]*int{&d.CachedTokens, &d.AudioTokens, &d.ReasoningTokens}
+	for i := 1; ; {
+		i = skipSpace(obj, i)
+		if obj[i] == '}' {
+			return true
+		}
+		if obj[i] == ',' {
+			i = skipSpace(obj, i+1)
+		}
+		kend := skipString(obj, i)
+		key := obj[i+1 : kend-1]
+		i = skipSpace(obj, skipSpace(obj, kend)+1) // past ':'
+		vend := skipValue(obj, i)
+		if bytes.IndexByte(key, '\\') >= 0 {
+			return false
+		}
+		for f, name := range detailNamesInner {
+			if !strings.EqualFold(string(key), name) {
+				continue
+			}
+			if v := obj[i:vend]; string(v) != "null" {
+				n, err := strconv.Atoi(string(v))
+				if err != nil {
+					return false
+				}
+				*fields[f] = n
+			}
+			break
+		}
+		i = vend
+	}
+}
+
+// UsageJSON decodes the usage object that starts at b[0] ('{'), ignoring
+// whatever follows it, as UsageObject does, but without a json.Decoder and
+// without reflection for the common shape: an object whose members have
+// plain names and whose counts are integers. Anything else (an escaped
+// name, a count that is not an integer) goes to UsageObject, so the two
+// always agree (FuzzUsageJSON).
+func UsageJSON(b []byte) (Usage, bool) {
+	end := skipValue(b, 0)
+	if len(b) == 0 || b[0] != '{' || !json.Valid(b[:end]) {
+		return UsageObject(json.NewDecoder(bytes.NewReader(b)))
+	}
+	obj := b[:end]
+	var vals [len(usageNames)]*int
+	var store [len(usageNames)]int
+	var details [len(detailNames)]*usageDetails
+	var detailStore [len(detailNames)]usageDetails
+	for i := 1; ; {
+		i = skipSpace(obj, i)
+		if obj[i] == '}' {
+			break
+		}
+		if obj[i] == ',' {
+			i = skipSpace(obj, i+1)
+		}
+		kend := skipString(obj, i)
+		key := obj[i+1 : kend-1]
+		i = skipSpace(obj, skipSpace(obj, kend)+1) // past ':'
+		vend := skipValue(obj, i)
+		if bytes.IndexByte(key, '\\') >= 0 {
+			return UsageObject(json.NewDecoder(bytes.NewReader(b)))
+		}
+		if f, ok := detailsMember(key); ok {
+			// The details price a call (package cost): small objects,
+			// decoded on their own.
+			switch v := obj[i:vend]; {
+			case string(v) == "null":
+				details[f] = nil
+			case v[0] == '{':
+				if details[f] == nil { // a repeated member merges into the first, as encoding/json does
+					detailStore[f] = usageDetails{}
+				}
+				if !detailsJSON(v, &detailStore[f]) {
+					return UsageObject(json.NewDecoder(bytes.NewReader(b)))
+				}
+				details[f] = &detailStore[f]
+			default:
+				return Usage{}, false // not an object: the decoder fails too
+			}
+			i = vend
+			continue
+		}
+		for f, name := range usageNames {
+			if !strings.EqualFold(string(key), name) {
+				continue
+			}
+			switch v := obj[i:vend]; {
+			case string(v) == "null":
+				vals[f] = nil
+			default:
+				n, err := strconv.Atoi(string(v))
+				if err != nil {
+					return Usage{}, false // not an int: the decoder fails too
+				}
+				store[f] = n
+				vals[f] = &store[f]
+			}
+			break
+		}
+		i = vend
+	}
+	w := usageWire{PromptTokens: vals[0], CompletionTokens: vals[1], TotalTokens: vals[2], InputTokens: vals[3], OutputTokens: vals[4],
+		PromptDetails: details[0], CompletionDetails: details[1], InputDetails: details[2], OutputDetails: details[3]}
 	return w.usage()
 }

@@ -19,10 +19,10 @@ type rem struct {
 // op is one step of a scenario on a fake clock.
 type op struct {
 	at     time.Duration
-	do     string // reserve, settle, cancel
+	do     string // reserve, settle, adjust, cancel
 	limits []string
-	tokens int // reserve: estimate; settle: actual
-	ref    int // settle, cancel: index of the reserving op
+	tokens int // reserve: estimate; settle, adjust: actual
+	ref    int // settle, adjust, cancel: index of the reserving op
 	deny   *Denial
 	rem    *rem // checked when admitted
 }
@@ -69,6 +69,15 @@ func TestLimiterScenarios(t *testing.T) {
 			{at: 0, do: "reserve", limits: []string{"L"}, tokens: 800},
 			{at: s, do: "settle", ref: 0, tokens: 200},
 			{at: 2 * s, do: "reserve", limits: []string{"L"}, tokens: 800, rem: &rem{0, -1, -1}},
+		}},
+		{"adjust gives an upper bound's excess back before settling", []op{
+			{at: 0, do: "reserve", limits: []string{"L", "Q"}, tokens: 900, rem: &rem{100, -1, 100}},
+			{at: s, do: "reserve", limits: []string{"L"}, tokens: 500, deny: deny("key:a", DeniedTokens, 59*s, rem{100, -1, -1})},
+			{at: s, do: "adjust", ref: 0, tokens: 300},
+			{at: s, do: "reserve", limits: []string{"L"}, tokens: 500, rem: &rem{200, -1, -1}},
+			{at: 2 * s, do: "settle", ref: 0, tokens: 250},
+			{at: 2 * s, do: "adjust", ref: 0, tokens: 10}, // settled: no effect
+			{at: 3 * s, do: "reserve", limits: []string{"L", "Q"}, tokens: 250, rem: &rem{0, -1, 500}},
 		}},
 		{"settle charges usage above the estimate", []op{
 			{at: 0, do: "reserve", limits: []string{"L"}, tokens: 100},
@@ -165,6 +174,10 @@ func runOps(t *testing.T, l Limiter, limits map[string]*Limit, ops []op) {
 		case "settle":
 			if err := res[o.ref].Settle(ctx, now, o.tokens); err != nil {
 				t.Fatalf("op %d: settle: %v", i, err)
+			}
+		case "adjust":
+			if err := res[o.ref].Adjust(ctx, now, o.tokens); err != nil {
+				t.Fatalf("op %d: adjust: %v", i, err)
 			}
 		case "cancel":
 			if err := res[o.ref].Cancel(ctx, now); err != nil {

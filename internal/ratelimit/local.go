@@ -213,20 +213,21 @@ func (s *scope) quota(it *item) int64 {
 
 // settle implements settler: each scope is adjusted on its own, since a
 // settle only moves counters and cannot fail.
-func (l *Local) settle(_ context.Context, r *Reservation, now time.Time, actual int64, cancel bool) error {
-	l.adjust(r, now, actual, cancel, false)
+func (l *Local) settle(_ context.Context, r *Reservation, now time.Time, actual int64, how change) error {
+	l.adjust(r, now, actual, how, false)
 	return nil
 }
 
 // adjust moves every scope of r from its charge to actual (or refunds it
 // all on cancel); pend also records the change as not yet seen by Redis.
-func (l *Local) adjust(r *Reservation, now time.Time, actual int64, cancel, pend bool) {
+// Only an adjust leaves the reservation in flight.
+func (l *Local) adjust(r *Reservation, now time.Time, actual int64, how change, pend bool) {
 	nowSec := now.Unix()
 	for i := range r.items {
 		it := &r.items[i]
 		s := it.sc
 		dtok, dreq := actual-it.tokens, int64(0)
-		if cancel {
+		if how == cancel {
 			dtok, dreq = -it.tokens, -1
 		}
 		s.mu.Lock()
@@ -244,7 +245,9 @@ func (l *Local) adjust(r *Reservation, now time.Time, actual int64, cancel, pend
 				s.pending().add(it, -1, dtok, 0) // the quota part only
 			}
 		}
-		s.inflight--
+		if how != adjust {
+			s.inflight--
+		}
 		s.mu.Unlock()
 		it.tokens += dtok
 	}

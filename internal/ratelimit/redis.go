@@ -82,6 +82,9 @@ type Redis struct {
 
 	storeErrs, fallbacks, closed, holds, reseeds, merges atomic.Uint64
 
+	settles     settleBatcher
+	settleTrips atomic.Uint64 // round trips that carried settles
+
 	syncSem chan struct{} // one sync at a time; its holder owns outbox and seq
 	outbox  []batch
 	seq     uint64
@@ -148,13 +151,17 @@ type Stats struct {
 	Reseeds uint64
 	// Merges counts times it merged local admissions into Redis.
 	Merges uint64
+	// SettleRoundTrips counts round trips to Redis that carried settles:
+	// concurrent calls share one.
+	SettleRoundTrips uint64
 }
 
 // Stats returns a snapshot of the counters.
 func (r *Redis) Stats() Stats {
 	return Stats{StoreErrors: r.storeErrs.Load(), FallbackReserves: r.fallbacks.Load(),
 		FailClosedDenials: r.closed.Load(), StoreDown: r.down.Load(),
-		Holds: r.holds.Load(), Reseeds: r.reseeds.Load(), Merges: r.merges.Load()}
+		Holds: r.holds.Load(), Reseeds: r.reseeds.Load(), Merges: r.merges.Load(),
+		SettleRoundTrips: r.settleTrips.Load()}
 }
 
 // errStoreSkipped is the cause of denials made while the store is skipped

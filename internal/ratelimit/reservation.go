@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -49,6 +50,8 @@ type Reservation struct {
 	items []item    // points into buf unless a call has more scopes
 	buf   [4]item
 	done  atomic.Bool
+	// mu orders an Adjust against the Settle or Cancel that ends it.
+	mu sync.Mutex
 }
 
 // item is one scope's part of a reservation.
@@ -61,10 +64,22 @@ type item struct {
 	qEnd   int64 // unix second it ends
 }
 
-// settler makes a reservation's charge final in the store that holds it.
+// settler moves a reservation's charge in the store that holds it.
 type settler interface {
-	settle(ctx context.Context, r *Reservation, now time.Time, actual int64, cancel bool) error
+	settle(ctx context.Context, r *Reservation, now time.Time, actual int64, how change) error
 }
+
+// change is what a settle does to a reservation's charge.
+type change uint8
+
+const (
+	// final: the charge becomes actual and the reservation ends.
+	final change = iota
+	// cancel: the charge and the request are refunded, and it ends.
+	cancel
+	// adjust: the charge becomes actual and the reservation stays open.
+	adjust
+)
 
 // Settle makes the charge the actual token count: the difference to the
 // estimate is refunded or added in every scope (see the package doc for
@@ -77,7 +92,25 @@ func (r *Reservation) Settle(ctx context.Context, now time.Time, actualTokens in
 	if r.owner == nil {
 		return nil
 	}
-	return r.owner.settle(ctx, r, now, int64(max(actualTokens, 0)), false)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.owner.settle(ctx, r, now, int64(max(actualTokens, 0)), final)
+}
+
+// Adjust moves the charge to tokens without ending the reservation: the
+// caller learned a better estimate (an exact count where it reserved an
+// upper bound) and gives the difference back to concurrent calls at once.
+// It does nothing once the reservation is settled or cancelled.
+func (r *Reservation) Adjust(ctx context.Context, now time.Time, tokens int) error {
+	if r.owner == nil {
+		return nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.done.Load() {
+		return nil
+	}
+	return r.owner.settle(ctx, r, now, int64(max(tokens, 0)), adjust)
 }
 
 // Cancel refunds the whole charge, tokens and the request, because the
@@ -89,7 +122,9 @@ func (r *Reservation) Cancel(ctx context.Context, now time.Time) error {
 	if r.owner == nil {
 		return nil
 	}
-	return r.owner.settle(ctx, r, now, 0, true)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.owner.settle(ctx, r, now, 0, cancel)
 }
 
 // Tokens returns the tokens charged per scope right now: the estimate before

@@ -154,6 +154,49 @@ func BenchmarkPromptWithin(b *testing.B) {
 	}
 }
 
+// BenchmarkPromptDecoded is BenchmarkPromptWithin with the decoder the
+// walk replaced (decoded_test.go): json.Unmarshal into any values, then
+// the count. The difference is what reading the JSON in place saves.
+func BenchmarkPromptDecoded(b *testing.B) {
+	c := New()
+	for _, in := range []struct{ name, unit string }{{"prose", prose}} {
+		for _, size := range benchSizes[:2] {
+			content, _ := json.Marshal(repeatTo(in.unit, size))
+			body := []byte(`{"messages":[{"role":"system","content":"You are helpful."},{"role":"user","content":` + string(content) + `}],"max_tokens":100}`)
+			r, err := openai.ParseRequest(body)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Run(fmt.Sprintf("%s/%s", in.name, sizeName(size)), func(b *testing.B) {
+				perKiB(b, len(body), func() {
+					if _, err := c.decodedPromptWithin(context.Background(), "gpt-4o", r, 1<<20); err != nil {
+						b.Fatal(err)
+					}
+				})
+			})
+		}
+	}
+}
+
+// BenchmarkPromptBound is what admission pays per KiB of body when a
+// limit is far from its budget: the upper bound, read from the raw JSON
+// without tokenizing (the exact count runs only near a limit).
+func BenchmarkPromptBound(b *testing.B) {
+	for _, in := range []struct{ name, unit string }{{"prose", prose}, {"space-newline", " \n"}, {"randomwords", randomWords()}, {"unicode", benchInputs[2].unit}} {
+		for _, size := range benchSizes {
+			content, _ := json.Marshal(repeatTo(in.unit, size))
+			body := []byte(`{"messages":[{"role":"system","content":"You are helpful."},{"role":"user","content":` + string(content) + `}],"max_tokens":100}`)
+			r, err := openai.ParseRequest(body)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Run(fmt.Sprintf("%s/%s", in.name, sizeName(size)), func(b *testing.B) {
+				perKiB(b, len(body), func() { PromptBound(r) })
+			})
+		}
+	}
+}
+
 func sizeName(n int) string {
 	if n >= 1<<20 {
 		return fmt.Sprintf("%dMiB", n>>20)

@@ -174,14 +174,15 @@ func TestCanceledContextStopsCounting(t *testing.T) {
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("PromptWithin with a canceled context: err %v", err)
 	}
-	if want := 3 + 1 + len(text) + 3; n != want {
+	// The role is read after the content, so it is bounded too.
+	if want := 3 + len("user") + len(text) + 3; n != want {
 		t.Fatalf("PromptWithin with a canceled context = %d, want the bound %d", n, want)
 	}
 }
 
-// TestPromptWalksLikePromptText holds PromptWithin's single decode of the
+// TestPromptWalksLikePromptText holds PromptWithin's walk of the raw
 // messages to the rules of openai.Request.PromptText: the texts it counts
-// are exactly the ones PromptText gathers.
+// are exactly the ones PromptText gathers, and each message's role.
 func TestPromptWalksLikePromptText(t *testing.T) {
 	bodies := []string{
 		cookbookMessages,
@@ -198,19 +199,23 @@ func TestPromptWalksLikePromptText(t *testing.T) {
 		}
 		var got []string
 		p := promptCount{budget: -1}
-		p.onText = func(s string) { got = append(got, s) }
-		if v, ok := decode(r.Messages); ok {
-			p.walk(v, "")
-		}
-		for _, raw := range [][]byte{r.Prompt, r.Input} {
-			if v, ok := decode(raw); ok {
-				p.walk(v, "")
-			}
-		}
+		p.onText = func(s string) { got = append(got, strings.Clone(s)) }
+		walkPrompt(r, &p)
 		if r.Instructions != "" {
 			p.text(r.Instructions)
 		}
+		// PromptText leaves out the roles, which the count adds per message.
 		want := r.PromptText()
+		var msgs []any
+		if json.Unmarshal(r.Messages, &msgs) == nil {
+			for _, m := range msgs {
+				if obj, ok := m.(map[string]any); ok {
+					if role, _ := obj["role"].(string); role != "" {
+						want = append(want, role)
+					}
+				}
+			}
+		}
 		if !sameMultiset(got, want) {
 			t.Errorf("%s:\n walk %q\n PromptText %q", body, got, want)
 		}

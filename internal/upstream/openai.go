@@ -102,7 +102,7 @@ var usageKey = []byte(`"usage"`)
 // fallback for a whole body of another shape (Responses).
 func openaiAnswerUsage(tail []byte, whole bool) (openai.Usage, bool) {
 	if raw, ok := lastUsageObject(tail); ok {
-		if u, ok := openai.UsageObject(json.NewDecoder(bytes.NewReader(raw))); ok {
+		if u, ok := openai.UsageJSON(raw); ok {
 			return u, true
 		}
 	}

@@ -194,10 +194,14 @@ func objectURL(base *url.URL, root []string, c Call) *url.URL {
 
 // retryAfter reads Retry-After-Ms (Azure OpenAI) or Retry-After in seconds.
 func retryAfter(h http.Header) time.Duration {
-	if v, err := strconv.ParseFloat(h.Get("Retry-After-Ms"), 64); err == nil && v > 0 {
+	ms, sec := h.Get("Retry-After-Ms"), h.Get("Retry-After")
+	if ms == "" && sec == "" { // absent headers are not parsed: a failed parse allocates its error
+		return 0
+	}
+	if v, err := strconv.ParseFloat(ms, 64); err == nil && v > 0 {
 		return time.Duration(v * float64(time.Millisecond))
 	}
-	if v, err := strconv.Atoi(h.Get("Retry-After")); err == nil && v > 0 {
+	if v, err := strconv.Atoi(sec); err == nil && v > 0 {
 		return time.Duration(v) * time.Second
 	}
 	return 0
@@ -206,7 +210,11 @@ func retryAfter(h http.Header) time.Duration {
 // headerInt reads the first of names that holds a non-negative integer, or -1.
 func headerInt(h http.Header, names ...string) int {
 	for _, n := range names {
-		if v, err := strconv.Atoi(h.Get(n)); err == nil && v >= 0 {
+		s := h.Get(n)
+		if s == "" {
+			continue
+		}
+		if v, err := strconv.Atoi(s); err == nil && v >= 0 {
 			return v
 		}
 	}
