@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"flag"
 	"fmt"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/moat-gw/moat/internal/kql"
 	"github.com/moat-gw/moat/internal/logquery"
+	"github.com/moat-gw/moat/internal/store"
 )
 
 // queryUsage is the synopsis of moat logs query.
@@ -55,23 +55,13 @@ func runLogsQuery(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
-	store, err := openLogStore(ctx, cfg)
+	st, err := store.Open(ctx, cfg, store.Options{Existing: true})
 	if err != nil {
 		return err
 	}
-	defer store.Close()
-	db, ok := store.(interface {
-		DB() *sql.DB
-		Dialect() string
-	})
-	if !ok {
-		return fmt.Errorf("log store %T cannot run queries", store)
-	}
-	dialect := kql.SQLite
-	if db.Dialect() == "postgres" {
-		dialect = kql.Postgres
-	}
-	runner := &logquery.Runner{DB: db.DB(), Dialect: dialect, Timeout: *timeout, Options: kql.Options{Rollup: true}}
+	defer st.Close()
+	db, dialect := store.KQL(st)
+	runner := &logquery.Runner{DB: db, Dialect: dialect, Timeout: *timeout, Options: kql.Options{Rollup: true}}
 	res, err := runner.Query(ctx, query)
 	if err != nil {
 		var ke *kql.Error

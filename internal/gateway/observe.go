@@ -2,34 +2,20 @@ package gateway
 
 import (
 	"context"
-	"database/sql"
 	"net/http"
 	"runtime"
 
 	"github.com/moat-gw/moat/internal/dashboard"
 	"github.com/moat-gw/moat/internal/kql"
 	"github.com/moat-gw/moat/internal/logquery"
+	"github.com/moat-gw/moat/internal/store"
 )
 
-// queryable is a store the KQL engine can read.
-type queryable interface {
-	DB() *sql.DB
-	Dialect() string
-}
-
-// logQuery runs KQL on the request-log store, or nil when the store is not
-// queryable.
+// logQuery runs KQL on the request-log store.
 func (s *Server) logQuery() func(ctx context.Context, q string) (*logquery.Result, error) {
-	st, ok := s.store.(queryable)
-	if !ok {
-		return nil
-	}
-	d := kql.SQLite
-	if st.Dialect() == "postgres" {
-		d = kql.Postgres
-	}
+	db, d := store.KQL(s.store)
 	return func(ctx context.Context, q string) (*logquery.Result, error) {
-		return logquery.RunOptions(ctx, st.DB(), d, q, s.now(), kql.Options{Rollup: true})
+		return logquery.RunOptions(ctx, db, d, q, s.now(), kql.Options{Rollup: true})
 	}
 }
 
@@ -37,9 +23,6 @@ func (s *Server) logQuery() func(ctx context.Context, q string) (*logquery.Resul
 // management mux. Both need Moat/logs/read (the Moat Log Reader role).
 func (s *Server) mountObservability(mux *http.ServeMux) {
 	query := s.logQuery()
-	if query == nil {
-		return
-	}
 	authorize := func(r *http.Request, action string) (string, error) {
 		return s.pipe.Load().AuthorizeManagement(r, action)
 	}
