@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/moat-gw/moat/internal/admin"
-	"github.com/moat-gw/moat/internal/auth"
 	"github.com/moat-gw/moat/internal/config"
 	"github.com/moat-gw/moat/internal/store"
 )
@@ -45,7 +44,7 @@ func openService(ctx context.Context, path string, stderr io.Writer) (*admin.Ser
 	}
 	svc, err := admin.NewService(admin.Options{
 		Keys: st, Assignments: st, Audit: st,
-		Hasher: auth.NewHasher([]byte(cfg.Auth.Pepper.Value())),
+		Hasher: cfg.Auth.Hasher(),
 		Roles:  rc.Roles,
 	})
 	if err != nil {

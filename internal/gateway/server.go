@@ -116,10 +116,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Server, error) {
 		return nil, err
 	}
 	s.store = st
-	s.writer, err = reqlog.OpenWriter(st, reqlog.WriterOptions{
-		QueueSize: cfg.Log.QueueSize, BatchSize: cfg.Log.BatchSize, FlushInterval: cfg.Log.FlushInterval.D(),
-		SpoolDir: cfg.Log.SpoolDir, SpoolMaxBytes: int64(cfg.Log.SpoolMaxBytes), FsyncInterval: cfg.Log.SpoolFsyncInterval.D(),
-	}, s.log)
+	s.writer, err = reqlog.OpenWriter(st, cfg.Log.WriterOptions(), s.log)
 	if err != nil {
 		s.closeStores(ctx)
 		return nil, err
