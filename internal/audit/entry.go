@@ -21,6 +21,10 @@ const (
 	ActionKeyRegenerate = "key.regenerate"
 	ActionRoleAssign    = "role.assign"
 	ActionRoleRemove    = "role.remove"
+	// ActionLogsContentRead is a log query that read prompt or completion
+	// text; Target is the surface (the query API's path), Details the
+	// query (redacted) and the row count.
+	ActionLogsContentRead = "logs.content.read"
 )
 
 // GenesisHash is the prev_hash of the first entry: 64 zeros, the hex of an

@@ -25,7 +25,7 @@ Usage:
                                          show recent calls from the request log (-f follows)
   moat logs query [--config FILE] [-o table|json|csv] [--timeout 30s] '<KQL>'
                                          query the request log with a KQL subset
-  moat idp [--addr A] [--identity name=clientID:objectID]
+  moat idp [--addr A] [--identity name=clientID:objectID] [--app clientID=redirectURI] [--user upn=objectID]
                                          run a development token issuer (managed-identity protocol, OIDC)
   moat keys create|list|revoke|regenerate [--config FILE]
                                          manage API keys in the configured store (a new key is shown once)

@@ -63,7 +63,7 @@ func tail(ctx context.Context, store reqlog.Store, w io.Writer, n int, follow bo
 		}
 		for _, r := range recs {
 			if asJSON {
-				if err := enc.Encode(r.KQLObject()); err != nil {
+				if err := enc.Encode(withoutContent(r.KQLObject())); err != nil {
 					return err
 				}
 				continue
@@ -94,4 +94,15 @@ func dash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// withoutContent drops the prompt and completion columns from a tailed
+// record: reading them is audited, which moat logs query --content does.
+func withoutContent(obj map[string]any) map[string]any {
+	for _, c := range reqlog.Columns() {
+		if c.Content() {
+			delete(obj, c.KQL)
+		}
+	}
+	return obj
 }

@@ -2,19 +2,23 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
+	"github.com/moat-gw/moat/internal/audit"
 	"github.com/moat-gw/moat/internal/kql"
 	"github.com/moat-gw/moat/internal/logquery"
+	"github.com/moat-gw/moat/internal/reqlog"
 	"github.com/moat-gw/moat/internal/store"
 )
 
 // queryUsage is the synopsis of moat logs query.
-const queryUsage = "usage: moat logs query [--config FILE] [-o table|json|csv] [--timeout 30s] '<KQL>'"
+const queryUsage = "usage: moat logs query [--config FILE] [-o table|json|csv] [--timeout 30s] [--content] '<KQL>'"
 
 // runLogsQuery runs one KQL query on the configured request log and prints
 // the result. Flags may come before or after the query.
@@ -24,6 +28,7 @@ func runLogsQuery(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	format := fs.String("format", "table", "output `format`: table, json or csv")
 	fs.StringVar(format, "o", "table", "the same as --format")
 	timeout := fs.Duration("timeout", logquery.DefaultTimeout, "give up on the query after this long")
+	content := fs.Bool("content", false, "let the query read prompt and completion text (RequestMessages, ResponseMessages); the read is written to the audit log")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), queryUsage)
 		printFlags(fs)
@@ -62,13 +67,28 @@ func runLogsQuery(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	defer st.Close()
 	db, dialect := store.KQL(st)
 	runner := &logquery.Runner{DB: db, Dialect: dialect, Timeout: *timeout, Options: kql.Options{Rollup: true}}
-	res, err := runner.Query(ctx, query)
+	qctx := ctx
+	if *content {
+		qctx = logquery.WithContent(ctx)
+	}
+	res, err := runner.Query(qctx, query)
 	if err != nil {
 		var ke *kql.Error
 		if errors.As(err, &ke) {
+			if !*content && strings.Contains(ke.Msg, logquery.ContentDataAction) {
+				ke.Msg += " (here: moat logs query --content, which is audited)"
+			}
 			return pointAt(query, ke)
 		}
 		return err
+	}
+	if res.Content {
+		// Audited before anything is printed, as the query API does.
+		details, _ := json.Marshal(map[string]any{"query": reqlog.Truncated(query, 2048), "rows": len(res.Rows)})
+		if _, err := st.AppendAudit(context.WithoutCancel(ctx), audit.Record{Time: time.Now(), Actor: cliCaller().Actor,
+			Action: audit.ActionLogsContentRead, Target: "moat logs query", Details: details}); err != nil {
+			return fmt.Errorf("audit the content read: %w", err)
+		}
 	}
 	return write(stdout, res)
 }

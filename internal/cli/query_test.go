@@ -128,3 +128,33 @@ func writeConfig(t *testing.T, text string) string {
 	}
 	return p
 }
+
+// TestLogsQueryContent: prompt text is hidden unless --content is given,
+// and a query that reads it is written to the audit log.
+func TestLogsQueryContent(t *testing.T) {
+	cfg := seededConfig(t)
+	run := func(args ...string) (int, string, string) {
+		var stdout, stderr bytes.Buffer
+		code := cli.Main(context.Background(), append([]string{"logs", "query", "--config", cfg}, args...), &stdout, &stderr)
+		return code, stdout.String(), stderr.String()
+	}
+	if code, _, stderr := run("MoatGatewayLogs | project RequestMessages"); code != 1 || !strings.Contains(stderr, "Moat/logs/content/read") {
+		t.Fatalf("content read without --content: %d %s", code, stderr)
+	}
+	if code, stdout, stderr := run("-o", "csv", "MoatGatewayLogs | take 1"); code != 0 || strings.Contains(stdout, "RequestMessages") {
+		t.Fatalf("whole rows without --content: %d %s %s", code, stdout, stderr)
+	}
+	if code, _, stderr := run("--content", "MoatGatewayLogs | project RequestMessages"); code != 0 {
+		t.Fatalf("--content: %d %s", code, stderr)
+	}
+	if code, _, stderr := run("--content", "MoatGatewayLogs | count"); code != 0 {
+		t.Fatalf("--content without content: %d %s", code, stderr)
+	}
+	var stdout, stderr bytes.Buffer
+	if code := cli.Main(context.Background(), []string{"audit", "list", "--config", cfg}, &stdout, &stderr); code != 0 {
+		t.Fatalf("audit: %d %s", code, stderr.String())
+	}
+	if n := strings.Count(stdout.String(), "logs.content.read"); n != 1 {
+		t.Errorf("%d content reads audited, want 1:\n%s", n, stdout.String())
+	}
+}

@@ -29,7 +29,8 @@ func runSimulator(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	toRate := fs.Float64("timeout-rate", 0, "fraction of calls that hang")
 	dropRate := fs.Float64("drop-rate", 0, "fraction of streams cut before [DONE]")
 	rlRate := fs.Float64("ratelimit-rate", 0, "fraction of calls answered 429 at random")
-	seed := fs.Int64("seed", def.Seed, "seed for generated text, vectors and faults")
+	seed := fs.Int64("seed", def.Seed, "seed for generated text, vectors, IDs and faults (give each simulator of one pool its own)")
+	batchTime := fs.Duration("batch-time", simulator.DefaultBatchTime, "how long a batch takes from validating to completed")
 	keyEnv := fs.String("api-key-env", "", "environment variable holding the API key clients must send (default: any key accepted)")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -53,6 +54,7 @@ func runSimulator(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	opts.Latency = simulator.Latency{TimeToFirstToken: *ttft, TokensPerSecond: *tps, Jitter: *jitter}
 	opts.Faults = simulator.Faults{ErrorRate: *errRate, TimeoutRate: *toRate, DropStreamRate: *dropRate, RateLimitRate: *rlRate}
 	opts.Seed = *seed
+	opts.BatchTime = *batchTime
 	if *keyEnv != "" {
 		v, ok := os.LookupEnv(*keyEnv)
 		if !ok || v == "" {

@@ -51,6 +51,9 @@ type Config struct {
 	Replica Replica `yaml:"replica"`
 	// Telemetry exports traces and metrics over OTLP/HTTP. Off by default.
 	Telemetry Telemetry `yaml:"telemetry"`
+	// Guardrails are rules checked on prompts and completions: block, mask
+	// or flag (docs/data-protection.md). None by default.
+	Guardrails []Guardrail `yaml:"guardrails"`
 
 	fromFile bool
 	noFiles  bool // loaded with NoSecrets: TLS and CA files need not exist here
@@ -107,6 +110,9 @@ type Management struct {
 	// Query bounds the KQL queries served on the management plane (query
 	// API and dashboard), which share the machine with the data plane.
 	Query QueryLimits `yaml:"query"`
+	// Studio configures the studio at /studio/: sign-in, sessions and where
+	// it is served.
+	Studio Studio `yaml:"studio"`
 }
 
 // QueryLimits cap concurrent log queries. Zero means the default.
@@ -175,10 +181,17 @@ type Log struct {
 	SpoolMaxBytes ByteSize `yaml:"spool_max_bytes"`
 	// SpoolFsyncInterval is how often the spool is fsynced: what a power loss can take. Default 100ms.
 	SpoolFsyncInterval Duration `yaml:"spool_fsync_interval"`
-	// Bodies stores prompts and completions in the log when true. Off by default.
+	// Bodies stores prompts and completions in the log when true, for
+	// deployments that do not set log_bodies. Off by default.
 	Bodies bool `yaml:"bodies"`
 	// MaxBodyLogBytes truncates logged bodies. Default 32KiB.
 	MaxBodyLogBytes ByteSize `yaml:"max_body_log_bytes"`
+	// Redact rewrites personal data in logged bodies before they reach the
+	// spool or the store. On (all built-in rules) by default.
+	Redact Redact `yaml:"redact"`
+	// BodyRetention blanks logged bodies older than this, ahead of the
+	// row's own retention; 0 keeps them as long as the row.
+	BodyRetention Duration `yaml:"body_retention"`
 	// Retention deletes records older than this (e.g. "30d"); 0 keeps everything.
 	Retention Duration `yaml:"retention"`
 	// Level is the process log level: debug, info, warn or error.
@@ -248,6 +261,8 @@ type Deployment struct {
 	Model string `yaml:"model"`
 	// Upstreams lists where the deployment is served.
 	Upstreams []DeploymentUpstream `yaml:"upstreams"`
+	// LogBodies overrides log.bodies for this deployment.
+	LogBodies *bool `yaml:"log_bodies"`
 }
 
 // DeploymentUpstream binds a deployment to an upstream, as a member of the
@@ -269,9 +284,12 @@ type Simulator struct {
 	TimeToFirstToken Duration `yaml:"time_to_first_token"`
 	// TokensPerSecond is the simulated generation speed (0 = instant).
 	TokensPerSecond float64 `yaml:"tokens_per_second"`
-	// TPM and RPM are the simulated per-deployment limits (0 = unlimited).
-	TPM int `yaml:"tpm"`
-	RPM int `yaml:"rpm"`
+	// TPM and RPM are the simulated per-deployment limits. Unset, they are
+	// DefaultSimulatorTPM and DefaultSimulatorRPM: high enough never to
+	// throttle a load test, but set, so that answers carry Azure's
+	// x-ratelimit-* headers. An explicit 0 means unlimited, without headers.
+	TPM *int `yaml:"tpm"`
+	RPM *int `yaml:"rpm"`
 	// ErrorRate, TimeoutRate, DropStreamRate and RateLimitRate inject faults (0..1).
 	ErrorRate      float64 `yaml:"error_rate"`
 	TimeoutRate    float64 `yaml:"timeout_rate"`
@@ -279,6 +297,8 @@ type Simulator struct {
 	RateLimitRate  float64 `yaml:"rate_limit_rate"`
 	// Seed makes simulated content reproducible.
 	Seed int64 `yaml:"seed"`
+	// BatchTime is how long a simulated batch takes to complete (0: 3s).
+	BatchTime Duration `yaml:"batch_time"`
 }
 
 // Shutdown bounds graceful shutdown.

@@ -187,6 +187,7 @@ func TestExampleConfigLoads(t *testing.T) {
 	t.Setenv("OPENAI_API_KEY", "example-key")
 	t.Setenv("MOAT_POSTGRES_DSN", "postgres://moat@db.internal/moat")
 	t.Setenv("MOAT_KEY1", "0123456789abcdef0123456789abcdef")
+	t.Setenv("MOAT_STUDIO_SECRET", "example-studio-secret")
 	for _, f := range []string{"../../moat.example.yaml"} {
 		c, err := Load(f)
 		if err != nil {

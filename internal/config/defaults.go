@@ -17,6 +17,13 @@ const (
 	DefaultAzureAPIVersion   = "2024-10-21"
 	DefaultScope             = "https://cognitiveservices.azure.com/.default"
 	DefaultRegion            = "local"
+	// DefaultSimulatorTPM and DefaultSimulatorRPM are the built-in
+	// simulator's per-deployment limits when the config sets none: about
+	// 16,000 calls a second held for a minute, far beyond what one machine
+	// drives through moat, yet a limit, so that 200s carry Azure's
+	// x-ratelimit-remaining-* headers.
+	DefaultSimulatorTPM = 1_000_000_000
+	DefaultSimulatorRPM = 1_000_000
 )
 
 // ApplyDefaults fills unset fields. With no upstreams and no deployments it
@@ -59,6 +66,15 @@ func (c *Config) ApplyDefaults() {
 	c.Routing.applyDefaults()
 	c.RateLimits.applyDefaults()
 	c.Telemetry.applyDefaults()
+	for i := range c.Guardrails {
+		g := &c.Guardrails[i]
+		if g.Name == "" {
+			g.Name = g.Builtin
+		}
+		if g.ApplyTo == "" {
+			g.ApplyTo = "both"
+		}
+	}
 	if len(c.Upstreams) == 0 && len(c.Deployments) == 0 {
 		c.Upstreams = []Upstream{{Name: "simulator", Type: "simulator"}}
 		c.Deployments = []Deployment{
@@ -93,6 +109,14 @@ func (c *Config) ApplyDefaults() {
 	}
 	if c.Shutdown.GracePeriod == 0 {
 		c.Shutdown.GracePeriod = Duration(30 * time.Second)
+	}
+	if c.Simulator.TPM == nil {
+		v := DefaultSimulatorTPM
+		c.Simulator.TPM = &v
+	}
+	if c.Simulator.RPM == nil {
+		v := DefaultSimulatorRPM
+		c.Simulator.RPM = &v
 	}
 	if c.Shutdown.PreStop == nil {
 		d := Duration(5 * time.Second)

@@ -102,7 +102,9 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.validateExposure()...)
 	errs = append(errs, c.Management.validateAllowedHosts()...)
 	errs = append(errs, c.Management.Query.validate()...)
+	errs = append(errs, c.validateStudio()...)
 	errs = append(errs, c.Log.validate()...)
+	errs = append(errs, c.validateProtection()...)
 	errs = append(errs, c.Auth.validate()...)
 	errs = append(errs, c.Routing.validate()...)
 	errs = append(errs, c.RateLimits.validate()...)
@@ -157,8 +159,8 @@ func (c *Config) Validate() error {
 			add("simulator.%s must be between 0 and 1", name)
 		}
 	}
-	if s.TokensPerSecond < 0 || s.TPM < 0 || s.RPM < 0 {
-		add("simulator: tokens_per_second, tpm and rpm cannot be negative")
+	if s.TokensPerSecond < 0 || (s.TPM != nil && *s.TPM < 0) || (s.RPM != nil && *s.RPM < 0) || s.BatchTime < 0 {
+		add("simulator: tokens_per_second, tpm, rpm and batch_time cannot be negative")
 	}
 	if c.Shutdown.GracePeriod < 0 {
 		add("shutdown.grace_period cannot be negative")

@@ -56,6 +56,10 @@ type Options struct {
 	// authorized actor (normally (*logquery.Limiter).Admit): a page's
 	// summary counts once, however many statements it runs.
 	Admit func(actor string) (release func(), err error)
+	// Content and AuditContent let the KQL box read prompt and completion
+	// text (logquery.HandlerOptions); the panels never read it.
+	Content      func(r *http.Request) bool
+	AuditContent func(r *http.Request, actor, query string, rows int) error
 }
 
 // UpstreamStatus is one upstream's live routing state, as the health panel
@@ -106,6 +110,7 @@ func New(o Options) http.Handler {
 	mux.Handle("GET "+p+"/api/schema", d.api(d.schema))
 	mux.Handle("POST "+p+"/api/query", logquery.Handler(logquery.HandlerOptions{
 		Authorize: o.Authorize, Query: o.Query, Logger: o.Logger, Admit: o.Admit,
+		Content: o.Content, AuditContent: o.AuditContent,
 	}))
 	mux.Handle("GET "+p+"/api/", httpx.Handler(openai.Errors{}, nil, func(http.ResponseWriter, *http.Request) error {
 		return httpx.FrontDoor(http.StatusNotFound, httpx.KindClientNotFound, "404", openai.MsgResourceNotFound, nil)

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/moat-gw/moat/internal/affinity"
 	"github.com/moat-gw/moat/internal/audit"
 	"github.com/moat-gw/moat/internal/auth"
 	"github.com/moat-gw/moat/internal/config"
@@ -38,7 +39,8 @@ type Deps struct {
 	Stored          *StoredIdentity // key cache and last known good assignments, shared across pipelines
 	Limiter         ratelimit.Limiter
 	Tel             *telemetry.Telemetry
-	TargetKey       []byte // keys memberTarget's fingerprints
+	TargetKey       []byte          // keys memberTarget's fingerprints
+	Pins            *affinity.Table // where stored responses live, shared across pipelines
 }
 
 // Build turns a validated config into an immutable pipeline.
@@ -47,11 +49,16 @@ func Build(ctx context.Context, cfg *config.Config, d Deps) (*Pipeline, error) {
 		log: d.Log, now: d.Now, region: cfg.Region, replica: cfg.Replica.Name,
 		maxBody: int64(cfg.Limits.MaxBodyBytes), maxRetry: int64(cfg.Limits.MaxRetryBodyBytes),
 		bodyTimeout: cfg.Limits.BodyReadTimeout.D(),
-		logBodies:   cfg.Log.Bodies, maxBodyLog: int(cfg.Log.MaxBodyLogBytes),
+		maxBodyLog:  int(cfg.Log.MaxBodyLogBytes),
 		deployments: map[string]*deployment{}, targets: map[string]*upstream.Target{},
-		tokens: d.Tokens, metrics: d.Metrics, sink: d.Sink, newID: d.NewID, tel: d.Tel,
+		tokens: d.Tokens, metrics: d.Metrics, sink: d.Sink, newID: d.NewID, tel: d.Tel, pins: d.Pins,
 		versions: map[string]bool{}, denials: &logSampler{}, anonRows: &rowSampler{perSecond: AnonymousLogPerSecond},
 	}
+	pr, err := newProtection(cfg)
+	if err != nil {
+		return nil, err
+	}
+	p.protect = pr
 	versions := cfg.APIVersions
 	if len(versions) == 0 {
 		versions = openai.DefaultAPIVersions()

@@ -39,6 +39,7 @@ type sseCapture struct {
 	editAt []byte // backing array of edit, reused
 	pend   pending
 	srcErr error
+	cut    bool // a guardrail ended the stream: nothing after the final chunk
 }
 
 // pending is an inspected event at buf[ready:] that is dropped or rewritten
@@ -93,6 +94,9 @@ func (c *sseCapture) Read(p []byte) (int, error) {
 			n := copy(p, c.buf[c.head:c.ready])
 			c.head += n
 			return n, nil
+		}
+		if c.cut && c.pend.end == 0 {
+			return 0, io.EOF
 		}
 		if c.scan() {
 			continue
@@ -156,6 +160,9 @@ func (c *sseCapture) scan() bool {
 			c.pend = pending{}
 			return true
 		}
+		if c.cut {
+			return progressed
+		}
 		rest := c.buf[c.ready:]
 		from := max(c.seen-3, 0) // a terminator may straddle the last read
 		end := openai.SplitEvent(rest[from:])
@@ -192,11 +199,24 @@ func (c *sseCapture) inspect(ev []byte) (keep bool, rewrite []byte) {
 			return false, nil
 		}
 	}
+	var guarded []byte // the event as the guardrails rewrote it
+	if c.s.guard.stream != nil {
+		chunk := openai.ParseStreamChunk(string(name), data)
+		rewrite, cut := c.s.guardEvent(name, data, chunk.Text)
+		if cut {
+			c.cut = true
+			return true, rewrite
+		}
+		if rewrite != nil {
+			guarded, ev = rewrite, rewrite
+			name, data = eventData(ev)
+		}
+	}
 	if c.retain {
 		c.s.streamData = appendFrame(appendFrame(c.s.streamData, name), data)
 	}
 	if !c.strip || !bytes.Contains(ev, usageKey) {
-		return true, nil
+		return true, guarded
 	}
 	out := c.editAt[:0]
 	changed := false
@@ -210,7 +230,7 @@ func (c *sseCapture) inspect(ev []byte) (keep bool, rewrite []byte) {
 		changed = true
 	}
 	if !changed {
-		return true, nil
+		return true, guarded
 	}
 	out = append(out, ev...)
 	c.editAt = out

@@ -77,12 +77,23 @@ func errorKind(r *http.Request, s *scope) httpx.Kind {
 // may be gone: it counts anyway, bounded by the exact cap. It reports
 // whether it estimated.
 func (p *Pipeline) countUsage(r *http.Request, s *scope) bool {
+	if s.call.Collection != "" && !s.chargeObject {
+		// Calls on stored objects, uploads and batch creates are not
+		// charged: a response's create was, and a batch's results are when
+		// read (objects.go). A retrieve that shows usage does not count it twice.
+		s.usage, s.usageSeen = openai.Usage{}, true
+	}
 	if s.usageSeen || s.deployment == nil || s.upstreamStatus <= 0 || s.upstreamStatus >= 400 {
 		return false
 	}
 	s.usage.PromptTokens, _ = p.promptTokens(context.WithoutCancel(r.Context()), s)
 	model := s.deployment.model
 	s.usage.CompletionTokens = s.completionEstimate(func(text string) int { return p.tokens.Count(model, text) })
+	if s.backgroundCreate() {
+		// Answered before generation: the output allowance reserved is
+		// what it is charged (docs/limits.md).
+		s.usage.CompletionTokens = p.outputAllowance(s)
+	}
 	s.usage.TotalTokens = s.usage.PromptTokens + s.usage.CompletionTokens
 	return true
 }
@@ -139,13 +150,10 @@ func (p *Pipeline) record(r *http.Request, s *scope, kind httpx.Kind, estimated 
 	if !s.firstByte.IsZero() {
 		rec.FirstByteMs = ms(s.firstByte.Sub(s.start).Seconds())
 	}
-	if p.logBodies {
-		rec.RequestBody = reqlog.TruncatedBytes(s.body, p.maxBodyLog)
-		if s.streamed {
-			rec.ResponseBody = s.streamText()
-		} else {
-			rec.ResponseBody = reqlog.TruncatedBytes(s.respBody, p.maxBodyLog)
-		}
+	p.streamHits(s)
+	rec.Guardrail = s.guard.column()
+	if p.logsBodies(s) {
+		p.logBodies(&rec, s) // redacted before the record leaves this function
 	}
 	rec.Bound(p.maxBodyLog) // before telemetry, which reads the record too
 	return rec, logged

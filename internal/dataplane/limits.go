@@ -51,11 +51,7 @@ func (p *Pipeline) admit(ctx context.Context, s *scope) error {
 			return httpx.Gone(httpx.KindClientCanceled, err)
 		}
 		if s.call.Operation.ReservesOutput {
-			if c := s.req.OutputCap(); c > 0 {
-				est += c
-			} else {
-				est += p.defaultMaxTokens
-			}
+			est += p.outputAllowance(s)
 		}
 		for i := range reqs {
 			reqs[i].Tokens = est

@@ -20,6 +20,7 @@ type Metrics struct {
 	limited  *prometheus.CounterVec
 	// sampledOut counts refused-before-auth calls left out of the request log.
 	sampledOut *prometheus.CounterVec
+	protectMetrics
 }
 
 // latencyBuckets span sub-millisecond gateway answers to minutes-long streams.
@@ -60,5 +61,6 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}, []string{"kind"})
 	reg.MustRegister(m.attempts, m.limited)
 	m.sampledOut = newSampledOutMetric(reg)
+	m.protectMetrics = newProtectMetrics(reg)
 	return m
 }

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/moat-gw/moat/internal/affinity"
 	"github.com/moat-gw/moat/internal/config"
 	"github.com/moat-gw/moat/internal/httpx"
 	"github.com/moat-gw/moat/internal/netpolicy"
@@ -39,8 +40,8 @@ type Pipeline struct {
 	maxBody          int64
 	maxRetry         int64
 	bodyTimeout      time.Duration // limits.body_read_timeout; 0 means none
-	logBodies        bool
 	maxBodyLog       int
+	protect          *protection // body logging, redaction, guardrails
 	deployments      map[string]*deployment
 	depNames         []string
 	targets          map[string]*upstream.Target
@@ -59,6 +60,7 @@ type Pipeline struct {
 	rateRules        []config.RateRule
 	defaultMaxTokens int
 	tel              *telemetry.Telemetry // nil unless OTLP export is configured
+	pins             *affinity.Table      // where stored responses live (objects.go); shared across pipelines
 
 	// maxExactCount is the prompt text tokenized exactly per call.
 	maxExactCount int
@@ -103,9 +105,14 @@ type TokenCounter interface {
 //     at the deployment's scope (401 PermissionDenied), before the lookup,
 //     so a caller cannot probe which deployments exist beyond its grants.
 //  7. deployment lookup (404 DeploymentNotFound).
+//     7b. prompt guardrails (400 content_filter, or the body masked), after
+//     the lookup because rules are per deployment, and before limits so
+//     a refused prompt reserves nothing.
 //  8. limits: reserve tokens before forwarding.
-//  9. forward through ReverseProxy; usage captured from the response.
-//  10. log once, in finish, whatever happened above.
+//  9. forward through ReverseProxy; usage captured from the response,
+//     completion guardrails on the answer (guard.go).
+//  10. log once, in finish, whatever happened above; bodies redacted
+//     before the record leaves (protect.go).
 func (p *Pipeline) ServeHTTP(w http.ResponseWriter, r *http.Request, listener string) {
 	s := &scope{id: p.newID(), start: p.now(), listener: listener,
 		clientRequestID: r.Header.Get("X-Ms-Client-Request-Id")}
@@ -154,6 +161,9 @@ func (p *Pipeline) serve(w http.ResponseWriter, r *http.Request, s *scope) error
 		return err
 	}
 	s.call = call
+	if call.Object != "" || call.Collection != "" {
+		return p.serveObject(w, r, s)
+	}
 	if call.List != listNone {
 		if err := p.authorize(s); err != nil {
 			return err
@@ -171,6 +181,12 @@ func (p *Pipeline) serve(w http.ResponseWriter, r *http.Request, s *scope) error
 		return errDeploymentNotFound()
 	}
 	s.deployment = dep
+	if err := p.guardPrompt(s); err != nil {
+		return err
+	}
+	if err := p.followPin(r.Context(), s); err != nil {
+		return err
+	}
 	if err := p.admit(r.Context(), s); err != nil {
 		return err
 	}

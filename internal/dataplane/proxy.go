@@ -45,6 +45,10 @@ func (p *Pipeline) modifyResponse(resp *http.Response) error {
 	h := resp.Header
 	p.upstreamHeaders(h, s)
 	s.status = resp.StatusCode
+	p.recordPin(resp, s)
+	if err := p.guardAnswer(resp, s); err != nil {
+		return err
+	}
 	if s.member.idle > 0 {
 		resp.Body = newIdleBody(resp.Body, s.member.idle, s)
 	}
@@ -54,7 +58,7 @@ func (p *Pipeline) modifyResponse(resp *http.Response) error {
 		s.streamed = true
 		// The text is kept only for a body log, or for counting offline a
 		// stream that will not report its usage.
-		retain := p.logBodies || !s.usageExpected()
+		retain := p.logsBodies(s) || !s.usageExpected()
 		resp.Body = newSSECapture(resp.Body, s, p.now, retain)
 		if s.injectedUsage {
 			// Stripping changes the length; the stream is chunked anyway.
@@ -62,7 +66,7 @@ func (p *Pipeline) modifyResponse(resp *http.Response) error {
 			resp.ContentLength = -1
 		}
 	case strings.HasPrefix(ct, "application/json"):
-		resp.Body = newJSONCapture(resp.Body, s, p.now, p.logBodies)
+		resp.Body = newJSONCapture(resp.Body, s, p.now, p.logsBodies(s))
 	default:
 		resp.Body = &countingBody{ReadCloser: resp.Body, s: s, now: p.now}
 	}

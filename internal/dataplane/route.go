@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/moat-gw/moat/internal/httpx"
@@ -33,6 +34,16 @@ type Call struct {
 	List listKind
 	// ModelID is the model asked for by a model retrieval (getModel*).
 	ModelID string
+	// Object is the ID of the stored object a call acts on (a response's
+	// retrieve, delete, cancel, input_items); the deployment and pool
+	// member come from its pin (objects.go).
+	Object string
+	// Collection is "responses", "files" or "batches" for calls on stored
+	// objects, and for file uploads and batch creates (Object empty).
+	Collection string
+	// UpstreamPath and Query address the object upstream (upstream.Call).
+	UpstreamPath string
+	Query        url.Values
 }
 
 type listKind int
@@ -64,9 +75,9 @@ func parseRoute(r *http.Request, versions map[string]bool) (Call, error) {
 	apiVersion := q.Get("api-version")
 	switch {
 	case strings.HasPrefix(p, "/openai/v1/"):
-		return routeV1(r.Method, strings.TrimPrefix(p, "/openai/v1/"), apiVersion, SurfaceV1)
+		return routeV1(r.Method, strings.TrimPrefix(p, "/openai/v1/"), apiVersion, SurfaceV1, q)
 	case strings.HasPrefix(p, "/v1/"):
-		return routeV1(r.Method, strings.TrimPrefix(p, "/v1/"), "", SurfaceOpenAI)
+		return routeV1(r.Method, strings.TrimPrefix(p, "/v1/"), "", SurfaceOpenAI, q)
 	case strings.HasPrefix(p, "/openai/"):
 	default:
 		return Call{}, errNotFound("unknown path")
@@ -96,6 +107,8 @@ func parseRoute(r *http.Request, versions map[string]bool) (Call, error) {
 		c.Operation, _ = openai.OperationByName("responses")
 		c.PathTemplate = "/openai/responses"
 		return c, nil
+	case strings.HasPrefix(rest, "responses/") || isObjectCollection(rest):
+		return routeObject(c, r.Method, rest, "/openai/", q)
 	case strings.HasPrefix(rest, "deployments/"):
 	default:
 		return Call{}, errNotFound("unknown path")
@@ -123,7 +136,7 @@ func parseRoute(r *http.Request, versions map[string]bool) (Call, error) {
 
 // routeV1 handles /openai/v1/… and /v1/…, where the deployment is the body's
 // "model". A dated api-version on v1 is refused as Azure does (§1.4).
-func routeV1(method, rest, apiVersion string, s Surface) (Call, error) {
+func routeV1(method, rest, apiVersion string, s Surface, q url.Values) (Call, error) {
 	if apiVersion != "" && apiVersion != "v1" && apiVersion != "preview" && apiVersion != "latest" {
 		return Call{}, httpx.FrontDoor(http.StatusBadRequest, httpx.KindClientBadRequest,
 			"BadRequest", openai.MsgAPIVersionNotSupp, errString("dated api-version on v1"))
@@ -144,6 +157,9 @@ func routeV1(method, rest, apiVersion string, s Surface) (Call, error) {
 		c.List, c.ModelID = getModelOpenAI, id
 		c.PathTemplate = prefix + "models/{model}"
 		return c, nil
+	}
+	if strings.HasPrefix(rest, "responses/") || isObjectCollection(rest) {
+		return routeObject(c, method, rest, prefix, q)
 	}
 	op, ok := openai.LookupOperation(rest)
 	if !ok || method != op.Method {

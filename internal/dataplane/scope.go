@@ -8,6 +8,7 @@ import (
 
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/moat-gw/moat/internal/affinity"
 	"github.com/moat-gw/moat/internal/auth"
 	"github.com/moat-gw/moat/internal/httpx"
 	"github.com/moat-gw/moat/internal/openai"
@@ -39,6 +40,9 @@ type scope struct {
 
 	upstream       string
 	member         poolMember
+	pinned         string // the only member to call: it holds the object (objects.go)
+	pinKind        affinity.Kind
+	chargeObject   bool // a batch's results are read: their usage is charged
 	upstreamStatus int
 	attempts       int
 	attemptLog     string
@@ -70,6 +74,7 @@ type scope struct {
 	clientCtx       context.Context // the client's request context, to tell who broke a response off
 	respBody        []byte
 	span            trace.Span // the call's span when traces are exported, else nil
+	guard           guardState // what the guardrails found (guard.go)
 }
 
 type scopeCtxKey struct{}

@@ -29,7 +29,7 @@ func (ct *callTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 		return nil, fmt.Errorf("call without scope")
 	}
 	p, dep := ct.p, s.deployment
-	cands, err := dep.pool.Candidates(p.now(), nil)
+	cands, err := p.candidates(s)
 	if err != nil {
 		return nil, err // *route.Unavailable: every member benched or tripped
 	}
@@ -61,7 +61,8 @@ func (ct *callTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 // attempt sends the call to one pool member.
 func (ct *callTransport) attempt(r *http.Request, s *scope, m poolMember) (*http.Response, error) {
 	t := m.target
-	uc := upstream.Call{Operation: s.call.Operation, Deployment: m.upstream, APIVersion: s.call.APIVersion}
+	uc := upstream.Call{Operation: s.call.Operation, Deployment: m.upstream, APIVersion: s.call.APIVersion,
+		Path: s.call.UpstreamPath, Query: s.call.Query}
 	body, injected, err := ct.p.upstreamBody(s, t, uc)
 	if err != nil {
 		return nil, err

@@ -35,6 +35,10 @@ var allowed = map[string][]string{
 	"internal/upstream":     {"internal/openai"},
 	"internal/simulator":    {"internal/openai", "internal/tokens"},
 	"internal/idp":          {},
+	// affinity declares the pin store it needs; the stores implement it.
+	"internal/affinity": {},
+	// redact finds and rewrites personal data; it knows nothing of moat.
+	"internal/redact": {},
 	// telemetry knows nothing of moat: the gateway fills its Call.
 	"internal/telemetry":          {},
 	"internal/telemetry/otlptest": {},
@@ -45,14 +49,17 @@ var allowed = map[string][]string{
 	// of the gateway, routing or stores.
 	"internal/logquery":  {"internal/kql", "internal/reqlog", "internal/openai", "internal/httpx"},
 	"internal/dashboard": {"internal/logquery", "internal/kql", "internal/openai", "internal/httpx"},
+	// The studio acts only through hooks the gateway gives it (admin API,
+	// pipeline, query API), so it imports no store, admin or gateway code.
+	"internal/studio": {"internal/logquery", "internal/openai", "internal/httpx", "internal/rbac"},
 	// The data plane is the request path: policy packages, the upstream
 	// transport, the request-log record and telemetry. What it needs of
 	// stores and the admin API it declares as interfaces that the gateway
 	// (the process) adapts; TestDataPlaneDeps also keeps them out of its
 	// transitive imports.
 	"internal/dataplane": {"internal/openai", "internal/httpx", "internal/audit", "internal/auth", "internal/config",
-		"internal/netpolicy", "internal/ratelimit", "internal/rbac", "internal/reqlog", "internal/route",
-		"internal/telemetry", "internal/upstream"},
+		"internal/netpolicy", "internal/ratelimit", "internal/rbac", "internal/redact", "internal/reqlog", "internal/route",
+		"internal/telemetry", "internal/upstream", "internal/affinity"},
 }
 
 // neverBelow lists, per package, moat packages (and their subpackages) that

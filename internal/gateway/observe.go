@@ -20,8 +20,9 @@ func (s *Server) logQuery() func(ctx context.Context, q string) (*logquery.Resul
 }
 
 // mountObservability adds the KQL query API and the dashboard to the
-// management mux. Both need Moat/logs/read (the Moat Log Reader role).
-func (s *Server) mountObservability(mux *http.ServeMux) {
+// management mux. Both need Moat/logs/read (the Moat Log Reader role). It
+// returns the gated query function and its admission, for the studio.
+func (s *Server) mountObservability(mux *http.ServeMux) (func(context.Context, string) (*logquery.Result, error), func(string) (func(), error)) {
 	query := s.logQuery()
 	authorize := func(r *http.Request, action string) (string, error) {
 		return s.pipe.Load().AuthorizeManagement(r, action)
@@ -37,10 +38,12 @@ func (s *Server) mountObservability(mux *http.ServeMux) {
 		return logquery.Limits{MaxConcurrent: q.MaxConcurrent, MaxPerPrincipal: q.MaxPerPrincipal}
 	})
 	query = limiter.Gate(query)
-	mux.Handle("/api/query", logquery.Handler(logquery.HandlerOptions{Authorize: authorize, Query: query, Logger: s.log, Admit: limiter.Admit}))
+	content, auditContent := s.contentAccess()
+	mux.Handle("/api/query", logquery.Handler(logquery.HandlerOptions{Authorize: authorize, Query: query, Logger: s.log, Admit: limiter.Admit,
+		Content: content, AuditContent: auditContent}))
 	mux.Handle("/dashboard/", dashboard.New(dashboard.Options{
 		Prefix: "/dashboard", Authorize: authorize, Query: query, Now: s.now, Logger: s.log.With("component", "dashboard"),
-		Admit: limiter.Admit,
+		Admit: limiter.Admit, Content: content, AuditContent: auditContent,
 		Upstreams: func() []dashboard.UpstreamStatus {
 			var out []dashboard.UpstreamStatus
 			for _, u := range s.Status() {
@@ -50,4 +53,5 @@ func (s *Server) mountObservability(mux *http.ServeMux) {
 			return out
 		},
 	}))
+	return query, limiter.Admit
 }

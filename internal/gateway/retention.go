@@ -19,7 +19,9 @@ const retentionEvery = time.Hour
 func (s *Server) enforceRetention(ctx context.Context) {
 	t := time.NewTicker(retentionEvery)
 	defer t.Stop()
+	var bodiesSince time.Time // bodies before it are blanked (log.body_retention)
 	for {
+		bodiesSince = s.blankBodies(ctx, bodiesSince)
 		if keep := s.cfg.Load().Log.Retention.D(); keep > 0 {
 			// Whole UTC days, so that no rollup bucket is left counting
 			// records that are gone (reqlog.RollupTable).
@@ -32,6 +34,7 @@ func (s *Server) enforceRetention(ctx context.Context) {
 				s.log.Info("request log retention", "deleted", n, "before", cutoff.UTC().Format(time.RFC3339))
 			}
 		}
+		s.sweepPins(ctx)
 		if err := store.Optimize(ctx, s.store); err != nil && ctx.Err() == nil {
 			s.log.Warn("request log optimize", "err", err)
 		}

@@ -12,6 +12,8 @@ import (
 	oai "github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/azure"
 	"github.com/openai/openai-go/v3/option"
+
+	"github.com/moat-gw/moat/internal/reqlog"
 )
 
 // TestGoSDK drives moat + simulator with the official openai-go client in
@@ -99,8 +101,44 @@ func TestNodeAgents(t *testing.T) {
 	if !fileExists(filepath.Join(dir, "node_modules", "@langchain", "openai", "package.json")) && os.Getenv("CI") != "" {
 		t.Fatal("@langchain/openai missing from test/sdk/node (run make node-deps)")
 	}
-	ts := startServer(t, "")
-	runNode(t, dir, node, "agents.test.mjs", "MOAT_URL="+ts.url)
+	t.Run("simulator", func(t *testing.T) {
+		ts := startServer(t, "simulator: {time_to_first_token: 1ms, batch_time: 300ms}\n")
+		runNode(t, dir, node, "agents.test.mjs", "MOAT_URL="+ts.url)
+	})
+	t.Run("pool", func(t *testing.T) {
+		// The same code against two simulated Azure resources: objects live
+		// on one of them, so every follow-up must reach it.
+		a, b := startSeededBatch(t, 11), startSeededBatch(t, 12)
+		ts := startServer(t, batchPool(a.URL, b.URL, ""))
+		runNode(t, dir, node, "agents.test.mjs", "MOAT_URL="+ts.url)
+		assertAffinity(t, ts.records())
+	})
+}
+
+// assertAffinity checks a pool's request log: calls spread over both
+// members, and every call on a stored object went to one member, once, and
+// was answered there (the other member would have answered 404).
+func assertAffinity(t *testing.T, recs []reqlog.Record) {
+	t.Helper()
+	used := map[string]int{}
+	pinned := 0
+	for _, r := range recs {
+		used[r.Upstream]++
+		switch r.Operation {
+		case "Responses_Get", "Responses_ListInputItems", "Responses_Delete", "Batch_Create", "Batch_Get",
+			"Files_Get", "Files_GetContent", "Files_Delete":
+			pinned++
+			if r.Status == 404 && r.Attempts == 0 {
+				continue // a deleted object: its pin is gone, moat answers
+			}
+			if r.Attempts != 1 || r.Status >= 400 {
+				t.Errorf("%s %s: status %d after %d attempts on %s", r.Method, r.Path, r.Status, r.Attempts, r.Upstream)
+			}
+		}
+	}
+	if used["a"] == 0 || used["b"] == 0 || pinned < 5 {
+		t.Errorf("calls per member %v, %d pinned calls", used, pinned)
+	}
 }
 
 // nodeSDK finds node and the installed SDK; CI must have both.

@@ -19,6 +19,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/moat-gw/moat/internal/admin"
+	"github.com/moat-gw/moat/internal/affinity"
 	"github.com/moat-gw/moat/internal/config"
 	"github.com/moat-gw/moat/internal/dataplane"
 	"github.com/moat-gw/moat/internal/fleet"
@@ -81,6 +82,7 @@ type Server struct {
 	stop    context.CancelFunc        // ends background work started by Start
 	admin   http.Handler              // the admin API, when the store keeps identities
 	stored  *dataplane.StoredIdentity // key cache and last known good role assignments
+	pins    *affinity.Table           // where stored responses live (dataplane/objects.go)
 }
 
 type boundServer struct {
@@ -116,6 +118,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Server, error) {
 		return nil, err
 	}
 	s.store = st
+	s.pins = newPinTable(cfg, st, s.now)
 	s.writer, err = reqlog.OpenWriter(st, cfg.Log.WriterOptions(), s.log)
 	if err != nil {
 		s.closeStores(ctx)
@@ -171,7 +174,8 @@ func (s *Server) install(ctx context.Context, cfg *config.Config) error {
 	}
 	p, err := dataplane.Build(ctx, cfg, dataplane.Deps{Log: s.log, Now: s.now, Tokens: s.tokens, Metrics: s.metrics,
 		Sink: s.logRecord, Simulator: s.sim.url(), NewID: dataplane.NewRequestID, KeyStore: s.store, Assigned: s.store,
-		RoleAssignments: admin.RBACAssignments, Stored: s.stored, Limiter: s.limiter, Tel: s.tel, TargetKey: s.targetKey})
+		RoleAssignments: admin.RBACAssignments, Stored: s.stored, Limiter: s.limiter, Tel: s.tel, TargetKey: s.targetKey,
+		Pins: s.pins})
 	if err != nil {
 		return err
 	}
@@ -287,7 +291,7 @@ func (s *Server) Start() error {
 	}
 	mgmt := s.managementHandler()
 	for _, lc := range cfg.Management.Listeners {
-		if err := s.bind(cfg, lc, true, s.guardNetwork(lc.Name, mgmt)); err != nil {
+		if err := s.bind(cfg, lc, true, s.guardNetwork(lc.Name, withListenerKind(lc.Kind, mgmt))); err != nil {
 			s.closeListeners()
 			return err
 		}
@@ -402,7 +406,8 @@ func (s *Server) managementHandler() http.Handler {
 	if s.admin != nil {
 		mux.Handle("/admin/", s.admin)
 	}
-	s.mountObservability(mux)
+	query, admit := s.mountObservability(mux)
+	s.mountStudio(mux, query, admit)
 	s.mountDebug(mux)
 	mux.HandleFunc("GET /version", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

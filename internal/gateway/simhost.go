@@ -70,9 +70,10 @@ func (h *simHost) configure(cfg *config.Config, tc *tokens.Counter) error {
 func SimulatorOptions(cfg *config.Config) simulator.Options {
 	sc := cfg.Simulator
 	opts := simulator.Options{
-		Region:  cfg.Region,
-		Seed:    sc.Seed,
-		Latency: simulator.Latency{TimeToFirstToken: sc.TimeToFirstToken.D(), TokensPerSecond: sc.TokensPerSecond},
+		Region:    cfg.Region,
+		Seed:      sc.Seed,
+		Latency:   simulator.Latency{TimeToFirstToken: sc.TimeToFirstToken.D(), TokensPerSecond: sc.TokensPerSecond},
+		BatchTime: sc.BatchTime.D(),
 		Faults: simulator.Faults{ErrorRate: sc.ErrorRate, TimeoutRate: sc.TimeoutRate,
 			DropStreamRate: sc.DropStreamRate, RateLimitRate: sc.RateLimitRate},
 	}
@@ -106,7 +107,7 @@ func SimulatorOptions(cfg *config.Config) simulator.Options {
 				kind = simulator.KindSpeech
 			}
 			opts.Deployments = append(opts.Deployments, simulator.Deployment{
-				Name: du.Deployment, Model: d.Model, Kind: kind, TPM: sc.TPM, RPM: sc.RPM})
+				Name: du.Deployment, Model: d.Model, Kind: kind, TPM: deref(sc.TPM), RPM: deref(sc.RPM)})
 		}
 	}
 	return opts
@@ -116,4 +117,12 @@ func (h *simHost) close() {
 	if h != nil {
 		_ = h.srv.Close()
 	}
+}
+
+// deref reads an optional config number; nil (never after Parse) is 0.
+func deref(p *int) int {
+	if p == nil {
+		return 0
+	}
+	return *p
 }

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"sort"
@@ -46,16 +47,21 @@ func (s *Server) Status() []UpstreamStatus {
 // config fingerprint, and every replica's last heartbeat from the shared
 // store with what differs (moat status prints it).
 func (s *Server) serveStatus(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(s.statusDoc(r.Context()))
+}
+
+// statusDoc is the /status document; the studio shows it too.
+func (s *Server) statusDoc(ctx context.Context) any {
 	out := map[string]any{"version": s.version, "ready": !s.draining.Load(), "upstreams": s.Status(),
 		"replica": s.replicaInfo(), "build": s.buildInfo(), "reloads": s.ReloadStatus()}
-	if fl, err := s.fleetStatus(r.Context()); err != nil {
+	if fl, err := s.fleetStatus(ctx); err != nil {
 		s.log.Warn("status: read replicas", "err", err)
 		out["replicas_error"] = "the replicas table could not be read; see the log"
 	} else if fl != nil {
 		out["replicas"] = fl
 	}
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(out)
+	return out
 }
 
 // breakerCollector exports each member's breaker state at scrape time:

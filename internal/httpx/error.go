@@ -20,22 +20,25 @@ type Kind string
 const (
 	KindNone Kind = ""
 
-	KindClientBadRequest   Kind = "client_bad_request"
-	KindClientNotFound     Kind = "client_not_found"
-	KindClientTooLarge     Kind = "client_too_large"
-	KindClientAuth         Kind = "client_auth"
-	KindClientCanceled     Kind = "client_canceled"
-	KindClientTimeout      Kind = "client_timeout"
-	KindPolicyNetwork      Kind = "policy_network"
-	KindPolicyForbidden    Kind = "policy_forbidden"
-	KindPolicyRateLimit    Kind = "policy_rate_limit"
-	KindPolicyQuota        Kind = "policy_quota"
-	KindUpstreamError      Kind = "upstream_error"
-	KindUpstreamRateLimit  Kind = "upstream_rate_limit"
-	KindUpstreamTimeout    Kind = "upstream_timeout"
-	KindUpstreamUnreachble Kind = "upstream_unreachable"
-	KindUpstreamAuth       Kind = "upstream_auth"
-	KindGatewayInternal    Kind = "gateway_internal"
+	KindClientBadRequest Kind = "client_bad_request"
+	KindClientNotFound   Kind = "client_not_found"
+	KindClientTooLarge   Kind = "client_too_large"
+	KindClientAuth       Kind = "client_auth"
+	KindClientCanceled   Kind = "client_canceled"
+	KindClientTimeout    Kind = "client_timeout"
+	KindPolicyNetwork    Kind = "policy_network"
+	KindPolicyForbidden  Kind = "policy_forbidden"
+	KindPolicyRateLimit  Kind = "policy_rate_limit"
+	KindPolicyQuota      Kind = "policy_quota"
+	// KindPolicyContentFilter is a prompt refused by a guardrail (the
+	// rule is in the request log's GuardrailHits).
+	KindPolicyContentFilter Kind = "policy_content_filter"
+	KindUpstreamError       Kind = "upstream_error"
+	KindUpstreamRateLimit   Kind = "upstream_rate_limit"
+	KindUpstreamTimeout     Kind = "upstream_timeout"
+	KindUpstreamUnreachble  Kind = "upstream_unreachable"
+	KindUpstreamAuth        Kind = "upstream_auth"
+	KindGatewayInternal     Kind = "gateway_internal"
 	// KindGatewayShutdown is a call cut because the shutdown grace period
 	// ended before it finished.
 	KindGatewayShutdown Kind = "gateway_shutdown"
@@ -50,7 +53,7 @@ var ErrShutdown = errors.New("gateway shutting down: grace period over")
 func Kinds() []Kind {
 	return []Kind{KindClientBadRequest, KindClientNotFound, KindClientTooLarge, KindClientAuth,
 		KindClientCanceled, KindClientTimeout, KindPolicyNetwork, KindPolicyForbidden, KindPolicyRateLimit, KindPolicyQuota,
-		KindUpstreamError, KindUpstreamRateLimit, KindUpstreamTimeout, KindUpstreamUnreachble,
+		KindPolicyContentFilter, KindUpstreamError, KindUpstreamRateLimit, KindUpstreamTimeout, KindUpstreamUnreachble,
 		KindUpstreamAuth, KindGatewayInternal, KindGatewayShutdown}
 }
 
@@ -187,7 +190,9 @@ func Render(r Renderer, e *Error) []byte {
 	return r.Body(e)
 }
 
-// Write sends e to the client as JSON, its Body as it is.
+// Write sends e to the client as JSON, its Body as it is: for errors made
+// with New. A structured error (FrontDoor, Model, ...) has no Body until a
+// renderer makes one, so it goes through WriteError or Handler.
 func Write(w http.ResponseWriter, e *Error) {
 	WriteError(w, nil, e)
 }

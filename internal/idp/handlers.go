@@ -18,6 +18,8 @@ func (i *Issuer) Handler() http.Handler {
 	mux.HandleFunc("GET "+JWKSPath, i.serveJWKS)
 	mux.HandleFunc("POST "+TokenPath, i.serveToken)
 	mux.HandleFunc("GET "+MSIPath, i.serveMSI)
+	mux.HandleFunc("GET "+AuthorizePath, i.serveAuthorize)
+	mux.HandleFunc("POST "+AuthorizePath, i.serveAuthorize)
 	return mux
 }
 
@@ -44,9 +46,11 @@ func (i *Issuer) serveDiscovery(w http.ResponseWriter, r *http.Request) {
 		"issuer":                                i.issuer,
 		"jwks_uri":                              base + JWKSPath,
 		"token_endpoint":                        base + TokenPath,
-		"token_endpoint_auth_methods_supported": []string{"client_secret_post"},
-		"grant_types_supported":                 []string{"client_credentials"},
-		"response_types_supported":              []string{"token"},
+		"authorization_endpoint":                base + AuthorizePath,
+		"token_endpoint_auth_methods_supported": []string{"client_secret_post", "none"},
+		"grant_types_supported":                 []string{"client_credentials", "authorization_code"},
+		"response_types_supported":              []string{"code", "token"},
+		"code_challenge_methods_supported":      []string{"S256"},
 		"subject_types_supported":               []string{"pairwise"},
 		"id_token_signing_alg_values_supported": []string{"RS256"},
 		"tenant_region_scope":                   "local",
@@ -78,6 +82,10 @@ func (i *Issuer) serveToken(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	if err := r.ParseForm(); err != nil {
 		oauthError(w, http.StatusBadRequest, "invalid_request", "AADSTS900144: The request body must be a form.")
+		return
+	}
+	if r.PostForm.Get("grant_type") == "authorization_code" {
+		i.redeemCode(w, r)
 		return
 	}
 	if gt := r.PostForm.Get("grant_type"); gt != "client_credentials" {

@@ -24,6 +24,9 @@ const (
 	DiscoveryPath = "/.well-known/openid-configuration"
 	JWKSPath      = "/discovery/keys"
 	TokenPath     = "/oauth2/v2.0/token"
+	// AuthorizePath is the authorization endpoint of the code flow (PKCE
+	// S256 required), for sign-in pages such as moat's studio.
+	AuthorizePath = "/oauth2/v2.0/authorize"
 	MSIPath       = "/msi/token"
 	// MSIAPIVersion is the App Service managed-identity protocol version.
 	MSIAPIVersion = "2019-08-01"
@@ -49,6 +52,22 @@ type Identity struct {
 	ResourceID string
 	// Roles become the roles claim (app roles), optional.
 	Roles []string
+	// RedirectURIs, when set, let the identity act as a web application
+	// that signs users in with the authorization code flow; the redirect_uri
+	// of a request must be one of them exactly.
+	RedirectURIs []string
+}
+
+// User is a person who can sign in through the authorization endpoint.
+type User struct {
+	// Name is the display name (name claim).
+	Name string
+	// UPN is the user principal name (upn and preferred_username claims).
+	UPN string
+	// ObjectID becomes oid and sub: the principal RBAC assignments name.
+	ObjectID string
+	// Groups become the groups claim, optional.
+	Groups []string
 }
 
 // Options configure an Issuer.
@@ -57,6 +76,9 @@ type Options struct {
 	TenantID string
 	// Identities are the principals tokens can be minted for.
 	Identities []Identity
+	// Users can sign in to identities that have RedirectURIs. There is no
+	// password: the sign-in page lists them and whoever reaches it picks one.
+	Users []User
 	// IdentityHeader is the secret managed-identity callers send in
 	// X-IDENTITY-HEADER (their IDENTITY_HEADER). Required when any identity
 	// is Managed.
@@ -89,6 +111,8 @@ type Issuer struct {
 	mu        sync.RWMutex
 	signing   signingKey
 	published []signingKey // every key in the JWKS, newest last
+	users     []User
+	codes     codeStore
 }
 
 type signingKey struct {
@@ -125,10 +149,16 @@ func New(opts Options) (*Issuer, error) {
 		}
 		seen[strings.ToLower(id.ClientID)] = true
 		anyManaged = anyManaged || id.Managed
-		if !id.Managed && id.ClientSecret == "" {
+		if !id.Managed && id.ClientSecret == "" && len(id.RedirectURIs) == 0 {
 			errs = append(errs, fmt.Errorf("identity %q: neither managed nor a client secret: unusable", id.Name))
 		}
 		i.idents = append(i.idents, id)
+	}
+	for _, u := range opts.Users {
+		if u.UPN == "" || u.ObjectID == "" {
+			errs = append(errs, fmt.Errorf("user %q: UPN and object ID are required", u.Name))
+		}
+		i.users = append(i.users, u)
 	}
 	if len(opts.Identities) == 0 {
 		errs = append(errs, errors.New("no identities"))

@@ -2,6 +2,8 @@ package kql
 
 import (
 	"strings"
+
+	"github.com/moat-gw/moat/internal/reqlog"
 )
 
 // compile applies the pipeline to the base table and renders the result.
@@ -65,7 +67,20 @@ func (b *builder) compile(q *query) (*Query, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Query{SQL: sql, Args: args, Columns: out, Render: render, Dialect: b.d, Rollup: rolled}, nil
+	return &Query{SQL: sql, Args: args, Columns: out, Render: render, Dialect: b.d, Rollup: rolled,
+		Content: readsContent(sql)}, nil
+}
+
+// readsContent reports whether sql reads a content column. Column
+// identifiers in the SQL come only from the schema, quoted, and every
+// literal is a parameter, so the quoted name cannot appear by accident.
+func readsContent(sql string) bool {
+	for _, c := range reqlog.Columns() {
+		if c.Content() && strings.Contains(sql, quoteIdent(c.SQL)) {
+			return true
+		}
+	}
+	return false
 }
 
 // mergeable reports whether a row-level operator (where, sort, summarize…)

@@ -80,6 +80,13 @@ func (c *ectx) ident(e *identExpr) (sqlExpr, error) {
 // unknownColumn reports an unknown name, suggesting a column that differs
 // only in case.
 func unknownColumn(b *builder, s *sel, name string, pos int) error {
+	if b.opts.HideContent {
+		for _, c := range schema() {
+			if c.content && strings.EqualFold(c.kql, name) {
+				return b.errorf(pos, "column %q holds prompt content: reading it needs the Moat/logs/content/read permission", c.kql)
+			}
+		}
+	}
 	for _, c := range s.cols {
 		if strings.EqualFold(c.name, name) {
 			return b.errorf(pos, "unknown column %q (did you mean %q?)", name, c.name)

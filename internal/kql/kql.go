@@ -80,6 +80,9 @@ type Query struct {
 	// Rollup says the SQL reads reqlog.RollupTable for part of the range
 	// (Options.Rollup).
 	Rollup bool
+	// Content says the SQL reads prompt or completion text (a column for
+	// which reqlog.Column.Content is true), so that the read is audited.
+	Content bool
 }
 
 // OutColumn is one result column: its KQL name and logical type.

@@ -85,6 +85,9 @@ func (b *builder) base(pos int) *sel {
 	alias := b.newAlias()
 	s := &sel{table: reqlog.SQLTable, alias: alias, limit: -1}
 	for _, c := range schema() {
+		if b.opts.HideContent && c.content {
+			continue
+		}
 		s.cols = append(s.cols, column{name: c.kql, t: c.t, sql: qualify(alias, c.sql), pos: pos})
 	}
 	return s

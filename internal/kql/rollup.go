@@ -19,6 +19,11 @@ type Options struct {
 	// compiled against the log as usual. The store must keep the rollup in
 	// step with the log, as moat's stores do.
 	Rollup bool
+	// HideContent leaves the prompt and completion columns
+	// (RequestMessages, ResponseMessages) out of the table, for callers
+	// without the content permission: naming one is an error that says
+	// so, and "project *" or no project at all omits them.
+	HideContent bool
 }
 
 // errNoRollup abandons the rollup plan; the query is compiled against the

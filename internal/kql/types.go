@@ -75,6 +75,7 @@ const tableName = reqlog.TableName
 type schemaColumn struct {
 	kql, sql string
 	t        typ
+	content  bool // reqlog.Column.Content
 }
 
 // schema returns the base table's columns: the id first, then
@@ -84,7 +85,7 @@ func schema() []schemaColumn {
 	out := make([]schemaColumn, 0, len(cols)+1)
 	out = append(out, schemaColumn{kql: IDColumn, sql: "id", t: tLong})
 	for _, c := range cols {
-		out = append(out, schemaColumn{kql: c.KQL, sql: c.SQL, t: typeOfColumn(c.Type)})
+		out = append(out, schemaColumn{kql: c.KQL, sql: c.SQL, t: typeOfColumn(c.Type), content: c.Content()})
 	}
 	return out
 }

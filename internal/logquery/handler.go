@@ -35,6 +35,13 @@ type HandlerOptions struct {
 	// the query runs (normally (*Limiter).Admit); its error is answered
 	// through QueryError, a *BusyError as a 429.
 	Admit func(actor string) (release func(), err error)
+	// Content reports whether the authorized request may also read prompt
+	// and completion text (it holds ContentDataAction); nil means never.
+	Content func(r *http.Request) bool
+	// AuditContent records a query that read prompt or completion text,
+	// before its rows are sent; when it fails the rows are not sent. A
+	// Handler without it never lets content be read.
+	AuditContent func(r *http.Request, actor, query string, rows int) error
 }
 
 // Handler serves the query API, meant to be mounted at POST /api/query on
@@ -69,11 +76,25 @@ func Handler(o HandlerOptions) http.Handler {
 			}
 			defer release()
 		}
-		res, err := o.Query(r.Context(), query)
+		ctx := r.Context()
+		if o.Content != nil && o.AuditContent != nil && o.Content(r) {
+			ctx = WithContent(ctx)
+		}
+		res, err := o.Query(ctx, query)
 		if err != nil {
 			he := QueryError(err)
 			o.Logger.Info("log query failed", "actor", actor, "query_bytes", len(query), "status", he.Status, "err", err)
 			return he
+		}
+		if res.Content {
+			err := errors.New("no audit for a content read")
+			if o.AuditContent != nil {
+				err = o.AuditContent(r, actor, query, len(res.Rows))
+			}
+			if err != nil {
+				o.Logger.Error("log query: content read not audited; rows withheld", "actor", actor, "err", err)
+				return httpx.Internal(http.StatusInternalServerError, httpx.KindGatewayInternal, err)
+			}
 		}
 		o.Logger.Info("log query", "actor", actor, "query_bytes", len(query), "rows", len(res.Rows),
 			"elapsed", res.Elapsed.Round(time.Microsecond))

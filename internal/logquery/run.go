@@ -22,6 +22,27 @@ import (
 // through the query API or the dashboard (rbac.DataActionLogsRead).
 const DataAction = "Moat/logs/read"
 
+// ContentDataAction is the RBAC data action a caller needs, besides
+// DataAction, to read prompt and completion text, the RequestMessages and
+// ResponseMessages columns (rbac.DataActionLogsContentRead). Without it
+// queries run against the log without those columns.
+const ContentDataAction = "Moat/logs/content/read"
+
+type contentKey struct{}
+
+// WithContent marks ctx as allowed to read prompt and completion text.
+// Queries run under a context without the mark see the log without the
+// content columns (kql.Options.HideContent).
+func WithContent(ctx context.Context) context.Context {
+	return context.WithValue(ctx, contentKey{}, true)
+}
+
+// ContentAllowed reports whether ctx was marked by WithContent.
+func ContentAllowed(ctx context.Context) bool {
+	ok, _ := ctx.Value(contentKey{}).(bool)
+	return ok
+}
+
 // DefaultTimeout bounds a query whose context carries no deadline, so that
 // a careless query over months of logs cannot hold a database connection
 // for ever.
@@ -40,6 +61,9 @@ type Result struct {
 	// Rollup says the rollup answered the whole hours and days of the
 	// query's range (kql.Query.Rollup).
 	Rollup bool
+	// Content says the query read prompt or completion text
+	// (kql.Query.Content); such reads are audited.
+	Content bool
 	// Elapsed is the time from compilation to the last row.
 	Elapsed time.Duration
 }
@@ -115,9 +139,13 @@ func Run(ctx context.Context, db *sql.DB, d kql.Dialect, query string, now time.
 }
 
 // RunOptions is Run with compile options: with o.Rollup, summaries over
-// whole hours and days read the store's rollup (kql.Options).
+// whole hours and days read the store's rollup (kql.Options). Unless ctx
+// was marked by WithContent, the content columns are hidden.
 func RunOptions(ctx context.Context, db *sql.DB, d kql.Dialect, query string, now time.Time, o kql.Options) (*Result, error) {
 	start := time.Now()
+	if !ContentAllowed(ctx) {
+		o.HideContent = true
+	}
 	q, err := kql.CompileOptions(query, d, now, o)
 	if err != nil {
 		return nil, err
@@ -140,7 +168,7 @@ func RunOptions(ctx context.Context, db *sql.DB, d kql.Dialect, query string, no
 	if err != nil {
 		return nil, classify(ctx, err, budget)
 	}
-	return &Result{Columns: q.Columns, Rows: rows, Render: q.Render, Rollup: q.Rollup, Elapsed: time.Since(start)}, nil
+	return &Result{Columns: q.Columns, Rows: rows, Render: q.Render, Rollup: q.Rollup, Content: q.Content, Elapsed: time.Since(start)}, nil
 }
 
 // queryer is what scan needs from a *sql.DB or *sql.Tx.

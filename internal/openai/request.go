@@ -18,6 +18,11 @@ type Request struct {
 	Prompt              json.RawMessage `json:"prompt"`
 	Input               json.RawMessage `json:"input"`
 	Instructions        string          `json:"instructions"`
+	// PreviousResponseID chains a Responses call to a stored response,
+	// which lives on one upstream: moat routes the call there.
+	PreviousResponseID string `json:"previous_response_id"`
+	// Background asks the Responses API to run the call asynchronously.
+	Background bool `json:"background"`
 }
 
 // StreamOptions mirrors the stream_options request field.

@@ -38,6 +38,9 @@ const (
 	aEngines     = openAIDataActionPrefix + "engines/completions/action"
 	aCompletions = openAIDataActionPrefix + "deployments/completions/action"
 	aOtherCS     = "Microsoft.CognitiveServices/accounts/SpeechServices/speechrest/transcriptions/action"
+	aRespDelete  = openAIDataActionPrefix + "responses/delete"
+	aBatchRead   = openAIDataActionPrefix + "batches/read"
+	aBatchWrite  = openAIDataActionPrefix + "batches/write"
 )
 
 func mustNew(t testing.TB, cfg Config) *Authorizer {
@@ -52,17 +55,20 @@ func mustNew(t testing.TB, cfg Config) *Authorizer {
 // TestBuiltinRolesGrantExactly pins what each built-in grants (wire reference §4.1).
 func TestBuiltinRolesGrantExactly(t *testing.T) {
 	all := []string{aChat, aEmbeddings, aResponses, aModelsRead, aFilesWrite, aFineTune, aRealtime, aSpeech,
-		aImages, aExtensions, aSearch, aEngines, aCompletions, aOtherCS, DataActionLogsRead, DataActionKeysWrite}
+		aImages, aExtensions, aSearch, aEngines, aCompletions, aOtherCS, DataActionLogsRead, DataActionKeysWrite,
+		aRespDelete, aBatchRead, aBatchWrite}
 	tests := []struct {
 		role string
 		want []string
 	}{
-		{role: RoleOpenAIUser, want: []string{aChat, aEmbeddings, aResponses, aModelsRead, aSpeech, aImages, aExtensions, aSearch, aEngines, aCompletions}},
-		{role: RoleOpenAIContributor, want: []string{aChat, aEmbeddings, aResponses, aModelsRead, aFilesWrite, aFineTune, aRealtime, aSpeech, aImages, aExtensions, aSearch, aEngines, aCompletions}},
-		{role: RoleCognitiveServicesUser, want: []string{aChat, aEmbeddings, aResponses, aModelsRead, aFilesWrite, aFineTune, aRealtime, aSpeech, aImages, aExtensions, aSearch, aEngines, aCompletions, aOtherCS}},
+		// OpenAI User reads files and batches (*/read) but may not upload or
+		// start batches (§4.1: files ❌).
+		{role: RoleOpenAIUser, want: []string{aChat, aEmbeddings, aResponses, aModelsRead, aSpeech, aImages, aExtensions, aSearch, aEngines, aCompletions, aRespDelete, aBatchRead}},
+		{role: RoleOpenAIContributor, want: []string{aChat, aEmbeddings, aResponses, aModelsRead, aFilesWrite, aFineTune, aRealtime, aSpeech, aImages, aExtensions, aSearch, aEngines, aCompletions, aRespDelete, aBatchRead, aBatchWrite}},
+		{role: RoleCognitiveServicesUser, want: []string{aChat, aEmbeddings, aResponses, aModelsRead, aFilesWrite, aFineTune, aRealtime, aSpeech, aImages, aExtensions, aSearch, aEngines, aCompletions, aOtherCS, aRespDelete, aBatchRead, aBatchWrite}},
 		{role: RoleCognitiveServicesContrib, want: nil},
 		{role: RoleMoatLogReader, want: []string{DataActionLogsRead}},
-		{role: RoleMoatAdministrator, want: []string{aChat, aEmbeddings, aResponses, aModelsRead, aFilesWrite, aFineTune, aRealtime, aSpeech, aImages, aExtensions, aSearch, aEngines, aCompletions, DataActionLogsRead, DataActionKeysWrite}},
+		{role: RoleMoatAdministrator, want: []string{aChat, aEmbeddings, aResponses, aModelsRead, aFilesWrite, aFineTune, aRealtime, aSpeech, aImages, aExtensions, aSearch, aEngines, aCompletions, DataActionLogsRead, DataActionKeysWrite, aRespDelete, aBatchRead, aBatchWrite}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.role, func(t *testing.T) {
@@ -224,6 +230,18 @@ func TestOperationTemplate(t *testing.T) {
 		{op: "responses", v1: true, want: "POST /openai/v1/responses"},
 		{op: "models", want: "GET /openai/models"},
 		{op: "models", v1: true, want: "GET /openai/v1/models"},
+	}
+	for _, tt := range []struct{ collection, method, action, want string }{
+		{"responses", "DELETE", "", "DELETE /openai/responses/{response_id}"},
+		{"responses", "GET", "input_items", "GET /openai/responses/{response_id}/input_items"},
+		{"files", "POST", "-", "POST /openai/files"},
+		{"files", "GET", "content", "GET /openai/files/{file_id}/content"},
+		{"batches", "POST", "cancel", "POST /openai/batches/{batch_id}/cancel"},
+	} {
+		op, ok := openai.ObjectOperation(tt.collection, tt.method, tt.action)
+		if got := OperationTemplate(op, false); !ok || got != tt.want {
+			t.Errorf("OperationTemplate(%s %s %s) = %q, want %q", tt.method, tt.collection, tt.action, got, tt.want)
+		}
 	}
 	for _, tt := range tests {
 		t.Run(tt.want, func(t *testing.T) {

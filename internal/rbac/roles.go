@@ -24,6 +24,7 @@ const (
 	RoleCognitiveServicesUser     = "Cognitive Services User"
 	RoleCognitiveServicesContrib  = "Cognitive Services Contributor"
 	RoleMoatLogReader             = "Moat Log Reader"
+	RoleMoatPromptReader          = "Moat Prompt Reader"
 	RoleMoatAdministrator         = "Moat Administrator"
 	openAIDataActionPrefix        = "Microsoft.CognitiveServices/accounts/OpenAI/"
 	cognitiveServicesActionPrefix = "Microsoft.CognitiveServices/"
@@ -38,6 +39,11 @@ const (
 	// DataActionDebugRead takes runtime profiles of the gateway process
 	// (/debug/pprof/); the Moat Administrator role has it through Moat/*.
 	DataActionDebugRead = "Moat/debug/read"
+	// DataActionLogsContentRead reads prompt and completion text in the
+	// request log (RequestMessages, ResponseMessages), on top of
+	// Moat/logs/read; every such read is audited. Moat Log Reader does not
+	// have it; Moat Prompt Reader and Moat Administrator do.
+	DataActionLogsContentRead = "Moat/logs/content/read"
 )
 
 // BuiltinRoles returns the built-in roles. The Azure ones copy the role
@@ -65,6 +71,10 @@ func BuiltinRoles() []RoleDefinition {
 				p + "deployments/embeddings/action",
 				p + "images/generations/action",
 				p + "responses/write",
+				// Deleting one's stored responses: newer snapshots grant
+				// OpenAI/responses/* [S]; without it a role that may create
+				// responses could not delete them.
+				p + "responses/delete",
 			},
 		},
 		{
@@ -89,6 +99,12 @@ func BuiltinRoles() []RoleDefinition {
 			Name:        RoleMoatLogReader,
 			Description: "Query moat's request log.",
 			DataActions: []string{DataActionLogsRead},
+		},
+		{
+			ID:          "7c1e7a52-4f0b-4c57-9d3e-6a2b8f0d1e03",
+			Name:        RoleMoatPromptReader,
+			Description: "Query moat's request log, prompt and completion text included (every read audited).",
+			DataActions: []string{DataActionLogsRead, DataActionLogsContentRead},
 		},
 		{
 			ID:          "7c1e7a52-4f0b-4c57-9d3e-6a2b8f0d1e02",

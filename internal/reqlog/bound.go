@@ -33,6 +33,7 @@ func (r *Record) Bound(maxBody int) {
 	}
 	r.Path = Truncated(r.Path, MaxPathBytes)
 	r.ErrorMessage = Truncated(r.ErrorMessage, MaxErrorMessageBytes)
+	r.Guardrail = Truncated(r.Guardrail, MaxErrorMessageBytes)
 	r.RequestBody = Truncated(r.RequestBody, maxBody)
 	r.ResponseBody = Truncated(r.ResponseBody, maxBody)
 }

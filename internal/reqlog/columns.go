@@ -62,7 +62,16 @@ var columns = []Column{
 	{"response_body", "ResponseMessages", TypeString},
 	{"replica", "Replica", TypeString},
 	{"first_token_ms", "FirstTokenTime", TypeReal},
+	{"guardrail", "GuardrailHits", TypeString},
 }
+
+// contentColumns hold prompt and completion text: reading them needs a
+// permission of its own (Moat/logs/content/read), and they have their own
+// retention (log.body_retention).
+var contentColumns = map[string]bool{"request_body": true, "response_body": true}
+
+// Content reports whether c holds prompt or completion text.
+func (c Column) Content() bool { return contentColumns[c.SQL] }
 
 // Columns returns the schema (without the id column, which is "id"/"Id").
 func Columns() []Column { return append([]Column(nil), columns...) }
@@ -73,7 +82,7 @@ func (r *Record) Values() []any {
 		r.Deployment, r.Model, r.Upstream, r.Operation, r.APIVersion, r.Method, r.Path,
 		r.Status, r.UpstreamStatus, r.ErrorKind, r.ErrorMessage, r.TotalMs, r.UpstreamMs,
 		r.FirstByteMs, r.PromptTokens, r.CompletionTokens, r.TotalTokens, r.TokensEstimated,
-		r.Streamed, r.RequestBytes, r.ResponseBytes, r.Region, r.Attempts, r.RequestBody, r.ResponseBody, r.Replica, r.FirstTokenMs}
+		r.Streamed, r.RequestBytes, r.ResponseBytes, r.Region, r.Attempts, r.RequestBody, r.ResponseBody, r.Replica, r.FirstTokenMs, r.Guardrail}
 }
 
 // ScanTargets returns pointers to r's fields in Columns order, preceded by
@@ -83,5 +92,5 @@ func (r *Record) ScanTargets() []any {
 		&r.Deployment, &r.Model, &r.Upstream, &r.Operation, &r.APIVersion, &r.Method, &r.Path,
 		&r.Status, &r.UpstreamStatus, &r.ErrorKind, &r.ErrorMessage, &r.TotalMs, &r.UpstreamMs,
 		&r.FirstByteMs, &r.PromptTokens, &r.CompletionTokens, &r.TotalTokens, &r.TokensEstimated,
-		&r.Streamed, &r.RequestBytes, &r.ResponseBytes, &r.Region, &r.Attempts, &r.RequestBody, &r.ResponseBody, &r.Replica, &r.FirstTokenMs}
+		&r.Streamed, &r.RequestBytes, &r.ResponseBytes, &r.Region, &r.Attempts, &r.RequestBody, &r.ResponseBody, &r.Replica, &r.FirstTokenMs, &r.Guardrail}
 }

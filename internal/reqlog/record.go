@@ -49,6 +49,19 @@ type Record struct {
 	// generated content (text, tool-call arguments), the time to first
 	// token; for an answer that is not streamed, its first byte.
 	FirstTokenMs float64
+	// Guardrail lists the guardrail rules that matched the call, as
+	// "direction:action:rule" items joined by commas, sorted
+	// ("completion:flag:email,prompt:block:card"); empty when none did.
+	Guardrail string
+}
+
+// BodyBlanker is a Store that can erase logged bodies ahead of the rows
+// themselves, for log.body_retention. moat's stores implement it.
+type BodyBlanker interface {
+	// BlankBodies empties RequestBody and ResponseBody of the records with
+	// from <= Time < to, in transactions small enough not to stall the log
+	// writer, and returns how many records it changed.
+	BlankBodies(ctx context.Context, from, to time.Time) (int64, error)
 }
 
 // Store persists records. Implementations must be safe for concurrent use.

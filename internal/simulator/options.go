@@ -142,6 +142,9 @@ type Options struct {
 	// Sleep waits d or until ctx ends, returning ctx's error in that case.
 	// Tests pass one that returns at once. Nil means a real timer.
 	Sleep func(ctx context.Context, d time.Duration) error
+	// BatchTime is how long a batch takes from validating to completed
+	// (a third in each state). 0 means DefaultBatchTime.
+	BatchTime time.Duration
 	// APIKey, when set, is the key every request must present in api-key or
 	// in Authorization: Bearer. It is never logged.
 	APIKey string
@@ -173,6 +176,9 @@ func DefaultOptions() Options {
 func (o Options) withDefaults() Options {
 	if o.Region == "" {
 		o.Region = DefaultRegion
+	}
+	if o.BatchTime == 0 {
+		o.BatchTime = DefaultBatchTime
 	}
 	if o.DefaultMaxTokens == 0 {
 		o.DefaultMaxTokens = DefaultMaxTokens

@@ -23,6 +23,8 @@ type Server struct {
 	rnd         *lockedRand
 	stats       counters
 	responses   responseStore
+	files       fileStore
+	batches     batchStore
 	prompts     promptCache // the Messages API's prompt cache
 }
 
@@ -120,6 +122,11 @@ type route struct {
 	responses      bool
 	responseID     string
 	responseAction string
+	// collection is "files" or "batches" for those APIs, with objectID and
+	// objectAction ("content", "cancel") for calls on one object.
+	collection   string
+	objectID     string
+	objectAction string
 }
 
 // ServeHTTP answers like Azure OpenAI: authentication, routing, deployment
@@ -155,6 +162,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if rt.responses {
 		s.serveResponses(w, r, rt)
+		return
+	}
+	switch rt.collection {
+	case "files":
+		s.serveFiles(w, r, rt)
+		return
+	case "batches":
+		s.serveBatches(w, r, rt)
 		return
 	}
 	s.serveOperation(w, r, rt)
@@ -211,6 +226,15 @@ func parseRoute(r *http.Request) (route, int, []byte) {
 			return rt, http.StatusNotFound, notFound
 		}
 		return rt, 0, nil
+	case strings.HasPrefix(p, "/openai/files") || strings.HasPrefix(p, "/openai/batches"):
+		if !validAPIVersion(version) {
+			return rt, http.StatusNotFound, notFound
+		}
+		rt = route{surface: surfaceLegacy, apiVersion: version}
+		if !objectRoute(&rt, r.Method, strings.TrimPrefix(p, "/openai/")) {
+			return rt, http.StatusNotFound, notFound
+		}
+		return rt, 0, nil
 	case p == "/openai/models":
 		if r.Method != http.MethodGet || !validAPIVersion(version) {
 			return rt, http.StatusNotFound, notFound
@@ -236,6 +260,12 @@ func parseRoute(r *http.Request) (route, int, []byte) {
 	if p == "models" && r.Method == http.MethodGet {
 		rt.models = true
 		return rt, 0, nil
+	}
+	if objectRoute(&rt, r.Method, p) {
+		return rt, 0, nil
+	}
+	if rt.collection != "" {
+		return rt, http.StatusNotFound, notFound
 	}
 	if p == "responses" || strings.HasPrefix(p, "responses/") {
 		if !responsesRoute(&rt, r.Method, p) {
@@ -266,6 +296,28 @@ func responsesRoute(rt *route, method, p string) bool {
 		return method == http.MethodPost
 	case action == "input_items":
 		return method == http.MethodGet
+	}
+	return false
+}
+
+// objectRoute parses "files[/{id}[/content]]" and "batches[/{id}[/cancel]]"
+// with its method into rt; false when it is not one of them (rt.collection
+// is set when the collection matched but the rest did not).
+func objectRoute(rt *route, method, p string) bool {
+	collection, rest, _ := strings.Cut(p, "/")
+	if collection != "files" && collection != "batches" {
+		return false
+	}
+	rt.collection = collection
+	id, action, _ := strings.Cut(rest, "/")
+	rt.objectID, rt.objectAction = id, action
+	switch {
+	case id == "":
+		return method == http.MethodPost || method == http.MethodGet
+	case action == "":
+		return method == http.MethodGet || (collection == "files" && method == http.MethodDelete)
+	case collection == "files" && action == "content", collection == "batches" && action == "cancel":
+		return method == http.MethodGet && action == "content" || method == http.MethodPost && action == "cancel"
 	}
 	return false
 }

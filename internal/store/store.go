@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 
 	"github.com/moat-gw/moat/internal/admin"
+	"github.com/moat-gw/moat/internal/affinity"
 	"github.com/moat-gw/moat/internal/auth"
 	"github.com/moat-gw/moat/internal/config"
 	"github.com/moat-gw/moat/internal/fleet"
@@ -24,12 +25,14 @@ import (
 )
 
 // Store is everything moat keeps in its database: the request log, stored
-// keys, role assignments and their audit log, the fleet's replicas, and
-// the SQL handle KQL queries run on.
+// keys, role assignments and their audit log, the fleet's replicas,
+// session pins, and the SQL handle KQL queries run on.
 type Store interface {
 	reqlog.Store
+	reqlog.BodyBlanker
 	admin.Store
 	fleet.Store
+	affinity.Store
 	// DB is the handle read-only queries (KQL) run on.
 	DB() *sql.DB
 	// Dialect is "sqlite" or "postgres".

@@ -156,6 +156,12 @@ type Call struct {
 	Deployment string
 	// APIVersion is the client's dated api-version, or "" (v1, OpenAI paths).
 	APIVersion string
+	// Path, when set, is the path below the API root for a call on a stored
+	// object ("responses/resp_1/cancel", "files/file-1/content"); it is
+	// served from the v1 surface on Azure. Its segments are escaped here.
+	Path string
+	// Query is the client's query to pass on with Path (list paging).
+	Query url.Values
 }
 
 // Azure reports whether the target speaks Azure's deployment-scoped API.
@@ -183,6 +189,20 @@ func (t *Target) InjectStreamUsage(c Call) bool {
 // URL builds the upstream URL for c.
 func (t *Target) URL(c Call) *url.URL {
 	// JoinPath takes escaped segments, so the deployment is escaped once here.
+	if c.Path != "" {
+		segs := strings.Split(c.Path, "/")
+		for i, sg := range segs {
+			segs[i] = url.PathEscape(sg)
+		}
+		u := t.base.JoinPath(segs...)
+		if t.Azure() {
+			u = t.base.JoinPath(append([]string{"openai", "v1"}, segs...)...)
+		}
+		if len(c.Query) > 0 {
+			u.RawQuery = c.Query.Encode()
+		}
+		return u
+	}
 	if t.Azure() {
 		if c.Operation.Name == "responses" {
 			return t.base.JoinPath("openai", "v1", "responses")

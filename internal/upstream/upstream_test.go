@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -30,18 +31,22 @@ func TestURL(t *testing.T) {
 		call Call
 		want string
 	}{
-		{"azure legacy passes api-version", TypeAzure, "https://contoso.openai.azure.com/", Call{op("chat"), "prod", "2024-06-01"},
+		{"azure legacy passes api-version", TypeAzure, "https://contoso.openai.azure.com/", Call{Operation: op("chat"), Deployment: "prod", APIVersion: "2024-06-01"},
 			"https://contoso.openai.azure.com/openai/deployments/prod/chat/completions?api-version=2024-06-01"},
-		{"azure from v1 uses configured version", TypeAzure, "https://contoso.openai.azure.com", Call{op("embeddings"), "emb", ""},
+		{"azure from v1 uses configured version", TypeAzure, "https://contoso.openai.azure.com", Call{Operation: op("embeddings"), Deployment: "emb", APIVersion: ""},
 			"https://contoso.openai.azure.com/openai/deployments/emb/embeddings?api-version=2024-10-21"},
-		{"azure from v1 preview uses configured version", TypeAzure, "https://contoso.openai.azure.com", Call{op("chat"), "c", "preview"},
+		{"azure from v1 preview uses configured version", TypeAzure, "https://contoso.openai.azure.com", Call{Operation: op("chat"), Deployment: "c", APIVersion: "preview"},
 			"https://contoso.openai.azure.com/openai/deployments/c/chat/completions?api-version=2024-10-21"},
-		{"azure responses on v1", TypeAzure, "https://contoso.openai.azure.com", Call{op("responses"), "c", ""},
+		{"azure responses on v1", TypeAzure, "https://contoso.openai.azure.com", Call{Operation: op("responses"), Deployment: "c", APIVersion: ""},
 			"https://contoso.openai.azure.com/openai/v1/responses"},
-		{"deployment escaped", TypeAzure, "https://x", Call{op("chat"), "a b/c", "2024-10-21"},
+		{"deployment escaped", TypeAzure, "https://x", Call{Operation: op("chat"), Deployment: "a b/c", APIVersion: "2024-10-21"},
 			"https://x/openai/deployments/a%20b%2Fc/chat/completions?api-version=2024-10-21"},
-		{"openai", TypeOpenAI, "https://api.openai.com/v1/", Call{op("chat"), "gpt-4o", ""}, "https://api.openai.com/v1/chat/completions"},
-		{"compatible audio", TypeOpenAICompatible, "http://vllm:8000/v1", Call{op("transcriptions"), "w", ""}, "http://vllm:8000/v1/audio/transcriptions"},
+		{"openai", TypeOpenAI, "https://api.openai.com/v1/", Call{Operation: op("chat"), Deployment: "gpt-4o", APIVersion: ""}, "https://api.openai.com/v1/chat/completions"},
+		{"azure stored response on v1", TypeAzure, "https://contoso.openai.azure.com", Call{Operation: op("responses"), Path: "responses/resp_1/input_items",
+			Query: url.Values{"limit": {"5"}}}, "https://contoso.openai.azure.com/openai/v1/responses/resp_1/input_items?limit=5"},
+		{"openai stored response", TypeOpenAI, "https://api.openai.com/v1", Call{Operation: op("responses"), Path: "responses/resp_1/cancel"},
+			"https://api.openai.com/v1/responses/resp_1/cancel"},
+		{"compatible audio", TypeOpenAICompatible, "http://vllm:8000/v1", Call{Operation: op("transcriptions"), Deployment: "w", APIVersion: ""}, "http://vllm:8000/v1/audio/transcriptions"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -88,11 +93,11 @@ func TestRewriteBodyAndStreamUsage(t *testing.T) {
 	oa, _ := New(Options{Name: "o", Type: TypeOpenAICompatible, BaseURL: "http://y/v1", StreamUsage: true})
 	body := []byte(`{"model":"client-name","messages":[],"temperature":0.5}`)
 
-	got, err := az.RewriteBody(Call{op("chat"), "prod", "2024-10-21"}, body)
+	got, err := az.RewriteBody(Call{Operation: op("chat"), Deployment: "prod", APIVersion: "2024-10-21"}, body)
 	if err != nil || string(got) != string(body) {
 		t.Fatalf("azure legacy body changed: %s %v", got, err)
 	}
-	got, err = oa.RewriteBody(Call{op("chat"), "llama", ""}, body)
+	got, err = oa.RewriteBody(Call{Operation: op("chat"), Deployment: "llama", APIVersion: ""}, body)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,13 +112,13 @@ func TestRewriteBodyAndStreamUsage(t *testing.T) {
 		call Call
 		want bool
 	}{
-		{"azure GA with usage", az, Call{op("chat"), "d", "2024-10-21"}, true},
-		{"azure old GA", az, Call{op("chat"), "d", "2024-06-01"}, false},
-		{"azure 2024-09-01-preview", az, Call{op("chat"), "d", "2024-09-01-preview"}, true},
-		{"azure 2024-08-01-preview", az, Call{op("chat"), "d", "2024-08-01-preview"}, false},
-		{"azure from v1 uses its version", az, Call{op("chat"), "d", ""}, true},
-		{"compatible chat", oa, Call{op("chat"), "d", ""}, true},
-		{"compatible embeddings", oa, Call{op("embeddings"), "d", ""}, false},
+		{"azure GA with usage", az, Call{Operation: op("chat"), Deployment: "d", APIVersion: "2024-10-21"}, true},
+		{"azure old GA", az, Call{Operation: op("chat"), Deployment: "d", APIVersion: "2024-06-01"}, false},
+		{"azure 2024-09-01-preview", az, Call{Operation: op("chat"), Deployment: "d", APIVersion: "2024-09-01-preview"}, true},
+		{"azure 2024-08-01-preview", az, Call{Operation: op("chat"), Deployment: "d", APIVersion: "2024-08-01-preview"}, false},
+		{"azure from v1 uses its version", az, Call{Operation: op("chat"), Deployment: "d", APIVersion: ""}, true},
+		{"compatible chat", oa, Call{Operation: op("chat"), Deployment: "d", APIVersion: ""}, true},
+		{"compatible embeddings", oa, Call{Operation: op("embeddings"), Deployment: "d", APIVersion: ""}, false},
 	}
 	for _, tt := range tests {
 		if got := tt.t.InjectStreamUsage(tt.call); got != tt.want {

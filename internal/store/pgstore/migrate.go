@@ -214,6 +214,32 @@ CREATE TABLE replicas (
 			// prompt-filter event, not a token. Rows logged before hold 0.
 			sql: `ALTER TABLE request_log ADD COLUMN first_token_ms double precision NOT NULL DEFAULT 0;`,
 		},
+		{
+			version: 9,
+			name:    "pins",
+			// Which pool member holds a stored response, an uploaded file
+			// or a batch (internal/affinity), shared by every replica so
+			// that follow-ups reach the member that created the object.
+			// Expired rows are swept by the retention loop.
+			sql: `
+CREATE TABLE pins (
+	id         text        PRIMARY KEY,
+	kind       text        NOT NULL,
+	deployment text        NOT NULL,
+	member     text        NOT NULL,
+	created_at timestamptz NOT NULL,
+	expires_at timestamptz NOT NULL
+);
+CREATE INDEX pins_expires ON pins (expires_at);
+`,
+		},
+		{
+			version: 10,
+			name:    "request_log_guardrail",
+			// The guardrail rules that matched a call (GuardrailHits).
+			// Rows logged before hold ''.
+			sql: `ALTER TABLE request_log ADD COLUMN guardrail text NOT NULL DEFAULT '';`,
+		},
 	}
 }
 

@@ -224,6 +224,28 @@ func (s *Store) After(ctx context.Context, afterID int64, limit int) ([]reqlog.R
 	return recs, nil
 }
 
+// blankChunk is how many rows BlankBodies changes per statement.
+const blankChunk = 5000
+
+// BlankBodies empties the bodies of records with from <= time < to, a
+// chunk per statement (reqlog.BodyBlanker); the time bounds on the outer
+// statement let PostgreSQL prune the day partitions.
+func (s *Store) BlankBodies(ctx context.Context, from, to time.Time) (int64, error) {
+	const q = "UPDATE " + reqlog.SQLTable + " SET request_body = '', response_body = '' WHERE time >= $1 AND time < $2 AND id IN (SELECT id FROM " +
+		reqlog.SQLTable + " WHERE time >= $1 AND time < $2 AND (request_body <> '' OR response_body <> '') LIMIT $3)"
+	var total int64
+	for {
+		tag, err := s.pool.Exec(ctx, q, from, to, blankChunk)
+		if err != nil {
+			return total, fmt.Errorf("blank old request bodies: %w", err)
+		}
+		total += tag.RowsAffected()
+		if tag.RowsAffected() < blankChunk {
+			return total, nil
+		}
+	}
+}
+
 // DeleteBefore removes records older than t: it drops the day partitions
 // that end at or before t, then deletes the older rows left in the day that
 // t falls in and in the default partition. A partition that cannot be

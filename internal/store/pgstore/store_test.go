@@ -245,8 +245,8 @@ func TestRollupBackfill(t *testing.T) {
 		// rollup with the replica dimension and 7 added an index; every
 		// step after 4 runs again.
 		if _, err := conn.Exec(context.Background(), "DROP TABLE "+schema+"."+reqlog.RollupTable+
-			"; DROP TABLE "+schema+".replicas; ALTER TABLE "+schema+".request_log DROP COLUMN replica, DROP COLUMN first_token_ms"+
-			"; DROP INDEX "+schema+".request_log_request_id"+
+			"; DROP TABLE "+schema+".replicas; ALTER TABLE "+schema+".request_log DROP COLUMN replica, DROP COLUMN first_token_ms, DROP COLUMN guardrail"+
+			"; DROP INDEX "+schema+".request_log_request_id; DROP TABLE "+schema+".pins"+
 			"; DELETE FROM "+schema+".schema_migrations WHERE version >= 4"); err != nil {
 			t.Fatalf("forget rollup migration: %v", err)
 		}
@@ -267,7 +267,7 @@ func TestDedupeMigration(t *testing.T) {
 		// this one on (and undo the later ones).
 		if _, err := conn.Exec(context.Background(), "SET search_path TO "+schema+"; DROP INDEX request_log_request_id; "+
 			"DELETE FROM schema_migrations WHERE version >= (SELECT version FROM schema_migrations WHERE name = 'request_log_request_id_unique'); "+
-			dup+"; ALTER TABLE request_log DROP COLUMN first_token_ms"); err != nil {
+			dup+"; ALTER TABLE request_log DROP COLUMN first_token_ms, DROP COLUMN guardrail; DROP TABLE pins"); err != nil {
 			t.Fatalf("forget dedupe migration: %v", err)
 		}
 	})

@@ -193,6 +193,33 @@ CREATE TABLE replicas (
 			// prompt-filter event, not a token. Rows logged before hold 0.
 			sql: `ALTER TABLE request_log ADD COLUMN first_token_ms REAL NOT NULL DEFAULT 0;`,
 		},
+		{
+			version: 8,
+			name:    "pins",
+			// Which pool member holds a stored response, an uploaded file
+			// or a batch (internal/affinity), shared by every replica so
+			// that follow-ups reach the member that created the object.
+			// Times in microseconds since the Unix epoch; expired rows are
+			// swept by the retention loop.
+			sql: `
+CREATE TABLE pins (
+	id         TEXT    PRIMARY KEY,
+	kind       TEXT    NOT NULL,
+	deployment TEXT    NOT NULL,
+	member     TEXT    NOT NULL,
+	created_at INTEGER NOT NULL,
+	expires_at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX pins_expires ON pins (expires_at);
+`,
+		},
+		{
+			version: 9,
+			name:    "request_log_guardrail",
+			// The guardrail rules that matched a call (GuardrailHits).
+			// Rows logged before hold ''.
+			sql: `ALTER TABLE request_log ADD COLUMN guardrail TEXT NOT NULL DEFAULT '';`,
+		},
 	}
 }
 

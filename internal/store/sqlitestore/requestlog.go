@@ -168,6 +168,28 @@ func scanRecords(rows *sql.Rows, sizeHint int) ([]reqlog.Record, error) {
 	return recs, rows.Err()
 }
 
+// BlankBodies empties the bodies of records with from <= time < to, a
+// chunk per transaction (reqlog.BodyBlanker).
+func (s *Store) BlankBodies(ctx context.Context, from, to time.Time) (int64, error) {
+	const q = "UPDATE " + reqlog.SQLTable + " SET request_body = '', response_body = '' WHERE id IN (SELECT id FROM " +
+		reqlog.SQLTable + " WHERE time >= ? AND time < ? AND (request_body <> '' OR response_body <> '') LIMIT ?)"
+	var total int64
+	for {
+		res, err := s.write.ExecContext(ctx, q, EncodeTime(from), EncodeTime(to), deleteChunk)
+		if err != nil {
+			return total, fmt.Errorf("blank old request bodies: %w", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return total, fmt.Errorf("blank old request bodies: %w", err)
+		}
+		total += n
+		if n < deleteChunk {
+			return total, nil
+		}
+	}
+}
+
 // DeleteBefore removes records older than t, a chunk per transaction so
 // that the log writer can interleave, and returns how many it removed. Then
 // it removes the rollup buckets that end by t; retention passes the start of

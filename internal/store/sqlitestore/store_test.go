@@ -201,7 +201,8 @@ func TestRollupBackfill(t *testing.T) {
 		// rollup with the replica dimension).
 		if _, err := db.Exec("DROP TABLE " + reqlog.RollupTable + "; DROP TABLE replicas; ALTER TABLE request_log DROP COLUMN replica;" +
 			" ALTER TABLE request_log DROP COLUMN first_token_ms;" +
-			" DROP INDEX request_log_request_id;" +
+			" ALTER TABLE request_log DROP COLUMN guardrail;" +
+			" DROP INDEX request_log_request_id; DROP TABLE pins;" +
 			" DELETE FROM schema_migrations WHERE version >= 4"); err != nil {
 			t.Fatalf("forget rollup migration: %v", err)
 		}

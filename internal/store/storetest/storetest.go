@@ -35,6 +35,7 @@ func Run(t *testing.T, newStore Factory) {
 		{"RoundTrip", testRoundTrip},
 		{"After", testAfter},
 		{"DeleteBefore", testDeleteBefore},
+		{"BlankBodies", testBlankBodies},
 		{"Concurrent", testConcurrent},
 		{"Reopen", testReopen},
 		{"EmptyBatch", testEmptyBatch},
@@ -43,6 +44,7 @@ func Run(t *testing.T, newStore Factory) {
 		{"Idempotent", testIdempotent},
 		{"Follow", testFollow},
 		{"Replicas", testReplicas},
+		{"Pins", testPins},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -136,7 +138,7 @@ func testRoundTrip(t *testing.T, open Opener) {
 			UpstreamMs: 1e-9, FirstByteMs: 12345.678901, PromptTokens: 1, CompletionTokens: 2,
 			TotalTokens: 3, TokensEstimated: true, Streamed: true, RequestBytes: 4, ResponseBytes: 5,
 			Region: "swedencentral", Attempts: 3, RequestBody: `{"messages":[]}`, ResponseBody: "data: [DONE]\n\n",
-			Replica: "moat-eu-1",
+			Replica: "moat-eu-1", Guardrail: "completion:flag:email,prompt:block:card",
 		}},
 		{"extremes", reqlog.Record{
 			Time: t0.Add(2*time.Hour + 999*time.Nanosecond), Status: -1, UpstreamStatus: math.MaxInt32,

@@ -2,10 +2,16 @@
 // and streamed), a tool-result round trip, structured output with the npm
 // openai package, and LangChain's AzureChatOpenAI (bindTools,
 // withStructuredOutput by JSON schema and by function calling).
-// internal/gateway's TestNodeAgents runs this file with MOAT_URL set.
+// The Responses chain (previous_response_id, retrieve, input_items, delete)
+// and a batch job (file upload, create, poll, output download) run too.
+// internal/gateway's TestNodeAgents runs this file with MOAT_URL set, once
+// against the built-in simulator and once against a pool of two simulated
+// Azure resources, where every follow-up must reach the member holding its
+// object (a wrong member answers 404: the resources share nothing).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { AzureOpenAI, OpenAI } from 'openai';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { AzureOpenAI, OpenAI, toFile } from 'openai';
 import { AzureChatOpenAI } from '@langchain/openai';
 
 const endpoint = process.env.MOAT_URL;
@@ -127,4 +133,49 @@ test('openai: Responses tool call and function_call_output', async () => {
     input: [{ type: 'function_call_output', call_id: call.call_id, output: 'cloudy' }],
   });
   assert.ok(second.output_text.length > 0);
+});
+
+test('openai: a Responses chain is retrieved, listed and deleted where it lives', async () => {
+  const v1 = new OpenAI({ baseURL: `${endpoint}/openai/v1/`, apiKey, maxRetries: 0 });
+  let prev = await v1.responses.create({ model: 'gpt-4o-mini', input: 'Start a story.' });
+  for (let i = 0; i < 4; i++) {
+    prev = await v1.responses.create({ model: 'gpt-4o-mini', input: `Part ${i + 2}.`, previous_response_id: prev.id });
+  }
+  const got = await v1.responses.retrieve(prev.id);
+  assert.equal(got.id, prev.id);
+  assert.equal(got.output_text, prev.output_text);
+  const items = await v1.responses.inputItems.list(prev.id);
+  assert.ok(items.data.length > 0);
+  // The dated surface reaches the same response.
+  const dated = new AzureOpenAI({ endpoint, apiKey, apiVersion: '2025-04-01-preview', maxRetries: 0 });
+  assert.equal((await dated.responses.retrieve(prev.id)).id, prev.id);
+  await v1.responses.delete(prev.id);
+  await assert.rejects(v1.responses.retrieve(prev.id), (err) => err.status === 404);
+});
+
+test('openai: a batch job from file upload to results', async () => {
+  const v1 = new OpenAI({ baseURL: `${endpoint}/openai/v1/`, apiKey, maxRetries: 0 });
+  const lines = ['Hello', 'Goodbye', 'Thanks'].map((text, i) => JSON.stringify({
+    custom_id: `req-${i}`, method: 'POST', url: '/chat/completions',
+    body: { model: 'gpt-4o-mini', messages: [{ role: 'user', content: text }], max_tokens: 8 },
+  }));
+  const file = await v1.files.create({ file: await toFile(Buffer.from(lines.join('\n') + '\n'), 'batch.jsonl'), purpose: 'batch' });
+  assert.equal(file.purpose, 'batch');
+  let batch = await v1.batches.create({ input_file_id: file.id, endpoint: '/chat/completions', completion_window: '24h' });
+  const dated = new AzureOpenAI({ endpoint, apiKey, apiVersion: '2025-04-01-preview', maxRetries: 0 });
+  for (let i = 0; !['completed', 'failed', 'cancelled', 'expired'].includes(batch.status); i++) {
+    assert.ok(i < 300, `batch stuck in ${batch.status}`);
+    await sleep(50);
+    batch = await (i % 2 ? dated : v1).batches.retrieve(batch.id);
+  }
+  assert.equal(batch.status, 'completed');
+  assert.deepEqual(batch.request_counts, { total: 3, completed: 3, failed: 0 });
+  const out = (await (await v1.files.content(batch.output_file_id)).text()).trim().split('\n').map((l) => JSON.parse(l));
+  assert.deepEqual(out.map((l) => l.custom_id).sort(), ['req-0', 'req-1', 'req-2']);
+  for (const l of out) {
+    assert.equal(l.response.status_code, 200);
+    assert.ok(l.response.body.choices[0].message.content.length > 0);
+  }
+  assert.equal((await dated.files.retrieve(file.id)).id, file.id);
+  await v1.files.delete(file.id);
 });

@@ -1,0 +1,216 @@
+package simulator
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// maxStoredFiles bounds the files (uploads and batch outputs) kept; the
+// oldest go first.
+const maxStoredFiles = 1_000
+
+// fileObject is the Files API's file, as Azure answers it.
+type fileObject struct {
+	ID            string  `json:"id"`
+	Object        string  `json:"object"`
+	Bytes         int     `json:"bytes"`
+	CreatedAt     int64   `json:"created_at"`
+	Filename      string  `json:"filename"`
+	Purpose       string  `json:"purpose"`
+	Status        string  `json:"status"`
+	StatusDetails *string `json:"status_details"`
+}
+
+type storedFile struct {
+	obj     fileObject
+	content []byte
+}
+
+// fileStore keeps uploaded files and batch outputs in memory.
+type fileStore struct {
+	mu    sync.Mutex
+	byID  map[string]*storedFile
+	order []string
+}
+
+func (st *fileStore) put(f *storedFile) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.byID == nil {
+		st.byID = map[string]*storedFile{}
+	}
+	st.byID[f.obj.ID] = f
+	st.order = append(st.order, f.obj.ID)
+	for len(st.order) > maxStoredFiles {
+		delete(st.byID, st.order[0])
+		st.order = st.order[1:]
+	}
+}
+
+func (st *fileStore) get(id string) (*storedFile, bool) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	f, ok := st.byID[id]
+	return f, ok
+}
+
+func (st *fileStore) remove(id string) bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if _, ok := st.byID[id]; !ok {
+		return false
+	}
+	delete(st.byID, id)
+	st.order = slices.DeleteFunc(st.order, func(o string) bool { return o == id })
+	return true
+}
+
+func (st *fileStore) list() []fileObject {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	out := make([]fileObject, 0, len(st.order))
+	for i := len(st.order) - 1; i >= 0; i-- { // newest first
+		out = append(out, st.byID[st.order[i]].obj)
+	}
+	return out
+}
+
+// serveFiles answers the Files API: upload, list, retrieve, delete, content.
+func (s *Server) serveFiles(w http.ResponseWriter, r *http.Request, rt route) {
+	switch {
+	case rt.objectID == "" && r.Method == http.MethodPost:
+		s.uploadFile(w, r)
+		return
+	case rt.objectID == "":
+		writeList(w, s.files.list())
+		return
+	}
+	f, ok := s.files.get(rt.objectID)
+	if !ok {
+		writeJSON(w, http.StatusNotFound, modelError(fmt.Sprintf("File with id '%s' not found.", rt.objectID), "invalid_request_error", "", ""))
+		return
+	}
+	switch {
+	case r.Method == http.MethodGet && rt.objectAction == "":
+		writeObject(w, f.obj)
+	case r.Method == http.MethodGet && rt.objectAction == "content":
+		writeBody(w, http.StatusOK, "application/octet-stream", f.content)
+	case r.Method == http.MethodDelete:
+		s.files.remove(f.obj.ID)
+		body, _ := json.Marshal(struct {
+			ID      string `json:"id"`
+			Object  string `json:"object"`
+			Deleted bool   `json:"deleted"`
+		}{f.obj.ID, "file", true})
+		writeJSON(w, http.StatusOK, body)
+	}
+}
+
+// uploadFile stores a multipart upload. Only purpose "batch" is served, and
+// its JSONL is validated line by line as Azure does before accepting it.
+func (s *Server) uploadFile(w http.ResponseWriter, r *http.Request) {
+	body, ok := s.readBody(w, r)
+	if !ok {
+		return
+	}
+	form, bad := parseMultipart(r.Header.Get("Content-Type"), body)
+	if bad != nil {
+		writeJSON(w, http.StatusBadRequest, bad)
+		return
+	}
+	purpose := form.values["purpose"]
+	if purpose != "batch" {
+		writeJSON(w, http.StatusBadRequest, modelError(fmt.Sprintf("Invalid value for purpose: '%s'. The simulator stores files with purpose 'batch'.", purpose),
+			"invalid_request_error", "purpose", "invalidPayload"))
+		return
+	}
+	if form.file == nil {
+		writeJSON(w, http.StatusBadRequest, modelError("Missing file.", "invalid_request_error", "file", "invalidPayload"))
+		return
+	}
+	if _, err := parseBatchInput(form.file); err != nil {
+		writeJSON(w, http.StatusBadRequest, modelError(err.Error(), "invalid_request_error", "file", "invalidPayload"))
+		return
+	}
+	f := &storedFile{obj: fileObject{ID: s.rnd.id("file-"), Object: "file", Bytes: len(form.file),
+		CreatedAt: s.opts.Now().Unix(), Filename: form.fileName, Purpose: purpose, Status: "processed"}, content: form.file}
+	s.files.put(f)
+	writeObject(w, f.obj)
+}
+
+// batchLine is one request of a batch input file.
+type batchLine struct {
+	CustomID string          `json:"custom_id"`
+	Method   string          `json:"method"`
+	URL      string          `json:"url"`
+	Body     json.RawMessage `json:"body"`
+}
+
+// batchURLs are the endpoints a batch line may call, with the operation
+// suffix the simulator serves them at.
+var batchURLs = map[string]string{
+	"/chat/completions": "chat/completions", "/v1/chat/completions": "chat/completions",
+	"/completions": "completions", "/v1/completions": "completions",
+	"/embeddings": "embeddings", "/v1/embeddings": "embeddings",
+}
+
+// parseBatchInput validates a batch JSONL file: every line a request with a
+// unique custom_id, method POST, a served url and a body naming its model.
+func parseBatchInput(content []byte) ([]batchLine, error) {
+	var lines []batchLine
+	seen := map[string]bool{}
+	for i, raw := range bytes.Split(content, []byte("\n")) {
+		raw = bytes.TrimSpace(raw)
+		if len(raw) == 0 {
+			continue
+		}
+		n := i + 1
+		var l batchLine
+		if err := json.Unmarshal(raw, &l); err != nil {
+			return nil, fmt.Errorf("Line %d of the file is not valid JSON.", n)
+		}
+		var body struct {
+			Model  string `json:"model"`
+			Stream bool   `json:"stream"`
+		}
+		switch {
+		case l.CustomID == "":
+			return nil, fmt.Errorf("Line %d: custom_id is required.", n)
+		case seen[l.CustomID]:
+			return nil, fmt.Errorf("Line %d: custom_id '%s' is not unique.", n, l.CustomID)
+		case !strings.EqualFold(l.Method, http.MethodPost):
+			return nil, fmt.Errorf("Line %d: method must be POST.", n)
+		case batchURLs[l.URL] == "":
+			return nil, fmt.Errorf("Line %d: url '%s' is not supported in batches.", n, l.URL)
+		case json.Unmarshal(l.Body, &body) != nil || body.Model == "":
+			return nil, fmt.Errorf("Line %d: body must be a JSON object with a model.", n)
+		case body.Stream:
+			return nil, fmt.Errorf("Line %d: streaming is not supported in batches.", n)
+		}
+		seen[l.CustomID] = true
+		lines = append(lines, l)
+	}
+	if len(lines) == 0 {
+		return nil, fmt.Errorf("The file is empty.")
+	}
+	return lines, nil
+}
+
+func writeObject(w http.ResponseWriter, v any) {
+	b, _ := json.Marshal(v)
+	writeJSON(w, http.StatusOK, b)
+}
+
+func writeList[T any](w http.ResponseWriter, data []T) {
+	b, _ := json.Marshal(struct {
+		Object  string `json:"object"`
+		Data    []T    `json:"data"`
+		HasMore bool   `json:"has_more"`
+	}{"list", data, false})
+	writeJSON(w, http.StatusOK, b)
+}
