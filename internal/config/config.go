@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/moat-gw/moat/internal/upstream"
 )
 
 // Config is the whole gateway configuration.
@@ -213,16 +215,21 @@ type JSONL struct {
 type Upstream struct {
 	// Name is referenced by deployments and appears in logs.
 	Name string `yaml:"name"`
-	// Type is "azure", "openai", "openai_compatible" or "simulator".
-	Type string `yaml:"type"`
+	// Type is "azure", "openai", "openai_compatible", "simulator" or
+	// "anthropic"; it selects the upstream's protocol (internal/upstream).
+	Type upstream.Type `yaml:"type"`
 	// Endpoint is the Azure resource endpoint, e.g. https://contoso.openai.azure.com.
 	Endpoint string `yaml:"endpoint"`
-	// BaseURL is the OpenAI-style base URL ending in /v1 (openai, openai_compatible).
+	// BaseURL is the OpenAI-style base URL ending in /v1 (openai,
+	// openai_compatible), or the Anthropic base URL (anthropic):
+	// https://api.anthropic.com or https://{resource}.services.ai.azure.com/anthropic.
 	BaseURL string `yaml:"base_url"`
-	// APIKey authenticates to the upstream (api-key for azure, Bearer for others).
+	// APIKey authenticates to the upstream (api-key for azure, x-api-key for
+	// anthropic, Bearer for others).
 	APIKey Secret `yaml:"api_key"`
-	// Auth selects Azure authentication: "api_key" (default when api_key is set),
-	// "managed_identity", "workload_identity", "client_secret" or "default".
+	// Auth selects azure and anthropic authentication: "api_key" (default
+	// when api_key is set), or an Entra ID token from "managed_identity",
+	// "workload_identity", "client_secret" or "default".
 	Auth string `yaml:"auth"`
 	// TenantID is the Entra tenant for client_secret and workload_identity.
 	TenantID string `yaml:"tenant_id"`
@@ -230,7 +237,8 @@ type Upstream struct {
 	ClientID string `yaml:"client_id"`
 	// ClientSecret is the app registration secret for client_secret auth.
 	ClientSecret Secret `yaml:"client_secret"`
-	// Scope is the token scope; default https://cognitiveservices.azure.com/.default.
+	// Scope is the token scope; default https://cognitiveservices.azure.com/.default
+	// (azure) or https://ai.azure.com/.default (anthropic on Azure AI Foundry).
 	Scope string `yaml:"scope"`
 	// APIVersion is sent to Azure when the client called the v1 or OpenAI
 	// surface (which carry no dated version). Default 2024-10-21.

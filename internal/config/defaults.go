@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"time"
+
+	"github.com/moat-gw/moat/internal/upstream"
 )
 
 // Default values, named so docs and tests can refer to them.
@@ -76,7 +78,7 @@ func (c *Config) ApplyDefaults() {
 		}
 	}
 	if len(c.Upstreams) == 0 && len(c.Deployments) == 0 {
-		c.Upstreams = []Upstream{{Name: "simulator", Type: "simulator"}}
+		c.Upstreams = []Upstream{{Name: "simulator", Type: upstream.TypeSimulator}}
 		c.Deployments = []Deployment{
 			{Name: "gpt-4o-mini", Model: "gpt-4o-mini", Upstreams: []DeploymentUpstream{{Upstream: "simulator"}}},
 			{Name: "gpt-4o", Model: "gpt-4o", Upstreams: []DeploymentUpstream{{Upstream: "simulator"}}},
@@ -183,11 +185,15 @@ func (l *Log) applyDefaults() {
 }
 
 func (u *Upstream) applyDefaults() {
-	if u.Type == "azure" && u.Auth == "" && u.APIKey.IsSet() {
+	spec := upstreamSpec(u.Type)
+	if spec.Entra && u.Auth == "" && u.APIKey.IsSet() {
 		u.Auth = "api_key"
 	}
 	if u.Scope == "" {
 		u.Scope = DefaultScope
+		if spec.DefaultScope != "" {
+			u.Scope = spec.DefaultScope
+		}
 	}
 	if u.APIVersion == "" {
 		u.APIVersion = DefaultAzureAPIVersion

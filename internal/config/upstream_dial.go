@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/moat-gw/moat/internal/upstream"
 )
 
 // PrivateLinkZone reports whether host is a name inside an Azure
@@ -39,10 +41,25 @@ func PublicName(host string) string {
 
 // URL is the endpoint or base URL moat calls for u ("" for the simulator).
 func (u *Upstream) URL() string {
-	if u.Type == "azure" {
-		return u.Endpoint
+	p, ok := upstream.Lookup(u.Type)
+	if !ok {
+		return u.BaseURL
 	}
-	return u.BaseURL
+	switch p.Spec().URL {
+	case upstream.URLEndpoint:
+		return u.Endpoint
+	case upstream.URLBaseURL:
+		return u.BaseURL
+	}
+	return ""
+}
+
+// Authenticator builds the credentials calls to u present: its protocol's
+// key header or Entra tokens, nil for none. The gateway and moat doctor both
+// build them here, so doctor checks what calls present.
+func (u *Upstream) Authenticator() (upstream.Authenticator, error) {
+	return upstream.NewAuth(u.Type, upstream.AuthOptions{Key: u.APIKey.Value(), Mode: u.Auth,
+		Entra: upstream.EntraOptions{TenantID: u.TenantID, ClientID: u.ClientID, ClientSecret: u.ClientSecret.Value(), Scope: u.Scope}})
 }
 
 // validateDial checks the endpoint's name and connect_address: a
@@ -61,7 +78,7 @@ func (u *Upstream) validateDial() []error {
 	if u.ConnectAddress == "" {
 		return errs
 	}
-	if u.Type == "simulator" {
+	if u.Type == upstream.TypeSimulator {
 		errs = append(errs, fmt.Errorf("connect_address does not apply to the simulator"))
 		return errs
 	}

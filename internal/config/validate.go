@@ -7,6 +7,8 @@ import (
 	"os"
 	"regexp"
 	"strings"
+
+	"github.com/moat-gw/moat/internal/upstream"
 )
 
 // apiVersionRE is the shape of a dated Azure api-version.
@@ -250,13 +252,31 @@ func (u *Upstream) validate() []error {
 			errs = append(errs, err)
 		}
 	}
-	switch u.Type {
-	case "azure":
+	p, ok := upstream.Lookup(u.Type)
+	if !ok {
+		add("type must be %s, not %q", upstream.TypeList(), u.Type)
+		return errs
+	}
+	spec := p.Spec()
+	switch spec.URL {
+	case upstream.URLEndpoint:
 		if u.Endpoint == "" {
 			add("endpoint is required")
 		} else {
 			checkURL("endpoint", u.Endpoint)
 		}
+	case upstream.URLBaseURL:
+		if u.BaseURL == "" {
+			add("base_url is required")
+		} else {
+			checkURL("base_url", u.BaseURL)
+		}
+	}
+	if spec.KeyRequired && !u.APIKey.IsSet() {
+		add("api_key is required for %s", u.Type)
+	}
+	switch {
+	case spec.Entra:
 		switch u.Auth {
 		case "api_key":
 			if !u.APIKey.IsSet() {
@@ -272,28 +292,35 @@ func (u *Upstream) validate() []error {
 		default:
 			add("auth %q is not one of api_key, managed_identity, workload_identity, client_secret, default", u.Auth)
 		}
-		if !ValidAPIVersion(u.APIVersion) {
-			add("api_version %q is not a dated api-version", u.APIVersion)
-		}
-	case "openai", "openai_compatible":
-		if u.BaseURL == "" {
-			add("base_url is required")
-		} else {
-			checkURL("base_url", u.BaseURL)
-		}
-		if u.Type == "openai" && !u.APIKey.IsSet() {
-			add("api_key is required for openai")
-		}
-		if u.Auth != "" {
-			add("auth applies to azure upstreams only")
-		}
-	case "simulator":
-	default:
-		add("type must be azure, openai, openai_compatible or simulator, not %q", u.Type)
+	case u.Auth != "" && spec.URL != upstream.URLNone:
+		add("auth applies to %s upstreams only", entraTypes())
+	}
+	if spec.DatedAPIVersion && !ValidAPIVersion(u.APIVersion) {
+		add("api_version %q is not a dated api-version", u.APIVersion)
 	}
 	if u.Timeout < 0 || u.ConnectTimeout < 0 || u.IdleTimeout < 0 {
 		add("timeouts cannot be negative")
 	}
 	errs = append(errs, u.validateDial()...)
 	return errs
+}
+
+// upstreamSpec is the spec of a type, the zero Spec for an unknown one
+// (which Validate reports).
+func upstreamSpec(t upstream.Type) upstream.Spec {
+	if p, ok := upstream.Lookup(t); ok {
+		return p.Spec()
+	}
+	return upstream.Spec{}
+}
+
+// entraTypes names the types that take auth, for messages.
+func entraTypes() string {
+	var names []string
+	for _, t := range upstream.Types() {
+		if upstreamSpec(t).Entra {
+			names = append(names, string(t))
+		}
+	}
+	return strings.Join(names, " and ")
 }

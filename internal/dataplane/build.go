@@ -83,7 +83,7 @@ func Build(ctx context.Context, cfg *config.Config, d Deps) (*Pipeline, error) {
 	for _, dc := range cfg.Deployments {
 		dep := &deployment{name: dc.Name, model: dc.Model, members: map[string]poolMember{}}
 		if len(dc.Upstreams) > 0 {
-			dep.upstreamType = string(p.targets[dc.Upstreams[0].Upstream].Type())
+			dep.provider = p.targets[dc.Upstreams[0].Upstream].Provider()
 		}
 		var members []route.Member
 		for _, du := range dc.Upstreams {
@@ -134,40 +134,24 @@ func Build(ctx context.Context, cfg *config.Config, d Deps) (*Pipeline, error) {
 	return p, nil
 }
 
-// newTarget builds an upstream Target from config.
+// newTarget builds an upstream Target from config. The type's protocol
+// says where the service is (endpoint, base_url, or the in-process
+// simulator) and how its key is presented.
 func newTarget(u config.Upstream, simulatorURL string) (*upstream.Target, error) {
-	o := upstream.Options{Name: u.Name, Type: upstream.Type(u.Type), APIVersion: u.APIVersion,
+	auth, err := u.Authenticator()
+	if err != nil {
+		return nil, fmt.Errorf("upstream %s: %w", u.Name, err)
+	}
+	o := upstream.Options{Name: u.Name, Type: u.Type, BaseURL: u.URL(), Auth: auth, APIVersion: u.APIVersion,
 		StreamUsage: *u.StreamUsage, Timeout: u.Timeout.D(), ConnectTimeout: u.ConnectTimeout.D(), CAFile: u.CAFile,
 		ConnectAddress: u.ConnectAddress}
-	switch u.Type {
-	case "azure":
-		o.BaseURL = u.Endpoint
-		if u.Auth == "api_key" {
-			o.Auth = upstream.APIKey(u.APIKey.Value())
-		} else {
-			a, err := upstream.NewEntra(upstream.EntraOptions{Mode: u.Auth, TenantID: u.TenantID,
-				ClientID: u.ClientID, ClientSecret: u.ClientSecret.Value(), Scope: u.Scope})
-			if err != nil {
-				return nil, fmt.Errorf("upstream %s: %w", u.Name, err)
-			}
-			o.Auth = a
-		}
-	case "openai", "openai_compatible":
-		o.BaseURL = u.BaseURL
-		if u.APIKey.IsSet() {
-			o.Auth = upstream.BearerKey(u.APIKey.Value())
-		}
-	case "simulator":
+	if p, ok := upstream.Lookup(u.Type); ok && p.Spec().URL == upstream.URLNone {
 		if simulatorURL == "" {
 			return nil, fmt.Errorf("upstream %s: simulator is not running", u.Name)
 		}
 		o.BaseURL = simulatorURL
 	}
-	t, err := upstream.New(o)
-	if err != nil {
-		return nil, err
-	}
-	return t, nil
+	return upstream.New(o)
 }
 
 // Close releases the pipeline's upstream connection pools.

@@ -3,20 +3,20 @@ package dataplane
 import (
 	"bytes"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"io"
 	"strings"
 	"time"
 
 	"github.com/moat-gw/moat/internal/openai"
+	"github.com/moat-gw/moat/internal/upstream"
 )
 
 // sseCapture passes a server-sent event stream through event by event. It
-// reads usage from the stream; when moat injected include_usage, it drops
-// the usage-only trailer and the "usage":null members so the client sees
-// exactly the stream it asked for. Only events that mention usage are
-// decoded on the way through.
+// knows server-sent events, not what they mean: the upstream's protocol
+// (an upstream.Stream) reads usage and the first token from each event and
+// says which events to drop or rewrite (the usage moat asked for on the
+// client's behalf).
 //
 // Events are split in place in one buffer and handed to the client from
 // there: the only copy of an unchanged event is the one into the caller's
@@ -28,7 +28,7 @@ type sseCapture struct {
 	src    io.ReadCloser
 	s      *scope
 	now    func() time.Time
-	strip  bool // hide the usage moat injected
+	proto  upstream.Stream
 	retain bool // keep event data in s.streamData
 
 	buf    []byte // bytes from upstream; buf[head:ready] is ready for the client
@@ -36,7 +36,6 @@ type sseCapture struct {
 	ready  int
 	seen   int    // bytes of buf[ready:] already searched for an event's end
 	edit   []byte // a rewritten event to hand out before buf[head:]
-	editAt []byte // backing array of edit, reused
 	pend   pending
 	srcErr error
 	cut    bool // a guardrail ended the stream: nothing after the final chunk
@@ -54,33 +53,8 @@ type pending struct {
 // larger than it.
 const sseBufSize = 16 << 10
 
-func newSSECapture(src io.ReadCloser, s *scope, now func() time.Time, retain bool) *sseCapture {
-	return &sseCapture{src: src, s: s, now: now, strip: s.injectedUsage, retain: retain, buf: make([]byte, 0, sseBufSize)}
-}
-
-// The "usage":null members added to every chunk when include_usage is on,
-// compact (Go, Azure) and spaced (Python servers such as vLLM).
-var usageNulls = [][]byte{[]byte(`,"usage":null`), []byte(`"usage":null,`), []byte(`, "usage": null`), []byte(`"usage": null, `)}
-
-var usageKey = []byte(`"usage"`)
-
-// hasUsageObject reports whether data has a "usage" member whose value is an
-// object, allowing whitespace around the colon.
-func hasUsageObject(data []byte) bool {
-	for {
-		i := bytes.Index(data, usageKey)
-		if i < 0 {
-			return false
-		}
-		rest := bytes.TrimLeft(data[i+7:], " \t")
-		if len(rest) > 0 && rest[0] == ':' {
-			rest = bytes.TrimLeft(rest[1:], " \t")
-			if len(rest) > 0 && rest[0] == '{' {
-				return true
-			}
-		}
-		data = data[i+7:]
-	}
+func newSSECapture(src io.ReadCloser, s *scope, now func() time.Time, proto upstream.Stream, retain bool) *sseCapture {
+	return &sseCapture{src: src, s: s, now: now, proto: proto, retain: retain, buf: make([]byte, 0, sseBufSize)}
 }
 
 func (c *sseCapture) Read(p []byte) (int, error) {
@@ -187,22 +161,19 @@ func (c *sseCapture) scan() bool {
 func (c *sseCapture) inspect(ev []byte) (keep bool, rewrite []byte) {
 	name, data := eventData(ev)
 	c.s.streamEvents++
-	if c.s.firstToken.IsZero() && carriesContent(name, data) {
+	e := c.proto.Event(ev, name, data)
+	if e.FirstContent && c.s.firstToken.IsZero() {
 		c.s.firstToken = c.now()
 	}
-	if hasUsageObject(data) {
-		chunk := openai.ParseStreamChunk(string(name), data)
-		if chunk.Usage != nil {
-			c.s.usage, c.s.usageSeen = *chunk.Usage, true
-		}
-		if c.strip && chunk.UsageOnly {
-			return false, nil
-		}
+	if e.Usage != nil {
+		c.s.usage, c.s.usageSeen = *e.Usage, true
+	}
+	if e.Drop {
+		return false, nil
 	}
 	var guarded []byte // the event as the guardrails rewrote it
 	if c.s.guard.stream != nil {
-		chunk := openai.ParseStreamChunk(string(name), data)
-		rewrite, cut := c.s.guardEvent(name, data, chunk.Text)
+		rewrite, cut := c.s.guardEvent(name, data, c.s.member.target.StreamText(name, data))
 		if cut {
 			c.cut = true
 			return true, rewrite
@@ -215,69 +186,15 @@ func (c *sseCapture) inspect(ev []byte) (keep bool, rewrite []byte) {
 	if c.retain {
 		c.s.streamData = appendFrame(appendFrame(c.s.streamData, name), data)
 	}
-	if !c.strip || !bytes.Contains(ev, usageKey) {
-		return true, guarded
+	if guarded == nil {
+		return true, e.Rewrite
 	}
-	out := c.editAt[:0]
-	changed := false
-	for len(ev) > 0 {
-		i, m := nextUsageNull(ev)
-		if i < 0 {
-			break
-		}
-		out = append(out, ev[:i]...)
-		ev = ev[i+len(m):]
-		changed = true
+	// The guardrails rewrote the event: the protocol's own rewrite (the
+	// usage moat injected) applies to the rewritten bytes.
+	if again := c.proto.Event(guarded, name, data); again.Rewrite != nil {
+		return true, again.Rewrite
 	}
-	if !changed {
-		return true, guarded
-	}
-	out = append(out, ev...)
-	c.editAt = out
-	return true, out
-}
-
-// contentKeys are the members whose non-empty string value is generated
-// content in chat and completions chunks.
-var contentKeys = [][]byte{[]byte(`"content"`), []byte(`"text"`), []byte(`"arguments"`), []byte(`"refusal"`)}
-
-// carriesContent reports whether a stream event carries generated content:
-// a Responses delta event, or a chunk with a non-empty content, text,
-// arguments or refusal string. It reads the bytes without decoding them.
-func carriesContent(name, data []byte) bool {
-	if bytes.HasSuffix(name, []byte(".delta")) && !bytes.Contains(name, []byte("reasoning")) {
-		return true
-	}
-	if bytes.Contains(data, []byte(`"response.output_text.delta"`)) || bytes.Contains(data, []byte(`"response.function_call_arguments.delta"`)) {
-		return true
-	}
-	for _, k := range contentKeys {
-		for rest := data; ; {
-			i := bytes.Index(rest, k)
-			if i < 0 {
-				break
-			}
-			rest = bytes.TrimLeft(rest[i+len(k):], " \t")
-			if len(rest) > 0 && rest[0] == ':' {
-				v := bytes.TrimLeft(rest[1:], " \t")
-				if len(v) > 1 && v[0] == '"' && v[1] != '"' {
-					return true
-				}
-			}
-		}
-	}
-	return false
-}
-
-// nextUsageNull finds the earliest "usage":null member in ev.
-func nextUsageNull(ev []byte) (int, []byte) {
-	best, match := -1, []byte(nil)
-	for _, n := range usageNulls {
-		if i := bytes.Index(ev, n); i >= 0 && (best < 0 || i < best) {
-			best, match = i, n
-		}
-	}
-	return best, match
+	return true, guarded
 }
 
 // eventData returns an event's event: name and its data. The common event
@@ -338,7 +255,7 @@ func (s *scope) streamText() string {
 			break
 		}
 		rest = r
-		b.WriteString(openai.ParseStreamChunk(string(name), data).Text)
+		b.WriteString(s.member.target.StreamText(name, data))
 	}
 	return b.String()
 }
@@ -359,8 +276,8 @@ type jsonCapture struct {
 const (
 	captureHeadLimit = 1 << 20
 	// captureTail is the tail kept to find usage: the usage member is last
-	// in every OpenAI-shaped body and takes a few hundred bytes, so a
-	// small tail holds it with a wide margin.
+	// in every OpenAI- and Anthropic-shaped body and takes a few hundred
+	// bytes, so a small tail holds it with a wide margin.
 	captureTail = 16 << 10
 )
 
@@ -407,12 +324,11 @@ func (c *jsonCapture) record(b []byte) {
 }
 
 func (c *jsonCapture) finish() {
-	// usage is the last member of every OpenAI-shaped body, so the tail
-	// holds it; a full decode is the fallback for a whole body of another
-	// shape.
-	u, ok := usageFromTail(c.keep)
-	if !ok && !c.overflow {
-		u, ok = openai.UsageFromBody(c.keep)
+	// The upstream's protocol finds usage in the tail (or the whole body).
+	var u openai.Usage
+	ok := false
+	if t := c.s.member.target; t != nil {
+		u, ok = t.AnswerUsage(c.s.call.Operation, c.keep, !c.overflow)
 	}
 	if c.keepBody && !c.overflow {
 		c.s.respBody = c.keep
@@ -420,24 +336,6 @@ func (c *jsonCapture) finish() {
 	if ok {
 		c.s.usage, c.s.usageSeen = u, true
 	}
-}
-
-// usageFromTail decodes the last "usage":{…} object in the tail of a body,
-// once.
-func usageFromTail(tail []byte) (openai.Usage, bool) {
-	i := bytes.LastIndex(tail, usageKey)
-	if i <= 0 || tail[i-1] == '\\' { // an escaped quote is text inside a string
-		return openai.Usage{}, false
-	}
-	rest := bytes.TrimLeft(tail[i+len(usageKey):], " \t\r\n")
-	if len(rest) == 0 || rest[0] != ':' {
-		return openai.Usage{}, false
-	}
-	rest = bytes.TrimLeft(rest[1:], " \t\r\n")
-	if len(rest) == 0 || rest[0] != '{' {
-		return openai.Usage{}, false
-	}
-	return openai.UsageObject(json.NewDecoder(bytes.NewReader(rest)))
 }
 
 func (c *jsonCapture) Close() error { return c.src.Close() }

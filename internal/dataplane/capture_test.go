@@ -8,26 +8,22 @@ import (
 	"testing"
 	"testing/iotest"
 	"time"
+
+	"github.com/moat-gw/moat/internal/openai"
+	"github.com/moat-gw/moat/internal/upstream"
 )
 
-func TestHasUsageObject(t *testing.T) {
-	tests := []struct {
-		in   string
-		want bool
-	}{
-		{`{"choices":[],"usage":{"prompt_tokens":1}}`, true},
-		{`{"choices": [], "usage": {"prompt_tokens": 1}}`, true},
-		{`{"choices":[],"usage":null}`, false},
-		{`{"choices": [], "usage": null}`, false},
-		{`{"choices":[{"delta":{"content":"the \"usage\":{ of words"}}]}`, false},
-		{`{"text":"\"usage\""}`, false},
-		{``, false},
+// testStream makes s a chat call answered by an Azure upstream and returns
+// the reader of its stream.
+func testStream(s *scope) upstream.Stream {
+	t, err := upstream.New(upstream.Options{Name: "u", Type: upstream.TypeAzure, BaseURL: "https://x", APIVersion: "2024-10-21"})
+	if err != nil {
+		panic(err)
 	}
-	for _, tt := range tests {
-		if got := hasUsageObject([]byte(tt.in)); got != tt.want {
-			t.Errorf("%s: %v", tt.in, got)
-		}
-	}
+	chat, _ := openai.OperationByName("chat")
+	s.call.Operation = chat
+	s.member.target = t
+	return t.NewStream(upstream.Call{Operation: chat}, s.injectedUsage)
 }
 
 // TestSSECaptureSpacedJSON: a Python-style server's spaced JSON is read and
@@ -37,7 +33,7 @@ func TestSSECaptureSpacedJSON(t *testing.T) {
 		"data: {\"choices\": [], \"usage\": {\"prompt_tokens\": 3, \"completion_tokens\": 1, \"total_tokens\": 4}}\n\n" +
 		"data: [DONE]\n\n"
 	s := &scope{injectedUsage: true}
-	c := newSSECapture(io.NopCloser(strings.NewReader(stream)), s, time.Now, true)
+	c := newSSECapture(io.NopCloser(strings.NewReader(stream)), s, time.Now, testStream(s), true)
 	out, err := io.ReadAll(c)
 	if err != nil {
 		t.Fatal(err)
@@ -78,7 +74,7 @@ func TestSSECaptureChunking(t *testing.T) {
 			{strip: false, retain: true, want: stream, text: "Hello"},
 		} {
 			s := &scope{injectedUsage: tt.strip, streamed: true}
-			c := newSSECapture(io.NopCloser(wrap(strings.NewReader(stream))), s, time.Now, tt.retain)
+			c := newSSECapture(io.NopCloser(wrap(strings.NewReader(stream))), s, time.Now, testStream(s), tt.retain)
 			out, err := io.ReadAll(c)
 			if err != nil {
 				t.Fatal(err)
@@ -107,7 +103,7 @@ func TestSSECaptureCutMidEvent(t *testing.T) {
 	src := io.MultiReader(strings.NewReader("data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\ndata: {\"cho"),
 		iotest.ErrReader(cut))
 	s := &scope{injectedUsage: true, streamed: true}
-	c := newSSECapture(io.NopCloser(src), s, time.Now, false)
+	c := newSSECapture(io.NopCloser(src), s, time.Now, testStream(s), false)
 	out, err := io.ReadAll(c)
 	if !errors.Is(err, cut) {
 		t.Fatalf("err %v", err)
@@ -129,7 +125,7 @@ func TestSSECaptureLargeEvent(t *testing.T) {
 	big := strings.Repeat("x", 3*sseBufSize)
 	stream := "data: {\"choices\":[{\"delta\":{\"content\":\"" + big + "\"}}]}\n\ndata: [DONE]\n\n"
 	s := &scope{}
-	out, err := io.ReadAll(newSSECapture(io.NopCloser(strings.NewReader(stream)), s, time.Now, true))
+	out, err := io.ReadAll(newSSECapture(io.NopCloser(strings.NewReader(stream)), s, time.Now, testStream(s), true))
 	if err != nil || string(out) != stream || s.streamText() != big {
 		t.Fatalf("err %v, out %d bytes (want %d), text %d", err, len(out), len(stream), len(s.streamText()))
 	}
@@ -140,6 +136,7 @@ func TestJSONCaptureTail(t *testing.T) {
 	for _, size := range []int{0, 100, captureTail, 5 * captureTail} {
 		body := `{"choices":[{"message":{"content":"` + strings.Repeat("y", size) + `"}}],` + usage
 		s := &scope{}
+		testStream(s)
 		c := newJSONCapture(io.NopCloser(iotest.HalfReader(strings.NewReader(body))), s, time.Now, false)
 		out, err := io.ReadAll(c)
 		if err != nil || string(out) != body {
@@ -173,10 +170,15 @@ func BenchmarkSSECapture(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			b.SetBytes(int64(len(stream)))
 			r := strings.NewReader(stream)
+			// One target for all calls, as in a pipeline; a stream reader per call.
+			proto := &scope{}
+			testStream(proto)
+			chat := proto.call.Operation
 			for b.Loop() {
 				r.Reset(stream)
-				s := &scope{injectedUsage: true, streamed: true}
-				c := newSSECapture(io.NopCloser(r), s, time.Now, retain)
+				s := &scope{injectedUsage: true, streamed: true, member: proto.member, call: proto.call}
+				st := s.member.target.NewStream(upstream.Call{Operation: chat}, true)
+				c := newSSECapture(io.NopCloser(r), s, time.Now, st, retain)
 				for {
 					if _, err := c.Read(p); err != nil {
 						break
@@ -184,30 +186,5 @@ func BenchmarkSSECapture(b *testing.B) {
 				}
 			}
 		})
-	}
-}
-
-func TestCarriesContent(t *testing.T) {
-	tests := []struct {
-		name, data string
-		want       bool
-	}{
-		{"", `{"choices":[],"prompt_filter_results":[{"prompt_index":0}]}`, false},
-		{"", `{"choices":[{"delta":{"content":"","refusal":null,"role":"assistant"}}]}`, false},
-		{"", `{"choices":[{"delta":{"content":"Hi"}}]}`, true},
-		{"", `{"choices": [{"delta": {"content": " there"}}]}`, true},
-		{"", `{"choices":[{"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\""}}]}}]}`, true},
-		{"", `{"choices":[{"delta":{"tool_calls":[{"index":0,"id":"call_1","function":{"arguments":"","name":"f"}}]}}]}`, false},
-		{"", `{"choices":[{"text":" word","index":0}],"object":"text_completion"}`, true},
-		{"", `{"choices":[],"usage":{"prompt_tokens":3}}`, false},
-		{"response.created", `{"type":"response.created","response":{}}`, false},
-		{"response.output_text.delta", `{"type":"response.output_text.delta","delta":"Hi"}`, true},
-		{"", `{"type":"response.function_call_arguments.delta","delta":"{"}`, true},
-		{"", `[DONE]`, false},
-	}
-	for _, tt := range tests {
-		if got := carriesContent([]byte(tt.name), []byte(tt.data)); got != tt.want {
-			t.Errorf("%s %s: %v, want %v", tt.name, tt.data, got, tt.want)
-		}
 	}
 }

@@ -9,10 +9,13 @@ import (
 
 // renderer is the error renderer of the client API s came in on. Stages
 // and policy packages return structured httpx.Errors; only the edge turns
-// them into bytes. Every surface moat serves today (Azure dated and v1,
-// OpenAI /v1) answers in Azure's shapes; a client API with shapes of its
-// own adds its renderer here. s may be nil (no call yet).
+// them into bytes. The Azure surfaces (dated and v1) and OpenAI /v1 answer
+// in Azure's shapes, the Claude surface in Anthropic's
+// (render_anthropic.go). s may be nil (no call yet).
 func (p *Pipeline) renderer(s *scope) httpx.Renderer {
+	if s != nil && s.api == openai.APIAnthropic {
+		return anthropicErrors{}
+	}
 	return openai.Errors{}
 }
 

@@ -3,11 +3,14 @@ package dataplane
 import (
 	"net/http"
 	"strconv"
+
+	"github.com/moat-gw/moat/internal/openai"
 )
 
 // The headers moat sets on answers, all here: Azure's correlation headers
-// on every answer (moat's own and the upstream's), and moat's remaining
-// limits on answers from the upstream.
+// on every answer (moat's own and the upstream's), Anthropic's request-id
+// on the Claude surface, and moat's remaining limits on answers from the
+// upstream.
 
 // commonHeaders are the headers setCommonHeaders writes.
 var commonHeaders = []string{"Apim-Request-Id", "X-Request-Id", "X-Ms-Region", "Strict-Transport-Security", "X-Ms-Client-Request-Id"}
@@ -26,6 +29,9 @@ func setCommonHeaders(h http.Header, id, region string) {
 // x-ms-client-request-id.
 func (p *Pipeline) answerHeaders(h http.Header, s *scope) {
 	setCommonHeaders(h, s.id, p.region)
+	if s.api == openai.APIAnthropic {
+		h.Set("Request-Id", s.id) // where Anthropic's SDKs read the request ID
+	}
 	if s.clientRequestID != "" {
 		h.Set("X-Ms-Client-Request-Id", s.clientRequestID)
 	}
@@ -38,6 +44,7 @@ func clearAnswerHeaders(h http.Header) {
 	for _, k := range commonHeaders {
 		h.Del(k)
 	}
+	h.Del("Request-Id")
 }
 
 // upstreamHeaders fixes the headers of the upstream's answer: what must
@@ -45,8 +52,9 @@ func clearAnswerHeaders(h http.Header) {
 // client, the log and the upstream's own ID, kept when present, can all be
 // joined on it), and the client is told what moat's limits have left.
 func (p *Pipeline) upstreamHeaders(h http.Header, s *scope) {
-	for _, name := range []string{"Set-Cookie", "Openai-Organization", "Openai-Project"} {
-		h.Del(name)
+	h.Del("Set-Cookie")
+	if t := s.member.target; t != nil {
+		t.ScrubHeader(h) // the upstream account's identifiers stay inside moat
 	}
 	h.Set("Apim-Request-Id", s.id)
 	setIfAbsent(h, "X-Request-Id", s.id)
@@ -54,6 +62,14 @@ func (p *Pipeline) upstreamHeaders(h http.Header, s *scope) {
 	setIfAbsent(h, "Strict-Transport-Security", "max-age=31536000; includeSubDomains; preload")
 	if s.clientRequestID != "" {
 		setIfAbsent(h, "X-Ms-Client-Request-Id", s.clientRequestID)
+	}
+	if s.api == openai.APIAnthropic {
+		// moat's ID is the one the client's SDK reports; the upstream's
+		// own is kept beside it.
+		if v := h.Get("Request-Id"); v != "" {
+			h.Set("Upstream-Request-Id", v)
+		}
+		h.Set("Request-Id", s.id)
 	}
 	if res := s.reservation; res != nil {
 		// The client is held to moat's limits: report what moat has left.

@@ -23,7 +23,7 @@ import (
 // from it if it reaches a log or a status page.
 func memberTarget(key []byte, u config.Upstream, upstreamDeployment string) string {
 	mac := hmac.New(sha256.New, key)
-	for _, f := range []string{u.Type, strings.TrimRight(u.Endpoint, "/"), strings.TrimRight(u.BaseURL, "/"), u.CAFile,
+	for _, f := range []string{string(u.Type), strings.TrimRight(u.Endpoint, "/"), strings.TrimRight(u.BaseURL, "/"), u.CAFile,
 		u.Auth, u.TenantID, u.ClientID, u.Scope, u.APIKey.Value(), u.ClientSecret.Value(), upstreamDeployment} {
 		// Length-prefixed, so no two field lists hash alike.
 		mac.Write(binary.LittleEndian.AppendUint64(nil, uint64(len(f))))

@@ -134,6 +134,9 @@ func (p *Pipeline) authorize(s *scope) error {
 	}
 	op := s.call.Operation
 	tmpl := rbac.OperationTemplate(op, s.call.Surface != SurfaceLegacy)
+	if s.call.Surface == SurfaceAnthropic {
+		tmpl = "POST " + s.call.PathTemplate // Azure's templates know only /openai paths
+	}
 	if err := s.principal.CheckKeyScope(s.call.Deployment, op, tmpl, p.now()); err != nil {
 		return err
 	}

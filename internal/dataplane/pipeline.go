@@ -72,9 +72,9 @@ type deployment struct {
 	model   string
 	pool    *route.Pool
 	members map[string]poolMember
-	// upstreamType is the type of the first configured upstream, the
-	// provider telemetry reports for calls that reached no upstream.
-	upstreamType string
+	// provider is the first configured upstream's provider, the one
+	// telemetry reports for calls that reached no upstream.
+	provider string
 }
 
 // poolMember is one upstream serving a deployment.
@@ -104,7 +104,8 @@ type TokenCounter interface {
 //  6. authorize: the key's scope, then RBAC for the operation's data action
 //     at the deployment's scope (401 PermissionDenied), before the lookup,
 //     so a caller cannot probe which deployments exist beyond its grants.
-//  7. deployment lookup (404 DeploymentNotFound).
+//  7. deployment lookup (404 DeploymentNotFound), and a deployment whose
+//     upstreams do not speak the call's API refused (400).
 //     7b. prompt guardrails (400 content_filter, or the body masked), after
 //     the lookup because rules are per deployment, and before limits so
 //     a refused prompt reserves nothing.
@@ -114,7 +115,7 @@ type TokenCounter interface {
 //  10. log once, in finish, whatever happened above; bodies redacted
 //     before the record leaves (protect.go).
 func (p *Pipeline) ServeHTTP(w http.ResponseWriter, r *http.Request, listener string) {
-	s := &scope{id: p.newID(), start: p.now(), listener: listener,
+	s := &scope{id: p.newID(), start: p.now(), listener: listener, api: apiOf(r.URL.Path),
 		clientRequestID: r.Header.Get("X-Ms-Client-Request-Id")}
 	if p.tel != nil {
 		s.span = p.tel.Start(r.Context(), r.Header, s.start)
@@ -126,7 +127,7 @@ func (p *Pipeline) ServeHTTP(w http.ResponseWriter, r *http.Request, listener st
 		rec := recover()
 		if rec != nil && rec != http.ErrAbortHandler {
 			p.log.Error("panic serving request", "request_id", s.id, "panic", fmt.Sprint(rec), "stack", string(debug.Stack()))
-			s.err = httpx.From(errors.New("panic"))
+			s.err = render(s.api, httpx.From(errors.New("panic")))
 			httpx.WriteError(w, p.renderer(s), s.err)
 			s.status = s.err.Status
 		}
@@ -136,7 +137,7 @@ func (p *Pipeline) ServeHTTP(w http.ResponseWriter, r *http.Request, listener st
 		}
 	}()
 	if err := p.serve(w, r, s); err != nil {
-		he := httpx.From(err)
+		he := render(s.api, httpx.From(err))
 		s.err = he
 		s.status = he.Status
 		httpx.WriteError(w, p.renderer(s), he)
@@ -149,6 +150,9 @@ func (p *Pipeline) serve(w http.ResponseWriter, r *http.Request, s *scope) error
 	s.clientIP = client
 	if err != nil {
 		return err
+	}
+	if s.api == openai.APIAnthropic {
+		anthropicCredentials(r)
 	}
 	if err := p.authenticate(r, s); err != nil {
 		return err
@@ -181,6 +185,9 @@ func (p *Pipeline) serve(w http.ResponseWriter, r *http.Request, s *scope) error
 		return errDeploymentNotFound()
 	}
 	s.deployment = dep
+	if err := checkServes(dep, s.call.Operation); err != nil {
+		return err
+	}
 	if err := p.guardPrompt(s); err != nil {
 		return err
 	}

@@ -25,7 +25,7 @@ func (p *Pipeline) newProxy() *httputil.ReverseProxy {
 	return &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			// Client credentials and forwarding headers stay inside moat.
-			for _, h := range []string{"Api-Key", "Authorization", "Forwarded", "X-Forwarded-For",
+			for _, h := range []string{"Api-Key", "Authorization", "X-Api-Key", "Forwarded", "X-Forwarded-For",
 				"X-Forwarded-Host", "X-Forwarded-Proto", "Cookie"} {
 				pr.Out.Header.Del(h)
 			}
@@ -56,10 +56,11 @@ func (p *Pipeline) modifyResponse(resp *http.Response) error {
 	switch {
 	case strings.HasPrefix(ct, "text/event-stream"):
 		s.streamed = true
+		s.stream = s.member.target.NewStream(s.upstreamCall, s.injectedUsage)
 		// The text is kept only for a body log, or for counting offline a
 		// stream that will not report its usage.
-		retain := p.logsBodies(s) || !s.usageExpected()
-		resp.Body = newSSECapture(resp.Body, s, p.now, retain)
+		retain := p.logsBodies(s) || !s.stream.ReportsUsage()
+		resp.Body = newSSECapture(resp.Body, s, p.now, s.stream, retain)
 		if s.injectedUsage {
 			// Stripping changes the length; the stream is chunked anyway.
 			h.Del("Content-Length")
@@ -94,6 +95,7 @@ func (p *Pipeline) proxyError(w http.ResponseWriter, r *http.Request, err error)
 	default:
 		he = httpx.FrontDoor(http.StatusBadGateway, httpx.KindUpstreamUnreachble, "502", openai.MsgServiceUnavailable, err)
 	}
+	he = render(s.api, he)
 	s.err, s.status = he, he.Status
 	if he.Status == 499 {
 		return // nobody is listening

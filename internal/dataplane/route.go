@@ -18,6 +18,9 @@ const (
 	SurfaceLegacy Surface = "azure"    // /openai/deployments/{d}/…?api-version=
 	SurfaceV1     Surface = "azure_v1" // /openai/v1/…
 	SurfaceOpenAI Surface = "openai"   // /v1/…
+	// SurfaceAnthropic is the Anthropic Messages API on Azure AI Foundry's
+	// path shape: /anthropic/v1/messages (anthropic.go).
+	SurfaceAnthropic Surface = "anthropic"
 )
 
 // Call is what routing learned from the method, path and query.
@@ -78,6 +81,8 @@ func parseRoute(r *http.Request, versions map[string]bool) (Call, error) {
 		return routeV1(r.Method, strings.TrimPrefix(p, "/openai/v1/"), apiVersion, SurfaceV1, q)
 	case strings.HasPrefix(p, "/v1/"):
 		return routeV1(r.Method, strings.TrimPrefix(p, "/v1/"), "", SurfaceOpenAI, q)
+	case strings.HasPrefix(p, anthropicPrefix):
+		return routeAnthropic(r.Method, strings.TrimPrefix(p, anthropicPrefix))
 	case strings.HasPrefix(p, "/openai/"):
 	default:
 		return Call{}, errNotFound("unknown path")

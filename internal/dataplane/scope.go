@@ -13,6 +13,7 @@ import (
 	"github.com/moat-gw/moat/internal/httpx"
 	"github.com/moat-gw/moat/internal/openai"
 	"github.com/moat-gw/moat/internal/ratelimit"
+	"github.com/moat-gw/moat/internal/upstream"
 )
 
 // scope is the one per-request state, filled by the stages in order and
@@ -21,6 +22,7 @@ type scope struct {
 	id       string
 	start    time.Time
 	listener string
+	api      openai.API // the client API, from the path: it shapes every answer
 	clientIP netip.Addr
 
 	caller    string
@@ -40,7 +42,9 @@ type scope struct {
 
 	upstream       string
 	member         poolMember
-	pinned         string // the only member to call: it holds the object (objects.go)
+	upstreamCall   upstream.Call   // the last attempt's call, as its target saw it
+	stream         upstream.Stream // the reader of a streamed answer
+	pinned         string          // the only member to call: it holds the object (objects.go)
 	pinKind        affinity.Kind
 	chargeObject   bool // a batch's results are read: their usage is charged
 	upstreamStatus int
@@ -97,13 +101,6 @@ func (s *scope) readFailed() {
 		return
 	}
 	s.upstreamCut = true
-}
-
-// usageExpected reports whether a stream will end with usage of its own: moat
-// or the client asked for the usage chunk, or it is a Responses stream,
-// whose response.completed event carries usage.
-func (s *scope) usageExpected() bool {
-	return s.injectedUsage || (s.req != nil && s.req.WantsUsageChunk()) || s.call.Operation.StreamEndsWithUsage
 }
 
 // completionText is what the call generated as far as moat kept it, for

@@ -9,8 +9,8 @@ import (
 )
 
 // telemetryCall describes a finished call for export: the request-log
-// record's numbers plus what only the scope knows (the upstream's type and
-// address). Nothing from the request's headers or body is copied.
+// record's numbers plus what only the scope knows (the upstream's provider
+// and address). Nothing from the request's headers or body is copied.
 func telemetryCall(r *http.Request, s *scope, rec *reqlog.Record, end time.Time) telemetry.Call {
 	c := telemetry.Call{
 		Start: s.start, End: end, FirstByte: s.firstByte, FirstToken: s.firstToken,
@@ -23,10 +23,10 @@ func telemetryCall(r *http.Request, s *scope, rec *reqlog.Record, end time.Time)
 	}
 	switch {
 	case s.member.target != nil:
-		c.UpstreamType = string(s.member.target.Type())
+		c.Provider = s.member.target.Provider()
 		c.ServerAddress, c.ServerPort = s.member.target.Server()
 	case s.deployment != nil:
-		c.UpstreamType = s.deployment.upstreamType
+		c.Provider = s.deployment.provider
 	}
 	return c
 }

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/moat-gw/moat/internal/openai"
 	"github.com/moat-gw/moat/internal/route"
 	"github.com/moat-gw/moat/internal/upstream"
 )
@@ -43,7 +42,7 @@ func (ct *callTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 		m := dep.members[name]
 		start := p.now()
 		resp, err := ct.attempt(r, s, m)
-		out := outcomeOf(resp, err)
+		out := outcomeOf(m.target, resp, err)
 		dep.pool.Observe(name, out, p.now())
 		s.noteAttempt(name, out, p.now().Sub(start))
 		p.metrics.attempts.WithLabelValues(name, attemptOutcome(out)).Inc()
@@ -62,8 +61,8 @@ func (ct *callTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 func (ct *callTransport) attempt(r *http.Request, s *scope, m poolMember) (*http.Response, error) {
 	t := m.target
 	uc := upstream.Call{Operation: s.call.Operation, Deployment: m.upstream, APIVersion: s.call.APIVersion,
-		Path: s.call.UpstreamPath, Query: s.call.Query}
-	body, injected, err := ct.p.upstreamBody(s, t, uc)
+		Stream: s.req.Stream, ClientUsage: s.req.WantsUsageChunk(), Path: s.call.UpstreamPath, Query: s.call.Query}
+	body, injected, err := t.Body(uc, s.body)
 	if err != nil {
 		return nil, err
 	}
@@ -83,9 +82,9 @@ func (ct *callTransport) attempt(r *http.Request, s *scope, m poolMember) (*http
 	if ct.p.tel != nil {
 		ct.p.tel.Inject(s.span, out.Header) // the upstream's trace joins the call's
 	}
-	s.upstream, s.member, s.injectedUsage = t.Name(), m, injected
+	s.upstream, s.member, s.upstreamCall, s.injectedUsage = t.Name(), m, uc, injected
 	s.attempts++
-	if err := t.Authorize(ctx, out); err != nil {
+	if err := t.Authorize(ctx, out, uc); err != nil {
 		return nil, err
 	}
 	s.upstreamStart = ct.p.now()
@@ -97,39 +96,14 @@ func (ct *callTransport) attempt(r *http.Request, s *scope, m poolMember) (*http
 	return resp, err
 }
 
-// upstreamBody adapts the client's body for one target: the model name where
-// the target routes on it, and include_usage when the client did not ask
-// for stream usage but the target can give it.
-func (p *Pipeline) upstreamBody(s *scope, t *upstream.Target, uc upstream.Call) ([]byte, bool, error) {
-	out, err := t.RewriteBody(uc, s.body)
-	if err != nil {
-		return nil, false, err
-	}
-	if s.req.Stream && !s.req.WantsUsageChunk() && t.InjectStreamUsage(uc) {
-		if out, err = openai.WithUsageRequested(out); err != nil {
-			return nil, false, err
-		}
-		return out, true, nil
-	}
-	return out, false, nil
-}
-
-// outcomeOf reads what the routing policy learns from an attempt.
-func outcomeOf(resp *http.Response, err error) route.Outcome {
+// outcomeOf reads what the routing policy learns from an attempt; the
+// target's protocol reads the limits its headers carry.
+func outcomeOf(t *upstream.Target, resp *http.Response, err error) route.Outcome {
 	if err != nil {
 		return route.Outcome{Err: err, RemainingTokens: -1}
 	}
-	o := route.Outcome{Status: resp.StatusCode, RemainingTokens: -1}
-	h := resp.Header
-	if v, err := strconv.Atoi(h.Get("X-Ratelimit-Remaining-Tokens")); err == nil && v >= 0 {
-		o.RemainingTokens = v
-	}
-	if v, err := strconv.ParseFloat(h.Get("Retry-After-Ms"), 64); err == nil && v > 0 {
-		o.RetryAfter = time.Duration(v * float64(time.Millisecond))
-	} else if v, err := strconv.Atoi(h.Get("Retry-After")); err == nil && v > 0 {
-		o.RetryAfter = time.Duration(v) * time.Second
-	}
-	return o
+	l := t.Limits(resp.Header)
+	return route.Outcome{Status: resp.StatusCode, RemainingTokens: l.RemainingTokens, RetryAfter: l.RetryAfter}
 }
 
 func attemptOutcome(o route.Outcome) string {

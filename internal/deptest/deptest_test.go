@@ -21,6 +21,8 @@ var allowed = map[string][]string{
 	// one wire leaf sits above the other; httpx imports nothing of moat's.
 	"internal/openai": {"internal/httpx"},
 	"internal/httpx":  {},
+	// The Anthropic Messages API's wire shapes, a leaf like openai.
+	"internal/anthropic": {},
 	// The request log journals records in its spool, a leaf of its own.
 	"internal/reqlog":       {"internal/reqlog/spool"},
 	"internal/reqlog/spool": {},
@@ -32,9 +34,10 @@ var allowed = map[string][]string{
 	"internal/ratelimit":    {"internal/openai", "internal/httpx"},
 	"internal/route":        {"internal/openai", "internal/httpx"},
 	"internal/kql":          {"internal/reqlog"},
-	"internal/upstream":     {"internal/openai"},
-	"internal/simulator":    {"internal/openai", "internal/tokens"},
-	"internal/idp":          {},
+	// upstream's protocols know wire formats only, never a policy.
+	"internal/upstream":  {"internal/openai"},
+	"internal/simulator": {"internal/openai", "internal/tokens"},
+	"internal/idp":       {},
 	// affinity declares the pin store it needs; the stores implement it.
 	"internal/affinity": {},
 	// redact finds and rewrites personal data; it knows nothing of moat.
@@ -59,7 +62,7 @@ var allowed = map[string][]string{
 	// transitive imports.
 	"internal/dataplane": {"internal/openai", "internal/httpx", "internal/audit", "internal/auth", "internal/config",
 		"internal/netpolicy", "internal/ratelimit", "internal/rbac", "internal/redact", "internal/reqlog", "internal/route",
-		"internal/telemetry", "internal/upstream", "internal/affinity"},
+		"internal/telemetry", "internal/upstream", "internal/affinity", "internal/anthropic"},
 }
 
 // neverBelow lists, per package, moat packages (and their subpackages) that

@@ -44,19 +44,7 @@ func (o *Options) defaults() {
 
 // Credential builds the authenticator the gateway would use for u.
 func Credential(u config.Upstream) (upstream.Authenticator, error) {
-	switch u.Type {
-	case "azure":
-		if u.Auth == "api_key" {
-			return upstream.APIKey(u.APIKey.Value()), nil
-		}
-		return upstream.NewEntra(upstream.EntraOptions{Mode: u.Auth, TenantID: u.TenantID,
-			ClientID: u.ClientID, ClientSecret: u.ClientSecret.Value(), Scope: u.Scope})
-	case "openai", "openai_compatible":
-		if u.APIKey.IsSet() {
-			return upstream.BearerKey(u.APIKey.Value()), nil
-		}
-	}
-	return nil, nil
+	return u.Authenticator()
 }
 
 // Run checks every upstream of cfg and the DNS records of its listeners,

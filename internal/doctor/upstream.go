@@ -94,13 +94,19 @@ func checkUpstream(ctx context.Context, u config.Upstream, probes []Probe, self 
 			Cause: "the credential cannot be built from the configuration"})
 		return
 	}
-	t, err := upstream.New(upstream.Options{Name: u.Name, Type: upstream.Type(u.Type), BaseURL: u.URL(), Auth: auth,
+	t, err := upstream.New(upstream.Options{Name: u.Name, Type: u.Type, BaseURL: u.URL(), Auth: auth,
 		APIVersion: u.APIVersion, Timeout: o.Timeout, ConnectTimeout: o.Timeout, CAFile: u.CAFile, ConnectAddress: reached.String()})
 	if err != nil {
 		add(Check{Name: "credential", Status: Fail, Detail: err.Error()})
 		return
 	}
 	defer t.Close()
+	if chat, _ := openai.OperationByName("chat"); !t.Serves(chat) {
+		// The credential and deployment probes are Azure OpenAI calls.
+		add(Check{Name: "credential", Status: Skip,
+			Detail: "the credential and deployment probes speak the OpenAI API; a " + string(u.Type) + " upstream gets the network checks only"})
+		return
+	}
 	publicAnswer := u.ConnectAddress == "" && !reached.Addr().IsUnspecified() && !Private(reached.Addr())
 	add(checkCredential(ctx, t, u, auth, o))
 	for _, p := range probes {
@@ -369,7 +375,7 @@ func do(ctx context.Context, t *upstream.Target, method, u string, body []byte, 
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	if err := t.Authorize(ctx, req); err != nil {
+	if err := t.Authorize(ctx, req, upstream.Call{}); err != nil {
 		return 0, nil, err
 	}
 	resp, err := t.Transport().RoundTrip(req)

@@ -182,14 +182,17 @@ func TestResponsesPinsShared(t *testing.T) {
 	replica := func(n string) string {
 		return completeConfig(equalPool(a.URL, b.URL, "log: {spool_dir: '"+filepath.Join(dir, "spool-"+n)+"'}\n"), dir)
 	}
-	one, two := startAt(t, replica("one")), startAt(t, replica("two"))
 	// Replica two reaches the store through a switch, to cut it later; a
-	// reload hands the new table to its pipeline.
-	cut := &switchStore{Store: two.store.(affinity.Store)}
-	two.pins = affinity.NewTable(affinity.Options{Store: cut, Timeout: 50 * time.Millisecond})
-	if err := two.Reload(mustConfig(t, replica("two"))); err != nil {
-		t.Fatal(err)
-	}
+	// reload before it starts hands the new table to its pipeline.
+	cut := &switchStore{}
+	one := startAt(t, replica("one"), nil)
+	two := startAt(t, replica("two"), func(srv *Server) {
+		cut.Store = srv.store.(affinity.Store)
+		srv.pins = affinity.NewTable(affinity.Options{Store: cut, Timeout: 50 * time.Millisecond})
+		if err := srv.Reload(mustConfig(t, replica("two"))); err != nil {
+			t.Fatal(err)
+		}
+	})
 	var ids []string
 	for range 4 {
 		status, _, out := do(t, "POST", one.url+"/openai/v1/responses", `{"model":"chat","input":"Hello"}`)
@@ -222,12 +225,16 @@ func TestResponsesPinsShared(t *testing.T) {
 	}
 }
 
-// startAt starts moat on a complete config (replicas sharing a data dir).
-func startAt(t *testing.T, cfgYAML string) *testServer {
+// startAt starts moat on a complete config (replicas sharing a data dir);
+// before, when set, runs between New and Start.
+func startAt(t *testing.T, cfgYAML string, before func(*Server)) *testServer {
 	t.Helper()
 	srv, err := New(context.Background(), mustConfig(t, cfgYAML), Options{Version: "test"})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if before != nil {
+		before(srv)
 	}
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)

@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/moat-gw/moat/internal/config"
-	"github.com/moat-gw/moat/internal/openai"
 	"github.com/moat-gw/moat/internal/simulator"
 	"github.com/moat-gw/moat/internal/tokens"
+	"github.com/moat-gw/moat/internal/upstream"
 )
 
 // simHost runs the built-in simulator on a loopback port inside the moat
@@ -79,7 +79,7 @@ func SimulatorOptions(cfg *config.Config) simulator.Options {
 	}
 	simUpstreams := map[string]bool{}
 	for _, u := range cfg.Upstreams {
-		if u.Type == "simulator" {
+		if u.Type == upstream.TypeSimulator {
 			simUpstreams[u.Name] = true
 		}
 	}
@@ -92,20 +92,9 @@ func SimulatorOptions(cfg *config.Config) simulator.Options {
 			seen[du.Deployment] = true
 			// The model's family decides what the simulated deployment
 			// serves, as on Azure: legacy completions for instruct and base
-			// models, embeddings for embedding models, chat otherwise.
-			kind := simulator.KindChat
-			switch openai.KindOfModel(d.Model) {
-			case openai.ModelEmbeddings:
-				kind = simulator.KindEmbeddings
-			case openai.ModelCompletions:
-				kind = simulator.KindCompletions
-			case openai.ModelImages:
-				kind = simulator.KindImages
-			case openai.ModelTranscription:
-				kind = simulator.KindTranscription
-			case openai.ModelSpeech:
-				kind = simulator.KindSpeech
-			}
+			// models, embeddings for embedding models, the Anthropic
+			// Messages API for Claude, chat otherwise.
+			kind := simulator.KindOf(d.Model)
 			opts.Deployments = append(opts.Deployments, simulator.Deployment{
 				Name: du.Deployment, Model: d.Model, Kind: kind, TPM: deref(sc.TPM), RPM: deref(sc.RPM)})
 		}

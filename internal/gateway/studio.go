@@ -24,8 +24,8 @@ func withListenerKind(kind string, next http.Handler) http.Handler {
 	})
 }
 
-var errStudioPublic = httpx.New(http.StatusForbidden, httpx.KindPolicyNetwork,
-	openai.FrontDoorError("403", "The studio is not served on public listeners. Use a private management listener, or set management.studio.allow_public."),
+var errStudioPublic = httpx.FrontDoor(http.StatusForbidden, httpx.KindPolicyNetwork, "403",
+	"The studio is not served on public listeners. Use a private management listener, or set management.studio.allow_public.",
 	errors.New("studio refused on a public management listener"))
 
 // mountStudio adds the studio at /studio/. It acts through the admin API,
@@ -43,8 +43,7 @@ func (s *Server) mountStudio(mux *http.ServeMux, query func(context.Context, str
 	adminAPI := s.admin
 	if adminAPI == nil {
 		adminAPI = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-			httpx.WriteError(w, openai.Errors{}, httpx.New(http.StatusNotFound, httpx.KindClientNotFound,
-				openai.FrontDoorError("404", "Key and role management needs a store that keeps identities (SQLite or PostgreSQL)."), nil))
+			httpx.WriteError(w, openai.Errors{}, httpx.FrontDoor(http.StatusNotFound, httpx.KindClientNotFound, "404", "Key and role management needs a store that keeps identities (SQLite or PostgreSQL).", nil))
 		})
 	}
 	var sessions studio.SessionStore

@@ -28,9 +28,33 @@ type Operation struct {
 	// StreamEndsWithUsage is true when the operation's stream always ends
 	// with usage, whatever the request asked (Responses' response.completed).
 	StreamEndsWithUsage bool
+	// API is the client API family whose surface carries the operation:
+	// an upstream serves an operation only if its protocol speaks the same
+	// family (moat does not translate between them).
+	API API
 }
 
+// API is a family of client APIs, each with its own paths, bodies and
+// error shapes.
+type API string
+
+// APIs.
+const (
+	// APIOpenAI is Azure OpenAI and OpenAI: /openai/…, /openai/v1/…, /v1/….
+	APIOpenAI API = "openai"
+	// APIAnthropic is the Anthropic Messages API, as Azure AI Foundry
+	// serves it: /anthropic/v1/….
+	APIAnthropic API = "anthropic"
+)
+
 const dataActionPrefix = "Microsoft.CognitiveServices/accounts/OpenAI/"
+
+// anthropicDataActionPrefix names moat's data actions for Claude. Azure
+// publishes no per-operation data actions for Claude on Foundry (its roles
+// grant Microsoft.CognitiveServices/*), so moat chose these, under the same
+// provider, so that Cognitive Services User grants them and OpenAI roles
+// do not.
+const anthropicDataActionPrefix = "Microsoft.CognitiveServices/accounts/Anthropic/"
 
 // Operations is the data-plane operation table.
 var operations = []Operation{
@@ -52,6 +76,18 @@ var operations = []Operation{
 		Method: post, ResourceScoped: true, ReservesOutput: true, StreamEndsWithUsage: true},
 	{Name: "models", Suffix: "models", ID: "Models_List", DataAction: dataActionPrefix + "models/read",
 		Method: get, ResourceScoped: true},
+	{Name: "messages", Suffix: "messages", ID: "Messages_Create", DataAction: anthropicDataActionPrefix + "messages/action",
+		Method: post, ReservesOutput: true, StreamEndsWithUsage: true, API: APIAnthropic},
+	{Name: "count_tokens", Suffix: "messages/count_tokens", ID: "Messages_CountTokens", DataAction: anthropicDataActionPrefix + "messages/count_tokens/action",
+		Method: post, API: APIAnthropic},
+}
+
+// Family is the operation's API family; rows that name none are OpenAI's.
+func (o Operation) Family() API {
+	if o.API == "" {
+		return APIOpenAI
+	}
+	return o.API
 }
 
 const (
@@ -62,10 +98,16 @@ const (
 // Operations returns a copy of the operation table.
 func Operations() []Operation { return append([]Operation(nil), operations...) }
 
-// LookupOperation finds the deployment-scoped operation for a path suffix.
+// LookupOperation finds the deployment-scoped OpenAI operation for a path
+// suffix.
 func LookupOperation(suffix string) (Operation, bool) {
+	return LookupAPIOperation(APIOpenAI, suffix)
+}
+
+// LookupAPIOperation finds api's operation for a path suffix.
+func LookupAPIOperation(api API, suffix string) (Operation, bool) {
 	for _, op := range operations {
-		if op.Suffix == suffix {
+		if op.Suffix == suffix && op.Family() == api {
 			return op, true
 		}
 	}

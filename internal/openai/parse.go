@@ -30,7 +30,7 @@ func (e *FieldError) Error() string { return e.Msg }
 // billed as another, so a second or case-variant member of these is refused.
 var actedFields = []string{
 	"model", "stream", "stream_options", "max_tokens", "max_completion_tokens", "max_output_tokens", "n",
-	"messages", "prompt", "input", "instructions", "previous_response_id", "background",
+	"messages", "prompt", "input", "instructions", "previous_response_id", "background", "system",
 }
 
 // streamOptionFields are the stream_options members moat acts on.

@@ -23,6 +23,9 @@ type Request struct {
 	PreviousResponseID string `json:"previous_response_id"`
 	// Background asks the Responses API to run the call asynchronously.
 	Background bool `json:"background"`
+	// System is the Anthropic Messages API's system prompt (a string or
+	// text blocks), prompt text like instructions.
+	System json.RawMessage `json:"system"`
 }
 
 // StreamOptions mirrors the stream_options request field.
@@ -52,7 +55,8 @@ func (r *Request) OutputCap() int {
 
 // PromptText gathers the text of a request that counts as prompt tokens:
 // chat message contents (string or text parts), names, tool-call arguments,
-// completion prompts, embedding or responses inputs and instructions. It is
+// completion prompts, embedding or responses inputs, instructions and an
+// Anthropic system prompt. It is
 // used for offline estimation, so it errs toward including text.
 func (r *Request) PromptText() []string {
 	var out []string
@@ -62,6 +66,7 @@ func (r *Request) PromptText() []string {
 	if r.Instructions != "" {
 		out = append(out, r.Instructions)
 	}
+	out = appendText(out, r.System)
 	return out
 }
 

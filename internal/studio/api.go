@@ -11,7 +11,6 @@ import (
 
 	"github.com/moat-gw/moat/internal/httpx"
 	"github.com/moat-gw/moat/internal/logquery"
-	"github.com/moat-gw/moat/internal/openai"
 	"github.com/moat-gw/moat/internal/rbac"
 )
 
@@ -22,7 +21,7 @@ const maxChatBytes = 1 << 20
 func (s *Studio) deployments(w http.ResponseWriter, r *http.Request, sess Session, _ string) {
 	list, err := s.o.Deployments(asPrincipal(r, sess, http.MethodGet, r.URL.Path, ""))
 	if err != nil {
-		httpx.WriteError(w, openai.Errors{}, httpx.As(err, openai.FrontDoorError("500", openai.MsgInternalError)))
+		writeErr(w, err)
 		return
 	}
 	if list == nil {
@@ -39,8 +38,7 @@ func (s *Studio) deployments(w http.ResponseWriter, r *http.Request, sess Sessio
 func (s *Studio) chat(w http.ResponseWriter, r *http.Request, sess Session, _ string) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxChatBytes))
 	if err != nil || !json.Valid(body) || !bytes.HasPrefix(bytes.TrimSpace(body), []byte("{")) {
-		httpx.WriteError(w, openai.Errors{}, httpx.New(http.StatusBadRequest, httpx.KindClientBadRequest,
-			openai.FrontDoorError("BadRequest", "The playground request must be a JSON object of at most 1 MiB."), err))
+		writeErr(w, httpx.FrontDoor(http.StatusBadRequest, httpx.KindClientBadRequest, "BadRequest", "The playground request must be a JSON object of at most 1 MiB.", err))
 		return
 	}
 	dep := r.PathValue("deployment")
@@ -57,7 +55,7 @@ func (s *Studio) chat(w http.ResponseWriter, r *http.Request, sess Session, _ st
 // the config fingerprint and reloads. Operators' view: Moat/logs/read.
 func (s *Studio) status(w http.ResponseWriter, r *http.Request, sess Session, _ string) {
 	if _, err := s.o.Authorize(asPrincipal(r, sess, http.MethodGet, r.URL.Path, ""), rbac.DataActionLogsRead); err != nil {
-		httpx.WriteError(w, openai.Errors{}, httpx.As(forbidden(err), openai.FrontDoorError("500", openai.MsgInternalError)))
+		writeErr(w, forbidden(err))
 		return
 	}
 	writeJSON(w, http.StatusOK, s.o.Status(r.Context()))
@@ -67,8 +65,7 @@ func (s *Studio) status(w http.ResponseWriter, r *http.Request, sess Session, _ 
 // the principal (Moat/logs/read).
 func (s *Studio) query(w http.ResponseWriter, r *http.Request, sess Session, _ string) {
 	if s.o.Query == nil {
-		httpx.WriteError(w, openai.Errors{}, httpx.New(http.StatusNotFound, httpx.KindClientNotFound,
-			openai.FrontDoorError("404", "The request log cannot be queried with this store."), nil))
+		writeErr(w, httpx.FrontDoor(http.StatusNotFound, httpx.KindClientNotFound, "404", "The request log cannot be queried with this store.", nil))
 		return
 	}
 	logquery.Handler(logquery.HandlerOptions{
@@ -89,8 +86,7 @@ func (s *Studio) admin(w http.ResponseWriter, r *http.Request, sess Session, _ s
 	case http.MethodGet, http.MethodPost, http.MethodDelete:
 	default:
 		w.Header().Set("Allow", "GET, POST, DELETE")
-		httpx.WriteError(w, openai.Errors{}, httpx.New(http.StatusMethodNotAllowed, httpx.KindClientBadRequest,
-			openai.FrontDoorError("MethodNotAllowed", "Use GET, POST or DELETE."), nil))
+		writeErr(w, httpx.FrontDoor(http.StatusMethodNotAllowed, httpx.KindClientBadRequest, "MethodNotAllowed", "Use GET, POST or DELETE.", nil))
 		return
 	}
 	dw := &denialWriter{ResponseWriter: w}

@@ -7,20 +7,19 @@ import (
 	"testing"
 
 	"github.com/moat-gw/moat/internal/httpx"
-	"github.com/moat-gw/moat/internal/openai"
 	"github.com/moat-gw/moat/internal/rbac"
 )
 
 func TestDenialsBecome403(t *testing.T) {
 	denied := rbac.DeniedError("alice", "Moat/keys/read", "GET /admin/keys")
-	badKey := httpx.New(http.StatusUnauthorized, httpx.KindClientAuth, openai.FrontDoorError("401", "invalid subscription key"), nil)
+	badKey := httpx.FrontDoor(http.StatusUnauthorized, httpx.KindClientAuth, "401", "invalid subscription key", nil)
 	tests := []struct {
 		name   string
 		answer func(w http.ResponseWriter)
 		want   int
 	}{
-		{name: "permission denied", answer: func(w http.ResponseWriter) { httpx.WriteError(w, openai.Errors{}, denied) }, want: http.StatusForbidden},
-		{name: "credential refused", answer: func(w http.ResponseWriter) { httpx.WriteError(w, openai.Errors{}, badKey) }, want: http.StatusUnauthorized},
+		{name: "permission denied", answer: func(w http.ResponseWriter) { writeErr(w, denied) }, want: http.StatusForbidden},
+		{name: "credential refused", answer: func(w http.ResponseWriter) { writeErr(w, badKey) }, want: http.StatusUnauthorized},
 		{name: "success", answer: func(w http.ResponseWriter) { w.WriteHeader(http.StatusCreated) }, want: http.StatusCreated},
 	}
 	for _, tt := range tests {

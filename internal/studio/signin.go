@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/moat-gw/moat/internal/httpx"
-	"github.com/moat-gw/moat/internal/openai"
 	"github.com/moat-gw/moat/internal/rbac"
 )
 
@@ -62,7 +61,7 @@ func (s *Studio) session(w http.ResponseWriter, r *http.Request) {
 	if id := ck.read(r, sessionCookie); id != "" {
 		sess, ok, err := s.sessions.Get(r.Context(), storeKey("s:", id))
 		if err != nil {
-			httpx.WriteError(w, openai.Errors{}, httpx.As(err, openai.FrontDoorError("500", openai.MsgInternalError)))
+			writeErr(w, err)
 			return
 		}
 		if ok && (sess.AuthType == "none") == v.Anonymous {
@@ -74,7 +73,7 @@ func (s *Studio) session(w http.ResponseWriter, r *http.Request) {
 	if v.Anonymous {
 		sess, err := s.start(w, r, Identity{Principal: "anonymous", AuthType: "none"}, "", "", time.Time{})
 		if err != nil {
-			httpx.WriteError(w, openai.Errors{}, httpx.As(err, openai.FrontDoorError("500", openai.MsgInternalError)))
+			writeErr(w, err)
 			return
 		}
 		s.fillSession(r, &v, sess)
@@ -143,7 +142,7 @@ func (s *Studio) login(w http.ResponseWriter, r *http.Request) {
 	exp := s.o.Now().Add(loginTTL)
 	pending := Session{Verifier: verifier, RedirectURI: redirect, Expires: exp}
 	if err := s.sessions.Put(r.Context(), storeKey("l:", state), pending); err != nil {
-		httpx.WriteError(w, openai.Errors{}, httpx.As(err, openai.FrontDoorError("500", openai.MsgInternalError)))
+		writeErr(w, err)
 		return
 	}
 	cookies{secure: r.TLS != nil}.login(w, state, exp)
@@ -217,8 +216,7 @@ func (s *Studio) callback(w http.ResponseWriter, r *http.Request) {
 // so no other site can post a key here.
 func (s *Studio) loginKey(w http.ResponseWriter, r *http.Request) {
 	if !s.o.KeySignIn() || s.o.Anonymous() {
-		httpx.WriteError(w, openai.Errors{}, httpx.New(http.StatusForbidden, httpx.KindPolicyForbidden,
-			openai.FrontDoorError("403", "Signing in to the studio with an API key is not allowed here."), nil))
+		writeErr(w, httpx.FrontDoor(http.StatusForbidden, httpx.KindPolicyForbidden, "403", "Signing in to the studio with an API key is not allowed here.", nil))
 		return
 	}
 	var body struct {
@@ -229,18 +227,17 @@ func (s *Studio) loginKey(w http.ResponseWriter, r *http.Request) {
 		err = json.Unmarshal(b, &body)
 	}
 	if err != nil || body.Key == "" {
-		httpx.WriteError(w, openai.Errors{}, httpx.New(http.StatusBadRequest, httpx.KindClientBadRequest,
-			openai.FrontDoorError("BadRequest", `The body must be {"key": "…"}.`), err))
+		writeErr(w, httpx.FrontDoor(http.StatusBadRequest, httpx.KindClientBadRequest, "BadRequest", `The body must be {"key": "…"}.`, err))
 		return
 	}
 	sess := Session{Header: "api-key", Credential: body.Key}
 	id, err := s.o.Identify(asPrincipal(r, sess, http.MethodGet, s.o.Prefix+"/api/login/key", ""))
 	if err != nil {
-		httpx.WriteError(w, openai.Errors{}, httpx.As(err, openai.FrontDoorError("401", "The key was not accepted.")))
+		writeErr(w, err)
 		return
 	}
 	if _, err := s.start(w, r, id, sess.Header, sess.Credential, time.Time{}); err != nil {
-		httpx.WriteError(w, openai.Errors{}, httpx.As(err, openai.FrontDoorError("500", openai.MsgInternalError)))
+		writeErr(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"principal": id.Principal})
@@ -257,7 +254,7 @@ func (s *Studio) logout(w http.ResponseWriter, r *http.Request, sess Session, id
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
-		httpx.WriteError(w, openai.Errors{}, httpx.As(err, openai.FrontDoorError("500", openai.MsgInternalError)))
+		writeErr(w, err)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")

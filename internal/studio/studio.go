@@ -169,15 +169,13 @@ func (s *Studio) routes() http.Handler {
 	mux.Handle("POST "+p+"/api/query", s.signedIn(s.query))
 	mux.Handle(p+"/api/admin/", s.signedIn(s.admin))
 	mux.HandleFunc(p+"/api/", func(w http.ResponseWriter, _ *http.Request) {
-		httpx.WriteError(w, openai.Errors{}, httpx.New(http.StatusNotFound, httpx.KindClientNotFound,
-			openai.FrontDoorError("404", openai.MsgResourceNotFound), nil))
+		writeErr(w, httpx.FrontDoor(http.StatusNotFound, httpx.KindClientNotFound, "404", openai.MsgResourceNotFound, nil))
 	})
 	static := http.StripPrefix(p, files)
 	mux.HandleFunc(p+"/", func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")
-			httpx.WriteError(w, openai.Errors{}, httpx.New(http.StatusMethodNotAllowed, httpx.KindClientBadRequest,
-				openai.FrontDoorError("MethodNotAllowed", "The studio's pages are read with GET."), nil))
+			writeErr(w, httpx.FrontDoor(http.StatusMethodNotAllowed, httpx.KindClientBadRequest, "MethodNotAllowed", "The studio's pages are read with GET.", nil))
 			return
 		}
 		static.ServeHTTP(w, r)
@@ -195,7 +193,7 @@ func (s *Studio) routes() http.Handler {
 		}
 		if s.o.Refuse != nil {
 			if err := s.o.Refuse(r); err != nil {
-				httpx.WriteError(w, openai.Errors{}, httpx.As(err, openai.FrontDoorError("403", "The studio is not served on this listener.")))
+				writeErr(w, err)
 				return
 			}
 		}
@@ -203,13 +201,18 @@ func (s *Studio) routes() http.Handler {
 	})
 }
 
+// writeErr sends err in Azure's error envelope, as the rest of the
+// management plane does; an error that is not an *httpx.Error is a 500
+// whose cause stays in the log.
+func writeErr(w http.ResponseWriter, err error) {
+	httpx.WriteError(w, openai.Errors{}, httpx.From(err))
+}
+
 // errSignIn is the 401 of a request without a live session.
-var errSignIn = httpx.New(http.StatusUnauthorized, httpx.KindClientAuth,
-	openai.FrontDoorError("401", "Sign in to the studio first; the session is missing or has expired."), nil)
+var errSignIn = httpx.FrontDoor(http.StatusUnauthorized, httpx.KindClientAuth, "401", "Sign in to the studio first; the session is missing or has expired.", nil)
 
 // errCSRFRefused is the 403 of a state change without the CSRF token.
-var errCSRFRefused = httpx.New(http.StatusForbidden, httpx.KindClientBadRequest,
-	openai.FrontDoorError("403", "The request lacks the session's CSRF token ("+CSRFHeader+"); reload the studio."), errCSRF)
+var errCSRFRefused = httpx.FrontDoor(http.StatusForbidden, httpx.KindClientBadRequest, "403", "The request lacks the session's CSRF token ("+CSRFHeader+"); reload the studio.", errCSRF)
 
 // signedIn loads the session of r and checks the CSRF token of state
 // changes before fn runs.
@@ -218,23 +221,23 @@ func (s *Studio) signedIn(fn func(w http.ResponseWriter, r *http.Request, sess S
 		ck := cookies{secure: r.TLS != nil}
 		id := ck.read(r, sessionCookie)
 		if id == "" {
-			httpx.WriteError(w, openai.Errors{}, errSignIn)
+			writeErr(w, errSignIn)
 			return
 		}
 		sess, ok, err := s.sessions.Get(r.Context(), storeKey("s:", id))
 		if err != nil {
 			s.o.Logger.Warn("studio: read session", "err", err)
-			httpx.WriteError(w, openai.Errors{}, httpx.As(err, openai.FrontDoorError("500", openai.MsgInternalError)))
+			writeErr(w, err)
 			return
 		}
 		if !ok {
 			ck.clear(w, sessionCookie)
-			httpx.WriteError(w, openai.Errors{}, errSignIn)
+			writeErr(w, errSignIn)
 			return
 		}
 		if err := checkCSRF(r, sess); err != nil {
 			s.o.Logger.Info("studio: state change refused without CSRF token", "path", r.URL.Path, "principal", sess.Principal)
-			httpx.WriteError(w, openai.Errors{}, errCSRFRefused)
+			writeErr(w, errCSRFRefused)
 			return
 		}
 		fn(w, r, sess, id)

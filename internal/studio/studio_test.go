@@ -17,7 +17,6 @@ import (
 	"github.com/moat-gw/moat/internal/auth"
 	"github.com/moat-gw/moat/internal/httpx"
 	"github.com/moat-gw/moat/internal/idp"
-	"github.com/moat-gw/moat/internal/openai"
 	"github.com/moat-gw/moat/internal/studio"
 )
 
@@ -68,13 +67,13 @@ func newHarness(t *testing.T, mutate func(*studio.Options, *harness)) *harness {
 		}
 		if k := r.Header.Get("api-key"); k != "" {
 			if k != goodKey {
-				return studio.Identity{}, httpx.New(http.StatusUnauthorized, httpx.KindClientAuth, openai.FrontDoorError("401", "invalid subscription key"), nil)
+				return studio.Identity{}, httpx.FrontDoor(http.StatusUnauthorized, httpx.KindClientAuth, "401", "invalid subscription key", nil)
 			}
 			return studio.Identity{Principal: "key-1", AuthType: "key"}, nil
 		}
 		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok {
-			return studio.Identity{}, httpx.New(http.StatusUnauthorized, httpx.KindClientAuth, openai.FrontDoorError("401", "no credential"), nil)
+			return studio.Identity{}, httpx.FrontDoor(http.StatusUnauthorized, httpx.KindClientAuth, "401", "no credential", nil)
 		}
 		p, err := v.Validate(r.Context(), tok)
 		if err != nil {
@@ -89,7 +88,7 @@ func newHarness(t *testing.T, mutate func(*studio.Options, *harness)) *harness {
 		Anonymous: func() bool { return h.anonymous },
 		Refuse: func(*http.Request) error {
 			if h.public {
-				return httpx.New(http.StatusForbidden, httpx.KindPolicyNetwork, openai.FrontDoorError("403", "public"), errors.New("public"))
+				return httpx.FrontDoor(http.StatusForbidden, httpx.KindPolicyNetwork, "403", "public", errors.New("public"))
 			}
 			return nil
 		},
@@ -101,7 +100,7 @@ func newHarness(t *testing.T, mutate func(*studio.Options, *harness)) *harness {
 				return "", err
 			}
 			if id.AuthType == "key" && strings.HasPrefix(action, "Moat/") {
-				return "", httpx.New(http.StatusForbidden, httpx.KindPolicyForbidden, openai.FrontDoorError("PermissionDenied", "no role"), nil)
+				return "", httpx.FrontDoor(http.StatusForbidden, httpx.KindPolicyForbidden, "PermissionDenied", "no role", nil)
 			}
 			return id.Principal, nil
 		},

@@ -28,10 +28,10 @@ type Call struct {
 	// Operation is moat's operation name (chat, completions, embeddings,
 	// responses, images, …), empty when the call failed before routing.
 	Operation string
-	// UpstreamType is the type of the upstream that answered (azure, openai,
-	// openai_compatible, simulator), or of the deployment's first upstream
-	// when none was called.
-	UpstreamType string
+	// Provider is gen_ai.provider.name of the upstream that answered, or of
+	// the deployment's first upstream when none was called; the upstream's
+	// protocol names it ("" when unknown).
+	Provider string
 	// Deployment is the name the client called; Model is the model behind it.
 	Deployment, Model string
 	// Upstream is the configured name of the upstream last tried.
@@ -55,12 +55,12 @@ type Call struct {
 }
 
 // OperationName maps moat's operation to gen_ai.operation.name: the
-// well-known value where one applies (the Responses API is "chat", told
-// apart by openai.api.type), moat's own name otherwise, and "" for calls
+// well-known value where one applies (the Responses API and Anthropic's
+// Messages are "chat", told apart by openai.api.type and the provider), moat's own name otherwise, and "" for calls
 // that are not GenAI operations (model and deployment lists).
 func OperationName(op string) string {
 	switch op {
-	case "chat", "responses":
+	case "chat", "responses", "messages":
 		return string(genaiconv.OperationNameChat)
 	case "completions":
 		return string(genaiconv.OperationNameTextCompletion)
@@ -68,19 +68,6 @@ func OperationName(op string) string {
 		return string(genaiconv.OperationNameEmbeddings)
 	case "images", "transcriptions", "translations", "speech":
 		return op
-	default:
-		return ""
-	}
-}
-
-// ProviderName maps an upstream type to gen_ai.provider.name. The simulator
-// answers as Azure OpenAI; OpenAI-compatible servers speak OpenAI's API.
-func ProviderName(upstreamType string) string {
-	switch upstreamType {
-	case "azure", "simulator":
-		return string(genaiconv.ProviderNameAzureAIOpenAI)
-	case "openai", "openai_compatible":
-		return string(genaiconv.ProviderNameOpenAI)
 	default:
 		return ""
 	}
@@ -133,7 +120,7 @@ func endSpan(span trace.Span, c Call) {
 	if op := OperationName(c.Operation); op != "" {
 		attrs = append(attrs, semconv.GenAIOperationNameKey.String(op))
 	}
-	if p := ProviderName(c.UpstreamType); p != "" {
+	if p := c.Provider; p != "" {
 		attrs = append(attrs, semconv.GenAIProviderNameKey.String(p))
 	}
 	attrs = append(attrs, c.modelAttrs()...)
@@ -244,7 +231,7 @@ func newInstruments(m metric.Meter) (*instruments, error) {
 // count: calls refused before that are in moat's Prometheus metrics and the
 // request log, and have no model or provider to report.
 func (in *instruments) record(ctx context.Context, c Call) {
-	op, provider := OperationName(c.Operation), ProviderName(c.UpstreamType)
+	op, provider := OperationName(c.Operation), c.Provider
 	if op == "" || provider == "" || c.Deployment == "" {
 		return
 	}

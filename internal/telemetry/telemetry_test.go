@@ -52,7 +52,7 @@ var t0 = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
 func chatCall() Call {
 	return Call{
 		Start: t0, End: t0.Add(1500 * time.Millisecond), FirstByte: t0.Add(200 * time.Millisecond), FirstToken: t0.Add(200 * time.Millisecond),
-		RequestID: "r1", Method: "POST", Operation: "chat", UpstreamType: "azure",
+		RequestID: "r1", Method: "POST", Operation: "chat", Provider: "azure.ai.openai",
 		Deployment: "gpt-4o", Model: "gpt-4o-2024-08-06", Upstream: "aoai-east",
 		ServerAddress: "contoso.openai.azure.com", ServerPort: 443,
 		Status: 200, UpstreamStatus: 200, InputTokens: 11, OutputTokens: 7, HasUsage: true,
@@ -297,10 +297,11 @@ func TestNames(t *testing.T) {
 		call               Call
 		span, op, provider string
 	}{
-		{"chat", Call{Operation: "chat", Deployment: "gpt-4o", UpstreamType: "azure"}, "chat gpt-4o", "chat", "azure.ai.openai"},
-		{"responses is chat", Call{Operation: "responses", Deployment: "o4", UpstreamType: "openai"}, "chat o4", "chat", "openai"},
-		{"completions", Call{Operation: "completions", Deployment: "d", UpstreamType: "openai_compatible"}, "text_completion d", "text_completion", "openai"},
-		{"embeddings on the simulator", Call{Operation: "embeddings", Deployment: "e", UpstreamType: "simulator"}, "embeddings e", "embeddings", "azure.ai.openai"},
+		{"chat", Call{Operation: "chat", Deployment: "gpt-4o", Provider: "azure.ai.openai"}, "chat gpt-4o", "chat", "azure.ai.openai"},
+		{"responses is chat", Call{Operation: "responses", Deployment: "o4", Provider: "openai"}, "chat o4", "chat", "openai"},
+		{"messages is chat", Call{Operation: "messages", Deployment: "claude", Provider: "anthropic"}, "chat claude", "chat", "anthropic"},
+		{"completions", Call{Operation: "completions", Deployment: "d", Provider: "openai"}, "text_completion d", "text_completion", "openai"},
+		{"embeddings", Call{Operation: "embeddings", Deployment: "e", Provider: "azure.ai.openai"}, "embeddings e", "embeddings", "azure.ai.openai"},
 		{"images keeps moat's name", Call{Operation: "images", Deployment: "dalle"}, "images dalle", "images", ""},
 		{"operation without deployment", Call{Operation: "chat"}, "chat", "chat", ""},
 		{"model list is not GenAI", Call{Operation: "models", Method: "GET"}, "GET", "", ""},
@@ -315,8 +316,8 @@ func TestNames(t *testing.T) {
 			if got := OperationName(tt.call.Operation); got != tt.op {
 				t.Errorf("OperationName() = %q, want %q", got, tt.op)
 			}
-			if got := ProviderName(tt.call.UpstreamType); got != tt.provider {
-				t.Errorf("ProviderName() = %q, want %q", got, tt.provider)
+			if got := tt.call.Provider; got != tt.provider {
+				t.Errorf("Provider = %q, want %q", got, tt.provider)
 			}
 		})
 	}

@@ -35,6 +35,47 @@ func (k BearerKey) Authorize(_ context.Context, h http.Header) error {
 	return nil
 }
 
+// AuthOptions are an upstream's credentials as config gives them.
+type AuthOptions struct {
+	// Key is the API key, "" for none.
+	Key string
+	// Mode is "api_key", an Entra mode (EntraOptions.Mode), or "" for the key
+	// if one is set.
+	Mode  string
+	Entra EntraOptions
+}
+
+// NewAuth builds the Authenticator an upstream of type typ presents: its
+// protocol's key header, or Entra tokens. It returns nil for none (the
+// simulator, a keyless compatible server). The gateway and moat doctor
+// both build credentials here, so doctor checks what calls present.
+func NewAuth(typ Type, o AuthOptions) (Authenticator, error) {
+	p, ok := Lookup(typ)
+	if !ok {
+		return nil, fmt.Errorf("unknown upstream type %q", typ)
+	}
+	spec := p.Spec()
+	switch {
+	case spec.URL == URLNone:
+		return nil, nil
+	case o.Mode == "" || o.Mode == "api_key" || !spec.Entra:
+		if o.Key == "" {
+			return nil, nil
+		}
+		return p.KeyAuth(o.Key), nil
+	}
+	e := o.Entra
+	e.Mode = o.Mode
+	if e.Scope == "" {
+		e.Scope = spec.DefaultScope
+	}
+	a, err := NewEntra(e)
+	if err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
 // EntraOptions select how an Azure upstream obtains Entra ID tokens.
 type EntraOptions struct {
 	// Mode is managed_identity, workload_identity, client_secret or default.

@@ -1,15 +1,17 @@
 // Package upstream turns a configured model service into a Target that knows
-// how to address one call: the URL for the operation, the credentials to
-// present (api-key, Bearer key, or an Entra token from azidentity), and the
-// body rewrite the service needs (OpenAI-style services want their own model
-// name in "model").
+// how to address one call and read its answer. What depends on the
+// service's wire protocol (the URL for the operation, the body rewrite, the
+// credentials' header, the rate-limit headers, where usage is in an answer
+// and a stream, the provider's name) is a Protocol, one file per type:
+// azure.go, openai.go (openai and openai_compatible), simulator.go and
+// anthropic.go. The Target adds what all share: the connection pool, TLS
+// trust, dialing and Entra tokens.
 package upstream
 
 import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -23,7 +25,8 @@ import (
 	"github.com/moat-gw/moat/internal/openai"
 )
 
-// Type is the kind of model service.
+// Type is the kind of model service: config's upstream type. Its Protocol
+// is found with Lookup.
 type Type string
 
 // Upstream types.
@@ -32,7 +35,14 @@ const (
 	TypeOpenAI           Type = "openai"
 	TypeOpenAICompatible Type = "openai_compatible"
 	TypeSimulator        Type = "simulator"
+	TypeAnthropic        Type = "anthropic"
 )
+
+// Protocol returns the type's protocol, or nil for an unknown type.
+func (t Type) Protocol() Protocol {
+	p, _ := Lookup(t)
+	return p
+}
 
 // Options configure a Target. The gateway fills them from config.
 type Options struct {
@@ -60,17 +70,19 @@ type Options struct {
 
 // Target is one upstream, immutable after New and safe for concurrent use.
 type Target struct {
-	name        string
-	typ         Type
-	base        *url.URL
-	auth        Authenticator
-	apiVersion  string
-	streamUsage bool
-	transport   *http.Transport
+	name      string
+	proto     Protocol
+	endpoint  Endpoint
+	auth      Authenticator
+	transport *http.Transport
 }
 
 // New validates opts and builds the Target with its own connection pool.
 func New(opts Options) (*Target, error) {
+	proto, ok := Lookup(opts.Type)
+	if !ok {
+		return nil, fmt.Errorf("upstream %s: unknown type %q", opts.Name, opts.Type)
+	}
 	u, err := url.Parse(strings.TrimRight(opts.BaseURL, "/"))
 	if err != nil || u.Host == "" {
 		return nil, fmt.Errorf("upstream %s: invalid base URL", opts.Name)
@@ -103,8 +115,8 @@ func New(opts Options) (*Target, error) {
 	// ServerName stays the endpoint's host even when connect_address sends
 	// the bytes elsewhere; net/http derives it from the URL, this says so.
 	tr.TLSClientConfig.ServerName = u.Hostname()
-	return &Target{name: opts.Name, typ: opts.Type, base: u, auth: opts.Auth,
-		apiVersion: opts.APIVersion, streamUsage: opts.StreamUsage, transport: tr}, nil
+	return &Target{name: opts.Name, proto: proto, auth: opts.Auth, transport: tr,
+		endpoint: Endpoint{Base: u, APIVersion: opts.APIVersion, StreamUsage: opts.StreamUsage}}, nil
 }
 
 // Dial returns the dial function of an upstream's transport: the standard
@@ -128,19 +140,29 @@ func Dial(connectAddress string, timeout time.Duration) func(ctx context.Context
 func (t *Target) Name() string { return t.name }
 
 // Type is the upstream's type.
-func (t *Target) Type() Type { return t.typ }
+func (t *Target) Type() Type { return t.proto.Type() }
+
+// Protocol is the upstream's protocol.
+func (t *Target) Protocol() Protocol { return t.proto }
+
+// Provider is the service's gen_ai.provider.name.
+func (t *Target) Provider() string { return t.proto.Provider() }
+
+// Serves reports whether the upstream can answer op.
+func (t *Target) Serves(op openai.Operation) bool { return t.proto.Serves(op) }
 
 // Server is the host and port calls to t go to, for telemetry's
 // server.address and server.port.
 func (t *Target) Server() (string, int) {
-	port, err := strconv.Atoi(t.base.Port())
+	base := t.endpoint.Base
+	port, err := strconv.Atoi(base.Port())
 	if err != nil {
 		port = 443
-		if t.base.Scheme == "http" {
+		if base.Scheme == "http" {
 			port = 80
 		}
 	}
-	return t.base.Hostname(), port
+	return base.Hostname(), port
 }
 
 // Transport is the Target's connection pool.
@@ -156,6 +178,11 @@ type Call struct {
 	Deployment string
 	// APIVersion is the client's dated api-version, or "" (v1, OpenAI paths).
 	APIVersion string
+	// Stream is set when the client asked for a stream.
+	Stream bool
+	// ClientUsage is set when the client asked for the stream usage chunk
+	// itself (stream_options.include_usage).
+	ClientUsage bool
 	// Path, when set, is the path below the API root for a call on a stored
 	// object ("responses/resp_1/cancel", "files/file-1/content"); it is
 	// served from the v1 surface on Azure. Its segments are escaped here.
@@ -165,79 +192,48 @@ type Call struct {
 }
 
 // Azure reports whether the target speaks Azure's deployment-scoped API.
-func (t *Target) Azure() bool { return t.typ == TypeAzure || t.typ == TypeSimulator }
+func (t *Target) Azure() bool { return t.proto.Spec().Deployments }
 
 // UpstreamAPIVersion is the api-version sent to an Azure-style target.
-func (t *Target) UpstreamAPIVersion(c Call) string {
-	if c.APIVersion != "" && c.APIVersion != "v1" && c.APIVersion != "preview" && c.APIVersion != "latest" {
-		return c.APIVersion
-	}
-	return t.apiVersion
-}
-
-// InjectStreamUsage reports whether stream usage may be requested upstream.
-func (t *Target) InjectStreamUsage(c Call) bool {
-	if !t.streamUsage {
-		return false
-	}
-	if t.Azure() && c.Operation.Name != "responses" {
-		return openai.SupportsStreamUsage(t.UpstreamAPIVersion(c))
-	}
-	return c.Operation.Name == "chat" || c.Operation.Name == "completions"
-}
+func (t *Target) UpstreamAPIVersion(c Call) string { return azureAPIVersion(t.endpoint, c) }
 
 // URL builds the upstream URL for c.
-func (t *Target) URL(c Call) *url.URL {
-	// JoinPath takes escaped segments, so the deployment is escaped once here.
-	if c.Path != "" {
-		segs := strings.Split(c.Path, "/")
-		for i, sg := range segs {
-			segs[i] = url.PathEscape(sg)
-		}
-		u := t.base.JoinPath(segs...)
-		if t.Azure() {
-			u = t.base.JoinPath(append([]string{"openai", "v1"}, segs...)...)
-		}
-		if len(c.Query) > 0 {
-			u.RawQuery = c.Query.Encode()
-		}
-		return u
-	}
-	if t.Azure() {
-		if c.Operation.Name == "responses" {
-			return t.base.JoinPath("openai", "v1", "responses")
-		}
-		u := t.base.JoinPath("openai", "deployments", url.PathEscape(c.Deployment), c.Operation.Suffix)
-		u.RawQuery = url.Values{"api-version": {t.UpstreamAPIVersion(c)}}.Encode()
-		return u
-	}
-	return t.base.JoinPath(c.Operation.Suffix)
+func (t *Target) URL(c Call) *url.URL { return t.proto.URL(t.endpoint, c) }
+
+// Body adapts the client's body for the target; injected reports that the
+// target was asked for stream usage the client did not ask for.
+func (t *Target) Body(c Call, body []byte) (out []byte, injected bool, err error) {
+	return t.proto.Body(t.endpoint, c, body)
 }
 
-// RewriteBody adapts a JSON body for the target: OpenAI-style services and
-// Azure's v1 responses endpoint route on "model", so it is set to the
-// upstream name. Legacy Azure paths ignore "model" and get the body as is.
-func (t *Target) RewriteBody(c Call, body []byte) ([]byte, error) {
-	if c.Operation.Multipart || len(body) == 0 {
-		return body, nil
-	}
-	if t.Azure() && c.Operation.Name != "responses" {
-		return body, nil
-	}
-	// Only "model" changes: it is spliced into the body as it came, so
-	// the rest is forwarded byte for byte, never decoded and re-encoded.
-	m, _ := json.Marshal(c.Deployment)
-	out, err := openai.SetMember(body, "model", m)
-	if err != nil {
-		return nil, fmt.Errorf("rewrite body: %w", err)
-	}
-	return out, nil
+// ScrubHeader removes the upstream account's identifiers from an answer.
+func (t *Target) ScrubHeader(h http.Header) { t.proto.ScrubHeader(h) }
+
+// Limits reads what an answer's headers say about the upstream's limits.
+func (t *Target) Limits(h http.Header) Limits { return t.proto.Limits(h) }
+
+// AnswerUsage reads usage from the tail of a plain answer to op.
+func (t *Target) AnswerUsage(op openai.Operation, tail []byte, whole bool) (openai.Usage, bool) {
+	return t.proto.AnswerUsage(op, tail, whole)
 }
 
-// Authorize sets the upstream credentials on out, replacing any the client sent.
-func (t *Target) Authorize(ctx context.Context, out *http.Request) error {
-	out.Header.Del("Api-Key")
-	out.Header.Del("Authorization")
+// NewStream returns the reader of one streamed answer.
+func (t *Target) NewStream(c Call, injected bool) Stream { return t.proto.NewStream(c, injected) }
+
+// StreamText is the generated text of one kept stream event.
+func (t *Target) StreamText(name, data []byte) string { return t.proto.StreamText(name, data) }
+
+// clientCredentialHeaders are the headers a client may present moat's own
+// credentials in; none of them ever reaches an upstream.
+var clientCredentialHeaders = []string{"Api-Key", "Authorization", "X-Api-Key"}
+
+// Authorize sets the protocol's headers and the upstream credentials on
+// out, replacing any credentials the client sent.
+func (t *Target) Authorize(ctx context.Context, out *http.Request, c Call) error {
+	for _, h := range clientCredentialHeaders {
+		out.Header.Del(h)
+	}
+	t.proto.Header(out.Header, c)
 	if t.auth == nil {
 		return nil
 	}

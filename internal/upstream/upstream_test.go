@@ -93,11 +93,11 @@ func TestRewriteBodyAndStreamUsage(t *testing.T) {
 	oa, _ := New(Options{Name: "o", Type: TypeOpenAICompatible, BaseURL: "http://y/v1", StreamUsage: true})
 	body := []byte(`{"model":"client-name","messages":[],"temperature":0.5}`)
 
-	got, err := az.RewriteBody(Call{Operation: op("chat"), Deployment: "prod", APIVersion: "2024-10-21"}, body)
+	got, _, err := az.Body(Call{Operation: op("chat"), Deployment: "prod", APIVersion: "2024-10-21"}, body)
 	if err != nil || string(got) != string(body) {
 		t.Fatalf("azure legacy body changed: %s %v", got, err)
 	}
-	got, err = oa.RewriteBody(Call{Operation: op("chat"), Deployment: "llama", APIVersion: ""}, body)
+	got, _, err = oa.Body(Call{Operation: op("chat"), Deployment: "llama"}, body)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,13 +116,25 @@ func TestRewriteBodyAndStreamUsage(t *testing.T) {
 		{"azure old GA", az, Call{Operation: op("chat"), Deployment: "d", APIVersion: "2024-06-01"}, false},
 		{"azure 2024-09-01-preview", az, Call{Operation: op("chat"), Deployment: "d", APIVersion: "2024-09-01-preview"}, true},
 		{"azure 2024-08-01-preview", az, Call{Operation: op("chat"), Deployment: "d", APIVersion: "2024-08-01-preview"}, false},
-		{"azure from v1 uses its version", az, Call{Operation: op("chat"), Deployment: "d", APIVersion: ""}, true},
-		{"compatible chat", oa, Call{Operation: op("chat"), Deployment: "d", APIVersion: ""}, true},
-		{"compatible embeddings", oa, Call{Operation: op("embeddings"), Deployment: "d", APIVersion: ""}, false},
+		{"azure from v1 uses its version", az, Call{Operation: op("chat"), Deployment: "d"}, true},
+		{"azure responses", az, Call{Operation: op("responses"), Deployment: "d"}, false},
+		{"compatible chat", oa, Call{Operation: op("chat"), Deployment: "d"}, true},
+		{"compatible embeddings", oa, Call{Operation: op("embeddings"), Deployment: "d"}, false},
 	}
+	stream := []byte(`{"messages":[],"stream":true}`)
 	for _, tt := range tests {
-		if got := tt.t.InjectStreamUsage(tt.call); got != tt.want {
-			t.Errorf("%s: %v", tt.name, got)
+		c := tt.call
+		c.Stream = true
+		out, injected, err := tt.t.Body(c, stream)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if injected != tt.want || strings.Contains(string(out), "include_usage") != tt.want {
+			t.Errorf("%s: injected %v, body %s", tt.name, injected, out)
+		}
+		c.ClientUsage = true
+		if _, injected, _ := tt.t.Body(c, stream); injected {
+			t.Errorf("%s: injected although the client asked for usage itself", tt.name)
 		}
 	}
 }
@@ -132,10 +144,11 @@ func TestAuthorizeReplacesClientCredentials(t *testing.T) {
 	r, _ := http.NewRequest("POST", "https://x/v1/chat/completions", nil)
 	r.Header.Set("Api-Key", "client")
 	r.Header.Set("Authorization", "Bearer client")
-	if err := tg.Authorize(context.Background(), r); err != nil {
+	r.Header.Set("X-Api-Key", "client")
+	if err := tg.Authorize(context.Background(), r, Call{Operation: op("chat")}); err != nil {
 		t.Fatal(err)
 	}
-	if r.Header.Get("Api-Key") != "" || r.Header.Get("Authorization") != "Bearer up" {
+	if r.Header.Get("Api-Key") != "" || r.Header.Get("X-Api-Key") != "" || r.Header.Get("Authorization") != "Bearer up" {
 		t.Fatalf("headers %v", r.Header)
 	}
 }

@@ -3,12 +3,14 @@ package sqlitestore_test
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/moat-gw/moat/internal/affinity"
 	"github.com/moat-gw/moat/internal/reqlog"
 	"github.com/moat-gw/moat/internal/store/sqlitestore"
 	"github.com/moat-gw/moat/internal/store/storetest"
@@ -220,6 +222,33 @@ func TestDedupeMigration(t *testing.T) {
 		if _, err := db.Exec("DROP INDEX request_log_request_id; " +
 			"DELETE FROM schema_migrations WHERE name = 'request_log_request_id_unique'; " + dup); err != nil {
 			t.Fatalf("forget dedupe migration: %v", err)
+		}
+	})
+}
+
+// BenchmarkPins is the store side of a pin: the write every Responses
+// create, upload and batch create makes before its answer reaches the
+// client, and the read of a pin another replica wrote.
+func BenchmarkPins(b *testing.B) {
+	var st affinity.Store = open(b, filepath.Join(b.TempDir(), "moat.db"))
+	ctx := context.Background()
+	now := time.Now()
+	b.Run("put", func(b *testing.B) {
+		i := 0
+		for b.Loop() {
+			p := affinity.Pin{ID: fmt.Sprintf("resp_%d", i), Kind: affinity.KindResponse, Deployment: "chat", Member: "east",
+				Created: now, Expires: now.Add(affinity.DefaultTTL)}
+			if err := st.PutPin(ctx, p); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+	})
+	b.Run("get", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := st.GetPin(ctx, "resp_0", now); err != nil {
+				b.Fatal(err)
+			}
 		}
 	})
 }
