@@ -9,16 +9,13 @@ import (
 	"io"
 	"os"
 	"os/user"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/moat-gw/moat/internal/admin"
-	"github.com/moat-gw/moat/internal/auth"
 	"github.com/moat-gw/moat/internal/config"
-	"github.com/moat-gw/moat/internal/store/pgstore"
-	"github.com/moat-gw/moat/internal/store/sqlitestore"
+	"github.com/moat-gw/moat/internal/store"
 )
 
 const keysUsage = `usage: moat keys create --name N [--owner O] [--team T] [--description D] [--deployments a,b*] [--operations chat,embeddings]
@@ -26,26 +23,6 @@ const keysUsage = `usage: moat keys create --name N [--owner O] [--team T] [--de
        moat keys list [-o table|json] [--config FILE]
        moat keys revoke ID [--config FILE]
        moat keys regenerate ID [--grace 10m] [--expires 720h] [--config FILE]`
-
-// identityStore is the configured database as the management plane uses it.
-type identityStore interface {
-	admin.Store
-	Close() error
-}
-
-// openIdentityStore opens the configured store (the request log's) for the
-// management plane, creating the SQLite file if needed: keys may be made
-// before moat first serves.
-func openIdentityStore(ctx context.Context, cfg *config.Config) (identityStore, error) {
-	if cfg.Log.Store == "postgres" {
-		return pgstore.Open(ctx, cfg.Log.PostgresDSN.Value(), nil)
-	}
-	p := cfg.Log.SQLitePath
-	if p == "" {
-		p = filepath.Join(cfg.DataDir, "moat.db")
-	}
-	return sqlitestore.Open(ctx, p, nil)
-}
 
 // openService loads the config at path and returns the management service
 // on its store, with the gateway's key hasher and custom roles. Call the
@@ -59,13 +36,15 @@ func openService(ctx context.Context, path string, stderr io.Writer) (*admin.Ser
 	if err != nil {
 		return nil, nil, err
 	}
-	st, err := openIdentityStore(ctx, cfg)
+	// The SQLite file is created if needed: keys may be made before moat
+	// first serves.
+	st, err := store.Open(ctx, cfg, store.Options{})
 	if err != nil {
 		return nil, nil, err
 	}
 	svc, err := admin.NewService(admin.Options{
 		Keys: st, Assignments: st, Audit: st, Teams: st,
-		Hasher: auth.NewHasher([]byte(cfg.Auth.Pepper.Value())),
+		Hasher: cfg.Auth.Hasher(),
 		Roles:  rc.Roles,
 	})
 	if err != nil {

@@ -6,14 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"path/filepath"
 	"text/tabwriter"
 	"time"
 
-	"github.com/moat-gw/moat/internal/config"
 	"github.com/moat-gw/moat/internal/reqlog"
-	"github.com/moat-gw/moat/internal/store/pgstore"
-	"github.com/moat-gw/moat/internal/store/sqlitestore"
+	"github.com/moat-gw/moat/internal/store"
 )
 
 func runLogs(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -38,27 +35,12 @@ func runLogs(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	store, err := openLogStore(ctx, cfg)
+	st, err := store.Open(ctx, cfg, store.Options{Existing: true})
 	if err != nil {
 		return err
 	}
-	defer store.Close()
-	return tail(ctx, store, stdout, *n, *follow, *interval, out.json())
-}
-
-// openLogStore opens the configured store for reading.
-func openLogStore(ctx context.Context, cfg *config.Config) (reqlog.Store, error) {
-	if cfg.Log.Store == "postgres" {
-		return pgstore.Open(ctx, cfg.Log.PostgresDSN.Value(), nil)
-	}
-	p := cfg.Log.SQLitePath
-	if p == "" {
-		p = filepath.Join(cfg.DataDir, "moat.db")
-	}
-	if !fileExists(p) {
-		return nil, fmt.Errorf("no request log at %s (has moat served from this folder?)", p)
-	}
-	return sqlitestore.Open(ctx, p, nil)
+	defer st.Close()
+	return tail(ctx, st, stdout, *n, *follow, *interval, out.json())
 }
 
 // tail prints the newest n calls and, with follow, every call logged after

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -11,11 +10,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/moat-gw/moat/internal/admin"
 	"github.com/moat-gw/moat/internal/audit"
 	"github.com/moat-gw/moat/internal/kql"
 	"github.com/moat-gw/moat/internal/logquery"
 	"github.com/moat-gw/moat/internal/reqlog"
+	"github.com/moat-gw/moat/internal/store"
 )
 
 // queryUsage is the synopsis of moat logs query.
@@ -61,29 +60,15 @@ func runLogsQuery(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
-	store, err := openLogStore(ctx, cfg)
+	st, err := store.Open(ctx, cfg, store.Options{Existing: true})
 	if err != nil {
 		return err
 	}
-	defer store.Close()
-	db, ok := store.(interface {
-		DB() *sql.DB
-		Dialect() string
-	})
-	if !ok {
-		return fmt.Errorf("log store %T cannot run queries", store)
-	}
-	dialect := kql.SQLite
-	if db.Dialect() == "postgres" {
-		dialect = kql.Postgres
-	}
-	runner := &logquery.Runner{DB: db.DB(), Dialect: dialect, Timeout: *timeout, Options: kql.Options{Rollup: true}}
+	defer st.Close()
+	db, dialect := store.KQL(st)
+	runner := &logquery.Runner{DB: db, Dialect: dialect, Timeout: *timeout, Options: kql.Options{Rollup: true}}
 	qctx := ctx
-	al, audited := store.(admin.AuditLog)
 	if *content {
-		if !audited {
-			return fmt.Errorf("log store %T keeps no audit log: --content is refused", store)
-		}
 		qctx = logquery.WithContent(ctx)
 	}
 	res, err := runner.Query(qctx, query)
@@ -100,7 +85,7 @@ func runLogsQuery(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if res.Content {
 		// Audited before anything is printed, as the query API does.
 		details, _ := json.Marshal(map[string]any{"query": reqlog.Truncated(query, 2048), "rows": len(res.Rows)})
-		if _, err := al.AppendAudit(context.WithoutCancel(ctx), audit.Record{Time: time.Now(), Actor: cliCaller().Actor,
+		if _, err := st.AppendAudit(context.WithoutCancel(ctx), audit.Record{Time: time.Now(), Actor: cliCaller().Actor,
 			Action: audit.ActionLogsContentRead, Target: "moat logs query", Details: details}); err != nil {
 			return fmt.Errorf("audit the content read: %w", err)
 		}

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,6 +12,7 @@ import (
 	"github.com/moat-gw/moat/internal/kql"
 	"github.com/moat-gw/moat/internal/logquery"
 	"github.com/moat-gw/moat/internal/report"
+	"github.com/moat-gw/moat/internal/store"
 )
 
 const reportUsage = `usage: moat report usage [--from 2026-11-01] [--to 2026-12-01] [--by team|key|deployment|model[,...]]
@@ -68,23 +68,13 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	store, err := openLogStore(ctx, cfg)
+	st, err := store.Open(ctx, cfg, store.Options{Existing: true})
 	if err != nil {
 		return err
 	}
-	defer store.Close()
-	db, ok := store.(interface {
-		DB() *sql.DB
-		Dialect() string
-	})
-	if !ok {
-		return fmt.Errorf("log store %T cannot run queries", store)
-	}
-	dialect := kql.SQLite
-	if db.Dialect() == "postgres" {
-		dialect = kql.Postgres
-	}
-	runner := &logquery.Runner{DB: db.DB(), Dialect: dialect, Timeout: 5 * time.Minute, Options: kql.Options{Rollup: true}}
+	defer st.Close()
+	db, dialect := store.KQL(st)
+	runner := &logquery.Runner{DB: db, Dialect: dialect, Timeout: 5 * time.Minute, Options: kql.Options{Rollup: true}}
 	rep, err := report.Run(ctx, runner.Query, req, pricer.Currency())
 	if err != nil {
 		return err

@@ -69,12 +69,6 @@ type IdentityCache struct {
 	MaxStale Duration `yaml:"max_stale"`
 }
 
-// KeyCacheOptions converts the cache config for auth.NewKeyCache.
-func (c IdentityCache) KeyCacheOptions() auth.KeyCacheOptions {
-	return auth.KeyCacheOptions{Size: c.Size, TTL: c.TTL.D(), NotifyTTL: c.NotifyTTL.D(),
-		NegativeTTL: c.NegativeTTL.D(), MaxStale: c.MaxStale.D()}
-}
-
 // StaticKey is a configured API key.
 type StaticKey struct {
 	// Name identifies the key in logs (the Caller column); never the key itself.

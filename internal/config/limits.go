@@ -111,13 +111,6 @@ func (r *RateRule) Limit(key string) ratelimit.Limit {
 		QuotaPeriod: ratelimit.Period(r.QuotaPeriod), OnBackendDown: ratelimit.BackendDownMode(r.OnRedisDown), LocalShare: r.LocalShare}
 }
 
-// PoolOptions converts routing settings for route.NewPool.
-func (r *Routing) PoolOptions() route.Options {
-	return route.Options{DefaultBench: r.DefaultBench.D(), MaxBench: r.MaxBench.D(), Breaker: route.BreakerConfig{
-		ConsecutiveFailures: r.Breaker.ConsecutiveFailures, FailureRate: r.Breaker.FailureRate,
-		MinRequests: r.Breaker.MinRequests, Window: r.Breaker.Window.D(), OpenFor: r.Breaker.OpenFor.D()}}
-}
-
 func (r *Routing) applyDefaults() {
 	if r.MaxAttempts == 0 {
 		r.MaxAttempts = 3

@@ -46,7 +46,7 @@ func buildIdentity(ctx context.Context, cfg *config.Config, store auth.KeyStore,
 	if shared == nil {
 		shared = NewStoredIdentity(log, now)
 	}
-	id := &identity{hasher: auth.NewHasher([]byte(cfg.Auth.Pepper.Value())), rbac: rc, stored: stored, toRBAC: toRBAC, log: log,
+	id := &identity{hasher: cfg.Auth.Hasher(), rbac: rc, stored: stored, toRBAC: toRBAC, log: log,
 		shared: shared, timeout: cfg.Auth.StoreTimeout.D(), maxStale: cfg.Auth.Cache.MaxStale.D()}
 	if id.timeout <= 0 {
 		id.timeout = auth.DefaultStoreTimeout

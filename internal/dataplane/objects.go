@@ -97,8 +97,8 @@ func validObjectID(id string) bool {
 func (p *Pipeline) serveObject(w http.ResponseWriter, r *http.Request, s *scope) error {
 	body, err := p.readAll(w, r)
 	if err != nil {
-		return httpx.New(http.StatusBadRequest, httpx.KindClientCanceled,
-			openai.ModelError("Could not read the request body.", "invalid_request_error", "", ""), err)
+		return httpx.Model(http.StatusBadRequest, httpx.KindClientCanceled,
+			"Could not read the request body.", "invalid_request_error", "", "", err)
 	}
 	s.body, s.req = body, &openai.Request{}
 	var pin affinity.Pin
@@ -110,8 +110,8 @@ func (p *Pipeline) serveObject(w http.ResponseWriter, r *http.Request, s *scope)
 	case s.call.Operation.ID == "Batch_Create":
 		in, err := batchInputFile(body)
 		if err != nil {
-			return httpx.New(http.StatusBadRequest, httpx.KindClientBadRequest,
-				openai.ModelError(err.Error(), "invalid_request_error", "input_file_id", ""), err)
+			return httpx.Model(http.StatusBadRequest, httpx.KindClientBadRequest,
+				err.Error(), "invalid_request_error", "input_file_id", "", err)
 		}
 		if pin, err = p.pinOf(r.Context(), "files", in); err != nil {
 			return err
@@ -119,8 +119,8 @@ func (p *Pipeline) serveObject(w http.ResponseWriter, r *http.Request, s *scope)
 	default: // Files_Upload
 		model, err := uploadDeployment(r.Header.Get("Content-Type"), body)
 		if err != nil {
-			return httpx.New(http.StatusBadRequest, httpx.KindClientBadRequest,
-				openai.ModelError(err.Error(), "invalid_request_error", "file", ""), err)
+			return httpx.Model(http.StatusBadRequest, httpx.KindClientBadRequest,
+				err.Error(), "invalid_request_error", "file", "", err)
 		}
 		pin.Deployment = model
 	}
@@ -130,8 +130,7 @@ func (p *Pipeline) serveObject(w http.ResponseWriter, r *http.Request, s *scope)
 	}
 	dep := p.deployments[pin.Deployment]
 	if dep == nil && pin.Member == "" {
-		return httpx.New(http.StatusNotFound, httpx.KindClientNotFound,
-			openai.FrontDoorErrorCompact("DeploymentNotFound", openai.MsgDeploymentNotFound), errString("unknown deployment"))
+		return errDeploymentNotFound()
 	}
 	if dep == nil {
 		return errObjectNotFound(s.call.Collection, s.call.Object, "deployment "+pin.Deployment+" no longer configured")
@@ -197,8 +196,8 @@ func (p *Pipeline) lookupPin(ctx context.Context, id string) (affinity.Pin, erro
 	}
 	pin, err := p.pins.Get(ctx, id)
 	if err != nil && !errors.Is(err, affinity.ErrNotFound) {
-		return pin, httpx.New(http.StatusServiceUnavailable, httpx.KindGatewayInternal,
-			openai.FrontDoorError("503", "The service cannot locate this response right now. Please try again later."), err)
+		return pin, httpx.FrontDoor(http.StatusServiceUnavailable, httpx.KindGatewayInternal,
+			"503", "The service cannot locate this response right now. Please try again later.", err)
 	}
 	return pin, err
 }
@@ -209,8 +208,8 @@ func errObjectNotFound(collection, id, cause string) *httpx.Error {
 	if what == "" {
 		what = "Response"
 	}
-	return httpx.New(http.StatusNotFound, httpx.KindClientNotFound,
-		openai.ModelError(fmt.Sprintf("%s with id '%s' not found.", what, id), "invalid_request_error", "", ""), errString(cause))
+	return httpx.Model(http.StatusNotFound, httpx.KindClientNotFound,
+		fmt.Sprintf("%s with id '%s' not found.", what, id), "invalid_request_error", "", "", errString(cause))
 }
 
 // candidates is the routing policy's ordered list, or the pinned member alone.

@@ -3,8 +3,6 @@ package gateway
 import (
 	"context"
 	"time"
-
-	"github.com/moat-gw/moat/internal/reqlog"
 )
 
 // bodyLookBack is how far behind the last cutoff each pass looks again.
@@ -17,8 +15,8 @@ const bodyLookBack = 24 * time.Hour
 // unchanged and is retried at the next tick.
 func (s *Server) blankBodies(ctx context.Context, since time.Time) time.Time {
 	keep := s.cfg.Load().Log.BodyRetention.D()
-	bb, ok := s.store.(reqlog.BodyBlanker)
-	if keep <= 0 || !ok {
+	bb := s.store
+	if keep <= 0 {
 		return since
 	}
 	cutoff := s.now().Add(-keep).UTC()

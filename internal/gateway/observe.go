@@ -2,46 +2,28 @@ package gateway
 
 import (
 	"context"
-	"database/sql"
 	"net/http"
 	"runtime"
 
 	"github.com/moat-gw/moat/internal/dashboard"
 	"github.com/moat-gw/moat/internal/kql"
 	"github.com/moat-gw/moat/internal/logquery"
+	"github.com/moat-gw/moat/internal/store"
 )
 
-// queryable is a store the KQL engine can read.
-type queryable interface {
-	DB() *sql.DB
-	Dialect() string
-}
-
-// logQuery runs KQL on the request-log store, or nil when the store is not
-// queryable.
+// logQuery runs KQL on the request-log store.
 func (s *Server) logQuery() func(ctx context.Context, q string) (*logquery.Result, error) {
-	st, ok := s.store.(queryable)
-	if !ok {
-		return nil
-	}
-	d := kql.SQLite
-	if st.Dialect() == "postgres" {
-		d = kql.Postgres
-	}
+	db, d := store.KQL(s.store)
 	return func(ctx context.Context, q string) (*logquery.Result, error) {
-		return logquery.RunOptions(ctx, st.DB(), d, q, s.now(), kql.Options{Rollup: true})
+		return logquery.RunOptions(ctx, db, d, q, s.now(), kql.Options{Rollup: true})
 	}
 }
 
 // mountObservability adds the KQL query API and the dashboard to the
 // management mux. Both need Moat/logs/read (the Moat Log Reader role). It
-// returns the gated query function and its admission, for the studio (nil
-// when the store cannot be queried).
+// returns the gated query function and its admission, for the studio.
 func (s *Server) mountObservability(mux *http.ServeMux) (func(context.Context, string) (*logquery.Result, error), func(string) (func(), error)) {
 	query := s.logQuery()
-	if query == nil {
-		return nil, nil
-	}
 	authorize := func(r *http.Request, action string) (string, error) {
 		return s.pipe.Load().AuthorizeManagement(r, action)
 	}

@@ -8,15 +8,11 @@ import (
 	"github.com/moat-gw/moat/internal/config"
 )
 
-// newPinTable keeps pins in the log store when it can hold them (SQLite,
-// PostgreSQL), so every replica on the same store finds them; reads and
-// writes are bounded by auth.store_timeout, as key lookups are.
-func newPinTable(cfg *config.Config, store any, now func() time.Time) *affinity.Table {
-	o := affinity.Options{Timeout: cfg.Auth.StoreTimeout.D(), Now: now}
-	if ps, ok := store.(affinity.Store); ok {
-		o.Store = ps
-	}
-	return affinity.NewTable(o)
+// newPinTable keeps pins in the log store (SQLite, PostgreSQL), so every
+// replica on the same store finds them; reads and writes are bounded by
+// auth.store_timeout, as key lookups are.
+func newPinTable(cfg *config.Config, ps affinity.Store, now func() time.Time) *affinity.Table {
+	return affinity.NewTable(affinity.Options{Store: ps, Timeout: cfg.Auth.StoreTimeout.D(), Now: now})
 }
 
 // sweepPins deletes expired pins from the store (hourly, with retention).

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"net/http"
 
-	"github.com/moat-gw/moat/internal/admin"
 	"github.com/moat-gw/moat/internal/audit"
 	"github.com/moat-gw/moat/internal/rbac"
 	"github.com/moat-gw/moat/internal/reqlog"
@@ -13,13 +12,9 @@ import (
 
 // contentAccess returns the query API's content hooks: a request may read
 // prompt text when its principal holds Moat/logs/content/read, and every
-// such read is appended to the audit log first. A store without an audit
-// log gets no hooks, so content cannot be read at all.
+// such read is appended to the audit log first.
 func (s *Server) contentAccess() (func(*http.Request) bool, func(*http.Request, string, string, int) error) {
-	al, ok := s.store.(admin.AuditLog)
-	if !ok {
-		return nil, nil
-	}
+	al := s.store
 	content := func(r *http.Request) bool {
 		_, err := s.pipe.Load().AuthorizeManagement(r, rbac.DataActionLogsContentRead)
 		return err == nil

@@ -100,17 +100,12 @@ func (s *Server) describeReplica(cfg *config.Config) *replicaInfo {
 // replicaInfo describes the running config.
 func (s *Server) replicaInfo() replicaInfo { return *s.info.Load() }
 
-// heartbeat records this replica in the store's replicas table, if the
-// store keeps one.
+// heartbeat records this replica in the store's replicas table.
 func (s *Server) heartbeat(ctx context.Context, state string) {
-	st, ok := s.store.(fleet.Store)
-	if !ok {
-		return
-	}
 	info := s.replicaInfo()
 	ctx, cancel := context.WithTimeout(ctx, heartbeatTimeout)
 	defer cancel()
-	err := st.Heartbeat(ctx, fleet.Replica{Name: info.Name, Version: s.version, Fingerprint: info.Fingerprint,
+	err := s.store.Heartbeat(ctx, fleet.Replica{Name: info.Name, Version: s.version, Fingerprint: info.Fingerprint,
 		Limits: info.Limits, State: state, Started: s.started, LastSeen: s.now().UTC()})
 	if err != nil {
 		s.log.Warn("replica heartbeat failed", "err", err)
@@ -135,15 +130,11 @@ func (s *Server) runHeartbeat(ctx context.Context) {
 }
 
 // fleetStatus reads every replica's last heartbeat and checks them against
-// each other; nil when the store keeps no replicas table.
+// each other.
 func (s *Server) fleetStatus(ctx context.Context) ([]fleet.Status, error) {
-	st, ok := s.store.(fleet.Store)
-	if !ok {
-		return nil, nil
-	}
 	ctx, cancel := context.WithTimeout(ctx, heartbeatTimeout)
 	defer cancel()
-	rs, err := st.Replicas(ctx)
+	rs, err := s.store.Replicas(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,8 @@ package gateway
 import (
 	"context"
 	"time"
+
+	"github.com/moat-gw/moat/internal/store"
 )
 
 // retentionEvery is how often expired request-log records are deleted.
@@ -33,10 +35,8 @@ func (s *Server) enforceRetention(ctx context.Context) {
 			}
 		}
 		s.sweepPins(ctx)
-		if o, ok := s.store.(interface{ Optimize(context.Context) error }); ok {
-			if err := o.Optimize(ctx); err != nil && ctx.Err() == nil {
-				s.log.Warn("request log optimize", "err", err)
-			}
+		if err := store.Optimize(ctx, s.store); err != nil && ctx.Err() == nil {
+			s.log.Warn("request log optimize", "err", err)
 		}
 		select {
 		case <-ctx.Done():

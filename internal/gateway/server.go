@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -21,15 +20,13 @@ import (
 
 	"github.com/moat-gw/moat/internal/admin"
 	"github.com/moat-gw/moat/internal/affinity"
-	"github.com/moat-gw/moat/internal/auth"
 	"github.com/moat-gw/moat/internal/config"
 	"github.com/moat-gw/moat/internal/dataplane"
 	"github.com/moat-gw/moat/internal/fleet"
 	"github.com/moat-gw/moat/internal/proxyproto"
 	"github.com/moat-gw/moat/internal/ratelimit"
 	"github.com/moat-gw/moat/internal/reqlog"
-	"github.com/moat-gw/moat/internal/store/pgstore"
-	"github.com/moat-gw/moat/internal/store/sqlitestore"
+	"github.com/moat-gw/moat/internal/store"
 	"github.com/moat-gw/moat/internal/team"
 	"github.com/moat-gw/moat/internal/telemetry"
 	"github.com/moat-gw/moat/internal/tokens"
@@ -56,7 +53,7 @@ type Server struct {
 	reg     *prometheus.Registry
 	metrics *dataplane.Metrics
 	tokens  *tokens.Counter
-	store   reqlog.Store
+	store   store.Store
 	writer  *reqlog.Writer
 	jsonl   *reqlog.JSONLines // the request log's JSON-lines copy; nil when off
 	sim     *simHost
@@ -118,16 +115,13 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Server, error) {
 	s.reg.MustRegister(newBreakerCollector(s), newConfigInfoCollector(s))
 	s.registerOpsMetrics()
 
-	store, err := openStore(ctx, cfg, s.log)
+	st, err := store.Open(ctx, cfg, store.Options{Logger: s.log})
 	if err != nil {
 		return nil, err
 	}
-	s.store = store
-	s.pins = newPinTable(cfg, store, s.now)
-	s.writer, err = reqlog.OpenWriter(store, reqlog.WriterOptions{
-		QueueSize: cfg.Log.QueueSize, BatchSize: cfg.Log.BatchSize, FlushInterval: cfg.Log.FlushInterval.D(),
-		SpoolDir: cfg.Log.SpoolDir, SpoolMaxBytes: int64(cfg.Log.SpoolMaxBytes), FsyncInterval: cfg.Log.SpoolFsyncInterval.D(),
-	}, s.log)
+	s.store = st
+	s.pins = newPinTable(cfg, st, s.now)
+	s.writer, err = reqlog.OpenWriter(st, cfg.Log.WriterOptions(), s.log)
 	if err != nil {
 		s.closeStores(ctx)
 		return nil, err
@@ -169,35 +163,11 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Server, error) {
 	if err := s.install(ctx, cfg); err != nil {
 		return fail(err)
 	}
-	if st, ok := s.store.(admin.Store); ok {
-		if s.admin, err = s.newAdmin(st); err != nil {
-			return fail(fmt.Errorf("admin api: %w", err))
-		}
+	if s.admin, err = s.newAdmin(s.store); err != nil {
+		return fail(fmt.Errorf("admin api: %w", err))
 	}
 	s.reloads.lastOK = s.now()
 	return s, nil
-}
-
-// openStore opens the configured request-log store.
-func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (reqlog.Store, error) {
-	switch cfg.Log.Store {
-	case "postgres":
-		st, err := pgstore.Open(ctx, cfg.Log.PostgresDSN.Value(), log)
-		if err != nil {
-			return nil, fmt.Errorf("open postgres log store: %w", err)
-		}
-		return st, nil
-	default:
-		path := cfg.Log.SQLitePath
-		if path == "" {
-			path = filepath.Join(cfg.DataDir, "moat.db")
-		}
-		st, err := sqlitestore.Open(ctx, path, log)
-		if err != nil {
-			return nil, fmt.Errorf("open sqlite log store: %w", err)
-		}
-		return st, nil
-	}
 }
 
 // install builds a pipeline for cfg and makes it current.
@@ -205,10 +175,8 @@ func (s *Server) install(ctx context.Context, cfg *config.Config) error {
 	if err := s.sim.configure(cfg, s.tokens); err != nil {
 		return err
 	}
-	keyStore, _ := s.store.(auth.KeyStore)
-	assigned, _ := s.store.(admin.AssignmentStore)
 	p, err := dataplane.Build(ctx, cfg, dataplane.Deps{Log: s.log, Now: s.now, Tokens: s.tokens, Metrics: s.metrics,
-		Sink: s.logRecord, Simulator: s.sim.url(), NewID: dataplane.NewRequestID, KeyStore: keyStore, Assigned: assigned,
+		Sink: s.logRecord, Simulator: s.sim.url(), NewID: dataplane.NewRequestID, KeyStore: s.store, Assigned: s.store,
 		RoleAssignments: admin.RBACAssignments, Stored: s.stored, Limiter: s.limiter, Tel: s.tel, TargetKey: s.targetKey,
 		Pins: s.pins, Teams: s.teams})
 	if err != nil {
@@ -312,8 +280,8 @@ func sameListeners(a, b []config.Listener) bool {
 // Registry is the Server's Prometheus registry.
 func (s *Server) Registry() *prometheus.Registry { return s.reg }
 
-// Store is the request-log store.
-func (s *Server) Store() reqlog.Store { return s.store }
+// Store is the store: request log, identities, replicas.
+func (s *Server) Store() store.Store { return s.store }
 
 // Start binds every listener and serves in the background.
 func (s *Server) Start() error {
@@ -333,9 +301,7 @@ func (s *Server) Start() error {
 	}
 	bg, stop := context.WithCancel(context.Background())
 	s.stop = stop
-	if _, ok := s.store.(admin.AssignmentStore); ok {
-		go s.watchAssignments(bg)
-	}
+	go s.watchAssignments(bg)
 	go s.watchIdentity(bg)
 	go s.teams.Run(bg, 0)
 	go s.enforceRetention(bg)

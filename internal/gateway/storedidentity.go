@@ -6,6 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/moat-gw/moat/internal/auth"
+	"github.com/moat-gw/moat/internal/store"
 )
 
 // registerIdentityMetrics exports the key cache's health, so that an
@@ -45,8 +46,8 @@ func (s *Server) registerIdentityMetrics() {
 // Without a feed (SQLite) the key cache's TTL and the periodic assignment
 // refresh apply.
 func (s *Server) watchIdentity(ctx context.Context) {
-	feed, ok := s.store.(auth.ChangeFeed)
-	if !ok {
+	feed := store.ChangeFeed(s.store)
+	if feed == nil {
 		return
 	}
 	feed.WatchChanges(ctx, func(live bool) {

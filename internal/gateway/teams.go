@@ -5,16 +5,13 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/moat-gw/moat/internal/reqlog"
 	"github.com/moat-gw/moat/internal/team"
 )
 
-// newTeamDirectory loads the team members from the store when it keeps
-// them (the database stores do), so the first calls are attributed; a
-// store that fails now is retried by Directory.Run.
-func newTeamDirectory(ctx context.Context, st reqlog.Store, log *slog.Logger) *team.Directory {
-	ts, _ := st.(team.Store)
-	d := team.NewDirectory(ts, log)
+// newTeamDirectory loads the team members from the store, so the first
+// calls are attributed; a store that fails now is retried by Directory.Run.
+func newTeamDirectory(ctx context.Context, st team.Store, log *slog.Logger) *team.Directory {
+	d := team.NewDirectory(st, log)
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := d.Reload(ctx); err != nil {

@@ -17,20 +17,7 @@ func newTelemetry(ctx context.Context, tc config.Telemetry, version string, log 
 	if !tc.Enabled() {
 		return nil, nil
 	}
-	headers := map[string]string{}
-	for k, v := range tc.Headers {
-		headers[k] = v.Value()
-	}
-	o := telemetry.Options{
-		Endpoint: tc.Endpoint, Traces: tc.TracesEnabled(), Metrics: tc.MetricsEnabled(), Headers: headers,
-		Timeout: tc.Timeout.D(), ExportInterval: tc.ExportInterval.D(),
-		ServiceName: tc.ServiceName, ServiceVersion: version, ResourceAttributes: tc.ResourceAttributes,
-		SampleRatio: *tc.SampleRatio, QueueSize: tc.QueueSize, Logger: log.With("component", "telemetry"),
-	}
-	if tc.TLS != nil {
-		o.CAFile, o.InsecureSkipVerify = tc.TLS.CAFile, tc.TLS.InsecureSkipVerify
-	}
-	return telemetry.New(ctx, o)
+	return telemetry.New(ctx, tc.Options(version, log.With("component", "telemetry")))
 }
 
 // registerTelemetryMetrics exports the exporter's own health, so spans lost

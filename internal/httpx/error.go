@@ -190,7 +190,9 @@ func Render(r Renderer, e *Error) []byte {
 	return r.Body(e)
 }
 
-// Write sends e to the client as JSON, its Body as it is.
+// Write sends e to the client as JSON, its Body as it is: for errors made
+// with New. A structured error (FrontDoor, Model, ...) has no Body until a
+// renderer makes one, so it goes through WriteError or Handler.
 func Write(w http.ResponseWriter, e *Error) {
 	WriteError(w, nil, e)
 }
