@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/moat-gw/moat/internal/anthropic"
 	"github.com/moat-gw/moat/internal/httpx"
 	"github.com/moat-gw/moat/internal/openai"
 	"github.com/moat-gw/moat/internal/redact"
@@ -34,7 +35,8 @@ func (p *Pipeline) noteHits(s *scope, direction string, hits []string) {
 
 // guardPrompt applies the deployment's prompt guardrails to the request
 // body, before any token is reserved: a block rule refuses the call with
-// Azure's content-filter 400, a mask rule rewrites the body sent upstream,
+// Azure's content-filter 400 (an invalid_request_error on the Anthropic
+// surface), a mask rule rewrites the body sent upstream,
 // a flag rule is only recorded. Multipart bodies (audio) are not checked.
 func (p *Pipeline) guardPrompt(s *scope) error {
 	g := p.protect.prompt[s.deployment.name]
@@ -44,8 +46,12 @@ func (p *Pipeline) guardPrompt(s *scope) error {
 	v := g.Check(s.body)
 	p.noteHits(s, "prompt", v.Hits)
 	if v.Blocked != "" {
-		return httpx.New(http.StatusBadRequest, httpx.KindPolicyContentFilter,
-			openai.PromptFilteredError(v.Blocked), fmt.Errorf("guardrail %s blocked the prompt", v.Blocked))
+		cause := fmt.Errorf("guardrail %s blocked the prompt", v.Blocked)
+		if s.api == openai.APIAnthropic {
+			return httpx.New(http.StatusBadRequest, httpx.KindPolicyContentFilter,
+				anthropic.ErrorBody(anthropic.TypeInvalidRequest, "The prompt was refused by a content policy ("+v.Blocked+")."), cause)
+		}
+		return httpx.New(http.StatusBadRequest, httpx.KindPolicyContentFilter, openai.PromptFilteredError(v.Blocked), cause)
 	}
 	if v.Body != nil {
 		s.body = v.Body
@@ -91,6 +97,14 @@ func (p *Pipeline) guardAnswer(resp *http.Response, s *scope) error {
 	v := g.Check(body)
 	p.noteHits(s, "completion", v.Hits)
 	switch {
+	case v.Blocked != "" && s.api == openai.APIAnthropic:
+		out, err := anthropic.Refused(body)
+		if err != nil { // not a message: nothing of it may pass
+			out = anthropic.ErrorBody(anthropic.TypeInvalidRequest, "The answer was withheld by a content policy ("+v.Blocked+").")
+			resp.StatusCode, resp.Status = http.StatusBadRequest, "400 Bad Request"
+			s.status = resp.StatusCode
+		}
+		body = out
 	case v.Blocked != "":
 		if out, err := openai.FilteredCompletion(body, v.Blocked); err == nil {
 			body = out
@@ -124,6 +138,9 @@ func (s *scope) guardEvent(name, data []byte, text string) (rewrite []byte, cut 
 	sg := s.guard.stream
 	if rule := sg.Feed([]byte(text)); rule != "" {
 		s.guard.cut = true
+		if s.api == openai.APIAnthropic {
+			return anthropic.RefusalEvents(), true
+		}
 		return openai.FilteredChunk(data, rule), true
 	}
 	if m := sg.MaskEvent(data); m != nil {

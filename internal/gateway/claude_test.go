@@ -296,3 +296,41 @@ auth:
 		t.Fatalf("denial record %+v", recs[1])
 	}
 }
+
+// TestClaudeGuardrails: a block rule on Claude answers in Anthropic's
+// shapes: a refused prompt is an invalid_request_error, a plain answer
+// becomes a refusal with no content, and a stream ends with a refusal
+// message_delta and message_stop, never an OpenAI chunk.
+func TestClaudeGuardrails(t *testing.T) {
+	up := newFakeClaude(t)
+	ts := startServer(t, claudeConfig(up.URL, `
+guardrails:
+  - {name: secret_word, regex: 'forbidden|there', action: block, apply_to: both}
+`))
+	status, _, body := do(t, "POST", ts.url+"/anthropic/v1/messages",
+		`{"model":"claude","max_tokens":64,"messages":[{"role":"user","content":"say forbidden"}]}`)
+	if status != 400 || !strings.Contains(body, `"type":"invalid_request_error"`) || !strings.HasPrefix(body, `{"type":"error"`) {
+		t.Fatalf("blocked prompt: %d %s", status, body)
+	}
+	// The fake answers "Hello from Claude" plainly: no match, passed as is.
+	status, _, body = do(t, "POST", ts.url+"/anthropic/v1/messages", claudeBody)
+	if status != 200 || body != claudeMessage {
+		t.Fatalf("clean answer: %d %s", status, body)
+	}
+	// The stream says " there": the answer is cut as a refusal.
+	req, _ := http.NewRequest("POST", ts.url+"/anthropic/v1/messages",
+		strings.NewReader(`{"model":"claude","max_tokens":64,"stream":true,"messages":[{"role":"user","content":"Hello"}]}`))
+	req.Header.Set("x-api-key", "anything")
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	s := string(got)
+	if resp.StatusCode != 200 || strings.Contains(s, "choices") || strings.Contains(s, " there") ||
+		!strings.HasSuffix(s, "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n") || !strings.Contains(s, `"stop_reason":"refusal"`) {
+		t.Fatalf("cut stream: %d %q", resp.StatusCode, s)
+	}
+}
