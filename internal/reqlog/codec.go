@@ -61,6 +61,12 @@ func appendRecord(dst []byte, r *Record) []byte {
 	dst = appendString(dst, r.ResponseBody)
 	dst = appendString(dst, r.Replica)
 	dst = appendReal(dst, r.FirstTokenMs)
+	dst = appendString(dst, r.Guardrail)
+	for _, s := range [...]string{r.KeyName, r.Owner, r.Team} {
+		dst = appendString(dst, s)
+	}
+	dst = appendReal(dst, r.Cost)
+	dst = appendString(dst, r.PriceVersion)
 	if len(columns) > encodedColumns {
 		for _, v := range r.Values()[encodedColumns:] {
 			dst = appendValue(dst, v)
@@ -70,7 +76,7 @@ func appendRecord(dst []byte, r *Record) []byte {
 }
 
 // encodedColumns is how many columns appendRecord encodes by name.
-const encodedColumns = 33
+const encodedColumns = 39
 
 func appendTime(dst []byte, t time.Time) []byte {
 	dst = append(dst, tagTime)
