@@ -24,6 +24,7 @@ import (
 	"github.com/moat-gw/moat/internal/kql"
 	"github.com/moat-gw/moat/internal/logquery"
 	"github.com/moat-gw/moat/internal/openai"
+	"github.com/moat-gw/moat/internal/webui"
 )
 
 //go:embed assets
@@ -115,6 +116,7 @@ func New(o Options) http.Handler {
 	mux.Handle("GET "+p+"/api/", httpx.Handler(openai.Errors{}, nil, func(http.ResponseWriter, *http.Request) error {
 		return httpx.FrontDoor(http.StatusNotFound, httpx.KindClientNotFound, "404", openai.MsgResourceNotFound, nil)
 	}))
+	webui.Handle(mux, p)
 	mux.Handle("GET "+p+"/", http.StripPrefix(p, files))
 	mux.Handle("GET "+p, http.RedirectHandler(p+"/", http.StatusMovedPermanently))
 	return securityHeaders(mux)

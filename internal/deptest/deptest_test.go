@@ -56,12 +56,14 @@ var allowed = map[string][]string{
 	// logquery and the dashboard read the log through KQL and know nothing
 	// of the gateway, routing or stores.
 	"internal/logquery":  {"internal/kql", "internal/reqlog", "internal/openai", "internal/httpx"},
-	"internal/dashboard": {"internal/logquery", "internal/kql", "internal/openai", "internal/httpx", "internal/report"},
+	"internal/dashboard": {"internal/logquery", "internal/kql", "internal/openai", "internal/httpx", "internal/report", "internal/webui"},
+	// webui is the browser code the dashboard and the studio share.
+	"internal/webui": {},
 	// report writes the chargeback query; the CLI and the dashboard run it.
 	"internal/report": {"internal/logquery", "internal/kql", "internal/reqlog", "internal/openai", "internal/httpx"},
 	// The studio acts only through hooks the gateway gives it (admin API,
 	// pipeline, query API), so it imports no store, admin or gateway code.
-	"internal/studio": {"internal/logquery", "internal/openai", "internal/httpx", "internal/rbac"},
+	"internal/studio": {"internal/logquery", "internal/openai", "internal/httpx", "internal/rbac", "internal/webui"},
 	// The data plane is the request path: policy packages, the upstream
 	// transport, the request-log record and telemetry. What it needs of
 	// stores and the admin API it declares as interfaces that the gateway

@@ -13,6 +13,7 @@ import (
 	"github.com/moat-gw/moat/internal/httpx"
 	"github.com/moat-gw/moat/internal/logquery"
 	"github.com/moat-gw/moat/internal/openai"
+	"github.com/moat-gw/moat/internal/webui"
 )
 
 //go:embed assets
@@ -171,6 +172,7 @@ func (s *Studio) routes() http.Handler {
 	mux.HandleFunc(p+"/api/", func(w http.ResponseWriter, _ *http.Request) {
 		writeErr(w, httpx.FrontDoor(http.StatusNotFound, httpx.KindClientNotFound, "404", openai.MsgResourceNotFound, nil))
 	})
+	webui.Handle(mux, p)
 	static := http.StripPrefix(p, files)
 	mux.HandleFunc(p+"/", func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {

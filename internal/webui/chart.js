@@ -1,4 +1,4 @@
-// Charts for the moat dashboard, drawn as inline SVG with no library:
+// Charts for the moat dashboard and the studio, drawn as inline SVG with no library:
 // timeChart for series over time (or any numeric x), barChart for labelled
 // bars. Colours come from the CSS classes s0…s9, so the page needs no
 // inline style (the Content-Security-Policy forbids it).
