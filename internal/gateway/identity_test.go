@@ -17,6 +17,7 @@ import (
 	"github.com/openai/openai-go/v3/option"
 
 	"github.com/moat-gw/moat/internal/idp"
+	"github.com/moat-gw/moat/internal/proctest"
 )
 
 const (
@@ -159,14 +160,13 @@ auth:
 
 // TestNodeSDKKeyless runs the keyless flow with the npm openai package.
 func TestNodeSDKKeyless(t *testing.T) {
-	dir, node := nodeSDK(t)
 	issuer := startIssuer(t)
 	ts := startServer(t, fmt.Sprintf(`
 auth:
   issuers: [{name: local, tenant_id: %s, discovery_url: '%s/.well-known/openid-configuration'}]
   assignments: [{role: Cognitive Services OpenAI User, principal: 'object:%s', scope: /deployments/gpt-4o-mini}]
 `, testTenant, issuer, vmObject))
-	runNode(t, dir, node, "keyless.test.mjs", "MOAT_URL="+ts.url, "MOAT_TEST_OBJECT_ID="+vmObject)
+	proctest.NodeTest(t, "../..", "keyless.test.mjs", "openai", "MOAT_URL="+ts.url, "MOAT_TEST_OBJECT_ID="+vmObject)
 }
 
 // mintToken gets a managed-identity token from the local issuer as a VM would.

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -13,6 +11,7 @@ import (
 	"github.com/openai/openai-go/v3/azure"
 	"github.com/openai/openai-go/v3/option"
 
+	"github.com/moat-gw/moat/internal/proctest"
 	"github.com/moat-gw/moat/internal/reqlog"
 )
 
@@ -89,28 +88,23 @@ func TestGoSDK(t *testing.T) {
 // TestNodeSDK runs test/sdk/node with the official openai npm package
 // (AzureOpenAI and OpenAI clients) against moat + simulator.
 func TestNodeSDK(t *testing.T) {
-	dir, node := nodeSDK(t)
 	ts := startServer(t, "")
-	runNode(t, dir, node, "sdk.test.mjs", "MOAT_URL="+ts.url)
+	proctest.NodeTest(t, "../..", "sdk.test.mjs", "openai", "MOAT_URL="+ts.url)
 }
 
 // TestNodeAgents runs agent-style clients (tools, structured output, the
 // npm openai package and LangChain) against moat + simulator.
 func TestNodeAgents(t *testing.T) {
-	dir, node := nodeSDK(t)
-	if !fileExists(filepath.Join(dir, "node_modules", "@langchain", "openai", "package.json")) && os.Getenv("CI") != "" {
-		t.Fatal("@langchain/openai missing from test/sdk/node (run make node-deps)")
-	}
 	t.Run("simulator", func(t *testing.T) {
 		ts := startServer(t, "simulator: {time_to_first_token: 1ms, batch_time: 300ms}\n")
-		runNode(t, dir, node, "agents.test.mjs", "MOAT_URL="+ts.url)
+		proctest.NodeTest(t, "../..", "agents.test.mjs", "@langchain/openai", "MOAT_URL="+ts.url)
 	})
 	t.Run("pool", func(t *testing.T) {
 		// The same code against two simulated Azure resources: objects live
 		// on one of them, so every follow-up must reach it.
 		a, b := startSeededBatch(t, 11), startSeededBatch(t, 12)
 		ts := startServer(t, batchPool(a.URL, b.URL, ""))
-		runNode(t, dir, node, "agents.test.mjs", "MOAT_URL="+ts.url)
+		proctest.NodeTest(t, "../..", "agents.test.mjs", "@langchain/openai", "MOAT_URL="+ts.url)
 		assertAffinity(t, ts.records())
 	})
 }
@@ -138,37 +132,6 @@ func assertAffinity(t *testing.T, recs []reqlog.Record) {
 	}
 	if used["a"] == 0 || used["b"] == 0 || pinned < 5 {
 		t.Errorf("calls per member %v, %d pinned calls", used, pinned)
-	}
-}
-
-// nodeSDK finds node and the installed SDK; CI must have both.
-func nodeSDK(t *testing.T) (dir, node string) {
-	t.Helper()
-	dir, err := filepath.Abs("../../test/sdk/node")
-	if err != nil {
-		t.Fatal(err)
-	}
-	node, err = exec.LookPath("node")
-	if err != nil || !fileExists(filepath.Join(dir, "node_modules", "openai", "package.json")) {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("node or test/sdk/node/node_modules missing (run make node-deps): %v", err)
-		}
-		t.Skip("node SDK tests need node and `make node-deps`")
-	}
-	return dir, node
-}
-
-func runNode(t *testing.T, dir, node, script string, env ...string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, node, "--test", "--test-reporter=spec", script)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), env...)
-	out, err := cmd.CombinedOutput()
-	t.Logf("node --test %s:\n%s", script, out)
-	if err != nil {
-		t.Fatalf("node SDK tests failed: %v", err)
 	}
 }
 
