@@ -7,6 +7,7 @@ import (
 	"github.com/moat-gw/moat/internal/reqlog"
 	"github.com/moat-gw/moat/internal/route"
 	"github.com/moat-gw/moat/internal/telemetry"
+	"github.com/moat-gw/moat/internal/upstream"
 )
 
 // The conversions from config sections to the options of the packages
@@ -59,4 +60,16 @@ func (t Telemetry) Options(version string, log *slog.Logger) telemetry.Options {
 // with it and moat keys stores them with it, so both must agree.
 func (a Auth) Hasher() auth.Hasher {
 	return auth.NewHasher([]byte(a.Pepper.Value()))
+}
+
+// TargetOptions are the upstream.Options of u, presenting auth (from
+// Authenticator). The caller substitutes the base URL of the built-in
+// simulator, which the config does not know.
+func (u Upstream) TargetOptions(auth upstream.Authenticator) upstream.Options {
+	o := upstream.Options{Name: u.Name, Type: u.Type, BaseURL: u.URL(), Auth: auth, APIVersion: u.APIVersion,
+		Timeout: u.Timeout.D(), ConnectTimeout: u.ConnectTimeout.D(), CAFile: u.CAFile, ConnectAddress: u.ConnectAddress}
+	if u.StreamUsage != nil {
+		o.StreamUsage = *u.StreamUsage
+	}
+	return o
 }

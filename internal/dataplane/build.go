@@ -150,9 +150,7 @@ func newTarget(u config.Upstream, simulatorURL string) (*upstream.Target, error)
 	if err != nil {
 		return nil, fmt.Errorf("upstream %s: %w", u.Name, err)
 	}
-	o := upstream.Options{Name: u.Name, Type: u.Type, BaseURL: u.URL(), Auth: auth, APIVersion: u.APIVersion,
-		StreamUsage: *u.StreamUsage, Timeout: u.Timeout.D(), ConnectTimeout: u.ConnectTimeout.D(), CAFile: u.CAFile,
-		ConnectAddress: u.ConnectAddress}
+	o := u.TargetOptions(auth)
 	if p, ok := upstream.Lookup(u.Type); ok && p.Spec().URL == upstream.URLNone {
 		if simulatorURL == "" {
 			return nil, fmt.Errorf("upstream %s: simulator is not running", u.Name)

@@ -239,7 +239,7 @@ func (p *Pipeline) recordPin(resp *http.Response, s *scope) {
 	ctx := resp.Request.Context()
 	kind := map[string]affinity.Kind{"files": affinity.KindFile, "batches": affinity.KindBatch}[s.call.Collection]
 	switch {
-	case s.call.Collection == "" && s.call.Operation.Name == "responses":
+	case s.call.Collection == "" && s.call.Operation.StoresObject:
 		kind = affinity.KindResponse
 	case s.call.Object != "" && resp.Request.Method == http.MethodDelete:
 		if err := p.pins.Delete(ctx, s.call.Object); err != nil {
@@ -365,7 +365,7 @@ func topLevelID(head []byte) (string, bool) {
 // backgroundCreate reports whether the call created a background response:
 // its answer comes before the generation, without usage.
 func (s *scope) backgroundCreate() bool {
-	return s.call.Operation.Name == "responses" && s.call.Object == "" && s.req != nil && s.req.Background && !s.streamed
+	return s.call.Operation.StoresObject && s.call.Object == "" && s.req != nil && s.req.Background && !s.streamed
 }
 
 // outputAllowance is the output a call may generate: its own cap, else

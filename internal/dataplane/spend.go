@@ -124,8 +124,7 @@ func (p *Pipeline) admitBudget(ctx context.Context, s *scope) error {
 		return httpx.Gone(httpx.KindClientCanceled, err)
 	}
 	output := 0
-	switch s.call.Operation.Name {
-	case "chat", "completions", "responses":
+	if s.call.Operation.ReservesOutput {
 		if output = s.req.OutputCap(); output <= 0 {
 			output = p.defaultMaxTokens
 		}

@@ -94,8 +94,9 @@ func checkUpstream(ctx context.Context, u config.Upstream, probes []Probe, self 
 			Cause: "the credential cannot be built from the configuration"})
 		return
 	}
-	t, err := upstream.New(upstream.Options{Name: u.Name, Type: u.Type, BaseURL: u.URL(), Auth: auth,
-		APIVersion: u.APIVersion, Timeout: o.Timeout, ConnectTimeout: o.Timeout, CAFile: u.CAFile, ConnectAddress: reached.String()})
+	to := u.TargetOptions(auth)
+	to.Timeout, to.ConnectTimeout, to.ConnectAddress, to.StreamUsage = o.Timeout, o.Timeout, reached.String(), false
+	t, err := upstream.New(to)
 	if err != nil {
 		add(Check{Name: "credential", Status: Fail, Detail: err.Error()})
 		return

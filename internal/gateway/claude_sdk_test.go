@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -177,6 +178,9 @@ func TestClaudeNodeSDK(t *testing.T) {
 	t.Run("token", func(t *testing.T) {
 		proctest.NodeTest(t, "../..", "anthropic.test.mjs", "@anthropic-ai/sdk", append(common, "ANTHROPIC_TEST_TOKEN="+tok)...)
 	})
+	if os.Getenv("CI") == "" && len(ts.records()) == 0 { // under CI, NodeTest fails instead
+		t.Skip("the node suites did not run (node or test/sdk/node/node_modules missing locally)")
+	}
 	recs := ts.records()
 	entra := 0
 	for _, r := range recs {

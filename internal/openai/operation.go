@@ -28,6 +28,18 @@ type Operation struct {
 	// StreamEndsWithUsage is true when the operation's stream always ends
 	// with usage, whatever the request asked (Responses' response.completed).
 	StreamEndsWithUsage bool
+	// StreamUsageOption is true when a streamed request may ask for a
+	// final usage chunk with stream_options.include_usage (chat,
+	// completions), which moat adds for its limits when the client did not.
+	StreamUsageOption bool
+	// StoresObject is true when a create leaves an object on the upstream
+	// that made it (a stored response), so follow-ups must reach that
+	// pool member (package affinity).
+	StoresObject bool
+	// AzureV1Only is true when Azure serves the operation only on its v1
+	// surface, /openai/v1/{suffix}, which routes on the body's "model"
+	// (Responses), whatever surface the client called.
+	AzureV1Only bool
 	// API is the client API family whose surface carries the operation:
 	// an upstream serves an operation only if its protocol speaks the same
 	// family (moat does not translate between them).
@@ -59,9 +71,9 @@ const anthropicDataActionPrefix = "Microsoft.CognitiveServices/accounts/Anthropi
 // Operations is the data-plane operation table.
 var operations = []Operation{
 	{Name: "chat", Suffix: "chat/completions", ID: "ChatCompletions_Create", DataAction: dataActionPrefix + "deployments/chat/completions/action",
-		Method: post, ReservesOutput: true},
+		Method: post, ReservesOutput: true, StreamUsageOption: true},
 	{Name: "completions", Suffix: "completions", ID: "Completions_Create", DataAction: dataActionPrefix + "deployments/completions/action",
-		Method: post, ReservesOutput: true},
+		Method: post, ReservesOutput: true, StreamUsageOption: true},
 	{Name: "embeddings", Suffix: "embeddings", ID: "Embeddings_Create", DataAction: dataActionPrefix + "deployments/embeddings/action",
 		Method: post},
 	{Name: "images", Suffix: "images/generations", ID: "ImageGenerations_Create", DataAction: dataActionPrefix + "images/generations/action",
@@ -73,7 +85,7 @@ var operations = []Operation{
 	{Name: "speech", Suffix: "audio/speech", ID: "Speech_Create", DataAction: dataActionPrefix + "deployments/audio/action",
 		Method: post, Preview: true},
 	{Name: "responses", Suffix: "responses", ID: "Responses_Create", DataAction: dataActionPrefix + "responses/write",
-		Method: post, ResourceScoped: true, ReservesOutput: true, StreamEndsWithUsage: true},
+		Method: post, ResourceScoped: true, ReservesOutput: true, StreamEndsWithUsage: true, StoresObject: true, AzureV1Only: true},
 	{Name: "models", Suffix: "models", ID: "Models_List", DataAction: dataActionPrefix + "models/read",
 		Method: get, ResourceScoped: true},
 	{Name: "messages", Suffix: "messages", ID: "Messages_Create", DataAction: anthropicDataActionPrefix + "messages/action",

@@ -143,7 +143,7 @@ func (acc anthropicUsage) usage() (openai.Usage, bool) {
 // body. A token count (count_tokens) generates nothing and is free: its
 // usage is zero, not an estimate.
 func anthropicAnswerUsage(op openai.Operation, tail []byte, whole bool) (openai.Usage, bool) {
-	if op.Name == "count_tokens" {
+	if !op.ReservesOutput { // count_tokens
 		return openai.Usage{}, true
 	}
 	var u anthropicUsage

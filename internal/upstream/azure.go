@@ -54,7 +54,7 @@ func azureURL(e Endpoint, c Call) *url.URL {
 	if c.Path != "" {
 		return objectURL(e.Base, []string{"openai", "v1"}, c) // stored objects are served on v1
 	}
-	if c.Operation.Name == "responses" {
+	if c.Operation.AzureV1Only {
 		return e.Base.JoinPath("openai", "v1", "responses")
 	}
 	u := e.Base.JoinPath("openai", "deployments", url.PathEscape(c.Deployment), c.Operation.Suffix)
@@ -66,7 +66,7 @@ func azureURL(e Endpoint, c Call) *url.URL {
 // deployment, "model" is ignored); the v1 Responses endpoint routes on
 // "model". Stream usage is asked for where the api-version has it.
 func azureBody(e Endpoint, c Call, body []byte) ([]byte, bool, error) {
-	if c.Operation.Name == "responses" {
+	if c.Operation.AzureV1Only {
 		out, err := setModel(c, body)
 		if err != nil {
 			return nil, false, err

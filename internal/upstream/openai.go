@@ -38,7 +38,7 @@ func (openaiProtocol) Body(e Endpoint, c Call, body []byte) ([]byte, bool, error
 	if err != nil {
 		return nil, false, err
 	}
-	inject := e.StreamUsage && (c.Operation.Name == "chat" || c.Operation.Name == "completions")
+	inject := e.StreamUsage && c.Operation.StreamUsageOption
 	return withStreamUsage(c, out, inject)
 }
 
