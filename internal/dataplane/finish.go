@@ -152,6 +152,7 @@ func (p *Pipeline) record(r *http.Request, s *scope, kind httpx.Kind, estimated 
 	}
 	p.streamHits(s)
 	rec.Guardrail = s.guard.column()
+	rec.Headers = callHeaders(r.Header, s.respHeader)
 	if p.logsBodies(s) {
 		p.logBodies(&rec, s) // redacted before the record leaves this function
 	}

@@ -125,7 +125,7 @@ type TokenCounter interface {
 //     before the record leaves (protect.go).
 func (p *Pipeline) ServeHTTP(w http.ResponseWriter, r *http.Request, listener string) {
 	s := &scope{id: p.newID(), start: p.now(), listener: listener, api: apiOf(r.URL.Path),
-		clientRequestID: r.Header.Get("X-Ms-Client-Request-Id")}
+		clientRequestID: r.Header.Get("X-Ms-Client-Request-Id"), respHeader: w.Header()}
 	if p.tel != nil {
 		s.span = p.tel.Start(r.Context(), r.Header, s.start)
 	}

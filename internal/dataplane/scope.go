@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"context"
+	"net/http"
 	"net/netip"
 	"sync/atomic"
 	"time"
@@ -76,11 +77,13 @@ type scope struct {
 	canceled        bool // the client went away
 	upstreamCut     bool // the upstream broke the response off
 	clientRequestID string
-	clientCtx       context.Context // the client's request context, to tell who broke a response off
-	respBody        []byte
-	span            trace.Span // the call's span when traces are exported, else nil
-	guard           guardState // what the guardrails found (guard.go)
-	spend           spendScope // attribution, cost and budgets (spend.go)
+	// respHeader is the answer's header map, read when the call is logged.
+	respHeader http.Header
+	clientCtx  context.Context // the client's request context, to tell who broke a response off
+	respBody   []byte
+	span       trace.Span // the call's span when traces are exported, else nil
+	guard      guardState // what the guardrails found (guard.go)
+	spend      spendScope // attribution, cost and budgets (spend.go)
 }
 
 type scopeCtxKey struct{}

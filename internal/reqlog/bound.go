@@ -20,6 +20,12 @@ const (
 	// MaxShortFieldBytes bounds every other string field: IDs, names,
 	// addresses, method, api-version, kinds.
 	MaxShortFieldBytes = 256
+	// MaxHeaderValueBytes bounds each header value in Headers, and
+	// MaxHeadersBytes the column: the allow-list is short, so a column
+	// built from cut values stays well under it, and the cut (which
+	// would break the JSON) only guards against a bug.
+	MaxHeaderValueBytes = 128
+	MaxHeadersBytes     = 4096
 )
 
 // Bound truncates every string field of r to its maximum length (the
@@ -35,6 +41,7 @@ func (r *Record) Bound(maxBody int) {
 	r.Path = Truncated(r.Path, MaxPathBytes)
 	r.ErrorMessage = Truncated(r.ErrorMessage, MaxErrorMessageBytes)
 	r.Guardrail = Truncated(r.Guardrail, MaxErrorMessageBytes)
+	r.Headers = Truncated(r.Headers, MaxHeadersBytes)
 	r.RequestBody = Truncated(r.RequestBody, maxBody)
 	r.ResponseBody = Truncated(r.ResponseBody, maxBody)
 }

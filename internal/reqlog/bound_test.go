@@ -83,7 +83,7 @@ func TestBoundCoversEveryStringField(t *testing.T) {
 		}
 	}
 	r.Bound(maxBody)
-	limit := max(MaxPathBytes, MaxErrorMessageBytes, MaxShortFieldBytes, maxBody)
+	limit := max(MaxPathBytes, MaxErrorMessageBytes, MaxShortFieldBytes, MaxHeadersBytes, maxBody)
 	for i := range v.NumField() {
 		if f := v.Field(i); f.Kind() == reflect.String && f.Len() > limit {
 			t.Errorf("Record.%s is not bounded by Bound (%d bytes)", v.Type().Field(i).Name, f.Len())

@@ -67,6 +67,7 @@ func appendRecord(dst []byte, r *Record) []byte {
 	}
 	dst = appendReal(dst, r.Cost)
 	dst = appendString(dst, r.PriceVersion)
+	dst = appendString(dst, r.Headers)
 	if len(columns) > encodedColumns {
 		for _, v := range r.Values()[encodedColumns:] {
 			dst = appendValue(dst, v)
@@ -76,7 +77,7 @@ func appendRecord(dst []byte, r *Record) []byte {
 }
 
 // encodedColumns is how many columns appendRecord encodes by name.
-const encodedColumns = 39
+const encodedColumns = 40
 
 func appendTime(dst []byte, t time.Time) []byte {
 	dst = append(dst, tagTime)

@@ -68,6 +68,7 @@ var columns = []Column{
 	{"team", "Team", TypeString},
 	{"cost", "Cost", TypeReal},
 	{"price_version", "PriceVersion", TypeString},
+	{"headers", "Headers", TypeString},
 }
 
 // contentColumns hold prompt and completion text: reading them needs a
@@ -88,7 +89,7 @@ func (r *Record) Values() []any {
 		r.Status, r.UpstreamStatus, r.ErrorKind, r.ErrorMessage, r.TotalMs, r.UpstreamMs,
 		r.FirstByteMs, r.PromptTokens, r.CompletionTokens, r.TotalTokens, r.TokensEstimated,
 		r.Streamed, r.RequestBytes, r.ResponseBytes, r.Region, r.Attempts, r.RequestBody, r.ResponseBody, r.Replica, r.FirstTokenMs, r.Guardrail,
-		r.KeyName, r.Owner, r.Team, r.Cost, r.PriceVersion}
+		r.KeyName, r.Owner, r.Team, r.Cost, r.PriceVersion, r.Headers}
 }
 
 // ScanTargets returns pointers to r's fields in Columns order, preceded by
@@ -99,5 +100,5 @@ func (r *Record) ScanTargets() []any {
 		&r.Status, &r.UpstreamStatus, &r.ErrorKind, &r.ErrorMessage, &r.TotalMs, &r.UpstreamMs,
 		&r.FirstByteMs, &r.PromptTokens, &r.CompletionTokens, &r.TotalTokens, &r.TokensEstimated,
 		&r.Streamed, &r.RequestBytes, &r.ResponseBytes, &r.Region, &r.Attempts, &r.RequestBody, &r.ResponseBody, &r.Replica, &r.FirstTokenMs, &r.Guardrail,
-		&r.KeyName, &r.Owner, &r.Team, &r.Cost, &r.PriceVersion}
+		&r.KeyName, &r.Owner, &r.Team, &r.Cost, &r.PriceVersion, &r.Headers}
 }

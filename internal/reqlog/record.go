@@ -66,6 +66,13 @@ type Record struct {
 	// PriceVersion names the price table (with any config overrides)
 	// that priced the call, e.g. "2026-12-01+config"; empty when unpriced.
 	PriceVersion string
+	// Headers holds an allow-listed few of the call's request and
+	// response headers as a JSON object, {"req":{...},"resp":{...}}, names
+	// in lower case, each value cut to MaxHeaderValueBytes; empty when
+	// none were present. Credentials (api-key, authorization, x-api-key,
+	// cookies) are never on the list: AuthType says how the caller
+	// authenticated.
+	Headers string
 }
 
 // BodyBlanker is a Store that can erase logged bodies ahead of the rows

@@ -121,6 +121,9 @@ test('an administrator signs in, plays, manages keys and roles, reads calls', { 
     assert.match(detail, /gpt-4o-mini/);
     assert.match(detail, /Streamed\s*true/);
     assert.match(await page.textContent('#call-attempts'), /sim 200/);
+    // Its headers, from the request log's allow-listed Headers column.
+    assert.match(await page.textContent('#call-headers-resp'), new RegExp('apim-request-id: ' + requestId));
+    assert.match(await page.textContent('#call-headers-req'), /content-type: application\/json/);
     await page.click('#call-detail-close');
 
     // A failed query replaces only the result it belongs to.
@@ -161,6 +164,15 @@ test('an administrator signs in, plays, manages keys and roles, reads calls', { 
     // Its call shows the key's name, not its ID.
     await page.click('#tab-calls');
     await waitForCall(page, `#calls-table td.caller:text("team-blue (${keyId})")`);
+    // It opens with its headers, but never the api-key it was made with.
+    await page.locator(`#calls-table tr:has(td.caller:text("team-blue (${keyId})")) button`).first().click();
+    await page.locator('#call-detail[open]').waitFor();
+    assert.match(await page.textContent('#call-headers-resp'), /x-request-id: /);
+    assert.match(await page.textContent('#call-headers-req'), /content-type: application\/json/);
+    const keyDetail = await page.textContent('#call-detail');
+    assert.ok(!keyDetail.includes(secret), 'the api-key is not in the call detail');
+    assert.ok(!/api-key/i.test(keyDetail), 'no api-key header in the call detail');
+    await page.click('#call-detail-close');
 
     // Regenerate with a grace period: a new secret, shown once; the old key is "revoking".
     await page.click('#tab-keys');

@@ -273,6 +273,14 @@ ALTER TABLE request_log ADD COLUMN price_version text NOT NULL DEFAULT '';
 DROP TABLE request_log_rollup;
 ` + rollupSchemaSQL(reqlog.RollupDims(), reqlog.RollupMeasures()),
 		},
+		{
+			version: 12,
+			name:    "request_log_headers",
+			// An allow-listed few of each call's request and response
+			// headers, never a credential (Headers). Rows logged before
+			// hold ''.
+			sql: `ALTER TABLE request_log ADD COLUMN headers text NOT NULL DEFAULT '';`,
+		},
 	}
 }
 

@@ -246,7 +246,7 @@ func TestRollupBackfill(t *testing.T) {
 		// step after 4 runs again.
 		if _, err := conn.Exec(context.Background(), "DROP TABLE "+schema+"."+reqlog.RollupTable+
 			"; DROP TABLE "+schema+".replicas; ALTER TABLE "+schema+".request_log DROP COLUMN replica, DROP COLUMN first_token_ms, DROP COLUMN guardrail"+
-			", DROP COLUMN key_name, DROP COLUMN owner, DROP COLUMN team, DROP COLUMN cost, DROP COLUMN price_version"+
+			", DROP COLUMN key_name, DROP COLUMN owner, DROP COLUMN team, DROP COLUMN cost, DROP COLUMN price_version, DROP COLUMN headers"+
 			"; DROP TABLE "+schema+".teams, "+schema+".team_members; ALTER TABLE "+schema+".api_keys DROP COLUMN team"+
 			"; DROP INDEX "+schema+".request_log_request_id; DROP TABLE "+schema+".pins"+
 			"; DELETE FROM "+schema+".schema_migrations WHERE version >= 4"); err != nil {
@@ -270,7 +270,7 @@ func TestDedupeMigration(t *testing.T) {
 		if _, err := conn.Exec(context.Background(), "SET search_path TO "+schema+"; DROP INDEX request_log_request_id; "+
 			"DELETE FROM schema_migrations WHERE version >= (SELECT version FROM schema_migrations WHERE name = 'request_log_request_id_unique'); "+
 			dup+"; ALTER TABLE request_log DROP COLUMN first_token_ms, DROP COLUMN guardrail"+
-			", DROP COLUMN key_name, DROP COLUMN owner, DROP COLUMN team, DROP COLUMN cost, DROP COLUMN price_version"+
+			", DROP COLUMN key_name, DROP COLUMN owner, DROP COLUMN team, DROP COLUMN cost, DROP COLUMN price_version, DROP COLUMN headers"+
 			"; DROP TABLE teams, team_members; ALTER TABLE api_keys DROP COLUMN team; DROP TABLE pins"); err != nil {
 			t.Fatalf("forget dedupe migration: %v", err)
 		}

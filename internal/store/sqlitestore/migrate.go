@@ -253,6 +253,14 @@ ALTER TABLE request_log ADD COLUMN price_version TEXT NOT NULL DEFAULT '';
 DROP TABLE request_log_rollup;
 ` + rollupSchemaSQL(reqlog.RollupDims(), reqlog.RollupMeasures()),
 		},
+		{
+			version: 11,
+			name:    "request_log_headers",
+			// An allow-listed few of each call's request and response
+			// headers, never a credential (Headers). Rows logged before
+			// hold ''.
+			sql: `ALTER TABLE request_log ADD COLUMN headers TEXT NOT NULL DEFAULT '';`,
+		},
 	}
 }
 

@@ -234,7 +234,10 @@ func TestDedupeMigration(t *testing.T) {
 const undoTeamsAndCost = " ALTER TABLE request_log DROP COLUMN key_name; ALTER TABLE request_log DROP COLUMN owner;" +
 	" ALTER TABLE request_log DROP COLUMN team; ALTER TABLE request_log DROP COLUMN cost;" +
 	" ALTER TABLE request_log DROP COLUMN price_version; DROP TABLE teams; DROP TABLE team_members;" +
-	" ALTER TABLE api_keys DROP COLUMN team;"
+	" ALTER TABLE api_keys DROP COLUMN team;" + undoHeaders
+
+// undoHeaders undoes migration 11 (request_log_headers).
+const undoHeaders = " ALTER TABLE request_log DROP COLUMN headers;"
 
 // BenchmarkPins is the store side of a pin: the write every Responses
 // create, upload and batch create makes before its answer reaches the

@@ -139,6 +139,8 @@ func testRoundTrip(t *testing.T, open Opener) {
 			TotalTokens: 3, TokensEstimated: true, Streamed: true, RequestBytes: 4, ResponseBytes: 5,
 			Region: "swedencentral", Attempts: 3, RequestBody: `{"messages":[]}`, ResponseBody: "data: [DONE]\n\n",
 			Replica: "moat-eu-1", Guardrail: "completion:flag:email,prompt:block:card",
+			KeyName: "team-blue", Owner: "alice", Team: "blue", Cost: 0.0125, PriceVersion: "2026-12-01",
+			Headers: `{"req":{"user-agent":"AzureOpenAI/Python 1.0"},"resp":{"x-request-id":"r1"}}`,
 		}},
 		{"extremes", reqlog.Record{
 			Time: t0.Add(2*time.Hour + 999*time.Nanosecond), Status: -1, UpstreamStatus: math.MaxInt32,

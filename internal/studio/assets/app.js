@@ -425,6 +425,31 @@ function attemptsOf(c) {
   return [c.BackendId + ' ' + (c.BackendResponseCode || '') + ' ' + Math.round(c.BackendTime || 0) + 'ms'];
 }
 
+// appendHeaders shows the request log's Headers column, the allow-listed
+// request and response headers ({"req":{...},"resp":{...}}; never a
+// credential), one list per side.
+function appendHeaders(dl, col) {
+  let h = {};
+  try { h = col ? JSON.parse(col) : {}; } catch { h = {}; }
+  for (const [side, label] of [['req', 'requestHeaders'], ['resp', 'responseHeaders']]) {
+    const dt = document.createElement('dt'); dt.textContent = t(label);
+    const dd = document.createElement('dd');
+    const ul = document.createElement('ul');
+    ul.id = 'call-headers-' + side;
+    ul.className = 'headers';
+    for (const [k, v] of Object.entries(h[side] || {})) {
+      const li = document.createElement('li');
+      const code = document.createElement('code');
+      code.textContent = k + ': ' + v;
+      li.append(code);
+      ul.append(li);
+    }
+    if (!ul.childElementCount) ul.textContent = t('noHeaders');
+    dd.append(ul);
+    dl.append(dt, dd);
+  }
+}
+
 async function openCall(id) {
   const r = await kql('MoatGatewayLogs\n| where CorrelationId == "' + id.replace(/["\\]/g, '') + '"\n| take 1');
   const dl = $('call-detail-body');
@@ -465,6 +490,7 @@ async function openCall(id) {
     }
     dd.append(ol);
     dl.append(dt, dd);
+    appendHeaders(dl, c.Headers);
   }
   $('call-detail').showModal();
 }
