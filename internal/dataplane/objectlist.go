@@ -69,7 +69,8 @@ type memberList struct {
 
 // serveObjectList answers GET files and GET batches on every surface.
 func (p *Pipeline) serveObjectList(w http.ResponseWriter, r *http.Request, s *scope) error {
-	if err := p.authorize(s); err != nil {
+	deps, err := p.listDeployments(s)
+	if err != nil {
 		return err
 	}
 	lim := objectListLimits[s.call.Collection]
@@ -85,7 +86,7 @@ func (p *Pipeline) serveObjectList(w http.ResponseWriter, r *http.Request, s *sc
 		limit = n
 	}
 	after := q.Get("after")
-	members := p.listMembers(s.call.Operation)
+	members := p.listMembers(deps, s.call.Operation)
 	results := make([]memberList, len(members))
 	sem := make(chan struct{}, listConcurrency)
 	var wg sync.WaitGroup
@@ -170,12 +171,35 @@ func (p *Pipeline) serveObjectList(w http.ResponseWriter, r *http.Request, s *sc
 	return err
 }
 
-// listMembers is every distinct upstream serving op through some
-// configured deployment, in config order.
-func (p *Pipeline) listMembers(op openai.Operation) []poolMember {
+// listDeployments are the deployments whose members a list asks: all of
+// them for a caller granted the data action at account scope, else those
+// the caller is granted it on (a role scoped to /deployments/x); none is
+// the account-scope refusal.
+func (p *Pipeline) listDeployments(s *scope) ([]string, error) {
+	refused := p.authorize(s)
+	if refused == nil {
+		return p.depNames, nil
+	}
+	var deps []string
+	for _, dn := range p.depNames {
+		s.call.Deployment = dn
+		if p.authorize(s) == nil {
+			deps = append(deps, dn)
+		}
+	}
+	s.call.Deployment = ""
+	if len(deps) == 0 {
+		return nil, refused
+	}
+	return deps, nil
+}
+
+// listMembers is every distinct upstream serving op through one of deps,
+// in config order.
+func (p *Pipeline) listMembers(deps []string, op openai.Operation) []poolMember {
 	seen := map[string]bool{}
 	var out []poolMember
-	for _, dn := range p.depNames {
+	for _, dn := range deps {
 		dep := p.deployments[dn]
 		names := make([]string, 0, len(dep.members))
 		for n := range dep.members {

@@ -1,7 +1,10 @@
 package gateway
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
+	"mime/multipart"
 	"slices"
 	"strings"
 	"testing"
@@ -166,4 +169,73 @@ func TestObjectLists(t *testing.T) {
 	if seen["Files_List"] == 0 || seen["Batch_List"] == 0 || seen["502"] != 1 {
 		t.Errorf("list calls logged: %v", seen)
 	}
+}
+
+// TestObjectListRBAC: listing needs files/read or batches/read; a caller
+// granted it on one deployment lists the members of that deployment only.
+func TestObjectListRBAC(t *testing.T) {
+	const (
+		allKey    = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		scopedKey = "ssssssssssssssssssssssssssssssssssss"
+		noneKey   = "nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn"
+	)
+	a, b := startSeededBatch(t, 1), startSeededBatch(t, 2)
+	ts := startServer(t, fmt.Sprintf(`
+upstreams:
+  - {name: a, type: azure, endpoint: '%s', api_key: key-a}
+  - {name: b, type: azure, endpoint: '%s', api_key: key-b}
+deployments:
+  - {name: gpt-4o-mini, model: gpt-4o-mini, upstreams: [{upstream: a}]}
+  - {name: other, model: gpt-4o-mini, upstreams: [{upstream: b}]}
+auth:
+  key_rbac: assigned
+  keys: [{name: all, key: %s}, {name: scoped, key: %s}, {name: none, key: %s}]
+  assignments:
+    - {role: Cognitive Services OpenAI Contributor, principal: 'key:all'}
+    - {role: Cognitive Services OpenAI User, principal: 'key:scoped', scope: /deployments/gpt-4o-mini}
+`, a.URL, b.URL, allKey, scopedKey, noneKey))
+	const line = `{"custom_id":"1","method":"POST","url":"/chat/completions","body":{"model":"%s","messages":[{"role":"user","content":"Hi"}]}}
+`
+	for _, dep := range []string{"gpt-4o-mini", "other"} {
+		if status, out := uploadBatchFileAs(t, ts.url+"/openai/v1/files", fmt.Sprintf(line, dep), allKey); status != 200 {
+			t.Fatalf("upload for %s: %d %s", dep, status, out)
+		}
+	}
+	tests := []struct {
+		name, key string
+		status    int
+		n         int
+	}{
+		{"account scope", allKey, 200, 2},
+		{"one deployment", scopedKey, 200, 1},
+		{"no role", noneKey, 401, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, path := range []string{"/openai/v1/files", "/openai/batches?api-version=2025-04-01-preview"} {
+				status, _, out := do(t, "GET", ts.url+path, "", "api-key", tt.key)
+				if status != tt.status {
+					t.Fatalf("%s: %d %s", path, status, out)
+				}
+				var l listAnswer
+				_ = json.Unmarshal([]byte(out), &l)
+				if strings.Contains(path, "files") && status == 200 && len(l.Data) != tt.n {
+					t.Errorf("%s: %d files, want %d", path, len(l.Data), tt.n)
+				}
+			}
+		})
+	}
+}
+
+// uploadBatchFileAs uploads a batch file with an API key.
+func uploadBatchFileAs(t *testing.T, url, content, key string) (int, string) {
+	t.Helper()
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	_ = mw.WriteField("purpose", "batch")
+	fw, _ := mw.CreateFormFile("file", "in.jsonl")
+	_, _ = fw.Write([]byte(content))
+	_ = mw.Close()
+	status, _, out := do(t, "POST", url, body.String(), "Content-Type", mw.FormDataContentType(), "api-key", key)
+	return status, out
 }
