@@ -41,11 +41,10 @@ func routeObject(c Call, method, rest, prefix string, q url.Values) (Call, error
 	if id == "" && tail == "" && collection != "responses" {
 		op, ok := openai.CollectionOperation(collection, method)
 		if !ok {
-			// Listing files or batches would have to merge every
-			// member's list; moat does not (docs/api.md).
 			return Call{}, errNotFound("unrouted collection call " + method + " " + rest)
 		}
 		c.Operation, c.Collection, c.UpstreamPath, c.PathTemplate = op, collection, collection, prefix+op.Suffix
+		c.Query = clientQuery(q)
 		return c, nil
 	}
 	if !validObjectID(id) {
@@ -61,16 +60,23 @@ func routeObject(c Call, method, rest, prefix string, q url.Values) (Call, error
 		c.UpstreamPath += "/" + action
 	}
 	c.PathTemplate = prefix + op.Suffix
+	c.Query = clientQuery(q)
+	return c, nil
+}
+
+// clientQuery is the client's query without api-version, or nil.
+func clientQuery(q url.Values) url.Values {
+	var out url.Values
 	for k, v := range q {
 		if k == "api-version" {
 			continue
 		}
-		if c.Query == nil {
-			c.Query = url.Values{}
+		if out == nil {
+			out = url.Values{}
 		}
-		c.Query[k] = v
+		out[k] = v
 	}
-	return c, nil
+	return out
 }
 
 // validObjectID accepts the IDs upstreams mint (resp_…, file-…, batch_…):
@@ -101,6 +107,9 @@ func (p *Pipeline) serveObject(w http.ResponseWriter, r *http.Request, s *scope)
 			"Could not read the request body.", "invalid_request_error", "", "", err)
 	}
 	s.body, s.req = body, &openai.Request{}
+	if s.call.Object == "" && r.Method == http.MethodGet {
+		return p.serveObjectList(w, r, s)
+	}
 	var pin affinity.Pin
 	switch {
 	case s.call.Object != "":

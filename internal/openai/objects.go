@@ -25,6 +25,10 @@ var objectOperations = []struct {
 		DataAction: dataActionPrefix + "files/delete"}},
 	{"files", "GET", "content", Operation{Name: "files", Suffix: "files/{file_id}/content", ID: "Files_GetContent",
 		DataAction: dataActionPrefix + "files/read"}},
+	{"files", "GET", "-", Operation{Name: "files", Suffix: "files", ID: "Files_List",
+		DataAction: dataActionPrefix + "files/read"}},
+	{"batches", "GET", "-", Operation{Name: "batches", Suffix: "batches", ID: "Batch_List",
+		DataAction: dataActionPrefix + "batches/read"}},
 	{"batches", "POST", "-", Operation{Name: "batches", Suffix: "batches", ID: "Batch_Create",
 		DataAction: dataActionPrefix + "batches/write"}},
 	{"batches", "GET", "", Operation{Name: "batches", Suffix: "batches/{batch_id}", ID: "Batch_Get",
@@ -33,8 +37,8 @@ var objectOperations = []struct {
 		DataAction: dataActionPrefix + "batches/write"}},
 }
 
-// CollectionOperation finds the operation that creates an object in a
-// collection ("files" upload, "batches" create).
+// CollectionOperation finds the operation on a whole collection: POST
+// creates an object ("files" upload, "batches" create), GET lists them.
 func CollectionOperation(collection, method string) (Operation, bool) {
 	return ObjectOperation(collection, method, "-")
 }

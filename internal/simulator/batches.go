@@ -108,7 +108,7 @@ func (s *Server) serveBatches(w http.ResponseWriter, r *http.Request, rt route) 
 		s.createBatch(w, r)
 		return
 	case rt.objectID == "":
-		writeList(w, s.batches.list())
+		writeList(w, r, s.batches.list(), func(b batchObject) string { return b.ID }, 20, 100)
 		return
 	}
 	obj, b, ok := s.batches.snapshot(rt.objectID)
@@ -170,8 +170,9 @@ func (s *Server) createBatch(w http.ResponseWriter, r *http.Request) {
 		Status: "validating", CreatedAt: now.Unix(), ExpiresAt: now.Add(24 * time.Hour).Unix(),
 		RequestCounts: requestCounts{Total: len(lines)}, Metadata: req.Metadata}}
 	s.batches.put(b)
+	created := b.obj // the runner updates b.obj from now on
 	go s.runBatch(ctx, b, lines)
-	writeObject(w, b.obj)
+	writeObject(w, created)
 }
 
 // runBatch moves a batch through validating, in_progress and finalizing to

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 )
@@ -87,7 +88,11 @@ func (s *Server) serveFiles(w http.ResponseWriter, r *http.Request, rt route) {
 		s.uploadFile(w, r)
 		return
 	case rt.objectID == "":
-		writeList(w, s.files.list())
+		files := s.files.list()
+		if p := r.URL.Query().Get("purpose"); p != "" {
+			files = slices.DeleteFunc(files, func(f fileObject) bool { return f.Purpose != p })
+		}
+		writeList(w, r, files, func(f fileObject) string { return f.ID }, 10000, 10000)
 		return
 	}
 	f, ok := s.files.get(rt.objectID)
@@ -206,11 +211,35 @@ func writeObject(w http.ResponseWriter, v any) {
 	writeJSON(w, http.StatusOK, b)
 }
 
-func writeList[T any](w http.ResponseWriter, data []T) {
+// writeList answers a list newest first, with OpenAI's paging: the entries
+// after the one whose ID is after, at most limit of them (def when unset).
+// An after that names no entry answers an empty page.
+func writeList[T any](w http.ResponseWriter, r *http.Request, data []T, idOf func(T) string, def, most int) {
+	limit := def
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > most {
+			writeJSON(w, http.StatusBadRequest, modelError(fmt.Sprintf("Invalid 'limit': integer must be between 1 and %d.", most),
+				"invalid_request_error", "limit", ""))
+			return
+		}
+		limit = n
+	}
+	if after := r.URL.Query().Get("after"); after != "" {
+		i := slices.IndexFunc(data, func(v T) bool { return idOf(v) == after })
+		if i < 0 {
+			i = len(data) - 1
+		}
+		data = data[i+1:]
+	}
+	more := len(data) > limit
+	if more {
+		data = data[:limit]
+	}
 	b, _ := json.Marshal(struct {
 		Object  string `json:"object"`
 		Data    []T    `json:"data"`
 		HasMore bool   `json:"has_more"`
-	}{"list", data, false})
+	}{"list", data, more})
 	writeJSON(w, http.StatusOK, b)
 }

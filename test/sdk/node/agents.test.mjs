@@ -177,5 +177,13 @@ test('openai: a batch job from file upload to results', async () => {
     assert.ok(l.response.body.choices[0].message.content.length > 0);
   }
   assert.equal((await dated.files.retrieve(file.id)).id, file.id);
+  // Lists merge every pool member's objects; limit 1 makes the SDK page with after.
+  const files = [];
+  for await (const f of v1.files.list()) files.push(f.id);
+  assert.ok(files.includes(file.id) && files.includes(batch.output_file_id), `files listed: ${files}`);
+  const batches = [];
+  for await (const b of dated.batches.list({ limit: 1 })) batches.push(b.id);
+  assert.ok(batches.includes(batch.id), `batches listed: ${batches}`);
+  assert.equal(new Set(batches).size, batches.length, 'a batch listed twice');
   await v1.files.delete(file.id);
 });
