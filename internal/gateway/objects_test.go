@@ -342,14 +342,21 @@ func TestBatchAffinity(t *testing.T) {
 	const input = `{"custom_id":"1","method":"POST","url":"/chat/completions","body":{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hi"}],"max_tokens":5}}
 {"custom_id":"2","method":"POST","url":"/chat/completions","body":{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Yo"}],"max_tokens":5}}
 `
+	// Uploads go by weight, so six can all land on one member (1 in 32):
+	// upload until both members hold files, as the test needs.
 	var files []string
-	for range 6 { // uploads spread over both members
+	spread := func() bool { // asked of the members themselves: the log is read once, at the end
+		return len(getList(t, a.URL+"/openai/v1/files", "api-key", "key-a").Data) > 0 &&
+			len(getList(t, b.URL+"/openai/v1/files", "api-key", "key-b").Data) > 0
+	}
+	for len(files) < 6 || !spread() && len(files) < 40 {
 		status, out := uploadBatchFile(t, ts.url+"/openai/v1/files", input)
 		if status != 200 {
 			t.Fatalf("upload: %d %s", status, out)
 		}
 		files = append(files, responseID(t, out))
 	}
+	n := len(files)
 	var batches []string
 	for i, f := range files {
 		path := []string{"/openai/v1/batches", "/v1/batches", "/openai/batches?api-version=2025-04-01-preview"}[i%3]
@@ -402,7 +409,7 @@ func TestBatchAffinity(t *testing.T) {
 	recs := ts.records()
 	holder := map[string]string{}
 	used := map[string]bool{}
-	for _, r := range recs[:6] {
+	for _, r := range recs[:n] {
 		used[r.Upstream] = true
 	}
 	if !used["a"] || !used["b"] {
@@ -412,7 +419,7 @@ func TestBatchAffinity(t *testing.T) {
 		holder[f] = recs[i].Upstream
 	}
 	for i := range batches {
-		if r := recs[6+i]; r.Upstream != holder[files[i]] || r.Operation != "Batch_Create" {
+		if r := recs[n+i]; r.Upstream != holder[files[i]] || r.Operation != "Batch_Create" {
 			t.Errorf("batch %d created on %s, its file is on %s", i, r.Upstream, holder[files[i]])
 		}
 	}
