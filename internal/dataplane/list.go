@@ -97,6 +97,12 @@ func (p *Pipeline) serveList(w http.ResponseWriter, s *scope) error {
 		}
 		v = map[string]any{"data": data, "object": "list"}
 	}
+	return s.writeJSON(w, v)
+}
+
+// writeJSON answers 200 with v as JSON, for the answers moat writes itself
+// (model and object lists), and records the status and size for the log.
+func (s *scope) writeJSON(w http.ResponseWriter, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err

@@ -160,15 +160,7 @@ func (p *Pipeline) serveObjectList(w http.ResponseWriter, r *http.Request, s *sc
 	if len(all) > 0 {
 		out.FirstID, out.LastID = &all[0].id, &all[len(all)-1].id
 	}
-	b, err := json.Marshal(out)
-	if err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/json")
-	s.status = http.StatusOK
-	s.respBytes = int64(len(b))
-	_, err = w.Write(b)
-	return err
+	return s.writeJSON(w, out)
 }
 
 // listDeployments are the deployments whose members a list asks: all of
