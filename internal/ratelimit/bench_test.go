@@ -87,7 +87,7 @@ func BenchmarkRedisReserveSettleParallel(b *testing.B) {
 		b.Run(fmt.Sprintf("scopes=%d/batched=%v", n, tc.batched), func(b *testing.B) {
 			ctx := context.Background()
 			l := NewRedis(c, RedisOptions{Prefix: testPrefix(b, c)})
-			l.settles.off = !tc.batched
+			l.scripts.off = !tc.batched
 			rq := reqs(500, benchLimits()[:n]...)
 			var tick atomic.Int64
 			b.SetParallelism(16) // 32 goroutines on 2 CPUs
@@ -105,7 +105,7 @@ func BenchmarkRedisReserveSettleParallel(b *testing.B) {
 				}
 			})
 			b.ReportMetric(float64(processCPU()-start)/float64(b.N), "cpu-ns/op")
-			b.ReportMetric(1+float64(l.Stats().SettleRoundTrips)/float64(b.N), "round-trips/op")
+			b.ReportMetric(float64(l.Stats().RoundTrips)/float64(b.N), "round-trips/op")
 		})
 	}
 }

@@ -82,8 +82,8 @@ type Redis struct {
 
 	storeErrs, fallbacks, closed, holds, reseeds, merges atomic.Uint64
 
-	settles     settleBatcher
-	settleTrips atomic.Uint64 // round trips that carried settles
+	scripts    scriptBatcher
+	roundTrips atomic.Uint64 // round trips that carried reserves or settles
 
 	syncSem chan struct{} // one sync at a time; its holder owns outbox and seq
 	outbox  []batch
@@ -151,9 +151,9 @@ type Stats struct {
 	Reseeds uint64
 	// Merges counts times it merged local admissions into Redis.
 	Merges uint64
-	// SettleRoundTrips counts round trips to Redis that carried settles:
-	// concurrent calls share one.
-	SettleRoundTrips uint64
+	// RoundTrips counts round trips to Redis that carried reserves or
+	// settles: concurrent calls share them (syncs are not counted).
+	RoundTrips uint64
 }
 
 // Stats returns a snapshot of the counters.
@@ -161,7 +161,7 @@ func (r *Redis) Stats() Stats {
 	return Stats{StoreErrors: r.storeErrs.Load(), FallbackReserves: r.fallbacks.Load(),
 		FailClosedDenials: r.closed.Load(), StoreDown: r.down.Load(),
 		Holds: r.holds.Load(), Reseeds: r.reseeds.Load(), Merges: r.merges.Load(),
-		SettleRoundTrips: r.settleTrips.Load()}
+		RoundTrips: r.roundTrips.Load()}
 }
 
 // errStoreSkipped is the cause of denials made while the store is skipped
@@ -232,7 +232,7 @@ func (r *Redis) reserve(ctx context.Context, now time.Time, res *Reservation) ([
 			}
 		}
 		keys, args := r.reserveArgs(res, now)
-		v, err := reserveScript.Run(ctx, r.c, keys, args...).Int64Slice()
+		v, err := r.scripts.run(ctx, r, reserveScript, keys, args).Int64Slice()
 		if err != nil {
 			return nil, err
 		}

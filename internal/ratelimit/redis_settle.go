@@ -2,10 +2,7 @@ package ratelimit
 
 import (
 	"context"
-	"sync"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 )
 
 // settle implements settler. A settle that cannot reach Redis (or skips it
@@ -20,7 +17,7 @@ func (r *Redis) settle(ctx context.Context, res *Reservation, now time.Time, act
 	pend := r.down.Load()
 	if !pend {
 		keys, args := r.settleArgs(res, now, actual, how == cancel)
-		n, err := r.settles.run(ctx, r, keys, args)
+		n, err := r.scripts.run(ctx, r, settleScript, keys, args).Int64()
 		switch {
 		case err != nil:
 			r.storeErrs.Add(1)
@@ -59,86 +56,4 @@ func (r *Redis) settleArgs(res *Reservation, now time.Time, actual int64, refund
 		args = append(args, delta, it.lim.TPM, it.lim.RPM, it.lim.Quota, qTTL)
 	}
 	return append(keys, r.prefix+"epoch"), args
-}
-
-// settleBatcher coalesces the settles of concurrent calls: the first one
-// in becomes the leader and sends every settle waiting, its own included,
-// in one pipeline (one round trip, one pool checkout); the others wait for
-// their answer. A lone call's settle is one script call as before, and a
-// settle still returns only once Redis has answered, so the contract of
-// Settle does not change.
-type settleBatcher struct {
-	mu      sync.Mutex
-	queue   []*settleJob
-	leading bool
-	off     bool // every settle on its own (benchmarks compare)
-}
-
-type settleJob struct {
-	keys []string
-	args []any
-	n    int64
-	err  error
-	done chan struct{}
-}
-
-func (b *settleBatcher) run(ctx context.Context, r *Redis, keys []string, args []any) (int64, error) {
-	job := &settleJob{keys: keys, args: args, done: make(chan struct{})}
-	if b.off {
-		r.flushSettles(ctx, []*settleJob{job})
-		return job.n, job.err
-	}
-	b.mu.Lock()
-	b.queue = append(b.queue, job)
-	if b.leading {
-		b.mu.Unlock()
-		<-job.done // the leader's flush is bounded by r.timeout
-		return job.n, job.err
-	}
-	b.leading = true
-	for len(b.queue) > 0 {
-		batch := b.queue
-		b.queue = nil
-		b.mu.Unlock()
-		r.flushSettles(context.WithoutCancel(ctx), batch)
-		b.mu.Lock()
-	}
-	b.leading = false
-	b.mu.Unlock()
-	return job.n, job.err
-}
-
-// pipeliner is what a go-redis client offers to batch commands.
-type pipeliner interface {
-	Pipeline() redis.Pipeliner
-}
-
-// flushSettles runs a batch of settle scripts, in one pipeline when the
-// client can, and answers every job.
-func (r *Redis) flushSettles(ctx context.Context, batch []*settleJob) {
-	tctx, stop := context.WithTimeout(ctx, r.timeout)
-	defer stop()
-	r.settleTrips.Add(1)
-	p, ok := r.c.(pipeliner)
-	if len(batch) == 1 || !ok {
-		for _, j := range batch {
-			j.n, j.err = settleScript.Run(tctx, r.c, j.keys, j.args...).Int64()
-			close(j.done)
-		}
-		return
-	}
-	pipe := p.Pipeline()
-	cmds := make([]*redis.Cmd, len(batch))
-	for i, j := range batch {
-		cmds[i] = settleScript.EvalSha(tctx, pipe, j.keys, j.args...)
-	}
-	_, _ = pipe.Exec(tctx) // each command carries its own error
-	for i, j := range batch {
-		j.n, j.err = cmds[i].Int64()
-		if j.err != nil && redis.HasErrorPrefix(j.err, "NOSCRIPT") {
-			// The script is not cached yet (a new or flushed Redis): Run loads it.
-			j.n, j.err = settleScript.Run(tctx, r.c, j.keys, j.args...).Int64()
-		}
-		close(j.done)
-	}
 }
