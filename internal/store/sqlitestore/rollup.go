@@ -123,9 +123,9 @@ func (s *Store) writeRollup(ctx context.Context, tx *sql.Tx, recs []reqlog.Recor
 	for _, n := range chunks(len(rows), rollupChunk) {
 		args = args[:0]
 		for i := off; i < off+n; i++ {
-			v := rows[i].Values()
-			v[1] = EncodeTime(rows[i].Time)
-			args = append(args, v...)
+			start := len(args)
+			args = rows[i].AppendValues(args)
+			args[start+1] = EncodeTime(rows[i].Time)
 		}
 		st, err := s.rollup.stmt(ctx, tx, n)
 		if err != nil {
