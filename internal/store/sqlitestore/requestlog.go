@@ -17,8 +17,10 @@ import (
 const deleteChunk = 5000
 
 // insertChunk is the most records one INSERT carries: 64 rows of 40
-// columns bind 2,560 variables, well under SQLite's 32,766. Measured with
-// BenchmarkWriteBatch (docs/benchmarks.md), larger chunks save little more.
+// columns bind 2,560 variables, well under SQLite's 32,766. Measured
+// (docs/benchmarks.md, "Where the remaining CPU goes"), chunks of 32 to 64
+// rows cost half the CPU per record of one row per statement; 128 and 256
+// cost more again.
 const insertChunk = 64
 
 // requestLogSQL builds the select statement and the insert of rows records
@@ -114,11 +116,11 @@ type recordKey struct {
 // it inserted: recs itself when it inserted all, as it does but for replays
 // and retries.
 func (s *Store) insertRecords(ctx context.Context, tx *sql.Tx, recs []reqlog.Record) ([]reqlog.Record, error) {
-	args := make([]any, 0, min(len(recs), insertChunk)*len(reqlog.Columns()))
+	args := make([]any, 0, min(len(recs), s.insert.max)*len(reqlog.Columns()))
 	inserted, skipped := recs, false
 	var returned map[recordKey]int // keys a chunk's insert returned, when it skipped some
 	off := 0
-	for _, n := range chunks(len(recs), insertChunk) {
+	for _, n := range chunks(len(recs), s.insert.max) {
 		chunk := recs[off : off+n]
 		args = args[:0]
 		for i := range chunk {

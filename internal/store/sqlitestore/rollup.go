@@ -120,7 +120,7 @@ func (s *Store) writeRollup(ctx context.Context, tx *sql.Tx, recs []reqlog.Recor
 	rows := reqlog.Rollup(recs, nil)
 	var args []any
 	off := 0
-	for _, n := range chunks(len(rows), rollupChunk) {
+	for _, n := range chunks(len(rows), s.rollup.max) {
 		args = args[:0]
 		for i := off; i < off+n; i++ {
 			start := len(args)
