@@ -98,7 +98,7 @@ func RollupColumns() []string {
 type RollupRow struct {
 	Grain time.Duration
 	Time  time.Time // bucket start, UTC
-	Dims  []any     // RollupDims values: string, int64 or bool
+	Dims  []any     // RollupDims values: string, int64 or bool; shared by the rows of a Rollup with the same values, so read-only
 	Calls int64
 	Sum   []float64 // per measure; integer measures hold exact integers
 	Min   []float64
@@ -108,7 +108,11 @@ type RollupRow struct {
 // Values returns the row's values in RollupColumns order, grain in seconds
 // and time as a UTC time.Time; stores encode them as their columns need.
 func (r *RollupRow) Values() []any {
-	v := make([]any, 0, 3+len(r.Dims)+3*len(r.Sum))
+	return r.AppendValues(make([]any, 0, 3+len(r.Dims)+3*len(r.Sum)))
+}
+
+// AppendValues appends Values to v, for statements of several rows.
+func (r *RollupRow) AppendValues(v []any) []any {
 	v = append(v, int64(r.Grain/time.Second), r.Time)
 	v = append(v, r.Dims...)
 	v = append(v, r.Calls)
@@ -128,26 +132,37 @@ func (r *RollupRow) Values() []any {
 // hold NUL bytes) so that keys agree with the stored log; nil keeps strings.
 // NaN durations count as 0, as the stores store them.
 func Rollup(recs []Record, clean func(string) string) []RollupRow {
+	// A record's dimensions are hashed once, into dims; the buckets are
+	// keyed by their index, so each grain's lookup hashes three integers
+	// rather than every dimension again.
 	type key struct {
 		grain time.Duration
 		t     int64
-		dims  dimKey
+		dims  int
 	}
+	dims := map[dimKey]int{}
+	var dimValues [][]any
 	idx := map[key]int{}
 	var rows []RollupRow
 	for i := range recs {
 		r := &recs[i]
 		dk := newDimKey(r, clean)
+		d, ok := dims[dk]
+		if !ok {
+			d = len(dimValues)
+			dims[dk] = d
+			dimValues = append(dimValues, dk.values())
+		}
 		meas := measures(r)
 		t := r.Time.UTC().Truncate(time.Microsecond)
 		for _, g := range grains {
 			start := t.Truncate(g)
-			k := key{g, start.UnixMicro(), dk}
+			k := key{g, start.UnixMicro(), d}
 			j, ok := idx[k]
 			if !ok {
 				j = len(rows)
 				idx[k] = j
-				rows = append(rows, RollupRow{Grain: g, Time: start, Dims: dk.values(),
+				rows = append(rows, RollupRow{Grain: g, Time: start, Dims: dimValues[d],
 					Sum: make([]float64, len(meas)), Min: slices.Clone(meas[:]), Max: slices.Clone(meas[:])})
 			}
 			row := &rows[j]

@@ -16,16 +16,28 @@ import (
 // retention never holds the write lock long enough to stall the log writer.
 const deleteChunk = 5000
 
-// requestLogSQL builds the insert and select statements from reqlog.Columns.
-func requestLogSQL() (insert, sel string) {
+// insertChunk is the most records one INSERT carries: 64 rows of 40
+// columns bind 2,560 variables, well under SQLite's 32,766. Measured
+// (docs/benchmarks.md, "Where the remaining CPU goes"), chunks of 32 to 64
+// rows cost half the CPU per record of one row per statement; 128 and 256
+// cost more again.
+const insertChunk = 64
+
+// requestLogSQL builds the select statement and the insert of rows records
+// from reqlog.Columns. The insert skips records already stored and returns
+// the key of each row it did insert, so WriteBatch can count only those in
+// the rollup.
+func requestLogSQL() (insert func(rows int) string, sel string) {
 	cols := reqlog.Columns()
 	names := make([]string, len(cols))
 	for i, c := range cols {
 		names[i] = c.SQL
 	}
 	list := strings.Join(names, ", ")
-	insert = "INSERT INTO " + reqlog.SQLTable + " (" + list + ") VALUES (?" + strings.Repeat(", ?", len(cols)-1) + ")" +
-		"\nON CONFLICT " + conflictTarget + " DO NOTHING"
+	insert = func(rows int) string {
+		return "INSERT OR FAIL INTO " + reqlog.SQLTable + " (" + list + ") VALUES " + valuesList(rows, len(cols)) +
+			"\nON CONFLICT " + conflictTarget + " DO NOTHING\nRETURNING time, request_id"
+	}
 	sel = "SELECT id, " + list + " FROM " + reqlog.SQLTable
 	return insert, sel
 }
@@ -64,9 +76,9 @@ func requestIDUniqueSQL() string {
 // WriteBatch appends recs and adds them to the rollup in one transaction.
 // It is idempotent: a record whose time and request ID are already stored
 // (a replay from the spool, a retry of a batch whose commit was in fact
-// made) is skipped, and so is its share of the rollup. Times are truncated
-// to the microsecond; NaN durations are stored as 0, since SQLite would
-// turn them into NULL.
+// made), or are those of an earlier record of the batch, is skipped, and so
+// is its share of the rollup. Times are truncated to the microsecond; NaN
+// durations are stored as 0, since SQLite would turn them into NULL.
 func (s *Store) WriteBatch(ctx context.Context, recs []reqlog.Record) (err error) {
 	if len(recs) == 0 {
 		return nil
@@ -80,29 +92,9 @@ func (s *Store) WriteBatch(ctx context.Context, recs []reqlog.Record) (err error
 			_ = tx.Rollback()
 		}
 	}()
-	stmt, err := tx.PrepareContext(ctx, s.insertSQL)
+	inserted, err := s.insertRecords(ctx, tx, recs)
 	if err != nil {
 		return fmt.Errorf("write request log: %w", err)
-	}
-	defer stmt.Close()
-	// inserted is recs less the records already stored; it is only
-	// copied when there are some, which only replays and retries bring.
-	inserted, skipped := recs, false
-	for i := range recs {
-		res, err := stmt.ExecContext(ctx, values(&recs[i])...)
-		if err != nil {
-			return fmt.Errorf("write request log: %w", err)
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return fmt.Errorf("write request log: %w", err)
-		}
-		switch {
-		case n == 0 && !skipped:
-			inserted, skipped = append(make([]reqlog.Record, 0, len(recs)), recs[:i]...), true
-		case n > 0 && skipped:
-			inserted = append(inserted, recs[i])
-		}
 	}
 	if err := s.writeRollup(ctx, tx, inserted); err != nil {
 		return fmt.Errorf("write request log rollup: %w", err)
@@ -113,16 +105,107 @@ func (s *Store) WriteBatch(ctx context.Context, recs []reqlog.Record) (err error
 	return nil
 }
 
-// values returns r's column values encoded for SQLite.
-func values(r *reqlog.Record) []any {
-	v := r.Values()
-	v[0] = EncodeTime(r.Time)
-	for i, x := range v {
-		if f, ok := x.(float64); ok && math.IsNaN(f) {
-			v[i] = 0.0
+// recordKey identifies a stored record: its time as stored and its request
+// ID (the unique index request_log_request_id).
+type recordKey struct {
+	time int64
+	id   string
+}
+
+// insertRecords inserts recs a chunk per statement and returns the records
+// it inserted: recs itself when it inserted all, as it does but for replays
+// and retries.
+func (s *Store) insertRecords(ctx context.Context, tx *sql.Tx, recs []reqlog.Record) ([]reqlog.Record, error) {
+	args := make([]any, 0, min(len(recs), s.insert.max)*len(reqlog.Columns()))
+	inserted, skipped := recs, false
+	var returned map[recordKey]int // keys a chunk's insert returned, when it skipped some
+	off := 0
+	for _, n := range chunks(len(recs), s.insert.max) {
+		chunk := recs[off : off+n]
+		args = args[:0]
+		for i := range chunk {
+			args = appendValues(args, &chunk[i])
 		}
+		st, err := s.insert.stmt(ctx, tx, n)
+		if err != nil {
+			return nil, err
+		}
+		keys, err := queryKeys(ctx, st, args)
+		if err != nil {
+			return nil, err
+		}
+		if len(keys) == n { // all inserted
+			if skipped {
+				inserted = append(inserted, chunk...)
+			}
+			off += n
+			continue
+		}
+		// Some were skipped: a chunk's row is inserted when its key was
+		// returned, the first row of the chunk with that key; rows without
+		// a request ID are never skipped.
+		if returned == nil {
+			returned = map[recordKey]int{}
+		}
+		clear(returned)
+		for _, k := range keys {
+			returned[k]++
+		}
+		for i := range chunk {
+			k := recordKey{EncodeTime(chunk[i].Time), chunk[i].RequestID}
+			ok := k.id == "" || returned[k] > 0
+			if ok && k.id != "" {
+				returned[k]--
+			}
+			switch {
+			case !ok && !skipped:
+				inserted, skipped = append(make([]reqlog.Record, 0, len(recs)), recs[:off+i]...), true
+			case ok && skipped:
+				inserted = append(inserted, chunk[i])
+			}
+		}
+		off += n
 	}
-	return v
+	return inserted, nil
+}
+
+// queryKeys runs an insert and returns the keys of the rows it inserted.
+func queryKeys(ctx context.Context, st *sql.Stmt, args []any) ([]recordKey, error) {
+	rows, err := st.QueryContext(ctx, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var keys []recordKey
+	for rows.Next() {
+		var k recordKey
+		if err := rows.Scan(&k.time, &k.id); err != nil {
+			return nil, err
+		}
+		keys = append(keys, k)
+	}
+	return keys, rows.Err()
+}
+
+// appendValues appends r's column values, in reqlog.Columns order, encoded
+// for SQLite: time as EncodeTime, integers as int64 (what database/sql would
+// convert them to, at an allocation each), NaN durations as 0. It is
+// Record.Values without the slice of its own (a test keeps the two alike).
+func appendValues(v []any, r *reqlog.Record) []any {
+	return append(v, EncodeTime(r.Time), r.RequestID, r.Caller, r.AuthType, r.ClientIP, r.Listener,
+		r.Deployment, r.Model, r.Upstream, r.Operation, r.APIVersion, r.Method, r.Path,
+		int64(r.Status), int64(r.UpstreamStatus), r.ErrorKind, r.ErrorMessage, notNaN(r.TotalMs), notNaN(r.UpstreamMs),
+		notNaN(r.FirstByteMs), int64(r.PromptTokens), int64(r.CompletionTokens), int64(r.TotalTokens), r.TokensEstimated,
+		r.Streamed, r.RequestBytes, r.ResponseBytes, r.Region, int64(r.Attempts), r.RequestBody, r.ResponseBody, r.Replica,
+		notNaN(r.FirstTokenMs), r.Guardrail, r.KeyName, r.Owner, r.Team, notNaN(r.Cost), r.PriceVersion, r.Headers)
+}
+
+// notNaN returns f, or 0 for NaN, which SQLite would store as NULL.
+func notNaN(f float64) float64 {
+	if math.IsNaN(f) {
+		return 0
+	}
+	return f
 }
 
 // After returns up to limit records with id > afterID in id order; with

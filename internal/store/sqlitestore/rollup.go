@@ -90,8 +90,15 @@ func rollupFillSQL(dims, meas []reqlog.Column, g time.Duration, where string) st
 		"\nFROM " + reqlog.SQLTable + where + " GROUP BY " + strings.Join(groupBy, ", ") + ";\n"
 }
 
-// rollupUpsertSQL adds one rollup row to its bucket.
-func rollupUpsertSQL() string {
+// rollupChunk is the most rollup rows one upsert carries: 32 rows of 51
+// columns bind 1,632 variables. A batch's records fall in few buckets (one
+// per grain and dimension values), so most batches need one or two upserts.
+const rollupChunk = 32
+
+// rollupUpsertSQL adds rows rollup rows to their buckets. The rows of one
+// statement have distinct keys (reqlog.Rollup merges a batch's records by
+// bucket), which an upsert of several rows needs.
+func rollupUpsertSQL(rows int) string {
 	cols := reqlog.RollupColumns()
 	key := []string{"grain", "time"}
 	for _, d := range reqlog.RollupDims() {
@@ -102,23 +109,32 @@ func rollupUpsertSQL() string {
 		s, lo, hi := "sum_"+m.SQL, "min_"+m.SQL, "max_"+m.SQL
 		set = append(set, s+" = "+s+" + excluded."+s, lo+" = min("+lo+", excluded."+lo+")", hi+" = max("+hi+", excluded."+hi+")")
 	}
-	return "INSERT INTO " + reqlog.RollupTable + " (" + strings.Join(cols, ", ") + ") VALUES (?" +
-		strings.Repeat(", ?", len(cols)-1) + ")\nON CONFLICT (" + strings.Join(key, ", ") + ") DO UPDATE SET " + strings.Join(set, ", ")
+	return "INSERT OR FAIL INTO " + reqlog.RollupTable + " (" + strings.Join(cols, ", ") + ") VALUES " + valuesList(rows, len(cols)) +
+		"\nON CONFLICT (" + strings.Join(key, ", ") + ") DO UPDATE SET " + strings.Join(set, ", ")
 }
 
-// writeRollup adds recs to the rollup inside tx, the log's transaction.
+// writeRollup adds recs to the rollup inside tx, the log's transaction: the
+// batch is aggregated by bucket first (reqlog.Rollup), then upserted a chunk
+// of buckets per statement.
 func (s *Store) writeRollup(ctx context.Context, tx *sql.Tx, recs []reqlog.Record) error {
-	stmt, err := tx.PrepareContext(ctx, s.rollupSQL)
-	if err != nil {
-		return err
-	}
-	defer stmt.Close()
-	for _, row := range reqlog.Rollup(recs, nil) {
-		v := row.Values()
-		v[1] = EncodeTime(row.Time)
-		if _, err := stmt.ExecContext(ctx, v...); err != nil {
+	rows := reqlog.Rollup(recs, nil)
+	var args []any
+	off := 0
+	for _, n := range chunks(len(rows), s.rollup.max) {
+		args = args[:0]
+		for i := off; i < off+n; i++ {
+			start := len(args)
+			args = rows[i].AppendValues(args)
+			args[start+1] = EncodeTime(rows[i].Time)
+		}
+		st, err := s.rollup.stmt(ctx, tx, n)
+		if err != nil {
 			return err
 		}
+		if _, err := st.ExecContext(ctx, args...); err != nil {
+			return err
+		}
+		off += n
 	}
 	return nil
 }

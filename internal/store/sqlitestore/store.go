@@ -42,9 +42,9 @@ type Store struct {
 	read   *sql.DB // read-only connections, for After and the query engine
 	logger *slog.Logger
 
-	insertSQL string // the request_log insert, built once from reqlog.Columns
-	selectSQL string // "SELECT id, <columns> FROM request_log"
-	rollupSQL string // the rollup upsert
+	selectSQL string    // "SELECT id, <columns> FROM request_log"
+	insert    *multiRow // the request_log inserts, built from reqlog.Columns
+	rollup    *multiRow // the rollup upserts
 
 	closeOnce sync.Once
 	closeErr  error
@@ -78,8 +78,8 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*Store, error)
 	write.SetConnMaxLifetime(0)
 
 	s := &Store{write: write, logger: logger}
-	s.insertSQL, s.selectSQL = requestLogSQL()
-	s.rollupSQL = rollupUpsertSQL()
+	insertSQL, selectSQL := requestLogSQL()
+	s.selectSQL = selectSQL
 	if err := write.PingContext(ctx); err != nil {
 		write.Close()
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
@@ -87,6 +87,16 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*Store, error)
 	if err := migrate(ctx, write, logger); err != nil {
 		write.Close()
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
+	}
+	// Prepared on the write pool's one connection, after the migrations,
+	// and before any transaction holds that connection.
+	if s.insert, err = prepareMultiRow(ctx, write, insertChunk, insertSQL); err != nil {
+		write.Close()
+		return nil, fmt.Errorf("open sqlite store %s: prepare request log insert: %w", path, err)
+	}
+	if s.rollup, err = prepareMultiRow(ctx, write, rollupChunk, rollupUpsertSQL); err != nil {
+		write.Close()
+		return nil, fmt.Errorf("open sqlite store %s: prepare rollup upsert: %w", path, err)
 	}
 
 	// The read pool opens after the writer has switched the file to WAL
@@ -166,7 +176,7 @@ func (s *Store) Dialect() string { return Dialect }
 // Close closes both pools. It is safe to call more than once.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
-		s.closeErr = errors.Join(s.read.Close(), s.write.Close())
+		s.closeErr = errors.Join(s.insert.Close(), s.rollup.Close(), s.read.Close(), s.write.Close())
 		if s.closeErr != nil {
 			s.closeErr = fmt.Errorf("close sqlite store: %w", s.closeErr)
 		}

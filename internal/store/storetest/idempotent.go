@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -33,6 +34,21 @@ func testIdempotent(t *testing.T, open Opener) {
 	for i := range more {
 		more[i].RequestID = "more-" + more[i].RequestID
 	}
+	// long spans several of the multi-row statements a store may cut a
+	// batch into (SQLite: 64 rows), so duplicates fall in the same chunk,
+	// across chunks and on their boundaries.
+	long := Records(t0.Add(-3*time.Hour), 200)
+	for i := range long {
+		long[i].RequestID = "long-" + long[i].RequestID
+		long[i].Caller = fmt.Sprintf("key-%d", i%3)
+	}
+	cat := func(parts ...[]reqlog.Record) []reqlog.Record {
+		var out []reqlog.Record
+		for _, p := range parts {
+			out = append(out, p...)
+		}
+		return out
+	}
 	steps := []struct {
 		name  string
 		batch []reqlog.Record
@@ -42,13 +58,15 @@ func testIdempotent(t *testing.T, open Opener) {
 		{"a batch half replayed", recs[20:]},
 		{"a record twice in one batch", append(append([]reqlog.Record{}, more...), more[3], recs[5])},
 		{"records without a request ID", unkeyed},
-		{"all of it again", append(append(append([]reqlog.Record{}, recs...), more...), unkeyed[0])},
+		{"a long batch with replays in and across its chunks", cat(long[:70], long[63:65], long[30:66], long[127:128], long[70:130], long[128:129])},
+		{"a long batch, stored then new across chunk boundaries", cat(long[66:130], long[130:], long[190:])},
+		{"all of it again", cat(recs, more, long, unkeyed[:1])},
 	}
 	for _, st := range steps {
 		write(t, s, st.batch)
 	}
 	// Every keyed record once; each unkeyed record as often as written.
-	want := append(append(append([]reqlog.Record{}, recs...), more...), unkeyed[0], unkeyed[1], unkeyed[0])
+	want := cat(recs, more, long, unkeyed, unkeyed[:1])
 	got := all(t, s)
 	count := func(recs []reqlog.Record) map[string]int {
 		m := map[string]int{}
