@@ -1,0 +1,14 @@
+package sqlitestore
+
+import (
+	"context"
+	"time"
+)
+
+// PruneChanges exposes pruneChanges to the feed's tests.
+func (s *Store) PruneChanges(ctx context.Context, cutoff time.Time) (int64, error) {
+	return s.pruneChanges(ctx, cutoff)
+}
+
+// ChangePruneMax is changePruneMax, for the pruning test.
+const ChangePruneMax = changePruneMax
