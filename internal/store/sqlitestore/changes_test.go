@@ -68,10 +68,10 @@ func rawDB(tb testing.TB, path string) *sql.DB {
 	return db
 }
 
-func exec(t *testing.T, db *sql.DB, query string, args ...any) {
-	t.Helper()
+func exec(tb testing.TB, db *sql.DB, query string, args ...any) {
+	tb.Helper()
 	if _, err := db.Exec(query, args...); err != nil {
-		t.Fatalf("%s: %v", query, err)
+		tb.Fatalf("%s: %v", query, err)
 	}
 }
 

@@ -12,3 +12,9 @@ func (s *Store) PruneChanges(ctx context.Context, cutoff time.Time) (int64, erro
 
 // ChangePruneMax is changePruneMax, for the pruning test.
 const ChangePruneMax = changePruneMax
+
+// ChangesFrom exposes changesFrom (one poll's query) to its benchmark.
+func (s *Store) ChangesFrom(ctx context.Context, seq int64) (int, error) {
+	c, err := s.changesFrom(ctx, seq)
+	return len(c), err
+}
