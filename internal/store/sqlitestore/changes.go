@@ -27,7 +27,9 @@ CREATE TABLE identity_changes (
 // changeTriggersSQL logs every inserted, updated and deleted row of table
 // as a change of kind.
 func changeTriggersSQL(table, kind string) string {
-	const at = `CAST(unixepoch('subsec') * 1000000 AS INTEGER)`
+	// julianday rather than unixepoch('subsec') (SQLite 3.42), so that an
+	// older sqlite3 shell writing the file still satisfies the triggers.
+	const at = `CAST((julianday('now') - 2440587.5) * 86400000000 AS INTEGER)`
 	return fmt.Sprintf(`
 CREATE TRIGGER %[1]s_changed_insert AFTER INSERT ON %[1]s BEGIN
 	INSERT INTO identity_changes (kind, id, at) VALUES ('%[2]s', NEW.id, %[3]s);
