@@ -11,7 +11,8 @@ const (
 	ChangeKey ChangeKind = "key"
 	// ChangeAssignment: a stored role assignment was added or removed.
 	ChangeAssignment ChangeKind = "assignment"
-	// ChangeAll: anything may have changed (a table was truncated).
+	// ChangeAll: anything may have changed (a table was truncated, or
+	// changes the feed had not read were lost).
 	ChangeAll ChangeKind = "all"
 )
 
@@ -21,10 +22,11 @@ type Change struct {
 	ID   string // the key ID for ChangeKey; the assignment ID for ChangeAssignment
 }
 
-// ChangeFeed is implemented by stores that can push identity changes to
-// every replica as they are committed (pgstore, with LISTEN/NOTIFY). It is
-// what lets the key cache trust entries for long (KeyCacheOptions.NotifyTTL)
-// and still apply a revocation made on another replica at once.
+// ChangeFeed is implemented by stores that can tell every replica about
+// identity changes as they are committed (pgstore, with LISTEN/NOTIFY;
+// sqlitestore, by polling a change log that triggers fill). It is what lets
+// the key cache trust entries for long (KeyCacheOptions.NotifyTTL) and
+// still apply a revocation made by another replica or process at once.
 type ChangeFeed interface {
 	// WatchChanges runs until ctx ends, reconnecting as needed. It calls
 	// live(true) once it listens (after every reconnect: changes may have

@@ -53,12 +53,12 @@ type IdentityCache struct {
 	// recently used go first, the cache is never emptied at once.
 	Size int `yaml:"size"`
 	// TTL is how long a cached key is trusted without asking the store when
-	// no change feed is live (default 1s): the revocation delay on SQLite,
-	// and on PostgreSQL while LISTEN is down.
+	// no change feed is live (default 1s): the revocation delay for changes
+	// made elsewhere while the store's feed is down.
 	TTL Duration `yaml:"ttl"`
-	// NotifyTTL is how long a cached key is trusted while the PostgreSQL
-	// change feed (LISTEN/NOTIFY) is live (default 1h); changes arrive as
-	// notifications meanwhile.
+	// NotifyTTL is how long a cached key is trusted while the store's
+	// change feed (PostgreSQL LISTEN/NOTIFY, SQLite's polled change log) is
+	// live (default 1h); changes arrive through the feed meanwhile.
 	NotifyTTL Duration `yaml:"notify_ttl"`
 	// NegativeTTL is how long an unknown key is remembered as unknown
 	// (default 2s).

@@ -35,7 +35,7 @@ func (s *Server) registerIdentityMetrics() {
 			stat(func(c auth.KeyCacheStats, _ bool) float64 { return float64(c.Entries) })),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "moat_key_store_down", Help: "1 while the last stored-key lookup failed and known keys are served from the cache."},
 			stat(func(c auth.KeyCacheStats, _ bool) float64 { return b(c.StoreDown) })),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "moat_identity_feed_live", Help: "1 while the PostgreSQL change feed (LISTEN/NOTIFY) delivers key and assignment changes."},
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "moat_identity_feed_live", Help: "1 while the store's change feed (PostgreSQL LISTEN/NOTIFY, SQLite change log) delivers key and assignment changes."},
 			stat(func(_ auth.KeyCacheStats, live bool) float64 { return b(live) })),
 	)
 }
@@ -43,8 +43,9 @@ func (s *Server) registerIdentityMetrics() {
 // watchIdentity follows the store's change feed, if it has one: key
 // changes drop cache entries, assignment changes re-read the assignments,
 // and while the feed is live the key cache trusts its entries longer.
-// Without a feed (SQLite) the key cache's TTL and the periodic assignment
-// refresh apply.
+// Both stores have one (PostgreSQL: LISTEN/NOTIFY; SQLite: a change log
+// polled every sqlitestore.ChangePollInterval); while it is down the key
+// cache's TTL and the periodic assignment refresh apply.
 func (s *Server) watchIdentity(ctx context.Context) {
 	feed := store.ChangeFeed(s.store)
 	if feed == nil {

@@ -1,8 +1,8 @@
 // Package store opens the database moat keeps, for the process and for
 // every CLI command alike. Store is the set of interfaces both backends
 // (sqlitestore, pgstore) implement, so callers hold one typed value instead
-// of asking a reqlog.Store what else it is; the two abilities only one
-// backend has are asked here, in ChangeFeed and Optimize.
+// of asking a reqlog.Store what else it is; the two optional abilities are
+// asked here, in ChangeFeed and Optimize.
 package store
 
 import (
@@ -87,8 +87,8 @@ func SQLitePath(cfg *config.Config) string {
 }
 
 // ChangeFeed is st's feed of key and assignment changes (PostgreSQL's
-// LISTEN/NOTIFY), or nil when the backend has none (SQLite: the key
-// cache's TTL and the periodic assignment refresh apply).
+// LISTEN/NOTIFY, SQLite's polled change log), or nil when the backend has
+// none (then the key cache's TTL and the periodic assignment refresh apply).
 func ChangeFeed(st Store) auth.ChangeFeed {
 	f, _ := st.(auth.ChangeFeed)
 	return f

@@ -261,6 +261,16 @@ DROP TABLE request_log_rollup;
 			// hold ''.
 			sql: `ALTER TABLE request_log ADD COLUMN headers TEXT NOT NULL DEFAULT '';`,
 		},
+		{
+			version: 12,
+			name:    "identity_changes",
+			// A log of key and assignment changes, filled by triggers in
+			// the writing transaction whatever process writes, that the
+			// change feed polls (WatchChanges): the key cache then trusts
+			// entries for an hour and applies revocations as they come,
+			// as with PostgreSQL's LISTEN/NOTIFY.
+			sql: identityChangesSQL(),
+		},
 	}
 }
 

@@ -236,8 +236,13 @@ const undoTeamsAndCost = " ALTER TABLE request_log DROP COLUMN key_name; ALTER T
 	" ALTER TABLE request_log DROP COLUMN price_version; DROP TABLE teams; DROP TABLE team_members;" +
 	" ALTER TABLE api_keys DROP COLUMN team;" + undoHeaders
 
-// undoHeaders undoes migration 11 (request_log_headers).
-const undoHeaders = " ALTER TABLE request_log DROP COLUMN headers;"
+// undoHeaders undoes migration 11 (request_log_headers) and the later ones.
+const undoHeaders = " ALTER TABLE request_log DROP COLUMN headers;" + undoIdentityChanges
+
+// undoIdentityChanges undoes migration 12 (identity_changes).
+const undoIdentityChanges = " DROP TRIGGER api_keys_changed_insert; DROP TRIGGER api_keys_changed_update; DROP TRIGGER api_keys_changed_delete;" +
+	" DROP TRIGGER role_assignments_changed_insert; DROP TRIGGER role_assignments_changed_update; DROP TRIGGER role_assignments_changed_delete;" +
+	" DROP TABLE identity_changes;"
 
 // BenchmarkPins is the store side of a pin: the write every Responses
 // create, upload and batch create makes before its answer reaches the
