@@ -120,7 +120,7 @@ func (p *parsed) members(obj []byte) error {
 		i = skipSpace(obj, end)
 		i = skipSpace(obj, i+1) // ':'
 		vend := skipValue(obj, i)
-		val := obj[i:vend]
+		val := obj[i:vend:vend] // capped: an append to a raw field cannot write into the body
 		i = vend
 		key, escaped := rawKey, bytes.IndexByte(rawKey, '\\') >= 0
 		if escaped {
