@@ -64,8 +64,8 @@ var streamOptionFields = []string{"include_usage"}
 //
 // It reads the body as json.Unmarshal into a Request would, with the same
 // results and the same errors (a parse_test.go fuzz target holds it to
-// that), but without reflection: json.Valid checks the whole body, then one
-// walk over the top-level members takes the scalars moat acts on and keeps
+// that), but without reflection: validJSON checks the whole body as
+// json.Valid would, then one walk over the top-level members takes the scalars moat acts on and keeps
 // messages, prompt, input and system as sub-slices of body, not copies; the
 // body is never changed in place, so they stay valid. The Request and its
 // integers are one allocation.
@@ -74,7 +74,7 @@ func ParseRequest(body []byte) (*Request, error) {
 	if len(trimmed) == 0 {
 		return nil, errors.New("request body is empty")
 	}
-	if !json.Valid(trimmed) {
+	if !validJSON(trimmed) {
 		return nil, errInvalidJSON
 	}
 	if trimmed[0] != '{' {

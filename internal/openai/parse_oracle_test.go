@@ -163,3 +163,27 @@ func FuzzParseRequestMatchesUnmarshal(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, body []byte) { sameParse(t, body) })
 }
+
+// BenchmarkParseRequestBySize compares the walk with the json.Unmarshal
+// parser it replaced on chat bodies of growing prompts (b.SetBytes: MB/s).
+func BenchmarkParseRequestBySize(b *testing.B) {
+	for _, kib := range []int{1, 16, 256} {
+		text := strings.Repeat("Say hello in one short sentence, \\\"please\\\". ", kib*1024/44+1)
+		body := []byte(`{"model":"gpt-4o","messages":[{"role":"system","content":"You are a helpful assistant."},` +
+			`{"role":"user","content":"` + text + `"}],"max_tokens":20,"stream":false}`)
+		for _, p := range []struct {
+			name  string
+			parse func([]byte) (*Request, error)
+		}{{"walk", ParseRequest}, {"unmarshal", parseRequestByUnmarshal}} {
+			b.Run(fmt.Sprintf("%dKiB/%s", kib, p.name), func(b *testing.B) {
+				b.SetBytes(int64(len(body)))
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, err := p.parse(body); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
