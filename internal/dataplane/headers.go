@@ -25,10 +25,24 @@ var hstsValue = []string{"max-age=31536000; includeSubDomains; preload"}[:1:1]
 // slice for both, for the same reason.
 func idValue(id string) []string { return []string{id}[:1:1] }
 
+// idValue is the call's request ID as a header value, made once for the
+// answer moat writes and the upstream's answer alike.
+func (s *scope) idValue() []string {
+	if s.idHeader == nil {
+		s.idHeader = idValue(s.id)
+	}
+	return s.idHeader
+}
+
 // setCommonHeaders sets the headers Azure sends on every answer, including
 // front-door errors, so moat's denials look like Azure's.
 func setCommonHeaders(h http.Header, id, region string) {
-	ids := idValue(id)
+	setCommonHeaderValues(h, idValue(id), region)
+}
+
+// setCommonHeaderValues is setCommonHeaders with the request ID already a
+// header value (scope.idValue).
+func setCommonHeaderValues(h http.Header, ids []string, region string) {
 	h["Apim-Request-Id"] = ids
 	h["X-Request-Id"] = ids
 	h.Set("X-Ms-Region", region)
@@ -39,7 +53,7 @@ func setCommonHeaders(h http.Header, id, region string) {
 // itself (an error, a listing, whoami), echoing the client's
 // x-ms-client-request-id.
 func (p *Pipeline) answerHeaders(h http.Header, s *scope) {
-	setCommonHeaders(h, s.id, p.region)
+	setCommonHeaderValues(h, s.idValue(), p.region)
 	if s.api == openai.APIAnthropic {
 		h.Set("Request-Id", s.id) // where Anthropic's SDKs read the request ID
 	}
@@ -67,7 +81,7 @@ func (p *Pipeline) upstreamHeaders(h http.Header, s *scope) {
 	if t := s.member.target; t != nil {
 		t.ScrubHeader(h) // the upstream account's identifiers stay inside moat
 	}
-	ids := idValue(s.id)
+	ids := s.idValue()
 	h["Apim-Request-Id"] = ids
 	if h.Get("X-Request-Id") == "" {
 		h["X-Request-Id"] = ids
