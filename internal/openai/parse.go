@@ -63,12 +63,12 @@ var streamOptionFields = []string{"include_usage"}
 // safe to show to the client: it names the JSON problem only.
 //
 // It reads the body as json.Unmarshal into a Request would, with the same
-// results and the same errors (a parse_test.go fuzz target holds it to
-// that), but without reflection: validJSON checks the whole body as
-// json.Valid would, then one walk over the top-level members takes the scalars moat acts on and keeps
-// messages, prompt, input and system as sub-slices of body, not copies; the
-// body is never changed in place, so they stay valid. The Request and its
-// integers are one allocation.
+// results and the same errors (FuzzParseRequestMatchesUnmarshal holds it
+// to that), but without reflection: validJSON checks the whole body as
+// json.Valid would, then one walk over the top-level members takes the
+// scalars moat acts on and keeps messages, prompt, input and system as
+// sub-slices of body, not copies; the body is never changed in place, so
+// they stay valid. The Request and its integers are one allocation.
 func ParseRequest(body []byte) (*Request, error) {
 	trimmed := bytes.Trim(body, " \t\r\n") // JSON whitespace only
 	if len(trimmed) == 0 {
