@@ -18,7 +18,7 @@ import (
 func (p *Pipeline) readAll(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	rc := http.NewResponseController(w)
 	deadline := p.bodyTimeout > 0 && rc.SetReadDeadline(time.Now().Add(p.bodyTimeout)) == nil
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, p.maxBody))
+	body, err := readBounded(http.MaxBytesReader(w, r.Body, p.maxBody), r.ContentLength, p.maxBody)
 	if deadline && err == nil {
 		// Only on success: after a failed read net/http may drain what is
 		// left of the body, and the expired deadline keeps that from
@@ -26,6 +26,29 @@ func (p *Pipeline) readAll(w http.ResponseWriter, r *http.Request) ([]byte, erro
 		_ = rc.SetReadDeadline(time.Time{})
 	}
 	return body, err
+}
+
+// readBounded is io.ReadAll sized by the request's Content-Length, when it
+// has one within max: one allocation of the body's size (and a byte to
+// see the end), where io.ReadAll starts at 512 bytes and grows, copying.
+func readBounded(rd io.Reader, contentLength, max int64) ([]byte, error) {
+	if contentLength < 0 || contentLength > max {
+		return io.ReadAll(rd)
+	}
+	b := make([]byte, 0, contentLength+1)
+	for {
+		n, err := rd.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err != nil {
+			if err == io.EOF {
+				err = nil
+			}
+			return b, err
+		}
+		if len(b) == cap(b) { // more than announced: let append grow it
+			b = append(b, 0)[:len(b)]
+		}
+	}
 }
 
 // errBodyTimeout is the answer to a body that did not arrive in time:

@@ -189,7 +189,7 @@ func (p *Pipeline) observe(s *scope, kind httpx.Kind, end time.Time) {
 	if !s.firstByte.IsZero() {
 		p.metrics.ttfb.WithLabelValues(depLabel).Observe(s.firstByte.Sub(s.start).Seconds())
 	}
-	p.metrics.requests.WithLabelValues(depLabel, opLabel, strconv.Itoa(s.status), string(kind)).Inc()
+	p.metrics.requests.WithLabelValues(depLabel, opLabel, statusLabel(s.status), string(kind)).Inc()
 	p.metrics.duration.WithLabelValues(depLabel, opLabel).Observe(end.Sub(s.start).Seconds())
 	if s.usage.TotalTokens > 0 && depLabel != "" {
 		p.metrics.tokens.WithLabelValues(depLabel, "prompt").Add(float64(s.usage.PromptTokens))
@@ -203,6 +203,22 @@ func (p *Pipeline) export(r *http.Request, s *scope, rec *reqlog.Record, end tim
 	if p.tel != nil {
 		p.tel.Finish(s.span, telemetryCall(r, s, rec, end))
 	}
+}
+
+// statusLabels are the metric labels of the status codes, made once.
+var statusLabels = func() (l [600]string) {
+	for c := 100; c < len(l); c++ {
+		l[c] = strconv.Itoa(c)
+	}
+	return l
+}()
+
+// statusLabel is strconv.Itoa(code), without an allocation per call.
+func statusLabel(code int) string {
+	if code >= 100 && code < len(statusLabels) {
+		return statusLabels[code]
+	}
+	return strconv.Itoa(code)
 }
 
 func ms(seconds float64) float64 { return seconds * 1000 }

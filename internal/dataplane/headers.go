@@ -15,20 +15,45 @@ import (
 // commonHeaders are the headers setCommonHeaders writes.
 var commonHeaders = []string{"Apim-Request-Id", "X-Request-Id", "X-Ms-Region", "Strict-Transport-Security", "X-Ms-Client-Request-Id"}
 
+// hstsValue is the Strict-Transport-Security value of every answer, one
+// slice shared by all (its capacity is its length): net/http only reads
+// header values, and Header.Set and Add replace or regrow them, never
+// write into them.
+var hstsValue = []string{"max-age=31536000; includeSubDomains; preload"}[:1:1]
+
+// idValue is the value of the headers that carry the request ID, one
+// slice for both, for the same reason.
+func idValue(id string) []string { return []string{id}[:1:1] }
+
+// idValue is the call's request ID as a header value, made once for the
+// answer moat writes and the upstream's answer alike.
+func (s *scope) idValue() []string {
+	if s.idHeader == nil {
+		s.idHeader = idValue(s.id)
+	}
+	return s.idHeader
+}
+
 // setCommonHeaders sets the headers Azure sends on every answer, including
 // front-door errors, so moat's denials look like Azure's.
 func setCommonHeaders(h http.Header, id, region string) {
-	h.Set("Apim-Request-Id", id)
-	h.Set("X-Request-Id", id)
+	setCommonHeaderValues(h, idValue(id), region)
+}
+
+// setCommonHeaderValues is setCommonHeaders with the request ID already a
+// header value (scope.idValue).
+func setCommonHeaderValues(h http.Header, ids []string, region string) {
+	h["Apim-Request-Id"] = ids
+	h["X-Request-Id"] = ids
 	h.Set("X-Ms-Region", region)
-	h.Set("Strict-Transport-Security", "max-age=31536000; includeSubDomains; preload")
+	h["Strict-Transport-Security"] = hstsValue
 }
 
 // answerHeaders sets the correlation headers on an answer moat writes
 // itself (an error, a listing, whoami), echoing the client's
 // x-ms-client-request-id.
 func (p *Pipeline) answerHeaders(h http.Header, s *scope) {
-	setCommonHeaders(h, s.id, p.region)
+	setCommonHeaderValues(h, s.idValue(), p.region)
 	if s.api == openai.APIAnthropic {
 		h.Set("Request-Id", s.id) // where Anthropic's SDKs read the request ID
 	}
@@ -56,10 +81,15 @@ func (p *Pipeline) upstreamHeaders(h http.Header, s *scope) {
 	if t := s.member.target; t != nil {
 		t.ScrubHeader(h) // the upstream account's identifiers stay inside moat
 	}
-	h.Set("Apim-Request-Id", s.id)
-	setIfAbsent(h, "X-Request-Id", s.id)
+	ids := s.idValue()
+	h["Apim-Request-Id"] = ids
+	if h.Get("X-Request-Id") == "" {
+		h["X-Request-Id"] = ids
+	}
 	setIfAbsent(h, "X-Ms-Region", p.region)
-	setIfAbsent(h, "Strict-Transport-Security", "max-age=31536000; includeSubDomains; preload")
+	if h.Get("Strict-Transport-Security") == "" {
+		h["Strict-Transport-Security"] = hstsValue
+	}
 	if s.clientRequestID != "" {
 		setIfAbsent(h, "X-Ms-Client-Request-Id", s.clientRequestID)
 	}

@@ -74,13 +74,12 @@ func (e errString) Error() string { return string(e) }
 // parseRoute parses r into a Call. versions is the api-version allow-list.
 func parseRoute(r *http.Request, versions map[string]bool) (Call, error) {
 	p := r.URL.Path
-	q := r.URL.Query()
-	apiVersion := q.Get("api-version")
+	apiVersion := queryGet(r.URL.RawQuery, "api-version")
 	switch {
 	case strings.HasPrefix(p, "/openai/v1/"):
-		return routeV1(r.Method, strings.TrimPrefix(p, "/openai/v1/"), apiVersion, SurfaceV1, q)
+		return routeV1(r.Method, strings.TrimPrefix(p, "/openai/v1/"), apiVersion, SurfaceV1, r.URL.Query())
 	case strings.HasPrefix(p, "/v1/"):
-		return routeV1(r.Method, strings.TrimPrefix(p, "/v1/"), "", SurfaceOpenAI, q)
+		return routeV1(r.Method, strings.TrimPrefix(p, "/v1/"), "", SurfaceOpenAI, r.URL.Query())
 	case strings.HasPrefix(p, anthropicPrefix):
 		return routeAnthropic(r.Method, strings.TrimPrefix(p, anthropicPrefix))
 	case strings.HasPrefix(p, "/openai/"):
@@ -113,7 +112,7 @@ func parseRoute(r *http.Request, versions map[string]bool) (Call, error) {
 		c.PathTemplate = "/openai/responses"
 		return c, nil
 	case strings.HasPrefix(rest, "responses/") || isObjectCollection(rest):
-		return routeObject(c, r.Method, rest, "/openai/", q)
+		return routeObject(c, r.Method, rest, "/openai/", r.URL.Query())
 	case strings.HasPrefix(rest, "deployments/"):
 	default:
 		return Call{}, errNotFound("unknown path")
@@ -137,6 +136,29 @@ func parseRoute(r *http.Request, versions map[string]bool) (Call, error) {
 	c.Operation = op
 	c.PathTemplate = "/openai/deployments/{deployment-id}/" + op.Suffix
 	return c, nil
+}
+
+// queryGet is url.ParseQuery(rawQuery).Get(key) (as r.URL.Query().Get
+// reads it, ignoring malformed pairs) without building the whole map: a
+// deployment call needs only its api-version.
+func queryGet(rawQuery, key string) string {
+	for rawQuery != "" {
+		var pair string
+		pair, rawQuery, _ = strings.Cut(rawQuery, "&")
+		if pair == "" || strings.Contains(pair, ";") {
+			continue
+		}
+		k, v, _ := strings.Cut(pair, "=")
+		k, err := url.QueryUnescape(k)
+		if err != nil || k != key {
+			continue
+		}
+		if v, err = url.QueryUnescape(v); err != nil {
+			continue
+		}
+		return v
+	}
+	return ""
 }
 
 // routeV1 handles /openai/v1/… and /v1/…, where the deployment is the body's

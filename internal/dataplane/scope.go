@@ -77,6 +77,7 @@ type scope struct {
 	canceled        bool // the client went away
 	upstreamCut     bool // the upstream broke the response off
 	clientRequestID string
+	idHeader        []string // id as a header value (headers.go), shared by the answer's ID headers
 	// respHeader is the answer's header map, read when the call is logged.
 	respHeader http.Header
 	clientCtx  context.Context // the client's request context, to tell who broke a response off

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/moat-gw/moat/internal/route"
@@ -119,23 +118,28 @@ func attemptOutcome(o route.Outcome) string {
 	}
 }
 
-// noteAttempt keeps a compact trace of the attempts for the request log.
+// noteAttempt keeps a compact trace of the attempts for the request log,
+// written in a buffer on the stack: one allocation, the string kept.
 func (s *scope) noteAttempt(name string, o route.Outcome, took time.Duration) {
-	var b strings.Builder
+	var buf [128]byte
+	b := buf[:0]
 	if len(s.attemptLog) > 0 {
-		b.WriteString(s.attemptLog)
-		b.WriteString("; ")
+		b = append(b, s.attemptLog...)
+		b = append(b, "; "...)
 	}
-	b.WriteString(name)
-	b.WriteByte(' ')
+	b = append(b, name...)
+	b = append(b, ' ')
 	if o.Err != nil {
-		b.WriteString("error")
+		b = append(b, "error"...)
 	} else {
-		b.WriteString(strconv.Itoa(o.Status))
+		b = strconv.AppendInt(b, int64(o.Status), 10)
 	}
-	fmt.Fprintf(&b, " %dms", took.Milliseconds())
+	b = append(b, ' ')
+	b = strconv.AppendInt(b, took.Milliseconds(), 10)
+	b = append(b, "ms"...)
 	if o.RetryAfter > 0 {
-		fmt.Fprintf(&b, " retry-after=%s", o.RetryAfter)
+		b = append(b, " retry-after="...)
+		b = append(b, o.RetryAfter.String()...)
 	}
-	s.attemptLog = b.String()
+	s.attemptLog = string(b)
 }

@@ -58,7 +58,7 @@ func findMember(obj []byte, start int, name string) (vs, ve int, ok bool) {
 		i = skipSpace(obj, end)
 		i = skipSpace(obj, i+1) // ':'
 		vend := skipValue(obj, i)
-		if unescapeKey(key) == name {
+		if keyIs(key, name) {
 			return i, vend, true
 		}
 		i = vend

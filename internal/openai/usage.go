@@ -170,7 +170,7 @@ func detailsJSON(obj []byte, d *usageDetails) bool {
 // always agree (FuzzUsageJSON).
 func UsageJSON(b []byte) (Usage, bool) {
 	end := skipValue(b, 0)
-	if len(b) == 0 || b[0] != '{' || !json.Valid(b[:end]) {
+	if len(b) == 0 || b[0] != '{' || !validJSON(b[:end]) {
 		return UsageObject(json.NewDecoder(bytes.NewReader(b)))
 	}
 	obj := b[:end]

@@ -132,7 +132,9 @@ func decodeRecord(b []byte) (Record, error) {
 	if len(b) == 0 || b[0] != codecVersion {
 		return r, fmt.Errorf("%w: unknown version", errCodec)
 	}
-	d := decoder{b: b[1:]}
+	// The strings of a record are cut from one conversion of its bytes:
+	// one allocation per record rather than one per string column.
+	d := decoder{b: b[1:], str: string(b[1:])}
 	n := d.uvarint()
 	targets := r.ScanTargets()[1:] // no ID: the store assigns it
 	for i := uint64(0); i < n && d.err == nil; i++ {
@@ -148,9 +150,11 @@ func decodeRecord(b []byte) (Record, error) {
 	return r, d.err
 }
 
-// decoder reads fields off b, keeping the first error.
+// decoder reads fields off b, keeping the first error. str, when set,
+// holds what b held at the start, as a string.
 type decoder struct {
 	b   []byte
+	str string
 	err error
 }
 
@@ -209,7 +213,15 @@ func (d *decoder) field(dst any) {
 			*p, ok = time.Unix(sec, int64(nsec)).UTC(), true
 		}
 	case tagString:
-		s := string(d.take(d.uvarint()))
+		n := d.uvarint()
+		at := len(d.str) - len(d.b)
+		v := d.take(n)
+		s := ""
+		if d.err == nil && len(d.str) > 0 {
+			s = d.str[at : at+len(v)]
+		} else {
+			s = string(v)
+		}
 		if p, is := dst.(*string); is {
 			*p, ok = s, true
 		}
