@@ -57,20 +57,28 @@ func newSSECapture(src io.ReadCloser, s *scope, now func() time.Time, proto upst
 	return &sseCapture{src: src, s: s, now: now, proto: proto, retain: retain, buf: make([]byte, 0, sseBufSize)}
 }
 
+// Read hands out as many events as p holds of what is already read, and
+// reads from upstream only when it has nothing to give: the ReverseProxy
+// writes and flushes once per Read, so events that arrived together leave
+// together, in one write, as they do through a bare proxy. It never waits on
+// upstream with bytes in hand.
 func (c *sseCapture) Read(p []byte) (int, error) {
-	for {
+	n := 0
+	for n < len(p) {
 		if len(c.edit) > 0 {
-			n := copy(p, c.edit)
-			c.edit = c.edit[n:]
-			return n, nil
+			k := copy(p[n:], c.edit)
+			c.edit = c.edit[k:]
+			n += k
+			continue
 		}
 		if c.head < c.ready {
-			n := copy(p, c.buf[c.head:c.ready])
-			c.head += n
-			return n, nil
+			k := copy(p[n:], c.buf[c.head:c.ready])
+			c.head += k
+			n += k
+			continue
 		}
 		if c.cut && c.pend.end == 0 {
-			return 0, io.EOF
+			return n, errIfNone(n, io.EOF)
 		}
 		if c.scan() {
 			continue
@@ -81,10 +89,23 @@ func (c *sseCapture) Read(p []byte) (int, error) {
 				c.ready, c.seen = len(c.buf), 0
 				continue
 			}
-			return 0, c.srcErr
+			return n, errIfNone(n, c.srcErr)
+		}
+		if n > 0 {
+			return n, nil
 		}
 		c.fill()
 	}
+	return n, nil
+}
+
+// errIfNone is err when nothing was read, else nil: the error comes with
+// the next Read, after the bytes in hand.
+func errIfNone(n int, err error) error {
+	if n > 0 {
+		return nil
+	}
+	return err
 }
 
 // fill reads once from upstream into the free end of buf, first moving the

@@ -188,3 +188,81 @@ func BenchmarkSSECapture(b *testing.B) {
 		})
 	}
 }
+
+// TestSSECaptureReadsTogether: events that arrive in one upstream read
+// leave in one Read (one write and flush by the ReverseProxy), rewritten,
+// dropped or not, and a Read never waits on upstream with bytes in hand.
+func TestSSECaptureReadsTogether(t *testing.T) {
+	const stream = "data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}],\"usage\":null}\n\n" +
+		"data: {\"choices\":[{\"delta\":{\"content\":\"b\"}}],\"usage\":null}\r\n\r\n" +
+		"data: {\"choices\":[{\"delta\":{\"content\":\"c\"}}]}\n\n" +
+		"data: {\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":3,\"total_tokens\":6}}\n\n" +
+		"data: [DONE]\n\n"
+	const stripped = "data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\n" +
+		"data: {\"choices\":[{\"delta\":{\"content\":\"b\"}}]}\r\n\r\n" +
+		"data: {\"choices\":[{\"delta\":{\"content\":\"c\"}}]}\n\n" +
+		"data: [DONE]\n\n"
+	for _, tt := range []struct {
+		name   string
+		strip  bool
+		p      int      // the caller's buffer
+		reads  []string // what each Read returns, before EOF
+		events int
+	}{
+		{name: "stripped, one read", strip: true, p: 32 << 10, reads: []string{stripped}, events: 5},
+		{name: "as sent, one read", strip: false, p: 32 << 10, reads: []string{stream}, events: 5},
+		{name: "small buffer", strip: true, p: 64, reads: chop(stripped, 64), events: 5},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := &scope{injectedUsage: tt.strip, streamed: true}
+			// The source answers once, then fails the test if read again
+			// before the capture handed out what it has.
+			src := &onceReader{data: stream}
+			c := newSSECapture(io.NopCloser(src), s, time.Now, testStream(s), false)
+			p := make([]byte, tt.p)
+			var got []string
+			for {
+				n, err := c.Read(p)
+				if n > 0 {
+					got = append(got, string(p[:n]))
+				}
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			if strings.Join(got, "|") != strings.Join(tt.reads, "|") {
+				t.Errorf("reads\n%q\nwant\n%q", got, tt.reads)
+			}
+			if !s.usageSeen || s.usage.TotalTokens != 6 || s.streamEvents != tt.events {
+				t.Errorf("usage %+v seen %v, %d events", s.usage, s.usageSeen, s.streamEvents)
+			}
+		})
+	}
+}
+
+// chop cuts s into pieces of n bytes.
+func chop(s string, n int) []string {
+	var out []string
+	for len(s) > n {
+		out = append(out, s[:n])
+		s = s[n:]
+	}
+	return append(out, s)
+}
+
+// onceReader returns data in one Read, then EOF.
+type onceReader struct {
+	data string
+	done bool
+}
+
+func (r *onceReader) Read(p []byte) (int, error) {
+	if r.done {
+		return 0, io.EOF
+	}
+	r.done = true
+	return copy(p, r.data), nil
+}
