@@ -9,15 +9,24 @@ import (
 // It returns the length of the event including its blank-line terminator,
 // or -1 when buf holds no complete event yet. Both \n\n and \r\n\r\n
 // terminators are accepted.
+//
+// It walks buf line by line, so an event is found in one pass however many
+// events follow it.
 func SplitEvent(buf []byte) int {
-	best := -1
-	if i := bytes.Index(buf, []byte("\n\n")); i >= 0 {
-		best = i + 2
+	for i := 0; ; {
+		j := bytes.IndexByte(buf[i:], '\n')
+		if j < 0 {
+			return -1
+		}
+		j += i
+		switch {
+		case j+1 < len(buf) && buf[j+1] == '\n': // \n\n
+			return j + 2
+		case j > 0 && buf[j-1] == '\r' && j+2 < len(buf) && buf[j+1] == '\r' && buf[j+2] == '\n': // \r\n\r\n
+			return j + 3
+		}
+		i = j + 1
 	}
-	if i := bytes.Index(buf, []byte("\r\n\r\n")); i >= 0 && (best < 0 || i+4 < best) {
-		best = i + 4
-	}
-	return best
 }
 
 // EventData returns the concatenated data: lines of one event, and the
