@@ -2,11 +2,15 @@ package inproc
 
 import (
 	"bytes"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +18,8 @@ import (
 
 	"github.com/moat-gw/moat/bench/fixture"
 )
+
+var heapDir = flag.String("streammem.heap", "", "BenchmarkStreamMemory: write a heap profile per target, taken while its streams are held, into this directory")
 
 // heldEvents is how many events a held stream passes before its upstream
 // stops: past the first event, before the end, as in the middle of a long
@@ -58,7 +64,7 @@ type openMemory struct{ heap, stack float64 }
 // returns the live heap (after a full collection) and the goroutine stacks
 // held per stream, over what the process held before. It then lets the
 // streams finish.
-func holdStreams(tb testing.TB, up *holdingUpstream, url string, n int) openMemory {
+func holdStreams(tb testing.TB, up *holdingUpstream, url string, n int, profile string) openMemory {
 	c := &http.Client{Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: n, DisableCompression: true}}
 	defer c.CloseIdleConnections()
 	before := settledMemStats()
@@ -83,6 +89,9 @@ func holdStreams(tb testing.TB, up *holdingUpstream, url string, n int) openMemo
 	ready.Wait()
 	time.Sleep(50 * time.Millisecond) // every stream is blocked on its upstream read by now
 	after := settledMemStats()
+	if profile != "" {
+		writeHeapProfile(tb, profile)
+	}
 	up.release()
 	done.Wait()
 	close(errs)
@@ -134,6 +143,17 @@ func holdOne(c *http.Client, url string, held func()) error {
 	return nil
 }
 
+func writeHeapProfile(tb testing.TB, path string) {
+	f, err := os.Create(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		tb.Fatal(err)
+	}
+}
+
 func settledMemStats() runtime.MemStats {
 	runtime.GC()
 	runtime.GC() // the second also empties sync.Pools' victim caches
@@ -149,7 +169,8 @@ func settledMemStats() runtime.MemStats {
 // The client and the upstream are in the same process, so each target
 // reports its figure minus the same measurement of direct calls (the
 // client's and the upstream's share): what the proxy in between holds.
-// Run it once per target (-benchtime 1x):
+// Run it once per target (-benchtime 1x); -streammem.heap=DIR also writes
+// a heap profile per target taken while its streams are held:
 //
 //	go test -run '^$' -bench StreamMemory -benchtime 1x ./bench/inproc
 func BenchmarkStreamMemory(b *testing.B) {
@@ -165,6 +186,9 @@ func BenchmarkStreamMemory(b *testing.B) {
 		{name: "moat-noauth", start: func(tb testing.TB, up string) string { return startMoat(tb, up, "auth: {disabled: true}\n") }},
 		{name: "moat-key-limits", start: func(tb testing.TB, up string) string { return startMoat(tb, up, fullAuth) }},
 	}
+	if *heapDir != "" {
+		runtime.MemProfileRate = 1 // every allocation, not a sample
+	}
 	for _, n := range []int{64, 256} {
 		for _, t := range targets {
 			b.Run(fmt.Sprintf("%s/n=%d", t.name, n), func(b *testing.B) {
@@ -172,13 +196,17 @@ func BenchmarkStreamMemory(b *testing.B) {
 				up := startHoldingUpstream(b)
 				url := t.start(b, up.url)
 				for range 2 { // warm pools, caches and the log store
-					holdStreams(b, up, url, n)
-					holdStreams(b, base, directURL(base.url), n)
+					holdStreams(b, up, url, n, "")
+					holdStreams(b, base, directURL(base.url), n, "")
 				}
 				var heap, stack float64
 				for range b.N {
-					d := holdStreams(b, base, directURL(base.url), n)
-					m := holdStreams(b, up, url, n)
+					profile := ""
+					if *heapDir != "" {
+						profile = filepath.Join(*heapDir, fmt.Sprintf("%s-%d.pprof", t.name, n))
+					}
+					d := holdStreams(b, base, directURL(base.url), n, "")
+					m := holdStreams(b, up, url, n, profile)
 					if t.name != "direct" {
 						m.heap -= d.heap
 						m.stack -= d.stack
