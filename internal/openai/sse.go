@@ -120,3 +120,68 @@ func ParseStreamChunk(name string, data []byte) StreamChunk {
 	}
 	return out
 }
+
+// StreamUsage returns what ParseStreamChunk(name, data) says of usage: its
+// Usage and UsageOnly. The usage-only trailer of a chat or completions
+// stream ({"choices":[], ..., "usage":{...}}), read once per stream, is
+// walked without reflection; any other shape goes to ParseStreamChunk
+// (FuzzStreamUsage keeps the two in agreement).
+func StreamUsage(name string, data []byte) (*Usage, bool) {
+	if u, ok := usageTrailer(data); ok {
+		return u, true
+	}
+	c := ParseStreamChunk(name, data)
+	return c.Usage, c.UsageOnly
+}
+
+// usageTrailer reads the usage-only trailer: a valid object whose members
+// include choices, exactly [], and usage, an object with usage, each once,
+// and none of the other members ParseStreamChunk decodes. ok is false for
+// anything else.
+func usageTrailer(data []byte) (*Usage, bool) {
+	data = bytes.TrimSpace(data)
+	if len(data) == 0 || data[0] != '{' || !json.Valid(data) {
+		return nil, false
+	}
+	var usage []byte
+	choices := 0
+	for i := 1; ; {
+		i = skipSpace(data, i)
+		if data[i] == '}' {
+			break
+		}
+		if data[i] == ',' {
+			i = skipSpace(data, i+1)
+		}
+		kend := skipString(data, i)
+		key := data[i+1 : kend-1]
+		i = skipSpace(data, skipSpace(data, kend)+1) // past ':'
+		vend := skipValue(data, i)
+		if bytes.IndexByte(key, '\\') >= 0 {
+			return nil, false
+		}
+		// Member names match as encoding/json matches them.
+		switch val := data[i:vend]; {
+		case bytes.EqualFold(key, []byte("usage")):
+			if usage != nil || val[0] != '{' {
+				return nil, false // repeated objects merge; null clears
+			}
+			usage = val
+		case bytes.EqualFold(key, []byte("choices")):
+			if choices++; choices > 1 || val[0] != '[' || skipSpace(val, 1) != len(val)-1 {
+				return nil, false
+			}
+		case bytes.EqualFold(key, []byte("type")), bytes.EqualFold(key, []byte("delta")), bytes.EqualFold(key, []byte("response")):
+			return nil, false
+		}
+		i = vend
+	}
+	if choices != 1 || usage == nil {
+		return nil, false
+	}
+	u, ok := UsageJSON(usage)
+	if !ok {
+		return nil, false
+	}
+	return &u, true
+}

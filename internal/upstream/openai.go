@@ -157,9 +157,9 @@ func (s *openaiStream) Event(ev, name, data []byte) StreamEvent {
 	// Only a "usage" member that was not an injected null can be the usage
 	// object: every event of an injected stream is read in that one pass.
 	if other && hasUsageObject(data) {
-		chunk := openai.ParseStreamChunk(string(name), data)
-		out.Usage = chunk.Usage
-		if s.strip && chunk.UsageOnly {
+		var usageOnly bool
+		out.Usage, usageOnly = openai.StreamUsage(string(name), data)
+		if s.strip && usageOnly {
 			out.Drop = true
 			return out
 		}
