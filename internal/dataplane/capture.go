@@ -25,9 +25,11 @@ import (
 // the gap. Only what cannot stay there (an event cut by the read, a
 // rewrite longer than the event) goes to the capture's own buffer, taken
 // from a pool and given back as soon as it is empty, so that a stream
-// waiting on its upstream holds none. Event data is kept for the whole stream only when something will
-// need it: bodies are logged, or the stream is not expected to report its
-// own usage, so that the generated text must be counted offline.
+// waiting on its upstream holds none.
+//
+// Event data is kept for the whole stream only when something will need
+// it: bodies are logged, or the stream is not expected to report its own
+// usage, so that the generated text must be counted offline.
 type sseCapture struct {
 	src    io.ReadCloser
 	s      *scope
