@@ -327,7 +327,11 @@ func TestSSECapturePassesInPlace(t *testing.T) {
 		{name: "big event", pieces: []string{ev(big)[:sseBufSize], ev(big)[sseBufSize:], usage + done},
 			want: clean(big) + done, usage: 5, events: 3},
 		{name: "no usage", pieces: []string{ev("a") + done}, want: clean("a") + done, events: 2},
-		{name: "masked longer", pieces: []string{ev("a") + ev("to b@x.io") + ev("c"), usage + done},
+		// Three masks grow the event by more than the injected usage it loses.
+		{name: "masked longer", pieces: []string{ev("a") + ev("a@b.co c@d.co e@f.co") + ev("c"), usage + done},
+			guard: []redact.GuardRule{email},
+			want:  clean("a") + clean("[REDACTED:email] [REDACTED:email] [REDACTED:email]") + clean("c") + done, usage: 5, events: 5},
+		{name: "masked shorter", pieces: []string{ev("a") + ev("to a.very.long.name@example.com") + ev("c"), usage + done},
 			guard: []redact.GuardRule{email},
 			want:  clean("a") + clean("to [REDACTED:email]") + clean("c") + done, usage: 5, events: 5},
 		{name: "blocked", pieces: []string{ev("a") + ev("card 4111 1111 1111 1111") + ev("c"), usage + done},
