@@ -113,10 +113,15 @@ func BenchmarkDirect(b *testing.B) {
 // buffers and a buffered request body (bench/proxy). BenchmarkGateway minus it is what moat's own
 // stages cost.
 func BenchmarkBareProxy(b *testing.B) {
-	base := startUpstream(b)
+	benchCalls(b, directURL(startBareProxy(b, startUpstream(b))), fixture.ChatRequest)
+}
+
+// startBareProxy runs the bare proxy of BenchmarkBareProxy in front of
+// base and returns its base URL.
+func startBareProxy(tb testing.TB, base string) string {
 	target, err := url.Parse(base)
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	rp := &httputil.ReverseProxy{
 		Rewrite:    func(pr *httputil.ProxyRequest) { pr.SetURL(target) },
@@ -132,8 +137,8 @@ func BenchmarkBareProxy(b *testing.B) {
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		rp.ServeHTTP(w, r)
 	}))
-	b.Cleanup(px.Close)
-	benchCalls(b, directURL(px.URL), fixture.ChatRequest)
+	tb.Cleanup(px.Close)
+	return px.URL
 }
 
 // bufferPool recycles the proxy's copy buffers, as moat does.

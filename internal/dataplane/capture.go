@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/moat-gw/moat/internal/openai"
@@ -18,12 +19,17 @@ import (
 // says which events to drop or rewrite (the usage moat asked for on the
 // client's behalf).
 //
-// Events are split in place in one buffer and handed to the client from
-// there: the only copy of an unchanged event is the one into the caller's
-// slice. An event is rewritten (into a reused buffer) only when it must
-// change. Event data is kept for the whole stream only when something will
-// need it: bodies are logged, or the stream is not expected to report its
-// own usage, so that the generated text must be counted offline.
+// Upstream is read straight into the caller's slice (the ReverseProxy's
+// pooled copy buffer) and events are split and passed there in place: an
+// unchanged event is not copied at all, a dropped or shortened one closes
+// the gap. Only what cannot stay there (an event cut by the read, a
+// rewrite longer than the event) goes to the capture's own buffer, taken
+// from a pool and given back as soon as it is empty, so that a stream
+// waiting on its upstream holds none.
+//
+// Event data is kept for the whole stream only when something will need
+// it: bodies are logged, or the stream is not expected to report its own
+// usage, so that the generated text must be counted offline.
 type sseCapture struct {
 	src    io.ReadCloser
 	s      *scope
@@ -31,7 +37,7 @@ type sseCapture struct {
 	proto  upstream.Stream
 	retain bool // keep event data in s.streamData
 
-	buf    []byte // bytes from upstream; buf[head:ready] is ready for the client
+	buf    []byte // bytes from upstream held over; buf[head:ready] is ready for the client
 	head   int
 	ready  int
 	seen   int    // bytes of buf[ready:] already searched for an event's end
@@ -49,28 +55,39 @@ type pending struct {
 	rewrite []byte
 }
 
-// sseBufSize is the initial read buffer; it grows only for a single event
+// sseBufSize is the capture's own buffer; it grows only for a single event
 // larger than it.
 const sseBufSize = 16 << 10
 
+// sseBufs recycles the capture buffers of sseBufSize.
+var sseBufs = sync.Pool{New: func() any { b := make([]byte, 0, sseBufSize); return &b }}
+
 func newSSECapture(src io.ReadCloser, s *scope, now func() time.Time, proto upstream.Stream, retain bool) *sseCapture {
-	return &sseCapture{src: src, s: s, now: now, proto: proto, retain: retain, buf: make([]byte, 0, sseBufSize)}
+	return &sseCapture{src: src, s: s, now: now, proto: proto, retain: retain}
 }
 
+// Read hands out as many events as p holds of what is already read, and
+// reads from upstream only when it has nothing to give: the ReverseProxy
+// writes and flushes once per Read, so events that arrived together leave
+// together, in one write, as they do through a bare proxy. It never waits on
+// upstream with bytes in hand.
 func (c *sseCapture) Read(p []byte) (int, error) {
-	for {
+	n := 0
+	for n < len(p) {
 		if len(c.edit) > 0 {
-			n := copy(p, c.edit)
-			c.edit = c.edit[n:]
-			return n, nil
+			k := copy(p[n:], c.edit)
+			c.edit = c.edit[k:]
+			n += k
+			continue
 		}
 		if c.head < c.ready {
-			n := copy(p, c.buf[c.head:c.ready])
-			c.head += n
-			return n, nil
+			k := copy(p[n:], c.buf[c.head:c.ready])
+			c.head += k
+			n += k
+			continue
 		}
 		if c.cut && c.pend.end == 0 {
-			return 0, io.EOF
+			return n, errIfNone(n, io.EOF)
 		}
 		if c.scan() {
 			continue
@@ -81,10 +98,85 @@ func (c *sseCapture) Read(p []byte) (int, error) {
 				c.ready, c.seen = len(c.buf), 0
 				continue
 			}
-			return 0, c.srcErr
+			return n, errIfNone(n, c.srcErr)
+		}
+		if n > 0 {
+			return n, nil
+		}
+		if c.head == len(c.buf) { // nothing held
+			c.putBuf()
+			n = c.readInto(p)
+			continue
 		}
 		c.fill()
 	}
+	return n, nil
+}
+
+// readInto reads from upstream into p and passes the events there in
+// place, closing the gaps that dropped and shortened events leave. It
+// returns the length of what is ready at p's front. A partial event at the
+// end, and an event that is rewritten longer or ends the stream with
+// everything after it, are held in the capture's buffer.
+func (c *sseCapture) readInto(p []byte) int {
+	k, err := c.src.Read(p)
+	c.noteRead(k, err)
+	w, i := 0, 0 // p[:w] is ready; p[i:k] is not read yet
+	for {
+		end := openai.SplitEvent(p[i:k])
+		if end < 0 {
+			break
+		}
+		keep, rewrite := c.inspect(p[i : i+end])
+		switch {
+		case keep && rewrite == nil:
+			if w < i {
+				copy(p[w:], p[i:i+end])
+			}
+			w += end
+		case !keep:
+		case len(rewrite) <= end && !c.cut:
+			w += copy(p[w:], rewrite)
+		default:
+			c.hold(p[i:k], 0)
+			c.pend = pending{end: end, keep: keep, rewrite: rewrite}
+			return w
+		}
+		i += end
+	}
+	c.hold(p[i:k], k-i)
+	return w
+}
+
+// hold keeps b in the capture's buffer, seen bytes of it already searched.
+func (c *sseCapture) hold(b []byte, seen int) {
+	if len(b) == 0 {
+		return
+	}
+	if c.buf == nil {
+		c.buf = *sseBufs.Get().(*[]byte)
+	}
+	c.buf = append(c.buf[:0], b...)
+	c.head, c.ready, c.seen = 0, 0, seen
+}
+
+// putBuf gives the capture's buffer back to the pool; only buffers of the
+// pool's size go back.
+func (c *sseCapture) putBuf() {
+	if c.buf != nil && cap(c.buf) == sseBufSize {
+		b := c.buf[:0]
+		sseBufs.Put(&b)
+	}
+	c.buf, c.head, c.ready, c.seen = nil, 0, 0, 0
+}
+
+// errIfNone is err when nothing was read, else nil: the error comes with
+// the next Read, after the bytes in hand.
+func errIfNone(n int, err error) error {
+	if n > 0 {
+		return nil
+	}
+	return err
 }
 
 // fill reads once from upstream into the free end of buf, first moving the
@@ -98,14 +190,17 @@ func (c *sseCapture) fill() {
 		c.head = 0
 	}
 	if len(c.buf) == cap(c.buf) {
-		c.buf = append(c.buf, make([]byte, cap(c.buf))...)[:len(c.buf)]
+		c.buf = append(c.buf, make([]byte, max(cap(c.buf), sseBufSize))...)[:len(c.buf)]
 	}
 	n, err := c.src.Read(c.buf[len(c.buf):cap(c.buf)])
-	if n > 0 {
-		if c.s.firstByte.IsZero() {
-			c.s.firstByte = c.now()
-		}
-		c.buf = c.buf[:len(c.buf)+n]
+	c.buf = c.buf[:len(c.buf)+n]
+	c.noteRead(n, err)
+}
+
+// noteRead records the first byte and a read error.
+func (c *sseCapture) noteRead(n int, err error) {
+	if n > 0 && c.s.firstByte.IsZero() {
+		c.s.firstByte = c.now()
 	}
 	if err != nil {
 		c.srcErr = err
@@ -239,7 +334,11 @@ func nextFrame(buf []byte) (frame, rest []byte, ok bool) {
 	return buf[k : k+int(n)], buf[k+int(n):], true
 }
 
-func (c *sseCapture) Close() error { return c.src.Close() }
+func (c *sseCapture) Close() error {
+	c.putBuf()
+	c.edit, c.pend = nil, pending{}
+	return c.src.Close()
+}
 
 // streamText decodes the generated text of the kept stream events, for
 // offline counting and body logging.

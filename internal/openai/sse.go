@@ -9,15 +9,24 @@ import (
 // It returns the length of the event including its blank-line terminator,
 // or -1 when buf holds no complete event yet. Both \n\n and \r\n\r\n
 // terminators are accepted.
+//
+// It walks buf line by line, so an event is found in one pass however many
+// events follow it.
 func SplitEvent(buf []byte) int {
-	best := -1
-	if i := bytes.Index(buf, []byte("\n\n")); i >= 0 {
-		best = i + 2
+	for i := 0; ; {
+		j := bytes.IndexByte(buf[i:], '\n')
+		if j < 0 {
+			return -1
+		}
+		j += i
+		switch {
+		case j+1 < len(buf) && buf[j+1] == '\n': // \n\n
+			return j + 2
+		case j > 0 && buf[j-1] == '\r' && j+2 < len(buf) && buf[j+1] == '\r' && buf[j+2] == '\n': // \r\n\r\n
+			return j + 3
+		}
+		i = j + 1
 	}
-	if i := bytes.Index(buf, []byte("\r\n\r\n")); i >= 0 && (best < 0 || i+4 < best) {
-		best = i + 4
-	}
-	return best
 }
 
 // EventData returns the concatenated data: lines of one event, and the
@@ -110,4 +119,69 @@ func ParseStreamChunk(name string, data []byte) StreamChunk {
 		out.Text = c.Delta
 	}
 	return out
+}
+
+// StreamUsage returns what ParseStreamChunk(name, data) says of usage: its
+// Usage and UsageOnly. The usage-only trailer of a chat or completions
+// stream ({"choices":[], ..., "usage":{...}}), read once per stream, is
+// walked without reflection; any other shape goes to ParseStreamChunk
+// (FuzzStreamUsage keeps the two in agreement).
+func StreamUsage(name string, data []byte) (*Usage, bool) {
+	if u, ok := usageTrailer(data); ok {
+		return u, true
+	}
+	c := ParseStreamChunk(name, data)
+	return c.Usage, c.UsageOnly
+}
+
+// usageTrailer reads the usage-only trailer: a valid object whose members
+// include choices, exactly [], and usage, an object with usage, each once,
+// and none of the other members ParseStreamChunk decodes. ok is false for
+// anything else.
+func usageTrailer(data []byte) (*Usage, bool) {
+	data = bytes.TrimSpace(data)
+	if len(data) == 0 || data[0] != '{' || !json.Valid(data) {
+		return nil, false
+	}
+	var usage []byte
+	choices := 0
+	for i := 1; ; {
+		i = skipSpace(data, i)
+		if data[i] == '}' {
+			break
+		}
+		if data[i] == ',' {
+			i = skipSpace(data, i+1)
+		}
+		kend := skipString(data, i)
+		key := data[i+1 : kend-1]
+		i = skipSpace(data, skipSpace(data, kend)+1) // past ':'
+		vend := skipValue(data, i)
+		if bytes.IndexByte(key, '\\') >= 0 {
+			return nil, false
+		}
+		// Member names match as encoding/json matches them.
+		switch val := data[i:vend]; {
+		case bytes.EqualFold(key, []byte("usage")):
+			if usage != nil || val[0] != '{' {
+				return nil, false // repeated objects merge; null clears
+			}
+			usage = val
+		case bytes.EqualFold(key, []byte("choices")):
+			if choices++; choices > 1 || val[0] != '[' || skipSpace(val, 1) != len(val)-1 {
+				return nil, false
+			}
+		case bytes.EqualFold(key, []byte("type")), bytes.EqualFold(key, []byte("delta")), bytes.EqualFold(key, []byte("response")):
+			return nil, false
+		}
+		i = vend
+	}
+	if choices != 1 || usage == nil {
+		return nil, false
+	}
+	u, ok := UsageJSON(usage)
+	if !ok {
+		return nil, false
+	}
+	return &u, true
 }

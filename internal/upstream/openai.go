@@ -153,49 +153,76 @@ func (s *openaiStream) Event(ev, name, data []byte) StreamEvent {
 	if !s.content && carriesContent(name, data) {
 		s.content, out.FirstContent = true, true
 	}
-	if hasUsageObject(data) {
-		chunk := openai.ParseStreamChunk(string(name), data)
-		out.Usage = chunk.Usage
-		if s.strip && chunk.UsageOnly {
+	rewrite, other := s.stripUsageNulls(ev)
+	// Only a "usage" member that was not an injected null can be the usage
+	// object: every event of an injected stream is read in that one pass.
+	if other && hasUsageObject(data) {
+		var usageOnly bool
+		out.Usage, usageOnly = openai.StreamUsage(string(name), data)
+		if s.strip && usageOnly {
 			out.Drop = true
 			return out
 		}
 	}
-	if !s.strip || !bytes.Contains(ev, usageKey) {
-		return out
-	}
-	buf := s.rewrites[:0]
-	changed := false
-	for len(ev) > 0 {
-		i, m := nextUsageNull(ev)
-		if i < 0 {
-			break
-		}
-		buf = append(buf, ev[:i]...)
-		ev = ev[i+len(m):]
-		changed = true
-	}
-	if changed {
-		buf = append(buf, ev...)
-		s.rewrites = buf
-		out.Rewrite = buf
-	}
+	out.Rewrite = rewrite
 	return out
 }
 
+// stripUsageNulls walks ev's "usage" members once. When moat injected
+// include_usage it cuts out the "usage":null members (in the four shapes of
+// usageNulls) and returns the event without them, in a buffer reused from
+// event to event; nil when nothing changed. other reports a "usage" member
+// left in place, which may be the usage object.
+func (s *openaiStream) stripUsageNulls(ev []byte) (rewrite []byte, other bool) {
+	buf := s.rewrites[:0]
+	last := 0 // ev[:last] is decided: copied to buf or cut
+	for at := 0; ; {
+		i := bytes.Index(ev[at:], usageKey)
+		if i < 0 {
+			break
+		}
+		i += at
+		if s.strip {
+			if from, to, ok := usageNullAt(ev, i, last); ok {
+				buf = append(buf, ev[last:from]...)
+				last, at = to, to
+				continue
+			}
+		}
+		other = true
+		at = i + 1 // keys can share a quote: "usage"usage"
+	}
+	if last == 0 {
+		return nil, other
+	}
+	buf = append(buf, ev[last:]...)
+	s.rewrites = buf
+	return buf, other
+}
+
 // The "usage":null members added to every chunk when include_usage is on,
-// compact (Go, Azure) and spaced (Python servers such as vLLM).
+// compact (Go, Azure) and spaced (Python servers such as vLLM), each cut
+// with the comma before it or, failing that, the one after it.
 var usageNulls = [][]byte{[]byte(`,"usage":null`), []byte(`"usage":null,`), []byte(`, "usage": null`), []byte(`"usage": null, `)}
 
-// nextUsageNull finds the earliest "usage":null member in ev.
-func nextUsageNull(ev []byte) (int, []byte) {
-	best, match := -1, []byte(nil)
-	for _, n := range usageNulls {
-		if i := bytes.Index(ev, n); i >= 0 && (best < 0 || i < best) {
-			best, match = i, n
-		}
+// usageNullAt returns the span of the usageNulls member whose "usage" key
+// starts at ev[i], not starting before min; ok is false when there is none.
+// A comma before the key is preferred, as the earliest match.
+func usageNullAt(ev []byte, i, min int) (from, to int, ok bool) {
+	rest := ev[i+len(usageKey):]
+	compact := bytes.HasPrefix(rest, []byte(":null")) // null ends at i+12
+	spaced := bytes.HasPrefix(rest, []byte(": null")) // null ends at i+13
+	switch {
+	case compact && i-1 >= min && ev[i-1] == ',':
+		return i - 1, i + 12, true
+	case spaced && i-2 >= min && ev[i-2] == ',' && ev[i-1] == ' ':
+		return i - 2, i + 13, true
+	case compact && i+12 < len(ev) && ev[i+12] == ',':
+		return i, i + 13, true
+	case spaced && i+15 <= len(ev) && ev[i+13] == ',' && ev[i+14] == ' ':
+		return i, i + 15, true
 	}
-	return best, match
+	return 0, 0, false
 }
 
 // hasUsageObject reports whether data has a "usage" member whose value is an
