@@ -31,11 +31,14 @@ func (p *Pipeline) readAll(w http.ResponseWriter, r *http.Request) ([]byte, erro
 // readBounded is io.ReadAll sized by the request's Content-Length, when it
 // has one within max: one allocation of the body's size (and a byte to
 // see the end), where io.ReadAll starts at 512 bytes and grows, copying.
+// Only presizeMax is taken on the client's word before bytes arrive:
+// a body announced larger grows as it comes, so that headers alone (an
+// announced 25 MiB, then a trickle) cannot make moat hold the memory.
 func readBounded(rd io.Reader, contentLength, max int64) ([]byte, error) {
 	if contentLength < 0 || contentLength > max {
 		return io.ReadAll(rd)
 	}
-	b := make([]byte, 0, contentLength+1)
+	b := make([]byte, 0, min(contentLength, presizeMax)+1)
 	for {
 		n, err := rd.Read(b[len(b):cap(b)])
 		b = b[:len(b)+n]
@@ -50,6 +53,9 @@ func readBounded(rd io.Reader, contentLength, max int64) ([]byte, error) {
 		}
 	}
 }
+
+// presizeMax is the most readBounded allocates before the body arrives.
+const presizeMax = 256 << 10
 
 // errBodyTimeout is the answer to a body that did not arrive in time:
 // Azure's front-door envelope with status 408. The connection is closed,
