@@ -39,7 +39,9 @@ type RedisOptions struct {
 	// skip the store until Run's probe finds it back; without Run, one call
 	// at a time probes it after this interval.
 	RetryInterval time.Duration
-	// Timeout bounds each call's wait on Redis (default DefaultTimeout).
+	// Timeout bounds each call's wait on Redis to admit it (default
+	// DefaultTimeout), a wait for a batch in flight included; a settle,
+	// which runs once the answer has gone out, waits at most twice it.
 	// Build the client with ClientOptions so its own timeouts agree.
 	Timeout time.Duration
 	// SyncInterval is how often Run checks the store's epoch and merges
@@ -232,7 +234,8 @@ func (r *Redis) reserve(ctx context.Context, now time.Time, res *Reservation) ([
 			}
 		}
 		keys, args := r.reserveArgs(res, now)
-		v, err := r.scripts.run(ctx, r, reserveScript, keys, args).Int64Slice()
+		deadline, _ := ctx.Deadline() // Reserve's: now + Timeout
+		v, err := r.scripts.run(ctx, r, reserveScript, keys, args, deadline).Int64Slice()
 		if err != nil {
 			return nil, err
 		}

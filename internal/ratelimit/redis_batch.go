@@ -3,6 +3,7 @@ package ratelimit
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -13,10 +14,10 @@ import (
 // checkout); the others wait for their answer. When the leader is done and
 // more calls have queued meanwhile, it hands the lead to the oldest of
 // them, so no call sends more than one batch: a call waits at most for the
-// batch in flight and then its own. A lone call is one script call as
-// before, and every call still returns only once Redis has answered (or
-// the limiter's timeout has passed), so neither Reserve's nor Settle's
-// contract changes.
+// batch in flight and then its own, and a reserve's deadline bounds both
+// (see run). A lone call is one script call as before, and every call
+// still returns only once Redis has answered or its time is up, so neither
+// Reserve's nor Settle's contract changes.
 type scriptBatcher struct {
 	mu      sync.Mutex
 	queue   []*scriptJob
@@ -25,10 +26,11 @@ type scriptBatcher struct {
 }
 
 type scriptJob struct {
-	script *redis.Script
-	keys   []string
-	args   []any
-	cmd    *redis.Cmd
+	script   *redis.Script
+	keys     []string
+	args     []any
+	deadline time.Time // the caller's, or zero: the batch's round trip ends by the earliest
+	cmd      *redis.Cmd
 	// wake is signalled when the job is answered, or when it is handed the
 	// lead (lead is then set); buffered, so the signaller never blocks.
 	wake chan struct{}
@@ -36,8 +38,13 @@ type scriptJob struct {
 }
 
 // run runs script through the batcher and returns its command, answered.
-func (b *scriptBatcher) run(ctx context.Context, r *Redis, script *redis.Script, keys []string, args []any) *redis.Cmd {
-	job := &scriptJob{script: script, keys: keys, args: args, wake: make(chan struct{}, 1)}
+// A job with a deadline (a reserve's: its call waits on it) bounds the
+// round trip of the batch it goes in, so a call waits at most until its
+// own deadline even when it waited for a batch in flight first; a job
+// without one (a settle, which must not be lost to a client gone) gets
+// the limiter's timeout.
+func (b *scriptBatcher) run(ctx context.Context, r *Redis, script *redis.Script, keys []string, args []any, deadline time.Time) *redis.Cmd {
+	job := &scriptJob{script: script, keys: keys, args: args, deadline: deadline, wake: make(chan struct{}, 1)}
 	if b.off {
 		r.flushScripts(ctx, []*scriptJob{job})
 		return job.cmd
@@ -77,7 +84,13 @@ type pipeliner interface {
 // flushScripts runs a batch of script calls, in one pipeline when the
 // client can, and answers every job.
 func (r *Redis) flushScripts(ctx context.Context, batch []*scriptJob) {
-	tctx, stop := context.WithTimeout(ctx, r.timeout)
+	end := time.Now().Add(r.timeout)
+	for _, j := range batch {
+		if !j.deadline.IsZero() && j.deadline.Before(end) {
+			end = j.deadline
+		}
+	}
+	tctx, stop := context.WithDeadline(ctx, end)
 	defer stop()
 	r.roundTrips.Add(1)
 	p, ok := r.c.(pipeliner)

@@ -17,7 +17,7 @@ func (r *Redis) settle(ctx context.Context, res *Reservation, now time.Time, act
 	pend := r.down.Load()
 	if !pend {
 		keys, args := r.settleArgs(res, now, actual, how == cancel)
-		n, err := r.scripts.run(ctx, r, settleScript, keys, args).Int64()
+		n, err := r.scripts.run(ctx, r, settleScript, keys, args, time.Time{}).Int64()
 		switch {
 		case err != nil:
 			r.storeErrs.Add(1)
