@@ -133,7 +133,10 @@ func decodeRecord(b []byte) (Record, error) {
 		return r, fmt.Errorf("%w: unknown version", errCodec)
 	}
 	// The strings of a record are cut from one conversion of its bytes:
-	// one allocation per record rather than one per string column.
+	// one allocation per record rather than one per string column. Any
+	// one string kept keeps the whole record (bodies included) in memory:
+	// decoded records go to the store and are dropped; a caller that
+	// keeps a field should clone it.
 	d := decoder{b: b[1:], str: string(b[1:])}
 	n := d.uvarint()
 	targets := r.ScanTargets()[1:] // no ID: the store assigns it
