@@ -10,51 +10,8 @@ import (
 	"github.com/moat-gw/moat/internal/audit"
 	"github.com/moat-gw/moat/internal/auth"
 	"github.com/moat-gw/moat/internal/store/sqlitestore"
+	"github.com/moat-gw/moat/internal/store/storetest"
 )
-
-// feed runs a store's change feed and exposes what it delivers.
-type feed struct {
-	live    chan bool
-	changes chan auth.Change
-}
-
-func watch(t *testing.T, s *sqlitestore.Store) *feed {
-	t.Helper()
-	f := &feed{live: make(chan bool, 16), changes: make(chan auth.Change, 64)}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		s.WatchChanges(ctx, func(l bool) { f.live <- l }, func(c auth.Change) { f.changes <- c })
-	}()
-	t.Cleanup(func() { cancel(); <-done })
-	f.wantLive(t, true)
-	return f
-}
-
-func (f *feed) wantLive(t *testing.T, want bool) {
-	t.Helper()
-	select {
-	case got := <-f.live:
-		if got != want {
-			t.Fatalf("live = %v, want %v", got, want)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatalf("no live(%v) in 20s", want)
-	}
-}
-
-func (f *feed) want(t *testing.T, want auth.Change) {
-	t.Helper()
-	select {
-	case got := <-f.changes:
-		if got != want {
-			t.Fatalf("change = %+v, want %+v", got, want)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatalf("no change %+v in 10s", want)
-	}
-}
 
 // rawDB is a plain connection to the file at path, as another program
 // (or an operator with the sqlite3 shell) would open it.
@@ -88,7 +45,7 @@ func TestChangeFeed(t *testing.T) {
 	if err := other.Put(ctx, &auth.Key{ID: "before", Hash: []byte("h0"), CreatedAt: now}); err != nil {
 		t.Fatal(err)
 	}
-	f := watch(t, s) // starts at the end of the log: "before" is not replayed
+	f := storetest.Watch(t, s) // starts at the end of the log: "before" is not replayed
 
 	key := func(id, hash string) *auth.Key { return &auth.Key{ID: id, Hash: []byte(hash), CreatedAt: now} }
 	keyChange := auth.Change{Kind: auth.ChangeKey, ID: "aaaaaaaaaaaa"}
@@ -124,7 +81,7 @@ func TestChangeFeed(t *testing.T) {
 				t.Fatalf("err = %v, want error %v", err, tt.wantErr)
 			}
 			for _, c := range tt.want {
-				f.want(t, c)
+				f.Want(t, c)
 			}
 		})
 	}
@@ -171,20 +128,20 @@ INSERT INTO api_keys (id, hash, created_at) VALUES ('ffffffffffff', x'0f', 0); C
 			path := filepath.Join(t.TempDir(), "moat.db")
 			s := open(t, path)
 			raw := rawDB(t, path)
-			f := watch(t, s)
+			f := storetest.Watch(t, s)
 			ctx := context.Background()
 			for _, id := range []string{"111111111111", "222222222222"} {
 				if err := s.Put(ctx, &auth.Key{ID: id, Hash: []byte(id), CreatedAt: time.Now()}); err != nil {
 					t.Fatal(err)
 				}
-				f.want(t, auth.Change{Kind: auth.ChangeKey, ID: id})
+				f.Want(t, auth.Change{Kind: auth.ChangeKey, ID: id})
 			}
 			tt.disturb(t, s, raw)
-			f.want(t, tt.want)
+			f.Want(t, tt.want)
 			if err := s.Revoke(ctx, "111111111111", time.Now()); err != nil {
 				t.Fatal(err)
 			}
-			f.want(t, auth.Change{Kind: auth.ChangeKey, ID: "111111111111"})
+			f.Want(t, auth.Change{Kind: auth.ChangeKey, ID: "111111111111"})
 		})
 	}
 }
@@ -197,21 +154,21 @@ func TestChangeFeedOutage(t *testing.T) {
 	s := open(t, path)
 	other := open(t, path)
 	raw := rawDB(t, path)
-	f := watch(t, s)
+	f := storetest.Watch(t, s)
 	ctx := context.Background()
 	exec(t, raw, `ALTER TABLE identity_changes RENAME TO identity_changes_away`)
-	f.wantLive(t, false)
+	f.WantLive(t, false)
 	// The triggers follow the renamed table, so the change is still logged.
 	if err := other.Put(ctx, &auth.Key{ID: "aaaaaaaaaaaa", Hash: []byte("a"), CreatedAt: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	exec(t, raw, `ALTER TABLE identity_changes_away RENAME TO identity_changes`)
-	f.wantLive(t, true)
-	f.want(t, auth.Change{Kind: auth.ChangeKey, ID: "aaaaaaaaaaaa"})
+	f.WantLive(t, true)
+	f.Want(t, auth.Change{Kind: auth.ChangeKey, ID: "aaaaaaaaaaaa"})
 
 	// A closed store is an outage that lasts.
 	s.Close()
-	f.wantLive(t, false)
+	f.WantLive(t, false)
 }
 
 // TestPruneChanges: pruning deletes rows older than the cutoff, oldest
