@@ -3,23 +3,12 @@ package sqlitestore_test
 import (
 	"context"
 	"path/filepath"
-	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/moat-gw/moat/internal/auth"
+	"github.com/moat-gw/moat/internal/store/storetest"
 )
-
-// stepClock advances by step on every reading: 1 ms per call models a
-// process serving 1,000 calls a second, at which each of 10,000 keys in
-// rotation comes back every 10 s, past the 1 s TTL but within NotifyTTL.
-type stepClock struct {
-	ns   atomic.Int64
-	step time.Duration
-}
-
-func (c *stepClock) Now() time.Time { return time.Unix(0, c.ns.Add(int64(c.step))) }
 
 // BenchmarkVerifyStoredKeys measures one authentication with stored keys
 // in SQLite: one key called over and over, against 10,000 keys in
@@ -64,8 +53,7 @@ func BenchmarkVerifyStoredKeys(b *testing.B) {
 		{"10000-keys-no-feed", n, false},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
-			clock := &stepClock{step: time.Millisecond}
-			clock.ns.Store(time.Unix(1000, 0).UnixNano())
+			clock := storetest.NewStepClock(time.Unix(1000, 0), time.Millisecond)
 			cache := auth.NewKeyCache(auth.KeyCacheOptions{Now: clock.Now})
 			if tc.feed {
 				fctx, cancel := context.WithCancel(ctx)
@@ -93,33 +81,9 @@ func BenchmarkVerifyStoredKeys(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			for i := range tc.keys { // steady state: every key seen once
-				if _, err := v.Verify(ctx, plains[i]); err != nil {
-					b.Fatal(err)
-				}
-			}
-			before := cache.Stats()
-			cpu0 := cpuTime()
-			i := 0
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := v.Verify(ctx, plains[i%tc.keys]); err != nil {
-					b.Fatal(err)
-				}
-				i++
-			}
-			b.ReportMetric(float64(cpuTime()-cpu0)/float64(i), "cpu-ns/op")
-			hits := cache.Stats().Hits - before.Hits
-			b.ReportMetric(float64(int64(i)-hits)/float64(i), "lookups/op")
+			storetest.BenchmarkVerify(b, v, cache, plains, tc.keys)
 		})
 	}
-}
-
-// cpuTime is the process's user+system CPU time in nanoseconds.
-func cpuTime() int64 {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return ru.Utime.Nano() + ru.Stime.Nano()
 }
 
 // BenchmarkChangePoll is what the change feed costs when nothing changed,
