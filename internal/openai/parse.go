@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"iter"
 	"math"
 	"strings"
 	"unicode/utf8"
@@ -106,22 +107,9 @@ func (p *parsed) members(obj []byte) error {
 	var typeErr, fieldErr error
 	var seen [fieldSystem + 1]bool
 	var streamOptions []byte
-	i := 1 // after '{'
-	for {
-		i = skipSpace(obj, i)
-		if i >= len(obj) || obj[i] == '}' {
-			break
-		}
-		if obj[i] == ',' {
-			i = skipSpace(obj, i+1)
-		}
-		end := skipString(obj, i)
-		rawKey := obj[i+1 : end-1]
-		i = skipSpace(obj, end)
-		i = skipSpace(obj, i+1) // ':'
-		vend := skipValue(obj, i)
-		val := obj[i:vend:vend] // capped: an append to a raw field cannot write into the body
-		i = vend
+	for m := range objectMembers(obj, 0) {
+		rawKey := m.name
+		val := obj[m.start:m.end:m.end] // capped: an append to a raw field cannot write into the body
 		key, escaped := rawKey, bytes.IndexByte(rawKey, '\\') >= 0
 		if escaped {
 			key = []byte(unescapeKey(rawKey))
@@ -379,28 +367,49 @@ func checkStreamOptions(obj []byte) error {
 	return err
 }
 
+// member is one member of a JSON object: its name as sent (between its
+// quotes, escapes left in) and its value, obj[start:end].
+type member struct {
+	name       []byte
+	start, end int
+}
+
+// objectMembers yields the members of the JSON object that starts at
+// obj[open] ('{'), in order. It walks JSON known to be valid (or stops
+// where the object stops being one: at the end of obj or where a name
+// should be), so it checks nothing itself; every walk of an object's
+// members in this package goes through it.
+func objectMembers(obj []byte, open int) iter.Seq[member] {
+	return func(yield func(member) bool) {
+		for i := open + 1; ; {
+			i = skipSpace(obj, i)
+			if i < len(obj) && obj[i] == ',' {
+				i = skipSpace(obj, i+1)
+			}
+			if i >= len(obj) || obj[i] != '"' {
+				return // '}', or not an object after all
+			}
+			end := skipString(obj, i)
+			name := obj[i+1 : end-1]
+			i = skipSpace(obj, skipSpace(obj, end)+1) // past ':'
+			vend := skipValue(obj, i)
+			if !yield(member{name: name, start: i, end: vend}) {
+				return
+			}
+			i = vend
+		}
+	}
+}
+
 // eachMember calls fn with the unescaped name and the raw value of each
 // member of the valid JSON object obj.
 func eachMember(obj []byte, fn func(key, val []byte)) {
-	i := 1 // after '{'
-	for {
-		i = skipSpace(obj, i)
-		if i >= len(obj) || obj[i] == '}' {
-			return
-		}
-		if obj[i] == ',' {
-			i = skipSpace(obj, i+1)
-		}
-		end := skipString(obj, i)
-		key := obj[i+1 : end-1]
+	for m := range objectMembers(obj, 0) {
+		key := m.name
 		if bytes.IndexByte(key, '\\') >= 0 {
 			key = []byte(unescapeKey(key))
 		}
-		i = skipSpace(obj, end)
-		i = skipSpace(obj, i+1) // ':'
-		vend := skipValue(obj, i)
-		fn(key, obj[i:vend])
-		i = vend
+		fn(key, obj[m.start:m.end])
 	}
 }
 

@@ -41,28 +41,12 @@ func SetMember(obj []byte, name string, val []byte) ([]byte, error) {
 // findMember finds the value of the top-level member name of the object
 // starting at obj[start], as [vs, ve).
 func findMember(obj []byte, start int, name string) (vs, ve int, ok bool) {
-	i := start + 1
-	for {
-		i = skipSpace(obj, i)
-		if i >= len(obj) || obj[i] == '}' {
-			return 0, 0, false
+	for m := range objectMembers(obj, start) {
+		if keyIs(m.name, name) {
+			return m.start, m.end, true
 		}
-		if obj[i] == ',' {
-			i = skipSpace(obj, i+1)
-		}
-		if i >= len(obj) || obj[i] != '"' {
-			return 0, 0, false
-		}
-		end := skipString(obj, i)
-		key := obj[i+1 : end-1]
-		i = skipSpace(obj, end)
-		i = skipSpace(obj, i+1) // ':'
-		vend := skipValue(obj, i)
-		if keyIs(key, name) {
-			return i, vend, true
-		}
-		i = vend
 	}
+	return 0, 0, false
 }
 
 // WithUsageRequested returns body with stream_options.include_usage set to

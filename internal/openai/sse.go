@@ -140,28 +140,18 @@ func StreamUsage(name string, data []byte) (*Usage, bool) {
 // anything else.
 func usageTrailer(data []byte) (*Usage, bool) {
 	data = bytes.TrimSpace(data)
-	if len(data) == 0 || data[0] != '{' || !json.Valid(data) {
+	if len(data) == 0 || data[0] != '{' || !validJSON(data) {
 		return nil, false
 	}
 	var usage []byte
 	choices := 0
-	for i := 1; ; {
-		i = skipSpace(data, i)
-		if data[i] == '}' {
-			break
-		}
-		if data[i] == ',' {
-			i = skipSpace(data, i+1)
-		}
-		kend := skipString(data, i)
-		key := data[i+1 : kend-1]
-		i = skipSpace(data, skipSpace(data, kend)+1) // past ':'
-		vend := skipValue(data, i)
+	for m := range objectMembers(data, 0) {
+		key := m.name
 		if bytes.IndexByte(key, '\\') >= 0 {
 			return nil, false
 		}
 		// Member names match as encoding/json matches them.
-		switch val := data[i:vend]; {
+		switch val := data[m.start:m.end]; {
 		case bytes.EqualFold(key, []byte("usage")):
 			if usage != nil || val[0] != '{' {
 				return nil, false // repeated objects merge; null clears
@@ -174,7 +164,6 @@ func usageTrailer(data []byte) (*Usage, bool) {
 		case bytes.EqualFold(key, []byte("type")), bytes.EqualFold(key, []byte("delta")), bytes.EqualFold(key, []byte("response")):
 			return nil, false
 		}
-		i = vend
 	}
 	if choices != 1 || usage == nil {
 		return nil, false

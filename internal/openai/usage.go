@@ -130,26 +130,15 @@ var detailNamesInner = [...]string{"cached_tokens", "audio_tokens", "reasoning_t
 // reports false for anything else, which the caller hands to the decoder.
 func detailsJSON(obj []byte, d *usageDetails) bool {
 	fields := [...]*int{&d.CachedTokens, &d.AudioTokens, &d.ReasoningTokens}
-	for i := 1; ; {
-		i = skipSpace(obj, i)
-		if obj[i] == '}' {
-			return true
-		}
-		if obj[i] == ',' {
-			i = skipSpace(obj, i+1)
-		}
-		kend := skipString(obj, i)
-		key := obj[i+1 : kend-1]
-		i = skipSpace(obj, skipSpace(obj, kend)+1) // past ':'
-		vend := skipValue(obj, i)
-		if bytes.IndexByte(key, '\\') >= 0 {
+	for m := range objectMembers(obj, 0) {
+		if bytes.IndexByte(m.name, '\\') >= 0 {
 			return false
 		}
 		for f, name := range detailNamesInner {
-			if !strings.EqualFold(string(key), name) {
+			if !strings.EqualFold(string(m.name), name) {
 				continue
 			}
-			if v := obj[i:vend]; string(v) != "null" {
+			if v := obj[m.start:m.end]; string(v) != "null" {
 				n, err := strconv.Atoi(string(v))
 				if err != nil {
 					return false
@@ -158,8 +147,8 @@ func detailsJSON(obj []byte, d *usageDetails) bool {
 			}
 			break
 		}
-		i = vend
 	}
+	return true
 }
 
 // UsageJSON decodes the usage object that starts at b[0] ('{'), ignoring
@@ -178,25 +167,15 @@ func UsageJSON(b []byte) (Usage, bool) {
 	var store [len(usageNames)]int
 	var details [len(detailNames)]*usageDetails
 	var detailStore [len(detailNames)]usageDetails
-	for i := 1; ; {
-		i = skipSpace(obj, i)
-		if obj[i] == '}' {
-			break
-		}
-		if obj[i] == ',' {
-			i = skipSpace(obj, i+1)
-		}
-		kend := skipString(obj, i)
-		key := obj[i+1 : kend-1]
-		i = skipSpace(obj, skipSpace(obj, kend)+1) // past ':'
-		vend := skipValue(obj, i)
+	for m := range objectMembers(obj, 0) {
+		key := m.name
 		if bytes.IndexByte(key, '\\') >= 0 {
 			return UsageObject(json.NewDecoder(bytes.NewReader(b)))
 		}
 		if f, ok := detailsMember(key); ok {
 			// The details price a call (package cost): small objects,
 			// decoded on their own.
-			switch v := obj[i:vend]; {
+			switch v := obj[m.start:m.end]; {
 			case string(v) == "null":
 				details[f] = nil
 			case v[0] == '{':
@@ -210,14 +189,13 @@ func UsageJSON(b []byte) (Usage, bool) {
 			default:
 				return Usage{}, false // not an object: the decoder fails too
 			}
-			i = vend
 			continue
 		}
 		for f, name := range usageNames {
 			if !strings.EqualFold(string(key), name) {
 				continue
 			}
-			switch v := obj[i:vend]; {
+			switch v := obj[m.start:m.end]; {
 			case string(v) == "null":
 				vals[f] = nil
 			default:
@@ -230,7 +208,6 @@ func UsageJSON(b []byte) (Usage, bool) {
 			}
 			break
 		}
-		i = vend
 	}
 	w := usageWire{PromptTokens: vals[0], CompletionTokens: vals[1], TotalTokens: vals[2], InputTokens: vals[3], OutputTokens: vals[4],
 		PromptDetails: details[0], CompletionDetails: details[1], InputDetails: details[2], OutputDetails: details[3]}
