@@ -346,7 +346,7 @@ func (s *Server) bind(cfg *config.Config, lc config.Listener, mgmt bool, h http.
 		ln = proxyproto.NewListener(ln, proxyproto.Options{Trusted: rules.TrustedProxies, Required: true, Logger: s.log})
 	}
 	srv := &http.Server{
-		Handler:           h,
+		Handler:           s.closeWhileDraining(h),
 		BaseContext:       func(net.Listener) context.Context { return s.base },
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       120 * time.Second,
@@ -435,6 +435,22 @@ func (s *Server) readyz(w http.ResponseWriter) {
 	_, _ = w.Write([]byte("ready\n"))
 }
 
+// closeWhileDraining ends each connection after its answer once the server
+// drains, so clients holding a kept-alive connection come back through the
+// load balancer, which no longer sends them here. Idle connections stay
+// open until the listeners close after pre_stop, when the balancer has
+// long stopped routing here: closing them when draining starts (as
+// SetKeepAlivesEnabled(false) does) races a request sent on one just then,
+// which the client sees as EOF and cannot retry, being a POST.
+func (s *Server) closeWhileDraining(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.draining.Load() {
+			w.Header().Set("Connection", "close")
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
 // Shutdown drains the server in three steps, so that a load balancer never
 // meets a refused connection and no call goes unlogged: for
 // shutdown.pre_stop /readyz answers 503 "draining" while calls are still
@@ -444,13 +460,8 @@ func (s *Server) readyz(w http.ResponseWriter) {
 // stores close.
 func (s *Server) Shutdown(ctx context.Context) error {
 	cfg := s.cfg.Load()
+	// Answers now carry "Connection: close" (closeWhileDraining).
 	s.draining.Store(true)
-	for _, b := range s.servers {
-		// Answers now carry "Connection: close", so clients holding a
-		// kept-alive connection come back through the load balancer,
-		// which no longer sends them here.
-		b.srv.SetKeepAlivesEnabled(false)
-	}
 	// The fleet sees the replica draining; a slow store delays nothing.
 	beat := make(chan struct{})
 	go func() {

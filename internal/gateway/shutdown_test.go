@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"strings"
 	"testing"
 	"time"
@@ -25,8 +26,9 @@ func waitDraining(t *testing.T, ts *testServer) {
 }
 
 // TestShutdownDrainsStreams: on shutdown moat reports not ready, keeps
-// serving new calls during pre_stop, then stops accepting while a stream in
-// flight runs to [DONE]; both records are flushed.
+// serving new calls during pre_stop (on connections kept alive from before,
+// which their answers close), then stops accepting while a stream in flight
+// runs to [DONE]; every record is flushed.
 func TestShutdownDrainsStreams(t *testing.T) {
 	ts := startServer(t, "simulator: {time_to_first_token: 1ms, tokens_per_second: 50}\nshutdown: {grace_period: 20s, pre_stop: 1s}")
 	url := ts.url + "/openai/deployments/gpt-4o-mini/chat/completions?api-version=2024-10-21"
@@ -34,6 +36,17 @@ func TestShutdownDrainsStreams(t *testing.T) {
 	br := bufio.NewReader(resp.Body)
 	if _, err := br.ReadString('\n'); err != nil {
 		t.Fatal(err)
+	}
+	// A kept-alive connection left idle by this client before the drain.
+	warm, err := httpRequest("POST", url, chatBody)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := ts.client().Do(warm); err != nil {
+		t.Fatal(err)
+	} else {
+		_, _ = io.Copy(io.Discard, r.Body)
+		r.Body.Close()
 	}
 	done := make(chan error, 1)
 	go func() { done <- ts.Shutdown(context.Background()) }()
@@ -50,9 +63,19 @@ func TestShutdownDrainsStreams(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// It goes out on the idle connection: draining does not close idle
+	// connections under their clients (a POST sent on one as it closed
+	// would fail with EOF, not to be retried); the answer closes it.
+	reused := false
+	req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+		GotConn: func(i httptrace.GotConnInfo) { reused = i.Reused },
+	}))
 	pre, err := ts.client().Do(req)
 	if err != nil {
 		t.Fatalf("call during pre-stop: %v", err)
+	}
+	if !reused {
+		t.Error("the call during pre-stop found its idle kept-alive connection closed")
 	}
 	b, _ := io.ReadAll(pre.Body)
 	pre.Body.Close()
@@ -73,8 +96,8 @@ func TestShutdownDrainsStreams(t *testing.T) {
 	}
 	ts.stopped = true
 	recs := ts.records()
-	if len(recs) != 2 {
-		t.Fatalf("want 2 records, got %+v", recs)
+	if len(recs) != 3 {
+		t.Fatalf("want 3 records, got %+v", recs)
 	}
 	for _, r := range recs {
 		if r.Status != 200 || r.ErrorKind != "" {
