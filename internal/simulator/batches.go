@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"slices"
-	"sync"
 	"time"
 
 	"github.com/moat-gw/moat/internal/openai"
@@ -55,50 +53,21 @@ type storedBatch struct {
 }
 
 // batchStore keeps batches; a runner goroutine moves each through its states.
-type batchStore struct {
-	mu    sync.Mutex
-	byID  map[string]*storedBatch
-	order []string
+type batchStore struct{ idStore[storedBatch] }
+
+func (st *batchStore) put(b *storedBatch) { st.idStore.put(b.obj.ID, b, maxStoredFiles) }
+
+func (st *batchStore) snapshot(id string) (obj batchObject, b *storedBatch, ok bool) {
+	if b, ok = st.get(id); ok {
+		st.locked(func() { obj = b.obj })
+	}
+	return obj, b, ok
 }
 
-func (st *batchStore) put(b *storedBatch) {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if st.byID == nil {
-		st.byID = map[string]*storedBatch{}
-	}
-	st.byID[b.obj.ID] = b
-	st.order = append(st.order, b.obj.ID)
-	for len(st.order) > maxStoredFiles {
-		delete(st.byID, st.order[0])
-		st.order = st.order[1:]
-	}
-}
-
-func (st *batchStore) snapshot(id string) (batchObject, *storedBatch, bool) {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	b, ok := st.byID[id]
-	if !ok {
-		return batchObject{}, nil, false
-	}
-	return b.obj, b, true
-}
-
-func (st *batchStore) update(b *storedBatch, f func(*batchObject)) {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	f(&b.obj)
-}
+func (st *batchStore) update(b *storedBatch, f func(*batchObject)) { st.locked(func() { f(&b.obj) }) }
 
 func (st *batchStore) list() []batchObject {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	out := make([]batchObject, 0, len(st.order))
-	for _, id := range slices.Backward(st.order) {
-		out = append(out, st.byID[id].obj)
-	}
-	return out
+	return newestFirst(&st.idStore, func(b *storedBatch) batchObject { return b.obj })
 }
 
 // serveBatches answers the Batch API: create, list, retrieve, cancel.

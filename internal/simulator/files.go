@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 )
 
 // maxStoredFiles bounds the files (uploads and batch outputs) kept; the
@@ -33,52 +32,12 @@ type storedFile struct {
 }
 
 // fileStore keeps uploaded files and batch outputs in memory.
-type fileStore struct {
-	mu    sync.Mutex
-	byID  map[string]*storedFile
-	order []string
-}
+type fileStore struct{ idStore[storedFile] }
 
-func (st *fileStore) put(f *storedFile) {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if st.byID == nil {
-		st.byID = map[string]*storedFile{}
-	}
-	st.byID[f.obj.ID] = f
-	st.order = append(st.order, f.obj.ID)
-	for len(st.order) > maxStoredFiles {
-		delete(st.byID, st.order[0])
-		st.order = st.order[1:]
-	}
-}
-
-func (st *fileStore) get(id string) (*storedFile, bool) {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	f, ok := st.byID[id]
-	return f, ok
-}
-
-func (st *fileStore) remove(id string) bool {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if _, ok := st.byID[id]; !ok {
-		return false
-	}
-	delete(st.byID, id)
-	st.order = slices.DeleteFunc(st.order, func(o string) bool { return o == id })
-	return true
-}
+func (st *fileStore) put(f *storedFile) { st.idStore.put(f.obj.ID, f, maxStoredFiles) }
 
 func (st *fileStore) list() []fileObject {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	out := make([]fileObject, 0, len(st.order))
-	for i := len(st.order) - 1; i >= 0; i-- { // newest first
-		out = append(out, st.byID[st.order[i]].obj)
-	}
-	return out
+	return newestFirst(&st.idStore, func(f *storedFile) fileObject { return f.obj })
 }
 
 // serveFiles answers the Files API: upload, list, retrieve, delete, content.

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/moat-gw/moat/internal/openai"
@@ -19,11 +18,7 @@ const maxStoredResponses = 10_000
 
 // responseStore keeps stored responses, their input items and the
 // conversation text a follow-up builds on.
-type responseStore struct {
-	mu    sync.Mutex
-	byID  map[string]*storedResponse
-	order []string
-}
+type responseStore struct{ idStore[storedResponse] }
 
 type storedResponse struct {
 	obj     responseObject
@@ -33,61 +28,26 @@ type storedResponse struct {
 	cancel  context.CancelFunc // a background job's, until it ends
 }
 
-func (st *responseStore) get(id string) (*storedResponse, bool) {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	r, ok := st.byID[id]
-	return r, ok
-}
-
-func (st *responseStore) put(r *storedResponse) {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if st.byID == nil {
-		st.byID = map[string]*storedResponse{}
-	}
-	if _, ok := st.byID[r.obj.ID]; !ok {
-		st.order = append(st.order, r.obj.ID)
-	}
-	st.byID[r.obj.ID] = r
-	for len(st.order) > maxStoredResponses {
-		delete(st.byID, st.order[0])
-		st.order = st.order[1:]
-	}
-}
+func (st *responseStore) put(r *storedResponse) { st.idStore.put(r.obj.ID, r, maxStoredResponses) }
 
 // snapshot copies a stored response's object under the lock, since a
 // background job may still be changing it.
-func (st *responseStore) snapshot(r *storedResponse) responseObject {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	return r.obj
+func (st *responseStore) snapshot(r *storedResponse) (obj responseObject) {
+	st.locked(func() { obj = r.obj })
+	return obj
 }
 
 func (st *responseStore) update(r *storedResponse, f func(*responseObject)) {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	f(&r.obj)
+	st.locked(func() { f(&r.obj) })
 }
 
+// remove drops a stored response and stops its background job.
 func (st *responseStore) remove(id string) bool {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	r, ok := st.byID[id]
-	if !ok {
-		return false
-	}
-	if r.cancel != nil {
+	r, ok := st.idStore.remove(id)
+	if ok && r.cancel != nil {
 		r.cancel()
 	}
-	delete(st.byID, id)
-	for i, o := range st.order {
-		if o == id {
-			st.order = append(st.order[:i], st.order[i+1:]...)
-			break
-		}
-	}
-	return true
+	return ok
 }
 
 // serveResponses answers the Responses API: create, retrieve, delete,
