@@ -158,7 +158,7 @@ DROP INDEX request_log_time;
 			// the log already stored; from here on WriteBatch keeps it in
 			// step in the same transaction. Week-long summaries read it
 			// instead of millions of rows (docs/benchmarks.md).
-			sql: rollupSchemaSQL(rollupDimsBefore(append([]string{"replica"}, teamsAndCostDims...)...), rollupMeasuresBefore(teamsAndCostMeasures...)),
+			sql: rollupSchemaSQL(reqlog.RollupDimsWithout(append([]string{"replica"}, reqlog.TeamsAndCostDims()...)...), reqlog.RollupMeasuresWithout(reqlog.TeamsAndCostMeasures()...)),
 		},
 		{
 			version: 5,
@@ -182,7 +182,7 @@ DROP INDEX request_log_time;
 			sql: `
 ALTER TABLE request_log ADD COLUMN replica text NOT NULL DEFAULT '';
 DROP TABLE request_log_rollup;
-` + rollupSchemaSQL(rollupDimsBefore(teamsAndCostDims...), rollupMeasuresBefore(teamsAndCostMeasures...)) + `
+` + rollupSchemaSQL(reqlog.RollupDimsWithout(reqlog.TeamsAndCostDims()...), reqlog.RollupMeasuresWithout(reqlog.TeamsAndCostMeasures()...)) + `
 CREATE TABLE replicas (
 	name        text        PRIMARY KEY,
 	version     text        NOT NULL DEFAULT '',

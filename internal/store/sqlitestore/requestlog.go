@@ -66,7 +66,7 @@ func requestIDUniqueSQL() string {
 		b.WriteString("DELETE FROM " + reqlog.RollupTable + " WHERE grain = " + grain + " AND time IN (SELECT DISTINCT " +
 			rollupBucket(g) + " FROM " + dups + ");\n")
 		// The rollup as migration request_log_request_id_unique found it.
-		b.WriteString(rollupFillSQL(rollupDimsBefore(teamsAndCostDims...), rollupMeasuresBefore(teamsAndCostMeasures...), g, affected))
+		b.WriteString(rollupFillSQL(reqlog.RollupDimsWithout(reqlog.TeamsAndCostDims()...), reqlog.RollupMeasuresWithout(reqlog.TeamsAndCostMeasures()...), g, affected))
 	}
 	b.WriteString("DROP TABLE temp." + dups + ";\n")
 	b.WriteString("CREATE UNIQUE INDEX request_log_request_id ON " + reqlog.SQLTable + " (time, request_id) WHERE request_id <> '';\n")

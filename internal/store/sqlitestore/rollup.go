@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -35,13 +34,13 @@ func rollupSchemaSQL(dims, meas []reqlog.Column) string {
 	defs = append(defs, "grain INTEGER NOT NULL", "time INTEGER NOT NULL")
 	key = append(key, "grain", "time")
 	for _, d := range dims {
-		defs = append(defs, d.SQL+" "+sqliteType(d.Type)+" NOT NULL"+newColumnDefault(d))
+		defs = append(defs, d.SQL+" "+sqliteType(d.Type)+" NOT NULL"+reqlog.RollupColumnDefault(d))
 		key = append(key, d.SQL)
 	}
 	defs = append(defs, "calls INTEGER NOT NULL")
 	for _, m := range meas {
 		t := sqliteType(m.Type)
-		dflt := newColumnDefault(m)
+		dflt := reqlog.RollupColumnDefault(m)
 		defs = append(defs, "sum_"+m.SQL+" "+t+" NOT NULL"+dflt, "min_"+m.SQL+" "+t+" NOT NULL"+dflt, "max_"+m.SQL+" "+t+" NOT NULL"+dflt)
 	}
 	var b strings.Builder
@@ -149,48 +148,4 @@ func (s *Store) deleteRollupBefore(ctx context.Context, t time.Time) error {
 		}
 	}
 	return nil
-}
-
-// rollupMeasuresBefore returns the rollup measures without the ones added
-// by later migrations, for the migrations that built older rollup tables.
-func rollupMeasuresBefore(added ...string) []reqlog.Column {
-	var out []reqlog.Column
-	for _, m := range reqlog.RollupMeasures() {
-		if !slices.Contains(added, m.SQL) {
-			out = append(out, m)
-		}
-	}
-	return out
-}
-
-// Dimensions and measures added with teams and cost (migration
-// teams_and_cost), left out of the tables of earlier migrations.
-var (
-	teamsAndCostDims     = []string{"key_name", "team", "price_version"}
-	teamsAndCostMeasures = []string{"cost"}
-)
-
-// newColumnDefault gives the columns added with teams and cost a default,
-// so that an earlier migration's fill (re-run by the migration tests) can
-// leave them out; the columns of older tables keep their exact schema.
-func newColumnDefault(c reqlog.Column) string {
-	switch {
-	case slices.Contains(teamsAndCostDims, c.SQL):
-		return " DEFAULT ''"
-	case slices.Contains(teamsAndCostMeasures, c.SQL):
-		return " DEFAULT 0"
-	}
-	return ""
-}
-
-// rollupDimsBefore returns the rollup dimensions without the ones added by
-// later migrations, so an old migration builds the table it always built.
-func rollupDimsBefore(added ...string) []reqlog.Column {
-	var out []reqlog.Column
-	for _, d := range reqlog.RollupDims() {
-		if !slices.Contains(added, d.SQL) {
-			out = append(out, d)
-		}
-	}
-	return out
 }
