@@ -93,6 +93,9 @@ type boundServer struct {
 	ln    net.Listener
 	srv   *http.Server
 	certs *certSource // nil without TLS
+	// serving counts the requests whose handler runs on this listener,
+	// so a grace period that ends with none running is not a failure.
+	serving atomic.Int64
 }
 
 // New builds a Server from a validated config: it opens the log store and
@@ -345,22 +348,22 @@ func (s *Server) bind(cfg *config.Config, lc config.Listener, mgmt bool, h http.
 		}
 		ln = proxyproto.NewListener(ln, proxyproto.Options{Trusted: rules.TrustedProxies, Required: true, Logger: s.log})
 	}
-	srv := &http.Server{
-		Handler:           s.closeWhileDraining(h),
+	b := &boundServer{name: lc.Name, mgmt: mgmt, ln: ln}
+	b.srv = &http.Server{
+		Handler:           s.closeWhileDraining(b, h),
 		BaseContext:       func(net.Listener) context.Context { return s.base },
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    1 << 20,
 		ErrorLog:          nil,
 	}
-	var certs *certSource
 	if lc.TLS != nil {
-		if certs, srv.TLSConfig, err = s.listenerTLS(lc); err != nil {
+		if b.certs, b.srv.TLSConfig, err = s.listenerTLS(lc); err != nil {
 			ln.Close()
 			return err
 		}
 	}
-	s.servers = append(s.servers, &boundServer{name: lc.Name, mgmt: mgmt, ln: ln, srv: srv, certs: certs})
+	s.servers = append(s.servers, b)
 	s.log.Info("listening", "listener", lc.Name, "address", ln.Addr().String(), "kind", lc.Kind,
 		"management", mgmt, "tls", lc.TLS != nil)
 	return nil
@@ -441,9 +444,12 @@ func (s *Server) readyz(w http.ResponseWriter) {
 // open until the listeners close after pre_stop, when the balancer has
 // long stopped routing here: closing them when draining starts (as
 // SetKeepAlivesEnabled(false) does) races a request sent on one just then,
-// which the client sees as EOF and cannot retry, being a POST.
-func (s *Server) closeWhileDraining(h http.Handler) http.Handler {
+// which the client sees as EOF and cannot retry, being a POST. It also
+// counts the listener's requests being served (boundServer.serving).
+func (s *Server) closeWhileDraining(b *boundServer, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b.serving.Add(1)
+		defer b.serving.Add(-1)
 		if s.draining.Load() {
 			w.Header().Set("Connection", "close")
 		}
