@@ -30,8 +30,13 @@ func (p *Pipeline) newProxy() *httputil.ReverseProxy {
 				pr.Out.Header.Del(h)
 			}
 		},
-		Transport:      &callTransport{p: p},
-		FlushInterval:  -1, // SSE must reach the client event by event
+		Transport: &callTransport{p: p},
+		// Zero: ReverseProxy flushes a text/event-stream answer, or one of
+		// unknown length, after every write anyway, so streams go event by
+		// event; an answer of known length goes out in one write, headers
+		// and body together, as from a bare proxy (-1 cost two more write
+		// syscalls and a timer per call).
+		FlushInterval:  0,
 		ModifyResponse: p.modifyResponse,
 		ErrorHandler:   p.proxyError,
 		ErrorLog:       log.New(slogWriter{p.log}, "", 0),
