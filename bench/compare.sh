@@ -27,6 +27,7 @@
 # Knobs: ROUNDS=3 DURATION=8s WARMUP=2s C=64 BASE_PORT=18600 STREAM=1
 #        KEYS=10000 PG_BASE=postgres://postgres@127.0.0.1:5432/test?sslmode=disable
 #        OUT=dir (default: a temp dir)
+#        TARGETS="proxy moat-full" STREAM_TARGETS="proxy moat-full" (default: all)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -226,8 +227,8 @@ for t in moat-full-10k moat-pg-10k; do
 		-n "$KEYS" -d 120s -warmup 0 -keys "$(keys_of "$t")" >/dev/null
 done
 
-TARGETS=(nginx proxy moat-noauth moat-full moat-full-10k moat-pg moat-pg-10k)
-STREAM_TARGETS=(nginx proxy moat-noauth moat-full)
+read -r -a TARGETS <<<"${TARGETS:-nginx proxy moat-noauth moat-full moat-full-10k moat-pg moat-pg-10k}"
+read -r -a STREAM_TARGETS <<<"${STREAM_TARGETS:-nginx proxy moat-noauth moat-full}"
 RESULTS=$OUT/results.jsonl
 : >"$RESULTS"
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
