@@ -96,6 +96,13 @@ func (w *Writer) journal(fsyncTick <-chan time.Time) {
 	var ends []int
 	var payloads [][]byte
 	var warned time.Time // the last spool write failure logged
+	// Each record goes to the hot path as it is written, before Append
+	// wakes the sender, which then finds it there.
+	spooled := func(i int, start, end spool.Pos) {
+		r := batch[i]
+		r.Time = r.Time.UTC().Round(0) // as decodeRecord gives it
+		w.hot.push(hotRecord{rec: r, start: start, end: end, size: len(payloads[i])})
+	}
 	appendBatch := func() {
 		buf, ends, payloads = buf[:0], ends[:0], payloads[:0]
 		for i := range batch {
@@ -107,7 +114,7 @@ func (w *Writer) journal(fsyncTick <-chan time.Time) {
 			payloads = append(payloads, buf[prev:end])
 			prev = end
 		}
-		n, err := w.sp.Append(payloads)
+		n, err := w.sp.AppendAt(payloads, spooled)
 		if lost := len(batch) - n; lost > 0 {
 			w.dropped.Add(uint64(lost))
 			w.spoolDropped.Add(uint64(lost))
@@ -228,9 +235,17 @@ func (w *Writer) send(start spool.Pos, flushTick <-chan time.Time) {
 }
 
 // fill reads spooled records from next into batch, up to BatchSize, and
-// returns the position after them. A record that does not decode is
+// returns the position after them: from memory when the journal has just
+// spooled them (hotRecords), else from the spool. A record that does not decode is
 // counted as failed and skipped.
 func (w *Writer) fill(batch *[]Record, next spool.Pos) spool.Pos {
+	if p := w.hot.take(batch, next, w.opts.BatchSize); p != next {
+		w.fromMemory.Add(1)
+		next = p
+	}
+	if len(*batch) >= w.opts.BatchSize {
+		return next
+	}
 	payloads, p, err := w.sp.ReadFrom(next, w.opts.BatchSize-len(*batch))
 	if err != nil {
 		w.logger.Warn("request log spool read failed", "err", err)

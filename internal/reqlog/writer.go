@@ -146,6 +146,8 @@ type Writer struct {
 	outage                          atomic.Bool
 	outageMu                        sync.Mutex
 	outageAt                        outageState
+	hot                             hotRecords    // records just spooled, for send
+	fromMemory                      atomic.Uint64 // fills served by hot (tests)
 }
 
 // NewWriter starts a Writer that writes to store until Close. The caller

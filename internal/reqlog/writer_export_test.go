@@ -22,3 +22,7 @@ var (
 	EncodeRecord = appendRecord
 	DecodeRecord = decodeRecord
 )
+
+// FromMemory counts the sender's fills served by records held in memory
+// (hotRecords) rather than read back from the spool.
+func (w *Writer) FromMemory() uint64 { return w.fromMemory.Load() }

@@ -238,7 +238,13 @@ func (s *Spool) Appended() <-chan struct{} { return s.appended }
 // the spool past MaxBytes are dropped: the newest go first, and what is
 // already spooled is never overwritten. Nothing is durable until Sync,
 // but once Append returns it survives the process being killed.
-func (s *Spool) Append(payloads [][]byte) (int, error) {
+func (s *Spool) Append(payloads [][]byte) (int, error) { return s.AppendAt(payloads, nil) }
+
+// AppendAt is Append that also calls at, in order, for each payload
+// written: its index in payloads and where its frame starts and ends, so a
+// reader holding the record in memory can tell when ReadFrom would return
+// it next (ReadFrom(start) returns it and end).
+func (s *Spool) AppendAt(payloads [][]byte, at func(i int, start, end Pos)) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -246,6 +252,12 @@ func (s *Spool) Append(payloads [][]byte) (int, error) {
 	}
 	act := s.segs[len(s.segs)-1]
 	buf, written, pending := s.buf[:0], 0, 0
+	type span struct {
+		i   int
+		off int64 // in buf
+		n   int64
+	}
+	var spans []span // of the pending frames, when at is set
 	flush := func() error {
 		if len(buf) == 0 {
 			return nil
@@ -255,15 +267,18 @@ func (s *Spool) Append(payloads [][]byte) (int, error) {
 		if _, err := s.active.WriteAt(buf, act.size); err != nil {
 			return fmt.Errorf("spool: write: %w", err)
 		}
+		for _, sp := range spans {
+			at(sp.i, Pos{act.seq, act.size + sp.off}, Pos{act.seq, act.size + sp.off + sp.n})
+		}
 		act.size += int64(len(buf))
 		s.total += int64(len(buf))
 		s.dirty = true
 		written += pending
-		buf, pending = buf[:0], 0
+		buf, pending, spans = buf[:0], 0, spans[:0]
 		return nil
 	}
 	var err error
-	for _, p := range payloads {
+	for i, p := range payloads {
 		fs := frameSize(len(p))
 		if len(p) > MaxRecord || s.total+int64(len(buf))+fs > s.maxBytes {
 			continue
@@ -279,6 +294,9 @@ func (s *Spool) Append(payloads [][]byte) (int, error) {
 			if s.total+fs > s.maxBytes {
 				continue
 			}
+		}
+		if at != nil {
+			spans = append(spans, span{i, int64(len(buf)), fs})
 		}
 		buf = appendFrame(buf, p)
 		pending++
@@ -372,4 +390,9 @@ func (s *Spool) Close() error {
 	}
 	s.unlock()
 	return errors.Join(errs...)
+}
+
+// Before reports whether p comes before q in the spool.
+func (p Pos) Before(q Pos) bool {
+	return p.Seq < q.Seq || p.Seq == q.Seq && p.Off < q.Off
 }
