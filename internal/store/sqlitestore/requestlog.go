@@ -3,7 +3,9 @@ package sqlitestore
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"fmt"
+	"io"
 	"math"
 	"strconv"
 	"strings"
@@ -79,26 +81,62 @@ func requestIDUniqueSQL() string {
 // made), or are those of an earlier record of the batch, is skipped, and so
 // is its share of the rollup. Times are truncated to the microsecond; NaN
 // durations are stored as 0, since SQLite would turn them into NULL.
-func (s *Store) WriteBatch(ctx context.Context, recs []reqlog.Record) (err error) {
+//
+// It runs on the write connection's driver (see writeConn), as database/sql
+// would: the transaction begins IMMEDIATE (the pool's _txlock), ends in a
+// rollback on any failure, and is not committed once ctx is done.
+func (s *Store) WriteBatch(ctx context.Context, recs []reqlog.Record) error {
 	if len(recs) == 0 {
 		return nil
 	}
-	tx, err := s.write.BeginTx(ctx, nil)
+	var inBatch bool
+	err := s.withWriteConn(ctx, func(c *writeConn) error {
+		inBatch = true
+		return writeBatch(ctx, c, recs)
+	})
+	if err != nil && !inBatch { // no connection: the batch never began
+		return fmt.Errorf("write request log: %w", err)
+	}
+	return err
+}
+
+// writeBatch is WriteBatch on the write connection c.
+func writeBatch(ctx context.Context, c *writeConn, recs []reqlog.Record) (err error) {
+	insert, rollup, err := c.statements(ctx)
 	if err != nil {
 		return fmt.Errorf("write request log: %w", err)
 	}
+	// The buffers hold the batch's strings, bodies among them: let them go
+	// with the batch.
 	defer func() {
-		if err != nil {
+		clear(c.vals[:cap(c.vals)])
+		clear(c.args[:cap(c.args)])
+		clear(c.keys[:cap(c.keys)])
+	}()
+	tx, err := c.BeginTx(ctx, driver.TxOptions{})
+	if err != nil {
+		return fmt.Errorf("write request log: %w", err)
+	}
+	committing := false
+	defer func() {
+		// A failed COMMIT has rolled back already (the driver sees to it).
+		if err != nil && !committing {
 			_ = tx.Rollback()
 		}
 	}()
-	inserted, err := s.insertRecords(ctx, tx, recs)
+	inserted, err := c.insertRecords(ctx, insert, recs)
 	if err != nil {
 		return fmt.Errorf("write request log: %w", err)
 	}
-	if err := s.writeRollup(ctx, tx, inserted); err != nil {
+	if err := c.writeRollup(ctx, rollup, inserted); err != nil {
 		return fmt.Errorf("write request log rollup: %w", err)
 	}
+	// database/sql's Tx does not commit once its context is done; neither
+	// does this.
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("write request log: commit: %w", err)
+	}
+	committing = true
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("write request log: commit: %w", err)
 	}
@@ -112,28 +150,31 @@ type recordKey struct {
 	id   string
 }
 
-// insertRecords inserts recs a chunk per statement and returns the records
-// it inserted: recs itself when it inserted all, as it does but for replays
-// and retries.
-func (s *Store) insertRecords(ctx context.Context, tx *sql.Tx, recs []reqlog.Record) ([]reqlog.Record, error) {
-	args := make([]any, 0, min(len(recs), s.insert.max)*len(reqlog.Columns()))
+// insertRecords inserts recs a chunk per statement of m and returns the
+// records it inserted: recs itself when it inserted all, as it does but for
+// replays and retries.
+func (c *writeConn) insertRecords(ctx context.Context, m *multiRow, recs []reqlog.Record) ([]reqlog.Record, error) {
 	inserted, skipped := recs, false
 	var returned map[recordKey]int // keys a chunk's insert returned, when it skipped some
 	off := 0
-	for _, n := range chunks(len(recs), s.insert.max) {
+	for _, n := range chunks(len(recs), m.max) {
 		chunk := recs[off : off+n]
-		args = args[:0]
+		vals := c.vals[:0]
 		for i := range chunk {
-			args = appendValues(args, &chunk[i])
+			vals = appendValues(vals, &chunk[i])
 		}
-		st, err := s.insert.stmt(ctx, tx, n)
+		c.vals = vals
+		st, err := m.stmt(n)
 		if err != nil {
 			return nil, err
 		}
-		keys, err := queryKeys(ctx, st, args)
-		if err != nil {
+		if c.args, err = namedValues(c.args, vals); err != nil {
 			return nil, err
 		}
+		if c.keys, err = queryKeys(ctx, st, c.args, c.keys[:0]); err != nil {
+			return nil, err
+		}
+		keys := c.keys
 		if len(keys) == n { // all inserted
 			if skipped {
 				inserted = append(inserted, chunk...)
@@ -169,22 +210,32 @@ func (s *Store) insertRecords(ctx context.Context, tx *sql.Tx, recs []reqlog.Rec
 	return inserted, nil
 }
 
-// queryKeys runs an insert and returns the keys of the rows it inserted.
-func queryKeys(ctx context.Context, st *sql.Stmt, args []any) ([]recordKey, error) {
-	rows, err := st.QueryContext(ctx, args...)
+// queryKeys runs an insert and appends to keys those of the rows it
+// inserted.
+func queryKeys(ctx context.Context, st rawStmt, args []driver.NamedValue, keys []recordKey) (_ []recordKey, err error) {
+	rows, err := st.QueryContext(ctx, args)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var keys []recordKey
-	for rows.Next() {
-		var k recordKey
-		if err := rows.Scan(&k.time, &k.id); err != nil {
+	defer func() {
+		if cerr := rows.Close(); err == nil && cerr != nil {
+			keys, err = nil, cerr
+		}
+	}()
+	dest := make([]driver.Value, 2)
+	for {
+		if err := rows.Next(dest); err == io.EOF {
+			return keys, nil
+		} else if err != nil {
 			return nil, err
 		}
-		keys = append(keys, k)
+		t, ok1 := dest[0].(int64)
+		id, ok2 := dest[1].(string)
+		if !ok1 || !ok2 {
+			return nil, fmt.Errorf("insert returned a key of %T, %T", dest[0], dest[1])
+		}
+		keys = append(keys, recordKey{t, id})
 	}
-	return keys, rows.Err()
 }
 
 // appendValues appends r's column values, in reqlog.Columns order, encoded

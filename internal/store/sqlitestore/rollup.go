@@ -2,7 +2,6 @@ package sqlitestore
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"strconv"
 	"strings"
@@ -112,25 +111,28 @@ func rollupUpsertSQL(rows int) string {
 		"\nON CONFLICT (" + strings.Join(key, ", ") + ") DO UPDATE SET " + strings.Join(set, ", ")
 }
 
-// writeRollup adds recs to the rollup inside tx, the log's transaction: the
-// batch is aggregated by bucket first (reqlog.Rollup), then upserted a chunk
-// of buckets per statement.
-func (s *Store) writeRollup(ctx context.Context, tx *sql.Tx, recs []reqlog.Record) error {
+// writeRollup adds recs to the rollup inside the log's transaction, with
+// the statements of m: the batch is aggregated by bucket first
+// (reqlog.Rollup), then upserted a chunk of buckets per statement.
+func (c *writeConn) writeRollup(ctx context.Context, m *multiRow, recs []reqlog.Record) error {
 	rows := reqlog.Rollup(recs, nil)
-	var args []any
 	off := 0
-	for _, n := range chunks(len(rows), s.rollup.max) {
-		args = args[:0]
+	for _, n := range chunks(len(rows), m.max) {
+		vals := c.vals[:0]
 		for i := off; i < off+n; i++ {
-			start := len(args)
-			args = rows[i].AppendValues(args)
-			args[start+1] = EncodeTime(rows[i].Time)
+			start := len(vals)
+			vals = rows[i].AppendValues(vals)
+			vals[start+1] = EncodeTime(rows[i].Time)
 		}
-		st, err := s.rollup.stmt(ctx, tx, n)
+		c.vals = vals
+		st, err := m.stmt(n)
 		if err != nil {
 			return err
 		}
-		if _, err := st.ExecContext(ctx, args...); err != nil {
+		if c.args, err = namedValues(c.args, vals); err != nil {
+			return err
+		}
+		if _, err := st.ExecContext(ctx, c.args); err != nil {
 			return err
 		}
 		off += n

@@ -25,7 +25,7 @@ import (
 
 	"github.com/moat-gw/moat/internal/reqlog"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+	"modernc.org/sqlite"
 )
 
 // Dialect is the SQL dialect name that Store.Dialect returns.
@@ -42,9 +42,7 @@ type Store struct {
 	read   *sql.DB // read-only connections, for After and the query engine
 	logger *slog.Logger
 
-	selectSQL string    // "SELECT id, <columns> FROM request_log"
-	insert    *multiRow // the request_log inserts, built from reqlog.Columns
-	rollup    *multiRow // the rollup upserts
+	selectSQL string // "SELECT id, <columns> FROM request_log"
 
 	closeOnce sync.Once
 	closeErr  error
@@ -68,18 +66,18 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*Store, error)
 	if err := RegisterFunctions(); err != nil {
 		return nil, fmt.Errorf("open sqlite store: %w", err)
 	}
-	write, err := sql.Open("sqlite", dsn(path, false))
+	insertSQL, selectSQL := requestLogSQL()
+	base, err := sqlite.NewConnector(dsn(path, false))
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite store: %w", err)
 	}
+	write := sql.OpenDB(&writeConnector{Connector: base, insertSQL: insertSQL})
 	write.SetMaxOpenConns(1)
 	write.SetMaxIdleConns(1)
 	write.SetConnMaxIdleTime(0)
 	write.SetConnMaxLifetime(0)
 
-	s := &Store{write: write, logger: logger}
-	insertSQL, selectSQL := requestLogSQL()
-	s.selectSQL = selectSQL
+	s := &Store{write: write, logger: logger, selectSQL: selectSQL}
 	if err := write.PingContext(ctx); err != nil {
 		write.Close()
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
@@ -88,15 +86,14 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*Store, error)
 		write.Close()
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
 	}
-	// Prepared on the write pool's one connection, after the migrations,
-	// and before any transaction holds that connection.
-	if s.insert, err = prepareMultiRow(ctx, write, insertChunk, insertSQL); err != nil {
+	// Prepared now, after the migrations, so that a statement that does
+	// not compile fails Open rather than the first write.
+	if err := s.withWriteConn(ctx, func(c *writeConn) error {
+		_, _, err := c.statements(ctx)
+		return err
+	}); err != nil {
 		write.Close()
-		return nil, fmt.Errorf("open sqlite store %s: prepare request log insert: %w", path, err)
-	}
-	if s.rollup, err = prepareMultiRow(ctx, write, rollupChunk, rollupUpsertSQL); err != nil {
-		write.Close()
-		return nil, fmt.Errorf("open sqlite store %s: prepare rollup upsert: %w", path, err)
+		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
 	}
 
 	// The read pool opens after the writer has switched the file to WAL
@@ -183,10 +180,30 @@ func (s *Store) DB() *sql.DB { return s.read }
 // Dialect returns "sqlite", so that SQL generators pick this dialect.
 func (s *Store) Dialect() string { return Dialect }
 
+// withWriteConn runs f on the write pool's connection, which no one else
+// uses until f returns; f must not keep it, nor use it from another
+// goroutine.
+func (s *Store) withWriteConn(ctx context.Context, f func(*writeConn) error) error {
+	conn, err := s.write.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	// Close only hands the connection back to the pool; Raw has reported
+	// what went wrong on it.
+	defer conn.Close()
+	return conn.Raw(func(dc any) error {
+		c, ok := dc.(*writeConn)
+		if !ok {
+			return fmt.Errorf("write pool connection is a %T", dc)
+		}
+		return f(c)
+	})
+}
+
 // Close closes both pools. It is safe to call more than once.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
-		s.closeErr = errors.Join(s.insert.Close(), s.rollup.Close(), s.read.Close(), s.write.Close())
+		s.closeErr = errors.Join(s.read.Close(), s.write.Close())
 		if s.closeErr != nil {
 			s.closeErr = fmt.Errorf("close sqlite store: %w", s.closeErr)
 		}

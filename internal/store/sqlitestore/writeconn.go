@@ -1,0 +1,93 @@
+package sqlitestore
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+)
+
+// sqliteConn is what database/sql uses of a modernc.org/sqlite connection;
+// writeConn passes it all on, so the write pool behaves as it would on the
+// driver's connection itself.
+type sqliteConn interface {
+	driver.Conn
+	driver.ConnBeginTx
+	driver.ConnPrepareContext
+	driver.ExecerContext
+	driver.QueryerContext
+	driver.SessionResetter
+	driver.Validator
+	driver.Pinger
+}
+
+// writeConnector opens the write pool's connections as writeConns.
+type writeConnector struct {
+	driver.Connector
+	insertSQL func(rows int) string // the request_log insert of rows records
+}
+
+// Connect opens a connection of the write pool.
+func (c *writeConnector) Connect(ctx context.Context) (driver.Conn, error) {
+	conn, err := c.Connector.Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sc, ok := conn.(sqliteConn)
+	if !ok {
+		return nil, errors.Join(fmt.Errorf("sqlite driver connection %T lacks a method database/sql uses", conn), conn.Close())
+	}
+	return &writeConn{sqliteConn: sc, insertSQL: c.insertSQL}, nil
+}
+
+// writeConn is a connection of the write pool that holds the request log's
+// statements, prepared on it. WriteBatch runs them on the driver's
+// connection (sql.Conn.Raw): database/sql would convert every argument
+// (64 rows of 40 columns per insert), allocate for each, and start a
+// goroutine per transaction to watch its context. Statements belonging to
+// the connection, rather than to the store, close with it whenever
+// database/sql drops it (after an interrupted statement, for one), while
+// SQLite can still finalize them.
+type writeConn struct {
+	sqliteConn
+	insertSQL func(rows int) string
+
+	// Prepared on first use, nil until then. Only the holder of the
+	// connection (Raw's function, or Close) touches them.
+	insert *multiRow // the request_log inserts
+	rollup *multiRow // the rollup upserts
+	// Buffers of WriteBatch, kept for the next: a chunk's values, the
+	// same as the driver's arguments, and the keys its insert returned.
+	vals []any
+	args []driver.NamedValue
+	keys []recordKey
+}
+
+// statements returns the connection's request log statements, preparing
+// them the first time.
+func (c *writeConn) statements(ctx context.Context) (insert, rollup *multiRow, err error) {
+	if c.insert == nil {
+		if c.insert, err = prepareMultiRow(ctx, c.sqliteConn, insertChunk, c.insertSQL); err != nil {
+			return nil, nil, fmt.Errorf("prepare request log insert: %w", err)
+		}
+	}
+	if c.rollup == nil {
+		if c.rollup, err = prepareMultiRow(ctx, c.sqliteConn, rollupChunk, rollupUpsertSQL); err != nil {
+			return nil, nil, fmt.Errorf("prepare rollup upsert: %w", err)
+		}
+	}
+	return c.insert, c.rollup, nil
+}
+
+// Close finalizes the connection's statements, then closes it: once the
+// connection is closed, its statements can no longer be.
+func (c *writeConn) Close() error {
+	var errs []error
+	for _, m := range []*multiRow{c.insert, c.rollup} {
+		if m != nil {
+			errs = append(errs, m.Close())
+		}
+	}
+	c.insert, c.rollup = nil, nil
+	return errors.Join(append(errs, c.sqliteConn.Close())...)
+}
