@@ -161,6 +161,7 @@ func (p *Pipeline) serveObject(w http.ResponseWriter, r *http.Request, s *scope)
 	s.clientRequestID = r.Header.Get("X-Ms-Client-Request-Id")
 	s.clientCtx = r.Context()
 	p.proxy.ServeHTTP(w, r.WithContext(withScope(r.Context(), s)))
+	flushAnswer(w, s)
 	return nil
 }
 

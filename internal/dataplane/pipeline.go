@@ -214,7 +214,19 @@ func (p *Pipeline) serve(w http.ResponseWriter, r *http.Request, s *scope) error
 	clearAnswerHeaders(w.Header())
 	s.clientCtx = r.Context()
 	p.proxy.ServeHTTP(w, r.WithContext(withScope(r.Context(), s)))
+	flushAnswer(w, s)
 	return nil
+}
+
+// flushAnswer hands the client what the proxy wrote, before finish runs:
+// ReverseProxy does not flush an answer of known length (newProxy), and
+// finish may wait (the limits' settle on Redis, up to its timeout), which
+// the client would otherwise wait for too.
+func flushAnswer(w http.ResponseWriter, s *scope) {
+	if s.status == 499 {
+		return // the client has gone, and nothing was written
+	}
+	_ = http.NewResponseController(w).Flush()
 }
 
 // readBody reads the bounded body, parses it and finds the deployment on

@@ -33,9 +33,10 @@ func (p *Pipeline) newProxy() *httputil.ReverseProxy {
 		Transport: &callTransport{p: p},
 		// Zero: ReverseProxy flushes a text/event-stream answer, or one of
 		// unknown length, after every write anyway, so streams go event by
-		// event; an answer of known length goes out in one write, headers
-		// and body together, as from a bare proxy (-1 cost two more write
-		// syscalls and a timer per call).
+		// event; an answer of known length is flushed once, when the proxy
+		// is done (flushAnswer), so a small one goes out in one write,
+		// headers and body together, as from a bare proxy (-1 cost two more
+		// write syscalls and a timer per call).
 		FlushInterval:  0,
 		ModifyResponse: p.modifyResponse,
 		ErrorHandler:   p.proxyError,

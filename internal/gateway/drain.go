@@ -19,11 +19,12 @@ const cutWait = 5 * time.Second
 // httpx.ErrShutdown and waits (up to cutWait) for those calls to be logged
 // before closing their connections.
 //
-// A grace period that ends with no request running on a listener is not a
-// failure: what kept its http.Server.Shutdown waiting were connections that
-// never sent a request, which net/http leaves open until they are 5 s old
-// (a client's transport dials spares under concurrency). They are closed,
-// losing nothing.
+// A grace period that ends with no connection of a listener active (a
+// request being read, served or answered) is not a failure for it: what
+// kept its http.Server.Shutdown waiting were connections that never sent a
+// request, which net/http leaves open until they are 5 s old (a client's
+// transport dials spares under concurrency). They are closed as the others
+// are, losing nothing.
 func (s *Server) closeServers(ctx context.Context, grace time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, grace)
 	defer cancel()
@@ -36,16 +37,16 @@ func (s *Server) closeServers(ctx context.Context, grace time.Duration) error {
 			if err == nil {
 				return
 			}
-			if b.serving.Load() == 0 {
-				_ = b.srv.Close()
-				return
-			}
-			if n := s.inflight.Load(); n > 0 {
+			busy := b.active.count()
+			if n := s.inflight.Load(); n > 0 && busy > 0 {
 				s.log.Warn("grace period over: cutting calls in flight", "listener", b.name, "calls", n)
 			}
 			s.cut(httpx.ErrShutdown)
 			s.waitInflight(cutWait)
 			_ = b.srv.Close()
+			if busy == 0 {
+				return
+			}
 			mu.Lock()
 			errs = append(errs, fmt.Errorf("shutdown %s: %w", b.name, err))
 			mu.Unlock()

@@ -4,7 +4,10 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"regexp"
@@ -13,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/moat-gw/moat/internal/proctest"
 )
 
 // TestReservationBlocksOvershoot: a call in flight holds its estimate, so a
@@ -265,4 +270,56 @@ func freePort(t *testing.T) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// TestAnswerBeforeSettle: a plain answer reaches the client as soon as the
+// proxy has it, not after finishing the call: here the settle waits on a
+// frozen Redis (up to the limiter's 500 ms timeout), and the client holds
+// the whole answer while the handler is still in it. (With ReverseProxy's
+// FlushInterval 0 and no flush of its own, moat held the answer back until
+// the handler returned.)
+func TestAnswerBeforeSettle(t *testing.T) {
+	rd := proctest.StartRedis(t)
+	got, frozen := make(chan struct{}), make(chan struct{})
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- struct{}{} // admitted: the reserve is done
+		<-frozen
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"id":"x","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}],"usage":{"prompt_tokens":7,"completion_tokens":1,"total_tokens":8}}`)
+	}))
+	defer up.Close()
+	ts := startServer(t, upstreamConfig(up.URL, "")+fmt.Sprintf(`
+rate_limits:
+  redis: {address: '%s'}
+  rules: [{name: r, scope: deployment, tpm: 100000}]
+`, rd.Addr))
+	type answer struct {
+		body    string
+		err     error
+		running int64 // data-plane handlers running when the body was read
+	}
+	done := make(chan answer, 1)
+	go func() {
+		req, _ := http.NewRequest("POST", ts.url+"/v1/chat/completions", strings.NewReader(`{"model":"chat","messages":[]}`))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			done <- answer{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		done <- answer{string(b), err, ts.inflight.Load()}
+	}()
+	<-got
+	rd.Freeze()
+	close(frozen)
+	a := <-done
+	rd.Thaw()
+	if a.err != nil || !strings.Contains(a.body, `"usage"`) {
+		t.Fatalf("answer %q, %v", a.body, a.err)
+	}
+	if a.running != 1 {
+		t.Fatalf("the client had the answer only once the handler had returned (%d running): it waited for the settle", a.running)
+	}
 }

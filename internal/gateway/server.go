@@ -93,9 +93,36 @@ type boundServer struct {
 	ln    net.Listener
 	srv   *http.Server
 	certs *certSource // nil without TLS
-	// serving counts the requests whose handler runs on this listener,
-	// so a grace period that ends with none running is not a failure.
-	serving atomic.Int64
+	// active holds the listener's connections in http.StateActive: a
+	// request being read, served or its answer written. A grace period
+	// that ends with none is not a failure (closeServers).
+	active activeConns
+}
+
+// activeConns tracks the connections of one listener that are in
+// http.StateActive, through http.Server.ConnState.
+type activeConns struct {
+	mu    sync.Mutex
+	conns map[net.Conn]struct{}
+}
+
+func (a *activeConns) track(c net.Conn, st http.ConnState) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if st == http.StateActive {
+		if a.conns == nil {
+			a.conns = map[net.Conn]struct{}{}
+		}
+		a.conns[c] = struct{}{}
+	} else {
+		delete(a.conns, c)
+	}
+}
+
+func (a *activeConns) count() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.conns)
 }
 
 // New builds a Server from a validated config: it opens the log store and
@@ -350,7 +377,8 @@ func (s *Server) bind(cfg *config.Config, lc config.Listener, mgmt bool, h http.
 	}
 	b := &boundServer{name: lc.Name, mgmt: mgmt, ln: ln}
 	b.srv = &http.Server{
-		Handler:           s.closeWhileDraining(b, h),
+		Handler:           s.closeWhileDraining(h),
+		ConnState:         b.active.track,
 		BaseContext:       func(net.Listener) context.Context { return s.base },
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       120 * time.Second,
@@ -444,12 +472,9 @@ func (s *Server) readyz(w http.ResponseWriter) {
 // open until the listeners close after pre_stop, when the balancer has
 // long stopped routing here: closing them when draining starts (as
 // SetKeepAlivesEnabled(false) does) races a request sent on one just then,
-// which the client sees as EOF and cannot retry, being a POST. It also
-// counts the listener's requests being served (boundServer.serving).
-func (s *Server) closeWhileDraining(b *boundServer, h http.Handler) http.Handler {
+// which the client sees as EOF and cannot retry, being a POST.
+func (s *Server) closeWhileDraining(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b.serving.Add(1)
-		defer b.serving.Add(-1)
 		if s.draining.Load() {
 			w.Header().Set("Connection", "close")
 		}

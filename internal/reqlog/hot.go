@@ -3,14 +3,19 @@ package reqlog
 import (
 	"cmp"
 	"sync"
+	"unsafe"
 
 	"github.com/moat-gw/moat/internal/reqlog/spool"
 )
 
-// hotMaxBytes bounds the encoded size of the records hotRecords holds.
-// Past it the oldest are let go: they are still in the spool, where the
-// sender reads them as it did before there was a hot path.
+// hotMaxBytes bounds what the records hotRecords holds take: their encoded
+// size plus the Record struct each sits in. Past it the oldest are let go:
+// they are still in the spool, where the sender reads them as it did
+// before there was a hot path.
 const hotMaxBytes = 4 << 20
+
+// hotEntrySize is what a held record costs besides its encoded size.
+const hotEntrySize = int(unsafe.Sizeof(hotRecord{}))
 
 // hotRecords hands the sender the records the journal has just spooled,
 // as they were logged, so that a sender keeping up with the journal (the
@@ -40,6 +45,7 @@ func (h *hotRecords) push(r hotRecord) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	r.prevEnd, h.prevEnd = h.prevEnd, r.end
+	r.size += hotEntrySize
 	h.q = append(h.q, r)
 	h.bytes += r.size
 	for h.bytes > cmp.Or(h.max, hotMaxBytes) && h.head < len(h.q) {
@@ -81,8 +87,13 @@ func (h *hotRecords) drop() {
 }
 
 // compact moves what is held to the front once most of q is let go, so q
-// does not grow without bound.
+// does not grow without bound, and lets q's array go once nothing is held,
+// so a backlog (a store outage) does not keep it for the process's life.
 func (h *hotRecords) compact() {
+	if h.head == len(h.q) {
+		h.q, h.head = nil, 0
+		return
+	}
 	if h.head > 0 && h.head >= len(h.q)/2 {
 		n := copy(h.q, h.q[h.head:])
 		clear(h.q[n:])

@@ -31,8 +31,8 @@ func TestHotRecordsTake(t *testing.T) {
 		{"read past the rotation", 0, pos(2, 16), 10, []string{"e"}, pos(2, 30)},
 		{"behind what is held: read the spool", 0, pos(0, 99), 10, nil, pos(0, 99)},
 		{"the first record has no known predecessor", 0, spool.Pos{}, 10, nil, spool.Pos{}},
-		{"a, b let go: the spool gives them", 300, pos(1, 8), 10, nil, pos(1, 8)},
-		{"a, b let go, b read from the spool", 300, pos(1, 30), 10, []string{"c", "d", "e"}, pos(2, 30)},
+		{"a, b let go: the spool gives them", 3 * (100 + hotEntrySize), pos(1, 8), 10, nil, pos(1, 8)},
+		{"a, b let go, b read from the spool", 3 * (100 + hotEntrySize), pos(1, 30), 10, []string{"c", "d", "e"}, pos(2, 30)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

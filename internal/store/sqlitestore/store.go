@@ -121,8 +121,10 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*Store, error)
 // in rotation each batch updates a leaf of the (caller, time) index and a
 // rollup row per key: with 10,000 keys that working set is some 50 MiB,
 // and with the default cache every batch read most of it back from the
-// file (docs/benchmarks.md). Pages are taken as they are used, so a small
-// log costs no more than before.
+// file (docs/benchmarks.md, "The cost of a call"). Pages are taken as they
+// are used, so a store file under 64 MiB costs no more than before; past
+// that, retention work fills the cache too, and the writer keeps up to
+// 64 MiB resident, outside the Go heap (docs/config.md, log.store).
 const writerCacheKiB = 64 << 10
 
 // dsn builds the modernc.org/sqlite data source name for path. Writers begin

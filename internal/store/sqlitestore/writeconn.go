@@ -46,7 +46,7 @@ func (c *writeConnector) Connect(ctx context.Context) (driver.Conn, error) {
 // (64 rows of 40 columns per insert), allocate for each, and start a
 // goroutine per transaction to watch its context. Statements belonging to
 // the connection, rather than to the store, close with it whenever
-// database/sql drops it (after an interrupted statement, for one), while
+// database/sql drops it (a connection it finds bad, or past a lifetime), while
 // SQLite can still finalize them.
 type writeConn struct {
 	sqliteConn

@@ -11,7 +11,7 @@ import (
 )
 
 // TestWriteBatchOnNewConnection has database/sql replace the write pool's
-// connection between batches, as it does after an interrupted statement:
+// connection between batches, as it does with one it finds bad:
 // the old connection's statements must close with it, and the new one must
 // prepare its own and keep the batches idempotent across the two.
 func TestWriteBatchOnNewConnection(t *testing.T) {
