@@ -72,6 +72,12 @@ func newSSECapture(src io.ReadCloser, s *scope, now func() time.Time, proto upst
 // together, in one write, as they do through a bare proxy. It never waits on
 // upstream with bytes in hand.
 func (c *sseCapture) Read(p []byte) (int, error) {
+	n, err := c.read(p)
+	c.s.respBytes += int64(n) // what the client is sent, rewrites included
+	return n, err
+}
+
+func (c *sseCapture) read(p []byte) (int, error) {
 	n := 0
 	for n < len(p) {
 		if len(c.edit) > 0 {
@@ -361,7 +367,9 @@ func (s *scope) streamText() string {
 
 // jsonCapture passes a JSON body through while keeping enough of it to read
 // usage at the end: only its tail, or, when bodies are logged, the whole
-// body up to captureHeadLimit.
+// body up to captureHeadLimit. The tail is kept in a buffer of
+// captureTail from a pool, given back on Close: every answer is read
+// through one, and a tail never outgrows it.
 type jsonCapture struct {
 	src      io.ReadCloser
 	s        *scope
@@ -380,12 +388,16 @@ const (
 	captureTail = 16 << 10
 )
 
+// tailBufs recycles the tails of answers whose bodies are not logged.
+var tailBufs = sync.Pool{New: func() any { b := make([]byte, 0, captureTail); return &b }}
+
 func newJSONCapture(src io.ReadCloser, s *scope, now func() time.Time, keepBody bool) *jsonCapture {
 	return &jsonCapture{src: src, s: s, now: now, keepBody: keepBody}
 }
 
 func (c *jsonCapture) Read(p []byte) (int, error) {
 	n, err := c.src.Read(p)
+	c.s.respBytes += int64(n)
 	if n > 0 {
 		if c.s.firstByte.IsZero() {
 			c.s.firstByte = c.now()
@@ -408,6 +420,8 @@ func (c *jsonCapture) record(b []byte) {
 	limit := captureTail
 	if c.keepBody {
 		limit = captureHeadLimit + captureTail
+	} else if c.keep == nil {
+		c.keep = (*tailBufs.Get().(*[]byte))[:0]
 	}
 	if len(c.keep)+len(b) <= limit {
 		c.keep = append(c.keep, b...)
@@ -437,4 +451,13 @@ func (c *jsonCapture) finish() {
 	}
 }
 
-func (c *jsonCapture) Close() error { return c.src.Close() }
+// Close gives the tail back to the pool: usage was read from it at EOF,
+// and only a logged body (never pooled) outlives the capture.
+func (c *jsonCapture) Close() error {
+	if !c.keepBody && cap(c.keep) == captureTail {
+		b := c.keep[:0]
+		tailBufs.Put(&b)
+	}
+	c.keep = nil
+	return c.src.Close()
+}
