@@ -59,8 +59,10 @@ type pending struct {
 // larger than it.
 const sseBufSize = 16 << 10
 
-// sseBufs recycles the capture buffers of sseBufSize.
-var sseBufs = sync.Pool{New: func() any { b := make([]byte, 0, sseBufSize); return &b }}
+// sseBufs recycles the capture buffers of sseBufSize, held as array
+// pointers: a slice converts to one without allocating, where a *[]byte
+// would cost an allocation on every Put.
+var sseBufs = sync.Pool{New: func() any { return new([sseBufSize]byte) }}
 
 func newSSECapture(src io.ReadCloser, s *scope, now func() time.Time, proto upstream.Stream, retain bool) *sseCapture {
 	return &sseCapture{src: src, s: s, now: now, proto: proto, retain: retain}
@@ -160,7 +162,7 @@ func (c *sseCapture) hold(b []byte, seen int) {
 		return
 	}
 	if c.buf == nil {
-		c.buf = *sseBufs.Get().(*[]byte)
+		c.buf = sseBufs.Get().(*[sseBufSize]byte)[:0]
 	}
 	c.buf = append(c.buf[:0], b...)
 	c.head, c.ready, c.seen = 0, 0, seen
@@ -169,9 +171,8 @@ func (c *sseCapture) hold(b []byte, seen int) {
 // putBuf gives the capture's buffer back to the pool; only buffers of the
 // pool's size go back.
 func (c *sseCapture) putBuf() {
-	if c.buf != nil && cap(c.buf) == sseBufSize {
-		b := c.buf[:0]
-		sseBufs.Put(&b)
+	if cap(c.buf) == sseBufSize {
+		sseBufs.Put((*[sseBufSize]byte)(c.buf[:sseBufSize]))
 	}
 	c.buf, c.head, c.ready, c.seen = nil, 0, 0, 0
 }
@@ -388,8 +389,9 @@ const (
 	captureTail = 16 << 10
 )
 
-// tailBufs recycles the tails of answers whose bodies are not logged.
-var tailBufs = sync.Pool{New: func() any { b := make([]byte, 0, captureTail); return &b }}
+// tailBufs recycles the tails of answers whose bodies are not logged, as
+// sseBufs does.
+var tailBufs = sync.Pool{New: func() any { return new([captureTail]byte) }}
 
 func newJSONCapture(src io.ReadCloser, s *scope, now func() time.Time, keepBody bool) *jsonCapture {
 	return &jsonCapture{src: src, s: s, now: now, keepBody: keepBody}
@@ -421,7 +423,7 @@ func (c *jsonCapture) record(b []byte) {
 	if c.keepBody {
 		limit = captureHeadLimit + captureTail
 	} else if c.keep == nil {
-		c.keep = (*tailBufs.Get().(*[]byte))[:0]
+		c.keep = tailBufs.Get().(*[captureTail]byte)[:0]
 	}
 	if len(c.keep)+len(b) <= limit {
 		c.keep = append(c.keep, b...)
@@ -455,8 +457,7 @@ func (c *jsonCapture) finish() {
 // and only a logged body (never pooled) outlives the capture.
 func (c *jsonCapture) Close() error {
 	if !c.keepBody && cap(c.keep) == captureTail {
-		b := c.keep[:0]
-		tailBufs.Put(&b)
+		tailBufs.Put((*[captureTail]byte)(c.keep[:captureTail]))
 	}
 	c.keep = nil
 	return c.src.Close()
