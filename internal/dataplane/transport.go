@@ -27,7 +27,8 @@ func (ct *callTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 		return nil, fmt.Errorf("call without scope")
 	}
 	p, dep := ct.p, s.deployment
-	cands, err := p.candidates(s)
+	var names [4]string // room for the usual pool: the list stays on the stack
+	cands, err := p.candidates(s, names[:0])
 	if err != nil {
 		return nil, err // *route.Unavailable: every member benched or tripped
 	}
