@@ -50,7 +50,7 @@ type Deps struct {
 // Build turns a validated config into an immutable pipeline.
 func Build(ctx context.Context, cfg *config.Config, d Deps) (*Pipeline, error) {
 	p := &Pipeline{
-		log: d.Log, now: d.Now, region: cfg.Region, replica: cfg.Replica.Name,
+		log: d.Log, now: d.Now, region: cfg.Region, regionValue: []string{cfg.Region}[:1:1], replica: cfg.Replica.Name,
 		maxBody: int64(cfg.Limits.MaxBodyBytes), maxRetry: int64(cfg.Limits.MaxRetryBodyBytes),
 		bodyTimeout: cfg.Limits.BodyReadTimeout.D(),
 		maxBodyLog:  int(cfg.Log.MaxBodyLogBytes),

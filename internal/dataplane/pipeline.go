@@ -36,7 +36,8 @@ type Pipeline struct {
 	log              *slog.Logger
 	now              func() time.Time
 	region           string
-	replica          string // replica.name, the request log's Replica column
+	regionValue      []string // region as a header value, shared by every answer (headers.go)
+	replica          string   // replica.name, the request log's Replica column
 	versions         map[string]bool
 	maxBody          int64
 	maxRetry         int64
