@@ -17,12 +17,17 @@ import (
 // that applies, all or nothing. The reservation is settled with the real
 // usage when the call ends, so concurrent calls cannot overshoot a limit.
 func (p *Pipeline) admit(ctx context.Context, s *scope) error {
-	if p.limiter == nil || (len(p.rateRules) == 0 && principalKey(s) == nil) {
+	k := principalKey(s)
+	keyLimited := k != nil && (k.Limits.TPM > 0 || k.Limits.RPM > 0)
+	if p.limiter == nil || (len(p.rateRules) == 0 && !keyLimited) {
 		return nil // nothing to reserve; prompt tokens are counted only if usage is missing
 	}
 	// Room for every rule and the key's own limits, made once: the
 	// requests point into lims, which therefore never grows.
-	n := len(p.rateRules) + 1
+	n := len(p.rateRules)
+	if keyLimited {
+		n++
+	}
 	reqs := make([]ratelimit.Request, 0, n)
 	lims := make([]ratelimit.Limit, 0, n)
 	for i := range p.rateRules {
@@ -37,7 +42,7 @@ func (p *Pipeline) admit(ctx context.Context, s *scope) error {
 		lims = append(lims, r.Limit(key))
 		reqs = append(reqs, ratelimit.Request{Limit: &lims[len(lims)-1]})
 	}
-	if k := principalKey(s); k != nil && (k.Limits.TPM > 0 || k.Limits.RPM > 0) {
+	if keyLimited {
 		lims = append(lims, ratelimit.Limit{Key: "keylimits|" + k.ID, TPM: k.Limits.TPM, RPM: k.Limits.RPM})
 		reqs = append(reqs, ratelimit.Request{Limit: &lims[len(lims)-1]})
 	}
