@@ -107,6 +107,7 @@ func Build(ctx context.Context, cfg *config.Config, d Deps) (*Pipeline, error) {
 	p.maxAttempts = cfg.Routing.MaxAttempts
 	p.limiter = d.Limiter
 	p.rateRules = cfg.RateLimits.Rules
+	p.templates = newOpTemplates()
 	p.defaultMaxTokens = cfg.RateLimits.DefaultMaxTokens
 	p.maxExactCount = int(cfg.RateLimits.MaxExactCountBytes)
 	if p.maxExactCount <= 0 {

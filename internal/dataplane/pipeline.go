@@ -61,6 +61,7 @@ type Pipeline struct {
 	maxAttempts      int
 	limiter          ratelimit.Limiter
 	rateRules        []config.RateRule
+	templates        opTemplates // operation templates for RBAC messages (identity.go)
 	defaultMaxTokens int
 	tel              *telemetry.Telemetry // nil unless OTLP export is configured
 	pins             *affinity.Table      // where stored responses live (objects.go); shared across pipelines
