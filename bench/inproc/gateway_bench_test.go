@@ -163,6 +163,15 @@ func BenchmarkGatewayNoAuth(b *testing.B) {
 	benchCalls(b, startMoat(b, startUpstream(b), "auth: {disabled: true}\n"), fixture.ChatRequest)
 }
 
+// BenchmarkGatewayLimits is BenchmarkGateway with a TPM and RPM limit per
+// key and one per deployment, set far above what it reaches, to measure
+// admission and settlement.
+func BenchmarkGatewayLimits(b *testing.B) {
+	limits := "rate_limits: {rules: [{name: per-key, scope: key, tpm: 1000000000, rpm: 1000000000}, " +
+		"{name: per-deployment, scope: deployment, tpm: 1000000000}]}\n"
+	benchCalls(b, startMoat(b, startUpstream(b), authKey+limits), fixture.ChatRequest)
+}
+
 // BenchmarkDirectStream is the streaming baseline.
 func BenchmarkDirectStream(b *testing.B) {
 	benchCalls(b, directURL(startUpstream(b)), fixture.StreamRequest)

@@ -144,7 +144,16 @@ func NewHasher(pepper []byte) Hasher {
 // Hash returns the stored form of plaintext.
 func (h Hasher) Hash(plaintext string) []byte {
 	if len(h.pepper) == 0 {
-		sum := sha256.Sum256([]byte(plaintext))
+		// A key of usual length is copied to the stack rather than
+		// converted, which would allocate: every call hashes its key.
+		var buf [128]byte
+		var b []byte
+		if len(plaintext) <= len(buf) {
+			b = append(buf[:0], plaintext...)
+		} else {
+			b = []byte(plaintext)
+		}
+		sum := sha256.Sum256(b)
 		return sum[:]
 	}
 	m := hmac.New(sha256.New, h.pepper)

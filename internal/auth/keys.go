@@ -109,7 +109,7 @@ func (v *KeyVerifier) Verify(ctx context.Context, plaintext string) (*Key, error
 		err error
 	)
 	if id, ok := ParseKeyID(plaintext); ok {
-		k, err = v.lookup(ctx, idCacheKey(id), func(ctx context.Context, s KeyStore) (*Key, error) { return s.Get(ctx, id) })
+		k, err = v.lookup(ctx, keyQuery{id: id})
 		if err == nil && k == nil {
 			err = fmt.Errorf("key %s: %w", id, ErrKeyNotFound)
 		}
@@ -120,13 +120,7 @@ func (v *KeyVerifier) Verify(ctx context.Context, plaintext string) (*Key, error
 		if len(plaintext) < MinStaticKeyLen {
 			return nil, fmt.Errorf("static key of length %d: %w", len(plaintext), ErrKeyNotFound)
 		}
-		k, err = v.lookup(ctx, "h"+string(hash), func(ctx context.Context, s KeyStore) (*Key, error) {
-			hi, ok := s.(HashIndex)
-			if !ok {
-				return nil, ErrKeyNotFound
-			}
-			return hi.GetByHash(ctx, hash)
-		})
+		k, err = v.lookup(ctx, keyQuery{hash: hash})
 		if err == nil && k == nil {
 			err = fmt.Errorf("static key: %w", ErrKeyNotFound)
 		}
@@ -143,17 +137,44 @@ func (v *KeyVerifier) Verify(ctx context.Context, plaintext string) (*Key, error
 	return k, nil
 }
 
-type getFunc func(context.Context, KeyStore) (*Key, error)
+// keyQuery is what a key is looked up by: its ID (moat_ keys) or, when
+// that is empty, its hash (static keys). A value rather than a closure, so
+// that a key found in memory, as most are, costs no allocation to ask for.
+type keyQuery struct {
+	id   string
+	hash []byte
+}
+
+// get asks one store.
+func (q keyQuery) get(ctx context.Context, s KeyStore) (*Key, error) {
+	if q.id != "" {
+		return s.Get(ctx, q.id)
+	}
+	hi, ok := s.(HashIndex)
+	if !ok {
+		return nil, ErrKeyNotFound
+	}
+	return hi.GetByHash(ctx, q.hash)
+}
+
+// cacheKey names the key in the cache.
+func (q keyQuery) cacheKey() string {
+	if q.id != "" {
+		return idCacheKey(q.id)
+	}
+	return "h" + string(q.hash)
+}
 
 // lookup asks the in-memory stores, then the cache, then the other stores.
 // A nil key with a nil error means no store knows it.
-func (v *KeyVerifier) lookup(ctx context.Context, ck string, get getFunc) (*Key, error) {
-	if k, err := firstKnown(ctx, v.local, get); k != nil || err != nil {
+func (v *KeyVerifier) lookup(ctx context.Context, q keyQuery) (*Key, error) {
+	if k, err := firstKnown(ctx, v.local, q); k != nil || err != nil {
 		return k, err
 	}
 	if len(v.remote) == 0 {
 		return nil, nil
 	}
+	ck := q.cacheKey()
 	k, state := v.cache.lookup(ck)
 	switch state {
 	case stateFresh, stateStaleUsable:
@@ -167,7 +188,7 @@ func (v *KeyVerifier) lookup(ctx context.Context, ck string, get getFunc) (*Key,
 		}
 	}
 	gen := v.cache.generation()
-	found, err := v.flights.do(ctx, ck, func() (*Key, error) { return v.fetch(ctx, get) })
+	found, err := v.flights.do(ctx, ck, func() (*Key, error) { return v.fetch(ctx, q) })
 	if err == nil {
 		if v.cache.put(ck, found, gen) {
 			v.log.Info("key store answers again")
@@ -186,17 +207,17 @@ func (v *KeyVerifier) lookup(ctx context.Context, ck string, get getFunc) (*Key,
 // fetch asks the remote stores in order, under the store deadline. It runs
 // detached from the caller that started it, since it serves every caller
 // waiting for the same key.
-func (v *KeyVerifier) fetch(ctx context.Context, get getFunc) (*Key, error) {
+func (v *KeyVerifier) fetch(ctx context.Context, q keyQuery) (*Key, error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), v.timeout)
 	defer cancel()
-	return firstKnown(ctx, v.remote, get)
+	return firstKnown(ctx, v.remote, q)
 }
 
 // firstKnown asks stores in order and returns the first key found. A nil
 // key with a nil error means none of them knows it.
-func firstKnown(ctx context.Context, stores []KeyStore, get getFunc) (*Key, error) {
+func firstKnown(ctx context.Context, stores []KeyStore, q keyQuery) (*Key, error) {
 	for _, s := range stores {
-		k, err := get(ctx, s)
+		k, err := q.get(ctx, s)
 		if errors.Is(err, ErrKeyNotFound) {
 			continue
 		}

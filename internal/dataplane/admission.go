@@ -122,11 +122,12 @@ type looseSet struct {
 
 // looseCall is one call in flight on a bound.
 type looseCall struct {
-	keys  []string // the limits it holds
-	out   int
-	model string
-	req   *openai.Request
-	id    string
+	keys   []string // the limits it holds, in keyBuf unless there are more
+	keyBuf [4]string
+	out    int
+	model  string
+	req    *openai.Request
+	id     string
 	// reserved is done once res is set (nil: the reservation was refused).
 	reserved sync.WaitGroup
 	res      *ratelimit.Reservation
@@ -143,10 +144,11 @@ func (c *looseCall) ready(res *ratelimit.Reservation) {
 }
 
 func (l *looseSet) add(reqs []ratelimit.Request, s *scope, out int) *looseCall {
-	c := &looseCall{keys: make([]string, len(reqs)), out: out, model: s.deployment.model, req: s.req, id: s.id}
+	c := &looseCall{out: out, model: s.deployment.model, req: s.req, id: s.id}
+	c.keys = c.keyBuf[:0]
 	c.reserved.Add(1)
 	for i := range reqs {
-		c.keys[i] = reqs[i].Limit.Key
+		c.keys = append(c.keys, reqs[i].Limit.Key)
 	}
 	l.mu.Lock()
 	if l.m == nil {

@@ -50,7 +50,7 @@ type Deps struct {
 // Build turns a validated config into an immutable pipeline.
 func Build(ctx context.Context, cfg *config.Config, d Deps) (*Pipeline, error) {
 	p := &Pipeline{
-		log: d.Log, now: d.Now, region: cfg.Region, replica: cfg.Replica.Name,
+		log: d.Log, now: d.Now, region: cfg.Region, regionValue: []string{cfg.Region}[:1:1], replica: cfg.Replica.Name,
 		maxBody: int64(cfg.Limits.MaxBodyBytes), maxRetry: int64(cfg.Limits.MaxRetryBodyBytes),
 		bodyTimeout: cfg.Limits.BodyReadTimeout.D(),
 		maxBodyLog:  int(cfg.Log.MaxBodyLogBytes),
@@ -107,6 +107,7 @@ func Build(ctx context.Context, cfg *config.Config, d Deps) (*Pipeline, error) {
 	p.maxAttempts = cfg.Routing.MaxAttempts
 	p.limiter = d.Limiter
 	p.rateRules = cfg.RateLimits.Rules
+	p.templates = newOpTemplates()
 	p.defaultMaxTokens = cfg.RateLimits.DefaultMaxTokens
 	p.maxExactCount = int(cfg.RateLimits.MaxExactCountBytes)
 	if p.maxExactCount <= 0 {

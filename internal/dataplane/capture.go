@@ -59,8 +59,10 @@ type pending struct {
 // larger than it.
 const sseBufSize = 16 << 10
 
-// sseBufs recycles the capture buffers of sseBufSize.
-var sseBufs = sync.Pool{New: func() any { b := make([]byte, 0, sseBufSize); return &b }}
+// sseBufs recycles the capture buffers of sseBufSize, held as array
+// pointers: a slice converts to one without allocating, where a *[]byte
+// would cost an allocation on every Put.
+var sseBufs = sync.Pool{New: func() any { return new([sseBufSize]byte) }}
 
 func newSSECapture(src io.ReadCloser, s *scope, now func() time.Time, proto upstream.Stream, retain bool) *sseCapture {
 	return &sseCapture{src: src, s: s, now: now, proto: proto, retain: retain}
@@ -72,6 +74,12 @@ func newSSECapture(src io.ReadCloser, s *scope, now func() time.Time, proto upst
 // together, in one write, as they do through a bare proxy. It never waits on
 // upstream with bytes in hand.
 func (c *sseCapture) Read(p []byte) (int, error) {
+	n, err := c.read(p)
+	c.s.respBytes += int64(n) // what the client is sent, rewrites included
+	return n, err
+}
+
+func (c *sseCapture) read(p []byte) (int, error) {
 	n := 0
 	for n < len(p) {
 		if len(c.edit) > 0 {
@@ -154,7 +162,7 @@ func (c *sseCapture) hold(b []byte, seen int) {
 		return
 	}
 	if c.buf == nil {
-		c.buf = *sseBufs.Get().(*[]byte)
+		c.buf = sseBufs.Get().(*[sseBufSize]byte)[:0]
 	}
 	c.buf = append(c.buf[:0], b...)
 	c.head, c.ready, c.seen = 0, 0, seen
@@ -163,9 +171,8 @@ func (c *sseCapture) hold(b []byte, seen int) {
 // putBuf gives the capture's buffer back to the pool; only buffers of the
 // pool's size go back.
 func (c *sseCapture) putBuf() {
-	if c.buf != nil && cap(c.buf) == sseBufSize {
-		b := c.buf[:0]
-		sseBufs.Put(&b)
+	if cap(c.buf) == sseBufSize {
+		sseBufs.Put((*[sseBufSize]byte)(c.buf[:sseBufSize]))
 	}
 	c.buf, c.head, c.ready, c.seen = nil, 0, 0, 0
 }
@@ -361,7 +368,9 @@ func (s *scope) streamText() string {
 
 // jsonCapture passes a JSON body through while keeping enough of it to read
 // usage at the end: only its tail, or, when bodies are logged, the whole
-// body up to captureHeadLimit.
+// body up to captureHeadLimit. The tail is kept in a buffer of
+// captureTail from a pool, given back on Close: every answer is read
+// through one, and a tail never outgrows it.
 type jsonCapture struct {
 	src      io.ReadCloser
 	s        *scope
@@ -380,12 +389,17 @@ const (
 	captureTail = 16 << 10
 )
 
+// tailBufs recycles the tails of answers whose bodies are not logged, as
+// sseBufs does.
+var tailBufs = sync.Pool{New: func() any { return new([captureTail]byte) }}
+
 func newJSONCapture(src io.ReadCloser, s *scope, now func() time.Time, keepBody bool) *jsonCapture {
 	return &jsonCapture{src: src, s: s, now: now, keepBody: keepBody}
 }
 
 func (c *jsonCapture) Read(p []byte) (int, error) {
 	n, err := c.src.Read(p)
+	c.s.respBytes += int64(n)
 	if n > 0 {
 		if c.s.firstByte.IsZero() {
 			c.s.firstByte = c.now()
@@ -408,6 +422,8 @@ func (c *jsonCapture) record(b []byte) {
 	limit := captureTail
 	if c.keepBody {
 		limit = captureHeadLimit + captureTail
+	} else if c.keep == nil {
+		c.keep = tailBufs.Get().(*[captureTail]byte)[:0]
 	}
 	if len(c.keep)+len(b) <= limit {
 		c.keep = append(c.keep, b...)
@@ -437,4 +453,12 @@ func (c *jsonCapture) finish() {
 	}
 }
 
-func (c *jsonCapture) Close() error { return c.src.Close() }
+// Close gives the tail back to the pool: usage was read from it at EOF,
+// and only a logged body (never pooled) outlives the capture.
+func (c *jsonCapture) Close() error {
+	if !c.keepBody && cap(c.keep) == captureTail {
+		tailBufs.Put((*[captureTail]byte)(c.keep[:captureTail]))
+	}
+	c.keep = nil
+	return c.src.Close()
+}

@@ -18,7 +18,8 @@ var commonHeaders = []string{"Apim-Request-Id", "X-Request-Id", "X-Ms-Region", "
 // hstsValue is the Strict-Transport-Security value of every answer, one
 // slice shared by all (its capacity is its length): net/http only reads
 // header values, and Header.Set and Add replace or regrow them, never
-// write into them.
+// write into them. The region's value (Pipeline.regionValue) is shared the
+// same way.
 var hstsValue = []string{"max-age=31536000; includeSubDomains; preload"}[:1:1]
 
 // idValue is the value of the headers that carry the request ID, one
@@ -36,16 +37,16 @@ func (s *scope) idValue() []string {
 
 // setCommonHeaders sets the headers Azure sends on every answer, including
 // front-door errors, so moat's denials look like Azure's.
-func setCommonHeaders(h http.Header, id, region string) {
+func setCommonHeaders(h http.Header, id string, region []string) {
 	setCommonHeaderValues(h, idValue(id), region)
 }
 
 // setCommonHeaderValues is setCommonHeaders with the request ID already a
 // header value (scope.idValue).
-func setCommonHeaderValues(h http.Header, ids []string, region string) {
+func setCommonHeaderValues(h http.Header, ids, region []string) {
 	h["Apim-Request-Id"] = ids
 	h["X-Request-Id"] = ids
-	h.Set("X-Ms-Region", region)
+	h["X-Ms-Region"] = region
 	h["Strict-Transport-Security"] = hstsValue
 }
 
@@ -53,7 +54,7 @@ func setCommonHeaderValues(h http.Header, ids []string, region string) {
 // itself (an error, a listing, whoami), echoing the client's
 // x-ms-client-request-id.
 func (p *Pipeline) answerHeaders(h http.Header, s *scope) {
-	setCommonHeaderValues(h, s.idValue(), p.region)
+	setCommonHeaderValues(h, s.idValue(), p.regionValue)
 	if s.api == openai.APIAnthropic {
 		h.Set("Request-Id", s.id) // where Anthropic's SDKs read the request ID
 	}
@@ -86,7 +87,9 @@ func (p *Pipeline) upstreamHeaders(h http.Header, s *scope) {
 	if h.Get("X-Request-Id") == "" {
 		h["X-Request-Id"] = ids
 	}
-	setIfAbsent(h, "X-Ms-Region", p.region)
+	if h.Get("X-Ms-Region") == "" {
+		h["X-Ms-Region"] = p.regionValue
+	}
 	if h.Get("Strict-Transport-Security") == "" {
 		h["Strict-Transport-Security"] = hstsValue
 	}

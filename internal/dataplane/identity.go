@@ -12,6 +12,7 @@ import (
 	"github.com/moat-gw/moat/internal/audit"
 	"github.com/moat-gw/moat/internal/auth"
 	"github.com/moat-gw/moat/internal/config"
+	"github.com/moat-gw/moat/internal/openai"
 	"github.com/moat-gw/moat/internal/rbac"
 )
 
@@ -133,7 +134,7 @@ func (p *Pipeline) authorize(s *scope) error {
 		return nil
 	}
 	op := s.call.Operation
-	tmpl := rbac.OperationTemplate(op, s.call.Surface != SurfaceLegacy)
+	tmpl := p.templates.of(op, s.call.Surface != SurfaceLegacy)
 	if s.call.Surface == SurfaceAnthropic {
 		tmpl = "POST " + s.call.PathTemplate // Azure's templates know only /openai paths
 	}
@@ -141,6 +142,35 @@ func (p *Pipeline) authorize(s *scope) error {
 		return err
 	}
 	return p.id.authz.Load().Check(s.principal, op.DataAction, s.call.Deployment).Err(tmpl)
+}
+
+// opTemplates holds rbac.OperationTemplate for every operation of the
+// table on both surfaces, made once at build: authorize names the
+// template on every call, and building it each time allocated.
+type opTemplates map[opTemplateKey]string
+
+// opTemplateKey is everything OperationTemplate reads.
+type opTemplateKey struct {
+	method, suffix string
+	scoped, v1     bool
+}
+
+func newOpTemplates() opTemplates {
+	t := opTemplates{}
+	for _, op := range openai.Operations() {
+		for _, v1 := range []bool{false, true} {
+			t[opTemplateKey{op.Method, op.Suffix, op.ResourceScoped, v1}] = rbac.OperationTemplate(op, v1)
+		}
+	}
+	return t
+}
+
+// of is rbac.OperationTemplate(op, v1), from the table when it has it.
+func (t opTemplates) of(op openai.Operation, v1 bool) string {
+	if s, ok := t[opTemplateKey{op.Method, op.Suffix, op.ResourceScoped, v1}]; ok {
+		return s
+	}
+	return rbac.OperationTemplate(op, v1)
 }
 
 // refreshAssignments rebuilds the authorizer from config plus the

@@ -17,10 +17,19 @@ import (
 // that applies, all or nothing. The reservation is settled with the real
 // usage when the call ends, so concurrent calls cannot overshoot a limit.
 func (p *Pipeline) admit(ctx context.Context, s *scope) error {
-	if p.limiter == nil || (len(p.rateRules) == 0 && principalKey(s) == nil) {
+	k := principalKey(s)
+	keyLimited := k != nil && (k.Limits.TPM > 0 || k.Limits.RPM > 0)
+	if p.limiter == nil || (len(p.rateRules) == 0 && !keyLimited) {
 		return nil // nothing to reserve; prompt tokens are counted only if usage is missing
 	}
-	var reqs []ratelimit.Request
+	// Room for every rule and the key's own limits, made once: the
+	// requests point into lims, which therefore never grows.
+	n := len(p.rateRules)
+	if keyLimited {
+		n++
+	}
+	reqs := make([]ratelimit.Request, 0, n)
+	lims := make([]ratelimit.Limit, 0, n)
 	for i := range p.rateRules {
 		r := &p.rateRules[i]
 		if !r.Matches(s.deployment.name) {
@@ -30,12 +39,12 @@ func (p *Pipeline) admit(ctx context.Context, s *scope) error {
 		if key == "" {
 			continue
 		}
-		l := r.Limit(key)
-		reqs = append(reqs, ratelimit.Request{Limit: &l})
+		lims = append(lims, r.Limit(key))
+		reqs = append(reqs, ratelimit.Request{Limit: &lims[len(lims)-1]})
 	}
-	if k := principalKey(s); k != nil && (k.Limits.TPM > 0 || k.Limits.RPM > 0) {
-		l := ratelimit.Limit{Key: "keylimits|" + k.ID, TPM: k.Limits.TPM, RPM: k.Limits.RPM}
-		reqs = append(reqs, ratelimit.Request{Limit: &l})
+	if keyLimited {
+		lims = append(lims, ratelimit.Limit{Key: "keylimits|" + k.ID, TPM: k.Limits.TPM, RPM: k.Limits.RPM})
+		reqs = append(reqs, ratelimit.Request{Limit: &lims[len(lims)-1]})
 	}
 	if len(reqs) == 0 {
 		return nil
@@ -89,8 +98,12 @@ func (p *Pipeline) settle(ctx context.Context, s *scope) {
 		return
 	}
 	p.loose.remove(s.loose)
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-	defer cancel()
+	ctx = context.WithoutCancel(ctx)
+	if !res.InMemory() { // only a store can hold a call's end for long
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+	}
 	var err error
 	if s.attempts == 0 {
 		err = res.Cancel(ctx, p.now())

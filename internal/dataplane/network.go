@@ -65,7 +65,7 @@ func peerAddr(r *http.Request) netip.Addr {
 // the data plane would and reports whether it did.
 func (p *Pipeline) RefuseNetwork(w http.ResponseWriter, r *http.Request, listener string) bool {
 	if _, err := p.network(r, listener); err != nil {
-		setCommonHeaders(w.Header(), p.newID(), p.region)
+		setCommonHeaders(w.Header(), p.newID(), p.regionValue)
 		httpx.WriteError(w, openai.Errors{}, httpx.From(err))
 		return true
 	}

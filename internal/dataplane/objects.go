@@ -222,12 +222,13 @@ func errObjectNotFound(collection, id, cause string) *httpx.Error {
 		fmt.Sprintf("%s with id '%s' not found.", what, id), "invalid_request_error", "", "", errString(cause))
 }
 
-// candidates is the routing policy's ordered list, or the pinned member alone.
-func (p *Pipeline) candidates(s *scope) ([]string, error) {
+// candidates appends to dst the routing policy's ordered list, or the
+// pinned member alone.
+func (p *Pipeline) candidates(s *scope, dst []string) ([]string, error) {
 	if s.pinned != "" {
-		return []string{s.pinned}, nil
+		return append(dst, s.pinned), nil
 	}
-	return s.deployment.pool.Candidates(p.now(), nil)
+	return s.deployment.pool.AppendCandidateNames(dst, p.now(), nil)
 }
 
 // maxPinPeek bounds how much of a create's answer is read ahead to find the

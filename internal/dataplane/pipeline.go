@@ -36,7 +36,8 @@ type Pipeline struct {
 	log              *slog.Logger
 	now              func() time.Time
 	region           string
-	replica          string // replica.name, the request log's Replica column
+	regionValue      []string // region as a header value, shared by every answer (headers.go)
+	replica          string   // replica.name, the request log's Replica column
 	versions         map[string]bool
 	maxBody          int64
 	maxRetry         int64
@@ -60,6 +61,7 @@ type Pipeline struct {
 	maxAttempts      int
 	limiter          ratelimit.Limiter
 	rateRules        []config.RateRule
+	templates        opTemplates // operation templates for RBAC messages (identity.go)
 	defaultMaxTokens int
 	tel              *telemetry.Telemetry // nil unless OTLP export is configured
 	pins             *affinity.Table      // where stored responses live (objects.go); shared across pipelines

@@ -77,7 +77,6 @@ func (p *Pipeline) modifyResponse(resp *http.Response) error {
 	default:
 		resp.Body = &countingBody{ReadCloser: resp.Body, s: s, now: p.now}
 	}
-	resp.Body = &byteCounter{ReadCloser: resp.Body, s: s}
 	return nil
 }
 
@@ -115,7 +114,9 @@ func isTimeout(err error) bool {
 	return errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
 }
 
-// countingBody records the first byte of bodies that are neither JSON nor SSE (audio).
+// countingBody records the first byte and the size of bodies that are
+// neither JSON nor SSE (audio). Each body reader counts the bytes it hands
+// the client itself, which spares every call a wrapper.
 type countingBody struct {
 	io.ReadCloser
 	s   *scope
@@ -124,24 +125,13 @@ type countingBody struct {
 
 func (c *countingBody) Read(b []byte) (int, error) {
 	n, err := c.ReadCloser.Read(b)
+	c.s.respBytes += int64(n)
 	if n > 0 && c.s.firstByte.IsZero() {
 		c.s.firstByte = c.now()
 	}
 	if err != nil && !errors.Is(err, io.EOF) {
 		c.s.readFailed()
 	}
-	return n, err
-}
-
-// byteCounter counts bytes sent to the client.
-type byteCounter struct {
-	io.ReadCloser
-	s *scope
-}
-
-func (b *byteCounter) Read(p []byte) (int, error) {
-	n, err := b.ReadCloser.Read(p)
-	b.s.respBytes += int64(n)
 	return n, err
 }
 

@@ -31,7 +31,9 @@ type Call struct {
 	Deployment string
 	// APIVersion is the client's api-version ("" on v1 without one).
 	APIVersion string
-	// PathTemplate is the Azure operation path with {deployment-id}, for RBAC messages.
+	// PathTemplate is the Azure operation path with {deployment-id}, for RBAC
+	// messages; empty for an operation of the table on a deployment, whose
+	// template is rbac.OperationTemplate's (it is not built per call).
 	PathTemplate string
 	// List is set for listing endpoints answered by moat itself.
 	List listKind
@@ -134,7 +136,6 @@ func parseRoute(r *http.Request, versions map[string]bool) (Call, error) {
 		return Call{}, errNotFound("unknown operation " + suffix)
 	}
 	c.Operation = op
-	c.PathTemplate = "/openai/deployments/{deployment-id}/" + op.Suffix
 	return c, nil
 }
 

@@ -27,7 +27,8 @@ func (ct *callTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 		return nil, fmt.Errorf("call without scope")
 	}
 	p, dep := ct.p, s.deployment
-	cands, err := p.candidates(s)
+	var names [4]string // room for the usual pool: the list stays on the stack
+	cands, err := p.candidates(s, names[:0])
 	if err != nil {
 		return nil, err // *route.Unavailable: every member benched or tripped
 	}
@@ -40,7 +41,7 @@ func (ct *callTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	for i, name := range cands {
 		m := dep.members[name]
 		start := p.now()
-		resp, err := ct.attempt(r, s, m)
+		resp, err := ct.attempt(r, s, m, i == len(cands)-1)
 		out := outcomeOf(m.target, resp, err)
 		dep.pool.Observe(name, out, p.now())
 		s.noteAttempt(name, out, p.now().Sub(start))
@@ -56,8 +57,12 @@ func (ct *callTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	panic("unreachable")
 }
 
-// attempt sends the call to one pool member.
-func (ct *callTransport) attempt(r *http.Request, s *scope, m poolMember) (*http.Response, error) {
+// attempt sends the call to one pool member. r is ReverseProxy's
+// outbound request, made for this call alone: an attempt changes the
+// headers of a copy, so that the next attempt starts from r's, except the
+// last, which nothing comes after and which changes r's own (a call with
+// one candidate copies no headers).
+func (ct *callTransport) attempt(r *http.Request, s *scope, m poolMember, last bool) (*http.Response, error) {
 	t := m.target
 	uc := upstream.Call{Operation: s.call.Operation, Deployment: m.upstream, APIVersion: s.call.APIVersion,
 		Stream: s.req.Stream, ClientUsage: s.req.WantsUsageChunk(), Path: s.call.UpstreamPath, Query: s.call.Query}
@@ -70,13 +75,21 @@ func (ct *callTransport) attempt(r *http.Request, s *scope, m poolMember) (*http
 	}
 	ctx, cancel := context.WithCancel(r.Context())
 	s.cancelUpstream = cancel
-	out := r.Clone(ctx)
+	var out *http.Request
+	if last {
+		out = r.WithContext(ctx) // shares r's header map
+	} else {
+		out = r.Clone(ctx)
+	}
 	out.URL = t.URL(uc)
 	out.Host = out.URL.Host
 	out.Body = io.NopCloser(bytes.NewReader(body))
 	out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 	out.ContentLength = int64(len(body))
-	out.Header.Set("Content-Length", strconv.Itoa(len(body)))
+	// The transports write Content-Length from ContentLength and never
+	// from the header (HTTP/1 and HTTP/2 both skip it): the client's own,
+	// stale once the body is rewritten, goes rather than being replaced.
+	out.Header.Del("Content-Length")
 	out.Header.Del("Accept-Encoding") // usage must be readable; the transport negotiates gzip itself
 	if ct.p.tel != nil {
 		ct.p.tel.Inject(s.span, out.Header) // the upstream's trace joins the call's

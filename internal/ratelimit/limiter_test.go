@@ -240,3 +240,35 @@ func TestReservationLifecycle(t *testing.T) {
 		})
 	}
 }
+
+// TestReservationInMemory: only a reservation held by Redis says that
+// settling it may block.
+func TestReservationInMemory(t *testing.T) {
+	lim := &Limit{Key: "key:x", TPM: 100}
+	ctx := context.Background()
+	want := map[string]bool{"local": true, "redis": false}
+	for kind, newLimiter := range limiterKinds(t) {
+		t.Run(kind, func(t *testing.T) {
+			l := newLimiter(t)
+			for _, tc := range []struct {
+				name string
+				reqs []Request
+				want bool
+			}{
+				{name: "one limit", reqs: reqs(10, lim), want: want[kind]},
+				{name: "no limits", reqs: nil, want: true},
+			} {
+				r, err := l.Reserve(ctx, t0, tc.reqs)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := r.InMemory(); got != tc.want {
+					t.Errorf("%s: InMemory() = %v, want %v", tc.name, got, tc.want)
+				}
+				if err := r.Cancel(ctx, t0); err != nil {
+					t.Fatal(err)
+				}
+			}
+		})
+	}
+}

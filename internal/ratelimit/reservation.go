@@ -127,6 +127,14 @@ func (r *Reservation) Cancel(ctx context.Context, now time.Time) error {
 	return r.owner.settle(ctx, r, now, 0, cancel)
 }
 
+// InMemory reports whether settling r touches only this process's
+// counters (a Local limiter, or nothing to settle): it cannot block, so a
+// caller need not bound it with a deadline of its own.
+func (r *Reservation) InMemory() bool {
+	_, local := r.owner.(*Local)
+	return local || r.owner == nil
+}
+
 // Tokens returns the tokens charged per scope right now: the estimate before
 // Settle, the actual count after. With merged or differing estimates it
 // returns the largest.

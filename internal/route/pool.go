@@ -143,16 +143,25 @@ func (p *Pool) Members() []Member {
 // the package doc for the order and the *Unavailable error. A half-open
 // member handed out first is its breaker's probe: report it with Observe.
 func (p *Pool) Candidates(now time.Time, rnd rand.Source) ([]string, error) {
-	var buf [16]int
-	idx, err := p.AppendCandidates(buf[:0], now, rnd)
+	out, err := p.AppendCandidateNames(nil, now, rnd)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]string, len(idx))
-	for i, j := range idx {
-		out[i] = p.members[j].Name
-	}
 	return out, nil
+}
+
+// AppendCandidateNames is Candidates appending to dst: with room in dst,
+// as the data plane's per-call buffer has, it allocates nothing.
+func (p *Pool) AppendCandidateNames(dst []string, now time.Time, rnd rand.Source) ([]string, error) {
+	var buf [16]int
+	idx, err := p.AppendCandidates(buf[:0], now, rnd)
+	if err != nil {
+		return dst, err
+	}
+	for _, j := range idx {
+		dst = append(dst, p.members[j].Name)
+	}
+	return dst, nil
 }
 
 // AppendCandidates is Candidates without allocation: it appends indices

@@ -77,7 +77,7 @@ func anthropicURL(base *url.URL, c Call) *url.URL {
 	if c.Path != "" {
 		return objectURL(base, []string{"v1"}, c)
 	}
-	return base.JoinPath("v1", c.Operation.Suffix)
+	return joinPath(base, "v1", c.Operation.Suffix)
 }
 
 // setAnthropicVersion keeps the client's anthropic-version (the SDKs always

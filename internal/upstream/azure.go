@@ -48,17 +48,18 @@ func (azure) StreamText(name, data []byte) string {
 	return openai.ParseStreamChunk(string(name), data).Text
 }
 
-// azureURL builds an Azure OpenAI URL. JoinPath takes escaped segments, so
+// azureURL builds an Azure OpenAI URL. joinPath takes escaped segments, so
 // the deployment is escaped once here.
 func azureURL(e Endpoint, c Call) *url.URL {
 	if c.Path != "" {
 		return objectURL(e.Base, []string{"openai", "v1"}, c) // stored objects are served on v1
 	}
 	if c.Operation.AzureV1Only {
-		return e.Base.JoinPath("openai", "v1", "responses")
+		return joinPath(e.Base, "openai", "v1", "responses")
 	}
-	u := e.Base.JoinPath("openai", "deployments", url.PathEscape(c.Deployment), c.Operation.Suffix)
-	u.RawQuery = url.Values{"api-version": {azureAPIVersion(e, c)}}.Encode()
+	u := joinPath(e.Base, "openai", "deployments", url.PathEscape(c.Deployment), c.Operation.Suffix)
+	// What url.Values{"api-version": {v}}.Encode() writes, without its map.
+	u.RawQuery = "api-version=" + url.QueryEscape(azureAPIVersion(e, c))
 	return u
 }
 

@@ -30,7 +30,7 @@ func (openaiProtocol) URL(e Endpoint, c Call) *url.URL {
 	if c.Path != "" {
 		return objectURL(e.Base, nil, c)
 	}
-	return e.Base.JoinPath(c.Operation.Suffix)
+	return joinPath(e.Base, c.Operation.Suffix)
 }
 
 func (openaiProtocol) Body(e Endpoint, c Call, body []byte) ([]byte, bool, error) {

@@ -179,13 +179,13 @@ func scrubOpenAI(h http.Header) {
 
 // objectURL is the URL of a call on a stored object (c.Path, such as
 // "files/file-1/content"), below root on the service. Its segments are
-// escaped here, since JoinPath takes escaped segments.
+// escaped here, since joinPath takes escaped segments.
 func objectURL(base *url.URL, root []string, c Call) *url.URL {
 	segs := strings.Split(c.Path, "/")
 	for i, sg := range segs {
 		segs[i] = url.PathEscape(sg)
 	}
-	u := base.JoinPath(append(append([]string(nil), root...), segs...)...)
+	u := joinPath(base, append(append([]string(nil), root...), segs...)...)
 	if len(c.Query) > 0 {
 		u.RawQuery = c.Query.Encode()
 	}

@@ -23,7 +23,7 @@ func (simulator) Serves(openai.Operation) bool { return true }
 
 func (simulator) URL(e Endpoint, c Call) *url.URL {
 	if c.Operation.Family() == openai.APIAnthropic {
-		return anthropicURL(e.Base.JoinPath("anthropic"), c)
+		return anthropicURL(joinPath(e.Base, "anthropic"), c)
 	}
 	return azureURL(e, c)
 }
