@@ -26,9 +26,9 @@ const deleteChunk = 5000
 const insertChunk = 64
 
 // requestLogSQL builds the select statement and the insert of rows records
-// from reqlog.Columns. The insert skips records already stored and returns
-// the key of each row it did insert, so WriteBatch can count only those in
-// the rollup.
+// from reqlog.Columns. The insert skips records already stored; WriteBatch
+// learns which it did insert from the rows it changed (insertRecords), so it
+// counts only those in the rollup.
 func requestLogSQL() (insert func(rows int) string, sel string) {
 	cols := reqlog.Columns()
 	names := make([]string, len(cols))
@@ -38,7 +38,7 @@ func requestLogSQL() (insert func(rows int) string, sel string) {
 	list := strings.Join(names, ", ")
 	insert = func(rows int) string {
 		return "INSERT OR FAIL INTO " + reqlog.SQLTable + " (" + list + ") VALUES " + valuesList(rows, len(cols)) +
-			"\nON CONFLICT " + conflictTarget + " DO NOTHING\nRETURNING time, request_id"
+			"\nON CONFLICT " + conflictTarget + " DO NOTHING"
 	}
 	sel = "SELECT id, " + list + " FROM " + reqlog.SQLTable
 	return insert, sel
@@ -153,9 +153,20 @@ type recordKey struct {
 // insertRecords inserts recs a chunk per statement of m and returns the
 // records it inserted: recs itself when it inserted all, as it does but for
 // replays and retries.
+//
+// A chunk whose insert changed as many rows as it carries inserted them all,
+// the common case. Otherwise the rows it did insert are those past the
+// largest id before it (ids only grow: AUTOINCREMENT, and this connection
+// is the only writer inside the transaction), read back by insertedKeys.
+// RETURNING would say the same for every chunk, but SQLite builds an
+// ephemeral table for it each time: a fifth of the insert's CPU.
 func (c *writeConn) insertRecords(ctx context.Context, m *multiRow, recs []reqlog.Record) ([]reqlog.Record, error) {
 	inserted, skipped := recs, false
-	var returned map[recordKey]int // keys a chunk's insert returned, when it skipped some
+	var returned map[recordKey]int // keys a chunk inserted, when it skipped some
+	lastID, err := c.maxID(ctx)
+	if err != nil {
+		return nil, err
+	}
 	off := 0
 	for _, n := range chunks(len(recs), m.max) {
 		chunk := recs[off : off+n]
@@ -171,19 +182,33 @@ func (c *writeConn) insertRecords(ctx context.Context, m *multiRow, recs []reqlo
 		if c.args, err = namedValues(c.args, vals); err != nil {
 			return nil, err
 		}
-		if c.keys, err = queryKeys(ctx, st, c.args, c.keys[:0]); err != nil {
+		res, err := st.ExecContext(ctx, c.args)
+		if err != nil {
 			return nil, err
 		}
-		keys := c.keys
-		if len(keys) == n { // all inserted
+		changed, err := res.RowsAffected()
+		if err != nil {
+			return nil, err
+		}
+		before := lastID
+		if changed > 0 {
+			if lastID, err = res.LastInsertId(); err != nil {
+				return nil, err
+			}
+		}
+		if changed == int64(n) { // all inserted
 			if skipped {
 				inserted = append(inserted, chunk...)
 			}
 			off += n
 			continue
 		}
+		if c.keys, err = c.insertedKeys(ctx, before, c.keys[:0]); err != nil {
+			return nil, err
+		}
+		keys := c.keys
 		// Some were skipped: a chunk's row is inserted when its key was
-		// returned, the first row of the chunk with that key; rows without
+		// read back, the first row of the chunk with that key; rows without
 		// a request ID are never skipped.
 		if returned == nil {
 			returned = map[recordKey]int{}
@@ -210,10 +235,24 @@ func (c *writeConn) insertRecords(ctx context.Context, m *multiRow, recs []reqlo
 	return inserted, nil
 }
 
-// queryKeys runs an insert and appends to keys those of the rows it
-// inserted.
-func queryKeys(ctx context.Context, st rawStmt, args []driver.NamedValue, keys []recordKey) (_ []recordKey, err error) {
-	rows, err := st.QueryContext(ctx, args)
+// maxID returns the largest id in the request log (0 when empty).
+func (c *writeConn) maxID(ctx context.Context) (int64, error) {
+	v, err := c.queryRow(ctx, "SELECT coalesce(max(id), 0) FROM "+reqlog.SQLTable, nil)
+	if err != nil {
+		return 0, fmt.Errorf("largest request log id: %w", err)
+	}
+	id, ok := v[0].(int64)
+	if !ok {
+		return 0, fmt.Errorf("largest request log id is a %T", v[0])
+	}
+	return id, nil
+}
+
+// insertedKeys appends to keys those of the rows past id after, in id
+// order: what the last insert added.
+func (c *writeConn) insertedKeys(ctx context.Context, after int64, keys []recordKey) (_ []recordKey, err error) {
+	rows, err := c.QueryContext(ctx, "SELECT time, request_id FROM "+reqlog.SQLTable+" WHERE id > ? ORDER BY id",
+		[]driver.NamedValue{{Ordinal: 1, Value: after}})
 	if err != nil {
 		return nil, err
 	}
@@ -232,10 +271,28 @@ func queryKeys(ctx context.Context, st rawStmt, args []driver.NamedValue, keys [
 		t, ok1 := dest[0].(int64)
 		id, ok2 := dest[1].(string)
 		if !ok1 || !ok2 {
-			return nil, fmt.Errorf("insert returned a key of %T, %T", dest[0], dest[1])
+			return nil, fmt.Errorf("request log key of %T, %T", dest[0], dest[1])
 		}
 		keys = append(keys, recordKey{t, id})
 	}
+}
+
+// queryRow runs a query expected to return one row and returns its values.
+func (c *writeConn) queryRow(ctx context.Context, query string, args []driver.NamedValue) (_ []driver.Value, err error) {
+	rows, err := c.QueryContext(ctx, query, args)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if cerr := rows.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	dest := make([]driver.Value, len(rows.Columns()))
+	if err := rows.Next(dest); err != nil {
+		return nil, err
+	}
+	return dest, nil
 }
 
 // appendValues appends r's column values, in reqlog.Columns order, encoded
