@@ -116,17 +116,6 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*Store, error)
 	return s, nil
 }
 
-// writerCacheKiB is the page cache of the writer connection. SQLite's
-// default, 2 MiB, holds the pages one key's calls touch, but with many keys
-// in rotation each batch updates a leaf of the (caller, time) index and a
-// rollup row per key: with 10,000 keys that working set is some 50 MiB,
-// and with the default cache every batch read most of it back from the
-// file (docs/benchmarks.md, "The cost of a call"). Pages are taken as they
-// are used, so a store file under 64 MiB costs no more than before; past
-// that, retention work fills the cache too, and the writer keeps up to
-// 64 MiB resident, outside the Go heap (docs/config.md, log.store).
-const writerCacheKiB = 64 << 10
-
 // dsn builds the modernc.org/sqlite data source name for path. Writers begin
 // transactions IMMEDIATE, so a transaction never fails halfway on a lock
 // upgrade; readers are query_only.
@@ -139,7 +128,6 @@ func dsn(path string, readOnly bool) string {
 	} else {
 		q.Add("_pragma", "journal_mode(WAL)")
 		q.Add("_pragma", "synchronous(NORMAL)")
-		q.Add("_pragma", fmt.Sprintf("cache_size(%d)", -writerCacheKiB))
 		q.Set("_txlock", "immediate")
 	}
 	return path + "?" + q.Encode()
