@@ -155,18 +155,14 @@ type recordKey struct {
 // replays and retries.
 //
 // A chunk whose insert changed as many rows as it carries inserted them all,
-// the common case. Otherwise the rows it did insert are those past the
-// largest id before it (ids only grow: AUTOINCREMENT, and this connection
+// the common case. Otherwise the rows it did insert are the log's newest,
+// as many as it changed (ids only grow: AUTOINCREMENT, and this connection
 // is the only writer inside the transaction), read back by insertedKeys.
 // RETURNING would say the same for every chunk, but SQLite builds an
 // ephemeral table for it each time: a fifth of the insert's CPU.
 func (c *writeConn) insertRecords(ctx context.Context, m *multiRow, recs []reqlog.Record) ([]reqlog.Record, error) {
 	inserted, skipped := recs, false
 	var returned map[recordKey]int // keys a chunk inserted, when it skipped some
-	lastID, err := c.maxID(ctx)
-	if err != nil {
-		return nil, err
-	}
 	off := 0
 	for _, n := range chunks(len(recs), m.max) {
 		chunk := recs[off : off+n]
@@ -190,12 +186,6 @@ func (c *writeConn) insertRecords(ctx context.Context, m *multiRow, recs []reqlo
 		if err != nil {
 			return nil, err
 		}
-		before := lastID
-		if changed > 0 {
-			if lastID, err = res.LastInsertId(); err != nil {
-				return nil, err
-			}
-		}
 		if changed == int64(n) { // all inserted
 			if skipped {
 				inserted = append(inserted, chunk...)
@@ -203,7 +193,7 @@ func (c *writeConn) insertRecords(ctx context.Context, m *multiRow, recs []reqlo
 			off += n
 			continue
 		}
-		if c.keys, err = c.insertedKeys(ctx, before, c.keys[:0]); err != nil {
+		if c.keys, err = c.insertedKeys(ctx, changed, c.keys[:0]); err != nil {
 			return nil, err
 		}
 		keys := c.keys
@@ -235,24 +225,14 @@ func (c *writeConn) insertRecords(ctx context.Context, m *multiRow, recs []reqlo
 	return inserted, nil
 }
 
-// maxID returns the largest id in the request log (0 when empty).
-func (c *writeConn) maxID(ctx context.Context) (int64, error) {
-	v, err := c.queryRow(ctx, "SELECT coalesce(max(id), 0) FROM "+reqlog.SQLTable, nil)
-	if err != nil {
-		return 0, fmt.Errorf("largest request log id: %w", err)
+// insertedKeys appends to keys those of the n newest rows: what the last
+// insert added, when it changed n rows.
+func (c *writeConn) insertedKeys(ctx context.Context, n int64, keys []recordKey) (_ []recordKey, err error) {
+	if n == 0 {
+		return keys, nil
 	}
-	id, ok := v[0].(int64)
-	if !ok {
-		return 0, fmt.Errorf("largest request log id is a %T", v[0])
-	}
-	return id, nil
-}
-
-// insertedKeys appends to keys those of the rows past id after, in id
-// order: what the last insert added.
-func (c *writeConn) insertedKeys(ctx context.Context, after int64, keys []recordKey) (_ []recordKey, err error) {
-	rows, err := c.QueryContext(ctx, "SELECT time, request_id FROM "+reqlog.SQLTable+" WHERE id > ? ORDER BY id",
-		[]driver.NamedValue{{Ordinal: 1, Value: after}})
+	rows, err := c.QueryContext(ctx, "SELECT time, request_id FROM "+reqlog.SQLTable+" ORDER BY id DESC LIMIT ?",
+		[]driver.NamedValue{{Ordinal: 1, Value: n}})
 	if err != nil {
 		return nil, err
 	}
@@ -275,24 +255,6 @@ func (c *writeConn) insertedKeys(ctx context.Context, after int64, keys []record
 		}
 		keys = append(keys, recordKey{t, id})
 	}
-}
-
-// queryRow runs a query expected to return one row and returns its values.
-func (c *writeConn) queryRow(ctx context.Context, query string, args []driver.NamedValue) (_ []driver.Value, err error) {
-	rows, err := c.QueryContext(ctx, query, args)
-	if err != nil {
-		return nil, err
-	}
-	defer func() {
-		if cerr := rows.Close(); err == nil {
-			err = cerr
-		}
-	}()
-	dest := make([]driver.Value, len(rows.Columns()))
-	if err := rows.Next(dest); err != nil {
-		return nil, err
-	}
-	return dest, nil
 }
 
 // appendValues appends r's column values, in reqlog.Columns order, encoded
