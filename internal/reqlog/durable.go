@@ -236,8 +236,8 @@ func (w *Writer) send(start spool.Pos, flushTick <-chan time.Time) {
 
 // fill reads spooled records from next into batch, up to BatchSize, and
 // returns the position after them: from memory when the journal has just
-// spooled them (hotRecords), else from the spool. A record that does not decode is
-// counted as failed and skipped.
+// spooled them (hotRecords), else from the spool. A record that does not
+// decode is counted as failed and skipped.
 func (w *Writer) fill(batch *[]Record, next spool.Pos) spool.Pos {
 	if p := w.hot.take(batch, next, w.opts.BatchSize); p != next {
 		w.fromMemory.Add(1)

@@ -29,7 +29,7 @@ type hotRecords struct {
 	mu      sync.Mutex
 	q       []hotRecord
 	head    int       // q[head:] are held
-	bytes   int       // their encoded size
+	bytes   int       // what they take (hotRecord.size)
 	prevEnd spool.Pos // where the last pushed record ends in the spool
 }
 
@@ -37,7 +37,7 @@ type hotRecord struct {
 	rec        Record
 	prevEnd    spool.Pos // the end of the record spooled just before it
 	start, end spool.Pos
-	size       int
+	size       int // encoded size plus hotEntrySize
 }
 
 // push adds a record the journal has spooled; records come in spool order.
@@ -86,12 +86,21 @@ func (h *hotRecords) drop() {
 	h.head++
 }
 
+// hotKeepCap is the largest array of q kept once nothing is held (4,096
+// entries of 584 bytes): a sender keeping up empties q at every batch and
+// reuses it, however far the journal's groups of up to 1,024 records ran
+// ahead, while the larger array a backlog (a store outage) grew is let go.
+const hotKeepCap = 4096
+
 // compact moves what is held to the front once most of q is let go, so q
-// does not grow without bound, and lets q's array go once nothing is held,
-// so a backlog (a store outage) does not keep it for the process's life.
+// does not grow without bound, and lets a large array go once nothing is
+// held (hotKeepCap).
 func (h *hotRecords) compact() {
 	if h.head == len(h.q) {
-		h.q, h.head = nil, 0
+		if cap(h.q) > hotKeepCap {
+			h.q = nil
+		}
+		h.q, h.head = h.q[:0], 0
 		return
 	}
 	if h.head > 0 && h.head >= len(h.q)/2 {

@@ -52,3 +52,26 @@ func TestHotRecordsTake(t *testing.T) {
 		})
 	}
 }
+
+// TestHotRecordsKeepsSmallArray: a sender keeping up empties the queue at
+// every batch and the next records reuse its array; the array a backlog
+// grew past hotKeepCap is let go once emptied.
+func TestHotRecordsKeepsSmallArray(t *testing.T) {
+	for _, tt := range []struct {
+		records  int
+		wantKept bool
+	}{{256, true}, {hotKeepCap + 1, false}} {
+		h := &hotRecords{max: 1 << 40}
+		for i := range tt.records {
+			off := int64(8 + 10*i)
+			h.push(hotRecord{start: spool.Pos{Seq: 1, Off: off}, end: spool.Pos{Seq: 1, Off: off + 10}})
+		}
+		var batch []Record
+		if next := h.take(&batch, spool.Pos{Seq: 1, Off: 8}, tt.records); len(batch) != tt.records || h.head != 0 || len(h.q) != 0 {
+			t.Fatalf("%d records: took %d, next %v, %d left", tt.records, len(batch), next, len(h.q)-h.head)
+		}
+		if kept := cap(h.q) > 0; kept != tt.wantKept {
+			t.Errorf("%d records: array kept = %v (cap %d), want %v", tt.records, kept, cap(h.q), tt.wantKept)
+		}
+	}
+}
