@@ -34,25 +34,24 @@ func Watch(t *testing.T, f auth.ChangeFeed) *Feed {
 // WantLive fails the test unless the next live report is want, within 20 s.
 func (w *Feed) WantLive(t *testing.T, want bool) {
 	t.Helper()
-	select {
-	case got := <-w.live:
-		if got != want {
-			t.Fatalf("live = %v, want %v", got, want)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatalf("no live(%v) in 20s", want)
-	}
+	next(t, w.live, want, 20*time.Second, "live")
 }
 
 // Want fails the test unless the next change is want, within 10 s.
 func (w *Feed) Want(t *testing.T, want auth.Change) {
 	t.Helper()
+	next(t, w.changes, want, 10*time.Second, "change")
+}
+
+// next fails the test unless the next value from ch, within d, is want.
+func next[T comparable](t *testing.T, ch <-chan T, want T, d time.Duration, what string) {
+	t.Helper()
 	select {
-	case got := <-w.changes:
+	case got := <-ch:
 		if got != want {
-			t.Fatalf("change = %+v, want %+v", got, want)
+			t.Fatalf("%s = %+v, want %+v", what, got, want)
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatalf("no change %+v in 10s", want)
+	case <-time.After(d):
+		t.Fatalf("no %s %+v in %v", what, want, d)
 	}
 }
