@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# bench/profile.sh — a CPU profile of a running moat under bench/compare.sh's
+# load, to say where a call's CPU goes (docs/benchmarks.md, "The cost of a
+# call").
+#
+# It starts the fixed-answer upstream and one moat with compare.sh's
+# moat-full config (a public listener under ip rules, stored API keys, a
+# TPM + RPM rule per key and per deployment, the SQLite request log), stores
+# KEYS keys, makes an administrator key for the management plane, warms up,
+# then runs bench/loadgen at concurrency C for SECONDS while it takes a CPU
+# profile from the management listener's /debug/pprof/profile. It prints
+# the profile's top entries and the CPU per call measured from /proc.
+#
+# Knobs: KEYS=1 (or 10000: each call the next key) PROFILE_SECONDS=10 C=64
+#        STREAM=0 (1: streamed calls) BASE_PORT=19600 OUT=dir
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+
+KEYS=${KEYS:-1}
+SECS=${PROFILE_SECONDS:-10}
+C=${C:-64}
+STREAM=${STREAM:-0}
+BASE_PORT=${BASE_PORT:-19600}
+OUT=${OUT:-$(mktemp -d "${TMPDIR:-/tmp}/moat-profile.XXXXXX")}
+mkdir -p "$OUT"
+ECHO_PORT=$((BASE_PORT + 1))
+PORT=$((BASE_PORT + 2))
+MGMT=$((BASE_PORT + 3))
+API="api-version=2024-10-21"
+
+PIDS=()
+cleanup() {
+	local pid
+	for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+	for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+log() { printf '%s\n' "$*" >&2; }
+
+log "building…"
+go build -o bin/moat ./cmd/moat
+for t in loadgen upstream seedkeys; do go build -o "bin/bench-$t" "./bench/$t"; done
+
+bin/bench-upstream -addr "127.0.0.1:$ECHO_PORT" >"$OUT/upstream.log" 2>&1 &
+ECHO_PID=$!
+PIDS+=("$ECHO_PID")
+
+mkdir -p "$OUT/data"
+cat >"$OUT/moat.yaml" <<EOF
+data_dir: $OUT/data
+listeners:
+  - {name: data, address: 127.0.0.1:$PORT, kind: public}
+management:
+  listeners: [{name: admin, address: 127.0.0.1:$MGMT, kind: private_endpoint}]
+network: {public_network_access: selected, ip_rules: [127.0.0.0/8]}
+rate_limits:
+  rules:
+    - {name: per-key, scope: key, tpm: 1000000000, rpm: 100000000}
+    - {name: per-deployment, scope: deployment, tpm: 1000000000, rpm: 100000000}
+log:
+  store: sqlite
+  level: warn
+upstreams:
+  - {name: echo, type: azure, endpoint: 'http://127.0.0.1:$ECHO_PORT', api_key: bench-upstream-key}
+deployments:
+  - {name: gpt-4o-mini, model: gpt-4o-mini, upstreams: [{upstream: echo, deployment: gpt-4o-mini}]}
+EOF
+
+log "storing $KEYS keys…"
+bin/bench-seedkeys -sqlite "$OUT/data/moat.db" -n "$KEYS" >"$OUT/keys.txt"
+admin=$(bin/moat keys create --config "$OUT/moat.yaml" --name profile-admin -o json)
+admin_id=$(sed -n 's/.*"id": *"\([^"]*\)".*/\1/p' <<<"$admin" | head -1)
+admin_key=$(sed -n 's/.*"key": *"\([^"]*\)".*/\1/p' <<<"$admin" | head -1)
+[[ -n $admin_id && -n $admin_key ]] || { log "could not read the admin key from: $admin"; exit 1; }
+bin/moat roles assign --config "$OUT/moat.yaml" --role "Moat Administrator" --principal "key:$admin_id" >/dev/null
+
+bin/moat serve --config "$OUT/moat.yaml" >"$OUT/moat.log" 2>&1 &
+MOAT_PID=$!
+PIDS+=("$MOAT_PID")
+
+URL="http://127.0.0.1:$PORT/openai/deployments/gpt-4o-mini/chat/completions?$API"
+for i in $(seq 100); do
+	if curl -fsS -o /dev/null -X POST -H "api-key: $(head -1 "$OUT/keys.txt")" -H 'content-type: application/json' \
+		-d '{"messages":[{"role":"user","content":"hi"}],"max_tokens":2}' "$URL" 2>/dev/null; then
+		break
+	fi
+	((i == 100)) && { log "no answer from moat: $(tail -5 "$OUT/moat.log")"; exit 1; }
+	sleep 0.2
+done
+
+stream=()
+[[ $STREAM == 1 ]] && stream=(-stream)
+# Warm up: every key once, then a few seconds of the load itself.
+bin/bench-loadgen -url "$URL" -c 8 -n "$KEYS" -d 120s -warmup 0 -keys "$OUT/keys.txt" >/dev/null
+bin/bench-loadgen -url "$URL" -c "$C" -d 3s -warmup 0 "${stream[@]}" -keys "$OUT/keys.txt" >/dev/null
+
+log "profiling ${SECS}s at concurrency $C (KEYS=$KEYS STREAM=$STREAM)…"
+bin/bench-loadgen -url "$URL" -c "$C" -d "$((SECS + 2))s" -warmup 1s "${stream[@]}" -keys "$OUT/keys.txt" \
+	-watch "moat=$MOAT_PID" -tags "keys=$KEYS,stream=$STREAM" >"$OUT/load.json" &
+LOAD=$!
+sleep 1
+curl -fsS -H "api-key: $admin_key" -o "$OUT/cpu.pprof" "http://127.0.0.1:$MGMT/debug/pprof/profile?seconds=$SECS"
+wait "$LOAD"
+cat "$OUT/load.json"
+go tool pprof -top -nodecount=40 bin/moat "$OUT/cpu.pprof" 2>/dev/null | head -50
+log "profile: $OUT/cpu.pprof (go tool pprof -http=: bin/moat $OUT/cpu.pprof)"
