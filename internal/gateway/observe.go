@@ -11,11 +11,18 @@ import (
 	"github.com/moat-gw/moat/internal/store"
 )
 
-// logQuery runs KQL on the request-log store.
+// logQuery runs KQL on the request-log store. The rollup a query reads
+// counts every record written before it (store.FlushRollup); when that
+// flush fails, the query reads the log alone, slower but exact.
 func (s *Server) logQuery() func(ctx context.Context, q string) (*logquery.Result, error) {
 	db, d := store.KQL(s.store)
 	return func(ctx context.Context, q string) (*logquery.Result, error) {
-		return logquery.RunOptions(ctx, db, d, q, s.now(), kql.Options{Rollup: true})
+		rollup := true
+		if err := store.FlushRollup(ctx, s.store); err != nil {
+			s.log.Warn("request log rollup flush failed; the query reads the log alone", "err", err)
+			rollup = false
+		}
+		return logquery.RunOptions(ctx, db, d, q, s.now(), kql.Options{Rollup: rollup})
 	}
 }
 

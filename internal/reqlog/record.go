@@ -95,3 +95,11 @@ type Store interface {
 	DeleteBefore(ctx context.Context, t time.Time) (int64, error)
 	Close() error
 }
+
+// RollupFlusher is a Store that adds its newest records to its rollup
+// (RollupTable) a stretch of batches at a time rather than in each batch's
+// transaction. FlushRollup adds every record written before it, so that a
+// query of the rollup that follows counts them all.
+type RollupFlusher interface {
+	FlushRollup(ctx context.Context) error
+}

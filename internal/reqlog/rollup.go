@@ -177,40 +177,61 @@ func (r *RollupRow) AppendValues(v []any) []any {
 // hold NUL bytes) so that keys agree with the stored log; nil keeps strings.
 // NaN durations count as 0, as the stores store them.
 func Rollup(recs []Record, clean func(string) string) []RollupRow {
+	var s RollupSet
+	s.Clean = clean
+	s.Add(recs)
+	return s.Rows()
+}
+
+// RollupSet aggregates records into rollup rows across calls of Add, for a
+// store that adds a stretch of batches to its rollup at once. The zero
+// value is empty and ready; it is not safe for concurrent use.
+type RollupSet struct {
+	// Clean is Rollup's clean; set it before the first Add.
+	Clean func(string) string
+
 	// A record's dimensions are hashed once, into dims; the buckets are
 	// keyed by their index, so each grain's lookup hashes three integers
 	// rather than every dimension again.
-	type key struct {
-		grain time.Duration
-		t     int64
-		dims  int
+	dims      map[dimKey]int
+	dimValues [][]any
+	idx       map[rollupKey]int
+	rows      []RollupRow
+}
+
+type rollupKey struct {
+	grain time.Duration
+	t     int64
+	dims  int
+}
+
+// Add adds recs to the set's rows.
+func (s *RollupSet) Add(recs []Record) {
+	if s.dims == nil {
+		s.dims, s.idx = map[dimKey]int{}, map[rollupKey]int{}
 	}
-	dims := map[dimKey]int{}
-	var dimValues [][]any
-	idx := map[key]int{}
-	var rows []RollupRow
 	for i := range recs {
 		r := &recs[i]
-		dk := newDimKey(r, clean)
-		d, ok := dims[dk]
+		dk := newDimKey(r, s.Clean)
+		d, ok := s.dims[dk]
 		if !ok {
-			d = len(dimValues)
-			dims[dk] = d
-			dimValues = append(dimValues, dk.values())
+			d = len(s.dimValues)
+			s.dims[dk] = d
+			s.dimValues = append(s.dimValues, dk.values())
 		}
 		meas := measures(r)
 		t := r.Time.UTC().Truncate(time.Microsecond)
 		for _, g := range grains {
 			start := t.Truncate(g)
-			k := key{g, start.UnixMicro(), d}
-			j, ok := idx[k]
+			k := rollupKey{g, start.UnixMicro(), d}
+			j, ok := s.idx[k]
 			if !ok {
-				j = len(rows)
-				idx[k] = j
-				rows = append(rows, RollupRow{Grain: g, Time: start, Dims: dimValues[d],
+				j = len(s.rows)
+				s.idx[k] = j
+				s.rows = append(s.rows, RollupRow{Grain: g, Time: start, Dims: s.dimValues[d],
 					Sum: make([]float64, len(meas)), Min: slices.Clone(meas[:]), Max: slices.Clone(meas[:])})
 			}
-			row := &rows[j]
+			row := &s.rows[j]
 			row.Calls++
 			for m, v := range meas {
 				row.Sum[m] += v
@@ -219,6 +240,15 @@ func Rollup(recs []Record, clean func(string) string) []RollupRow {
 			}
 		}
 	}
+}
+
+// Len is how many rows (buckets) the set holds.
+func (s *RollupSet) Len() int { return len(s.rows) }
+
+// Rows returns the set's rows sorted as Rollup sorts them. They share
+// their slices with the set until Reset.
+func (s *RollupSet) Rows() []RollupRow {
+	rows := slices.Clone(s.rows)
 	slices.SortFunc(rows, func(a, b RollupRow) int {
 		if c := cmp.Compare(a.Grain, b.Grain); c != 0 {
 			return c
@@ -229,6 +259,11 @@ func Rollup(recs []Record, clean func(string) string) []RollupRow {
 		return compareDims(a.Dims, b.Dims)
 	})
 	return rows
+}
+
+// Reset empties the set, letting its rows and strings go.
+func (s *RollupSet) Reset() {
+	s.dims, s.idx, s.dimValues, s.rows = nil, nil, nil, nil
 }
 
 // dimKey is a record's RollupDims values, comparable so that it can key a

@@ -102,6 +102,16 @@ func KQL(st Store) (*sql.DB, kql.Dialect) {
 	return st.DB(), kql.SQLite
 }
 
+// FlushRollup adds to st's rollup table what st holds of it in memory
+// (reqlog.RollupFlusher), so that a query of the rollup that follows counts
+// every record written before; elsewhere it does nothing.
+func FlushRollup(ctx context.Context, st Store) error {
+	if f, ok := st.(reqlog.RollupFlusher); ok {
+		return f.FlushRollup(ctx)
+	}
+	return nil
+}
+
 // Optimize lets st refresh its planner statistics where the backend needs
 // to be asked (SQLite's PRAGMA optimize); elsewhere it does nothing.
 func Optimize(ctx context.Context, st Store) error {

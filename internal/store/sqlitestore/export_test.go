@@ -18,3 +18,23 @@ func (s *Store) ChangesFrom(ctx context.Context, seq int64) (int, error) {
 	c, err := s.changesFrom(ctx, seq)
 	return len(c), err
 }
+
+// SetRollupFlushEvery sets how long records wait to be added to the
+// rollup (rollupFlushEvery).
+func (s *Store) SetRollupFlushEvery(d time.Duration) {
+	s.pending.mu.Lock()
+	defer s.pending.mu.Unlock()
+	s.pending.every = d
+}
+
+// Crash closes the store as a process that dies would leave it: what the
+// rollup holds in memory is not added to its table.
+func (s *Store) Crash() error {
+	s.pending.mu.Lock()
+	s.pending.closed = true
+	if s.pending.timer != nil {
+		s.pending.timer.Stop()
+	}
+	s.pending.mu.Unlock()
+	return s.Close()
+}

@@ -271,6 +271,25 @@ DROP TABLE request_log_rollup;
 			// as with PostgreSQL's LISTEN/NOTIFY.
 			sql: identityChangesSQL(),
 		},
+		{
+			version: 13,
+			name:    "request_log_rollup_state",
+			// How far the rollup counts the log: WriteBatch now holds the
+			// rollup of the newest records in memory and adds it to the
+			// table every few seconds (pendingRollup), and a process that
+			// stopped before it did counts the rows past through_id from
+			// the log at its first flush. Until now every batch kept the
+			// rollup in step, so it counts every row there is. A step
+			// that rebuilds the rollup from the whole log must set
+			// through_id to the largest id too.
+			sql: `
+CREATE TABLE ` + rollupStateTable + ` (
+	one        INTEGER PRIMARY KEY CHECK (one = 1),
+	through_id INTEGER NOT NULL
+) STRICT;
+INSERT INTO ` + rollupStateTable + ` (one, through_id) SELECT 1, coalesce(max(id), 0) FROM request_log;
+`,
+		},
 	}
 }
 

@@ -89,22 +89,43 @@ func (s *Store) WriteBatch(ctx context.Context, recs []reqlog.Record) error {
 	if len(recs) == 0 {
 		return nil
 	}
-	var inBatch bool
-	err := s.withWriteConn(ctx, func(c *writeConn) error {
+	p := &s.pending
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var (
+		inBatch  bool
+		inserted []reqlog.Record
+		flushed  bool
+		through  int64
+		now      = time.Now()
+	)
+	err := s.withWriteConn(ctx, func(c *writeConn) (err error) {
 		inBatch = true
-		return writeBatch(ctx, c, recs)
+		inserted, flushed, through, err = writeBatch(ctx, c, recs, p, now)
+		return err
 	})
+	switch {
+	case err != nil:
+	case flushed:
+		p.flushed(through)
+	default:
+		s.wrote(inserted, now)
+	}
 	if err != nil && !inBatch { // no connection: the batch never began
 		return fmt.Errorf("write request log: %w", err)
 	}
 	return err
 }
 
-// writeBatch is WriteBatch on the write connection c.
-func writeBatch(ctx context.Context, c *writeConn, recs []reqlog.Record) (err error) {
+// writeBatch is WriteBatch on the write connection c, with p.mu held: when
+// a flush is due, it adds p's rollup and the batch's to the table in the
+// batch's transaction (flushed, and the id the table counts through);
+// otherwise it returns the records it inserted, for WriteBatch to add to p
+// once committed.
+func writeBatch(ctx context.Context, c *writeConn, recs []reqlog.Record, p *pendingRollup, now time.Time) (inserted []reqlog.Record, flush bool, through int64, err error) {
 	insert, rollup, err := c.statements(ctx)
 	if err != nil {
-		return fmt.Errorf("write request log: %w", err)
+		return nil, false, 0, fmt.Errorf("write request log: %w", err)
 	}
 	// The buffers hold the batch's strings, bodies among them: let them go
 	// with the batch.
@@ -115,7 +136,7 @@ func writeBatch(ctx context.Context, c *writeConn, recs []reqlog.Record) (err er
 	}()
 	tx, err := c.BeginTx(ctx, driver.TxOptions{})
 	if err != nil {
-		return fmt.Errorf("write request log: %w", err)
+		return nil, false, 0, fmt.Errorf("write request log: %w", err)
 	}
 	committing := false
 	defer func() {
@@ -124,23 +145,33 @@ func writeBatch(ctx context.Context, c *writeConn, recs []reqlog.Record) (err er
 			_ = tx.Rollback()
 		}
 	}()
-	inserted, err := c.insertRecords(ctx, insert, recs)
+	inserted, err = c.insertRecords(ctx, insert, recs)
 	if err != nil {
-		return fmt.Errorf("write request log: %w", err)
+		return nil, false, 0, fmt.Errorf("write request log: %w", err)
 	}
-	if err := c.writeRollup(ctx, rollup, inserted); err != nil {
-		return fmt.Errorf("write request log rollup: %w", err)
+	flush = p.due(now)
+	if flush {
+		// Whatever fails from here, the pending rollup may have taken the
+		// batch's records: the next flush counts from the log.
+		defer func() {
+			if err != nil {
+				p.forget()
+			}
+		}()
+		if through, err = c.flushRollup(ctx, rollup, p, inserted); err != nil {
+			return nil, false, 0, fmt.Errorf("write request log rollup: %w", err)
+		}
 	}
 	// database/sql's Tx does not commit once its context is done; neither
 	// does this.
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("write request log: commit: %w", err)
+		return nil, false, 0, fmt.Errorf("write request log: commit: %w", err)
 	}
 	committing = true
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("write request log: commit: %w", err)
+		return nil, false, 0, fmt.Errorf("write request log: commit: %w", err)
 	}
-	return nil
+	return inserted, flush, through, nil
 }
 
 // recordKey identifies a stored record: its time as stored and its request
@@ -351,6 +382,10 @@ func (s *Store) BlankBodies(ctx context.Context, from, to time.Time) (int64, err
 func (s *Store) DeleteBefore(ctx context.Context, t time.Time) (int64, error) {
 	const q = "DELETE FROM " + reqlog.SQLTable + " WHERE id IN (SELECT id FROM " + reqlog.SQLTable +
 		" WHERE time < ? ORDER BY time LIMIT ?)"
+	// The buckets it removes must not come back with the pending rollup.
+	if err := s.FlushRollup(ctx); err != nil {
+		return 0, err
+	}
 	cutoff := EncodeTime(t)
 	if t.Nanosecond()%1000 != 0 {
 		cutoff++ // a stored time equal to t's microsecond is still older than t

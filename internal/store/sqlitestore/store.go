@@ -44,6 +44,8 @@ type Store struct {
 
 	selectSQL string // "SELECT id, <columns> FROM request_log"
 
+	pending pendingRollup // the rollup of records written, not yet in its table
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -78,6 +80,7 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*Store, error)
 	write.SetConnMaxLifetime(0)
 
 	s := &Store{write: write, logger: logger, selectSQL: selectSQL}
+	s.pending.through, s.pending.every = -1, rollupFlushEvery
 	if err := write.PingContext(ctx); err != nil {
 		write.Close()
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
@@ -190,10 +193,11 @@ func (s *Store) withWriteConn(ctx context.Context, f func(*writeConn) error) err
 	})
 }
 
-// Close closes both pools. It is safe to call more than once.
+// Close adds what the rollup holds in memory to its table, then closes
+// both pools. It is safe to call more than once.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
-		s.closeErr = errors.Join(s.read.Close(), s.write.Close())
+		s.closeErr = errors.Join(s.closeRollup(), s.read.Close(), s.write.Close())
 		if s.closeErr != nil {
 			s.closeErr = fmt.Errorf("close sqlite store: %w", s.closeErr)
 		}
@@ -201,4 +205,7 @@ func (s *Store) Close() error {
 	return s.closeErr
 }
 
-var _ reqlog.Store = (*Store)(nil)
+var (
+	_ reqlog.Store         = (*Store)(nil)
+	_ reqlog.RollupFlusher = (*Store)(nil)
+)

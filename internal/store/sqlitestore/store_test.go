@@ -242,7 +242,10 @@ const undoHeaders = " ALTER TABLE request_log DROP COLUMN headers;" + undoIdenti
 // undoIdentityChanges undoes migration 12 (identity_changes).
 const undoIdentityChanges = " DROP TRIGGER api_keys_changed_insert; DROP TRIGGER api_keys_changed_update; DROP TRIGGER api_keys_changed_delete;" +
 	" DROP TRIGGER role_assignments_changed_insert; DROP TRIGGER role_assignments_changed_update; DROP TRIGGER role_assignments_changed_delete;" +
-	" DROP TABLE identity_changes;"
+	" DROP TABLE identity_changes;" + undoRollupState
+
+// undoRollupState undoes migration 13 (request_log_rollup_state).
+const undoRollupState = " DROP TABLE request_log_rollup_state;"
 
 // BenchmarkPins is the store side of a pin: the write every Responses
 // create, upload and batch create makes before its answer reaches the

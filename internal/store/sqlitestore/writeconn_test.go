@@ -59,6 +59,9 @@ func TestWriteBatchOnNewConnection(t *testing.T) {
 		t.Error("the closed connection kept its statements")
 	}
 
+	if err := s.FlushRollup(ctx); err != nil {
+		t.Fatal(err)
+	}
 	var rows, calls int64
 	if err := s.write.QueryRowContext(ctx, "SELECT count(*) FROM "+reqlog.SQLTable).Scan(&rows); err != nil {
 		t.Fatal(err)
