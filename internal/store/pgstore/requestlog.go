@@ -21,17 +21,26 @@ import (
 const conflictTarget = "(time, request_id) WHERE request_id <> ''"
 
 // insertSQL inserts a batch given as one array per column, skipping the
-// records already stored, and returns the keys of those it inserted. One
-// statement and one round trip per batch, like the COPY it replaced, which
-// cannot skip conflicts.
+// records already stored, and adds those it inserted to the rollup. One statement and one round trip per batch, like the COPY it
+// replaced, which cannot skip conflicts. PostgreSQL aggregates the rollup
+// from the rows the insert returns, so a batch of many keys costs moat no
+// more than one of a single key: it used to send an upsert of 51 values
+// per bucket, one bucket per record and grain with 10,000 keys in rotation.
 var insertSQL = func() string {
 	names, _ := requestLogSQL()
 	var arrays []string
 	for i, c := range reqlog.Columns() {
 		arrays = append(arrays, "$"+strconv.Itoa(i+1)+"::"+pgType(c.Type)+"[]")
 	}
-	return "INSERT INTO " + reqlog.SQLTable + " (" + strings.Join(names, ", ") + ")\nSELECT * FROM unnest(" +
-		strings.Join(arrays, ", ") + ")\nON CONFLICT " + conflictTarget + " DO NOTHING RETURNING time, request_id"
+	returning := []string{"time", "request_id"}
+	for _, c := range append(reqlog.RollupDims(), reqlog.RollupMeasures()...) {
+		if c.SQL != "time" && c.SQL != "request_id" {
+			returning = append(returning, c.SQL)
+		}
+	}
+	return "WITH inserted AS (\nINSERT INTO " + reqlog.SQLTable + " (" + strings.Join(names, ", ") + ")\nSELECT * FROM unnest(" +
+		strings.Join(arrays, ", ") + ")\nON CONFLICT " + conflictTarget + " DO NOTHING RETURNING " + strings.Join(returning, ", ") +
+		"\n), rollup AS (\n" + rollupAddSQL("inserted") + "\n)\nSELECT count(*) FROM inserted"
 }()
 
 // requestIDUniqueSQL is the request_log_request_id_unique migration: it
@@ -72,65 +81,11 @@ func (s *Store) WriteBatch(ctx context.Context, recs []reqlog.Record) (err error
 	today := dayOf(s.opts.Now())
 	s.ensurePartitions(ctx, today, today+int64(s.opts.DaysAhead), recs)
 
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
+	// One statement: the insert and the rollup commit together.
+	if _, err := s.pool.Exec(ctx, insertSQL, columnArrays(recs)...); err != nil {
 		return fmt.Errorf("write request log: %w", err)
-	}
-	defer func() { _ = tx.Rollback(ctx) }() // a no-op after Commit
-	rows, err := tx.Query(ctx, insertSQL, columnArrays(recs)...)
-	if err != nil {
-		return fmt.Errorf("write request log: %w", err)
-	}
-	inserted, err := insertedRecords(rows, recs)
-	if err != nil {
-		return fmt.Errorf("write request log: %w", err)
-	}
-	if err := writeRollup(ctx, tx, inserted); err != nil {
-		return fmt.Errorf("write request log rollup: %w", err)
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("write request log: commit: %w", err)
 	}
 	return nil
-}
-
-// recordKey is what identifies a stored record: its time to the
-// microsecond, as stored, and its request ID.
-type recordKey struct {
-	us int64
-	id string
-}
-
-// insertedRecords reads insertSQL's result and returns the records of recs
-// that it inserted: recs itself when it inserted every one.
-func insertedRecords(rows pgx.Rows, recs []reqlog.Record) ([]reqlog.Record, error) {
-	keys := make(map[recordKey]int, len(recs))
-	n := 0
-	for rows.Next() {
-		var t time.Time
-		var id string
-		if err := rows.Scan(&t, &id); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		keys[recordKey{t.UnixMicro(), id}]++
-		n++
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	if n == len(recs) {
-		return recs, nil
-	}
-	out := make([]reqlog.Record, 0, n)
-	for _, r := range recs {
-		k := recordKey{r.Time.Truncate(time.Microsecond).UnixMicro(), cleanText(r.RequestID)}
-		if keys[k] > 0 {
-			keys[k]--
-			out = append(out, r)
-		}
-	}
-	return out, nil
 }
 
 // columnArrays returns recs as one array per column, in reqlog.Columns

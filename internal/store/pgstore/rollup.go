@@ -7,8 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/moat-gw/moat/internal/reqlog"
 )
 
@@ -68,6 +66,27 @@ func rollupBucket(g time.Duration) string {
 // rows that match where (all rows when where is empty). A migration passes
 // the dimensions its rollup table has at that step.
 func rollupFillSQL(dims, meas []reqlog.Column, g time.Duration, where string) string {
+	return "INSERT INTO " + reqlog.RollupTable + " (" + strings.Join(rollupNames(dims, meas), ", ") + ")\n" +
+		rollupSelectSQL(dims, meas, g, reqlog.SQLTable, where) + ";\n"
+}
+
+// rollupNames are the rollup columns of dims and meas in the order
+// rollupSelectSQL gives them.
+func rollupNames(dims, meas []reqlog.Column) []string {
+	names := []string{"grain", "time"}
+	for _, d := range dims {
+		names = append(names, d.SQL)
+	}
+	names = append(names, "calls")
+	for _, m := range meas {
+		names = append(names, "sum_"+m.SQL, "min_"+m.SQL, "max_"+m.SQL)
+	}
+	return names
+}
+
+// rollupSelectSQL aggregates the rows of from that match where (all when
+// where is empty) into rollup rows of grain g.
+func rollupSelectSQL(dims, meas []reqlog.Column, g time.Duration, from, where string) string {
 	var sel, agg, groupBy []string
 	groupBy = append(groupBy, "2")
 	for i, d := range dims {
@@ -81,52 +100,38 @@ func rollupFillSQL(dims, meas []reqlog.Column, g time.Duration, where string) st
 	if where != "" {
 		where = " WHERE " + where
 	}
-	names := append([]string{"grain", "time"}, sel...)
-	names = append(names, "calls")
-	for _, m := range meas {
-		names = append(names, "sum_"+m.SQL, "min_"+m.SQL, "max_"+m.SQL)
-	}
-	return "INSERT INTO " + reqlog.RollupTable + " (" + strings.Join(names, ", ") + ")\nSELECT " +
-		strconv.FormatInt(int64(g/time.Second), 10) + ", " + rollupBucket(g) + ", " +
+	return "SELECT " + strconv.FormatInt(int64(g/time.Second), 10) + ", " + rollupBucket(g) + ", " +
 		strings.Join(sel, ", ") + ", " + strings.Join(agg, ", ") +
-		"\nFROM " + reqlog.SQLTable + where + " GROUP BY " + strings.Join(groupBy, ", ") + ";\n"
+		"\nFROM " + from + where + " GROUP BY " + strings.Join(groupBy, ", ")
 }
 
-// rollupUpsertSQL adds one rollup row to its bucket. One text for every
-// row keeps it one prepared statement per connection, however many rows a
-// batch brings.
-var rollupUpsertSQL = func() string {
-	cols := reqlog.RollupColumns()
+// rollupAddSQL adds the rows of from, a relation with the log's rollup
+// columns (the inserted rows of WriteBatch's statement), to the rollup in
+// every grain. The buckets are upserted in key order, so concurrent writers
+// (replicas) lock them in the same order and cannot deadlock.
+func rollupAddSQL(from string) string {
+	dims, meas := reqlog.RollupDims(), reqlog.RollupMeasures()
+	var selects, order []string
+	for _, g := range reqlog.Grains() {
+		selects = append(selects, rollupSelectSQL(dims, meas, g, from, ""))
+	}
+	for i := range 2 + len(dims) {
+		order = append(order, strconv.Itoa(i+1))
+	}
 	key := []string{"grain", "time"}
-	for _, d := range reqlog.RollupDims() {
+	for _, d := range dims {
 		key = append(key, d.SQL)
 	}
 	t := reqlog.RollupTable
 	set := []string{"calls = " + t + ".calls + EXCLUDED.calls"}
-	for _, m := range reqlog.RollupMeasures() {
+	for _, m := range meas {
 		s, lo, hi := "sum_"+m.SQL, "min_"+m.SQL, "max_"+m.SQL
 		set = append(set, s+" = "+t+"."+s+" + EXCLUDED."+s, lo+" = LEAST("+t+"."+lo+", EXCLUDED."+lo+")",
 			hi+" = GREATEST("+t+"."+hi+", EXCLUDED."+hi+")")
 	}
-	marks := make([]string, len(cols))
-	for i := range marks {
-		marks[i] = "$" + strconv.Itoa(i+1)
-	}
-	return "INSERT INTO " + t + " (" + strings.Join(cols, ", ") + ") VALUES (" + strings.Join(marks, ", ") +
-		")\nON CONFLICT (" + strings.Join(key, ", ") + ") DO UPDATE SET " + strings.Join(set, ", ")
-}()
-
-// writeRollup adds recs to the rollup inside tx, the log's transaction, as
-// one pipelined batch of upserts. Rows come sorted from reqlog.Rollup and
-// run in order, so concurrent writers (replicas) lock buckets in the same
-// order and cannot deadlock.
-func writeRollup(ctx context.Context, tx pgx.Tx, recs []reqlog.Record) error {
-	rows := reqlog.Rollup(recs, cleanText)
-	b := &pgx.Batch{}
-	for i := range rows {
-		b.Queue(rollupUpsertSQL, rows[i].Values()...)
-	}
-	return tx.SendBatch(ctx, b).Close()
+	return "INSERT INTO " + t + " (" + strings.Join(rollupNames(dims, meas), ", ") + ")\n" +
+		strings.Join(selects, "\nUNION ALL\n") + "\nORDER BY " + strings.Join(order, ", ") +
+		"\nON CONFLICT (" + strings.Join(key, ", ") + ") DO UPDATE SET " + strings.Join(set, ", ")
 }
 
 // deleteRollupBefore removes the rollup buckets that end at or before t.
