@@ -11,8 +11,13 @@
 # profile from the management listener's /debug/pprof/profile. It prints
 # the profile's top entries and the CPU per call measured from /proc.
 #
+# With STORE=pg, keys and the request log are in PostgreSQL (a fresh schema
+# of PG_BASE's database, dropped at the end) and the limits in a
+# redis-server of its own, as compare.sh's moat-pg.
+#
 # Knobs: KEYS=1 (or 10000: each call the next key) PROFILE_SECONDS=10 C=64
-#        STREAM=0 (1: streamed calls) BASE_PORT=19600 OUT=dir
+#        STREAM=0 (1: streamed calls) STORE=sqlite (or pg) BASE_PORT=19600
+#        PG_BASE=postgres://postgres@127.0.0.1:5432/test?sslmode=disable OUT=dir
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -22,6 +27,11 @@ SECS=${PROFILE_SECONDS:-10}
 C=${C:-64}
 STREAM=${STREAM:-0}
 BASE_PORT=${BASE_PORT:-19600}
+STORE=${STORE:-sqlite}
+PG_BASE=${PG_BASE:-postgres://postgres@127.0.0.1:5432/test?sslmode=disable}
+SCHEMA=moat_profile_$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')
+PG_DSN="$PG_BASE&search_path=$SCHEMA"
+REDIS_PORT=$((BASE_PORT + 4))
 OUT=${OUT:-$(mktemp -d "${TMPDIR:-/tmp}/moat-profile.XXXXXX")}
 mkdir -p "$OUT"
 ECHO_PORT=$((BASE_PORT + 1))
@@ -34,6 +44,8 @@ cleanup() {
 	local pid
 	for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
 	for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+	[[ $STORE == pg ]] && psql -q "$PG_BASE" -c "DROP SCHEMA IF EXISTS $SCHEMA CASCADE" >/dev/null 2>&1
+	return 0
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -48,6 +60,19 @@ ECHO_PID=$!
 PIDS+=("$ECHO_PID")
 
 mkdir -p "$OUT/data"
+if [[ $STORE == pg ]]; then
+	redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --dir "$OUT" >"$OUT/redis.log" 2>&1 &
+	PIDS+=("$!")
+	psql -q "$PG_BASE" -c "CREATE SCHEMA $SCHEMA" >/dev/null
+	REDIS_LINE="  redis: {address: '127.0.0.1:$REDIS_PORT'}"
+	LOG_LINES="  store: postgres
+  postgres_dsn: '$PG_DSN'"
+	SEED=(-postgres "$PG_DSN")
+else
+	REDIS_LINE=""
+	LOG_LINES="  store: sqlite"
+	SEED=(-sqlite "$OUT/data/moat.db")
+fi
 cat >"$OUT/moat.yaml" <<EOF
 data_dir: $OUT/data
 listeners:
@@ -56,11 +81,12 @@ management:
   listeners: [{name: admin, address: 127.0.0.1:$MGMT, kind: private_endpoint}]
 network: {public_network_access: selected, ip_rules: [127.0.0.0/8]}
 rate_limits:
+$REDIS_LINE
   rules:
     - {name: per-key, scope: key, tpm: 1000000000, rpm: 100000000}
     - {name: per-deployment, scope: deployment, tpm: 1000000000, rpm: 100000000}
 log:
-  store: sqlite
+$LOG_LINES
   level: warn
 upstreams:
   - {name: echo, type: azure, endpoint: 'http://127.0.0.1:$ECHO_PORT', api_key: bench-upstream-key}
@@ -69,7 +95,7 @@ deployments:
 EOF
 
 log "storing $KEYS keys…"
-bin/bench-seedkeys -sqlite "$OUT/data/moat.db" -n "$KEYS" >"$OUT/keys.txt"
+bin/bench-seedkeys "${SEED[@]}" -n "$KEYS" >"$OUT/keys.txt"
 admin=$(bin/moat keys create --config "$OUT/moat.yaml" --name profile-admin -o json)
 admin_id=$(sed -n 's/.*"id": *"\([^"]*\)".*/\1/p' <<<"$admin" | head -1)
 admin_key=$(sed -n 's/.*"key": *"\([^"]*\)".*/\1/p' <<<"$admin" | head -1)
@@ -98,7 +124,7 @@ bin/bench-loadgen -url "$URL" -c "$C" -d 3s -warmup 0 "${stream[@]}" -keys "$OUT
 
 log "profiling ${SECS}s at concurrency $C (KEYS=$KEYS STREAM=$STREAM)…"
 bin/bench-loadgen -url "$URL" -c "$C" -d "$((SECS + 2))s" -warmup 1s "${stream[@]}" -keys "$OUT/keys.txt" \
-	-watch "moat=$MOAT_PID" -tags "keys=$KEYS,stream=$STREAM" >"$OUT/load.json" &
+	-watch "moat=$MOAT_PID" -tags "keys=$KEYS,stream=$STREAM,store=$STORE" >"$OUT/load.json" &
 LOAD=$!
 sleep 1
 curl -fsS -H "api-key: $admin_key" -o "$OUT/cpu.pprof" "http://127.0.0.1:$MGMT/debug/pprof/profile?seconds=$SECS"
