@@ -2,10 +2,16 @@ package sqlitestore_test
 
 import (
 	"context"
+	"database/sql"
+	"fmt"
+	"io"
+	"net/http"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/moat-gw/moat/internal/proctest"
 	"github.com/moat-gw/moat/internal/reqlog"
 	"github.com/moat-gw/moat/internal/store/sqlitestore"
 	"github.com/moat-gw/moat/internal/store/storetest"
@@ -130,4 +136,90 @@ func TestRollupFlushDue(t *testing.T) {
 	if got := rollupCalls(t, s); got != 90 {
 		t.Fatalf("the table counts %d calls after a batch past the interval, want 90", got)
 	}
+}
+
+// TestRollupAfterKill: a `moat serve` killed (SIGKILL) with the rollup of
+// its newest records in memory leaves them in the log only; the next start
+// counts them into the rollup at its first write, once.
+func TestRollupAfterKill(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real processes; skipped with -short")
+	}
+	dir := t.TempDir()
+	addr, mgmt := proctest.FreeAddr(t), proctest.FreeAddr(t)
+	cfg := fmt.Sprintf(`data_dir: %s
+listeners: [{name: data, address: '%s', kind: private_endpoint}]
+management: {listeners: [{name: mgmt, address: '%s', kind: private_endpoint}]}
+auth: {disabled: true}
+simulator: {time_to_first_token: 1ms, tokens_per_second: 0}
+log: {store: sqlite, flush_interval: 20ms}
+upstreams: [{name: sim, type: simulator}]
+deployments:
+  - {name: gpt-4o-mini, upstreams: [{upstream: sim}]}
+`, dir, addr, mgmt)
+	url := "http://" + addr + "/openai/deployments/gpt-4o-mini/chat/completions?api-version=2024-10-21"
+	call := func(n int) {
+		t.Helper()
+		for range n {
+			resp, err := http.Post(url, "application/json", strings.NewReader(`{"messages":[{"role":"user","content":"hi"}],"max_tokens":3}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("call: status %d", resp.StatusCode)
+			}
+		}
+	}
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "moat.db")+"?mode=ro&_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	// counts returns the log's rows and the calls each grain of the
+	// rollup counts.
+	counts := func() (rows int64, grains []int64) {
+		t.Helper()
+		if err := db.QueryRow("SELECT count(*) FROM " + reqlog.SQLTable).Scan(&rows); err != nil {
+			t.Fatal(err)
+		}
+		for _, g := range reqlog.Grains() {
+			var calls int64
+			if err := db.QueryRow("SELECT coalesce(sum(calls), 0) FROM "+reqlog.RollupTable+" WHERE grain = ?", int64(g/time.Second)).Scan(&calls); err != nil {
+				t.Fatal(err)
+			}
+			grains = append(grains, calls)
+		}
+		return rows, grains
+	}
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for !ok() {
+			if time.Now().After(deadline) {
+				rows, grains := counts()
+				t.Fatalf("%s: %d rows in the log, the rollup's grains count %v", what, rows, grains)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+
+	p := proctest.StartMoat(t, proctest.MoatConfig{YAML: cfg, Mgmt: mgmt, Dir: dir})
+	call(10)
+	waitFor("first batches", func() bool { rows, _ := counts(); return rows == 10 })
+	call(30)
+	waitFor("later batches", func() bool { rows, _ := counts(); return rows == 40 })
+	if _, grains := counts(); grains[0] >= 40 {
+		t.Fatalf("the rollup counts %d of 40 calls before the kill: nothing was held in memory, the test cannot tell", grains[0])
+	}
+	p.Kill()
+	_ = p.Wait()
+
+	proctest.StartMoat(t, proctest.MoatConfig{YAML: cfg, Mgmt: mgmt, Dir: dir})
+	call(1)
+	waitFor("after the restart", func() bool {
+		rows, grains := counts()
+		return rows == 41 && grains[0] == 41 && grains[1] == 41
+	})
 }
