@@ -7,8 +7,9 @@
 # moat-full config (a public listener under ip rules, stored API keys, a
 # TPM + RPM rule per key and per deployment, the SQLite request log), stores
 # KEYS keys, makes an administrator key for the management plane, warms up,
-# then runs bench/loadgen at concurrency C for SECONDS while it takes a CPU
-# profile from the management listener's /debug/pprof/profile. It prints
+# then runs bench/loadgen at concurrency C for PROFILE_SECONDS while it takes a
+# CPU profile from the management listener's /debug/pprof/profile, and the
+# allocations over the same window from /debug/pprof/allocs. It prints
 # the profile's top entries and the CPU per call measured from /proc.
 #
 # With STORE=pg, keys and the request log are in PostgreSQL (a fresh schema
@@ -127,8 +128,10 @@ bin/bench-loadgen -url "$URL" -c "$C" -d "$((SECS + 2))s" -warmup 1s "${stream[@
 	-watch "moat=$MOAT_PID" -tags "keys=$KEYS,stream=$STREAM,store=$STORE" >"$OUT/load.json" &
 LOAD=$!
 sleep 1
+curl -fsS -H "api-key: $admin_key" -o "$OUT/allocs.pprof" "http://127.0.0.1:$MGMT/debug/pprof/allocs?seconds=$SECS" &
+ALLOCS=$!
 curl -fsS -H "api-key: $admin_key" -o "$OUT/cpu.pprof" "http://127.0.0.1:$MGMT/debug/pprof/profile?seconds=$SECS"
-wait "$LOAD"
+wait "$ALLOCS" "$LOAD"
 cat "$OUT/load.json"
 go tool pprof -top -nodecount=40 bin/moat "$OUT/cpu.pprof" 2>/dev/null | head -50
-log "profile: $OUT/cpu.pprof (go tool pprof -http=: bin/moat $OUT/cpu.pprof)"
+log "profiles: $OUT/cpu.pprof, and $OUT/allocs.pprof (allocations over the same window: go tool pprof -sample_index=alloc_space bin/moat $OUT/allocs.pprof)"
