@@ -66,7 +66,7 @@ func runLogsQuery(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	defer st.Close()
 	db, dialect := store.KQL(st)
-	runner := &logquery.Runner{DB: db, Dialect: dialect, Timeout: *timeout, Options: kql.Options{Rollup: true}}
+	runner := &logquery.Runner{DB: db, Dialect: dialect, Timeout: *timeout, Options: rollupOptions(ctx, st, stderr)}
 	qctx := ctx
 	if *content {
 		qctx = logquery.WithContent(ctx)
@@ -109,4 +109,15 @@ func pointAt(query string, ke *kql.Error) error {
 		}
 	}
 	return fmt.Errorf("%w\n%s\n%s^", ke, string(line), string(pad))
+}
+
+// rollupOptions has the rollup that queries of st read count every record
+// written so far (store.FlushRollup: a running moat serve may hold the
+// newest in memory), and says to read the log alone when that fails.
+func rollupOptions(ctx context.Context, st store.Store, stderr io.Writer) kql.Options {
+	if err := store.FlushRollup(ctx, st); err != nil {
+		fmt.Fprintf(stderr, "moat: the rollup could not be brought up to date (%v); reading the log alone\n", err)
+		return kql.Options{}
+	}
+	return kql.Options{Rollup: true}
 }

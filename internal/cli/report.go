@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/moat-gw/moat/internal/cost"
-	"github.com/moat-gw/moat/internal/kql"
 	"github.com/moat-gw/moat/internal/logquery"
 	"github.com/moat-gw/moat/internal/report"
 	"github.com/moat-gw/moat/internal/store"
@@ -74,7 +73,7 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	defer st.Close()
 	db, dialect := store.KQL(st)
-	runner := &logquery.Runner{DB: db, Dialect: dialect, Timeout: 5 * time.Minute, Options: kql.Options{Rollup: true}}
+	runner := &logquery.Runner{DB: db, Dialect: dialect, Timeout: 5 * time.Minute, Options: rollupOptions(ctx, st, stderr)}
 	rep, err := report.Run(ctx, runner.Query, req, pricer.Currency())
 	if err != nil {
 		return err

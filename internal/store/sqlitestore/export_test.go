@@ -2,7 +2,10 @@ package sqlitestore
 
 import (
 	"context"
+	"database/sql/driver"
 	"time"
+
+	"github.com/moat-gw/moat/internal/reqlog"
 )
 
 // PruneChanges exposes pruneChanges to the feed's tests.
@@ -37,4 +40,29 @@ func (s *Store) Crash() error {
 	}
 	s.pending.mu.Unlock()
 	return s.Close()
+}
+
+// WriteBatchCounted writes recs as moat did before migration 13, and as
+// an older moat on the same file still does: with their rollup in the
+// batch's transaction, leaving through_id where it was.
+func (s *Store) WriteBatchCounted(ctx context.Context, recs []reqlog.Record) error {
+	return s.withWriteConn(ctx, func(c *writeConn) error {
+		insert, rollup, err := c.statements(ctx)
+		if err != nil {
+			return err
+		}
+		tx, err := c.BeginTx(ctx, driver.TxOptions{})
+		if err != nil {
+			return err
+		}
+		inserted, err := c.insertRecords(ctx, insert, recs)
+		if err == nil {
+			err = c.writeRollup(ctx, rollup, reqlog.Rollup(inserted, nil))
+		}
+		if err != nil {
+			_ = tx.Rollback()
+			return err
+		}
+		return tx.Commit()
+	})
 }

@@ -276,12 +276,12 @@ DROP TABLE request_log_rollup;
 			name:    "request_log_rollup_state",
 			// How far the rollup counts the log: WriteBatch now holds the
 			// rollup of the newest records in memory and adds it to the
-			// table every few seconds (pendingRollup), and a process that
-			// stopped before it did counts the rows past through_id from
-			// the log at its first flush. Until now every batch kept the
-			// rollup in step, so it counts every row there is. A step
-			// that rebuilds the rollup from the whole log must set
-			// through_id to the largest id too.
+			// table every 30 s (pendingRollup), and a process that
+			// stopped before it did has the next recount the buckets of
+			// the rows past through_id at its first flush. Until now
+			// every batch kept the rollup in step, so it counts every row
+			// there is. A step that rebuilds the rollup from the whole
+			// log must set through_id to the largest id too.
 			sql: `
 CREATE TABLE ` + rollupStateTable + ` (
 	one        INTEGER PRIMARY KEY CHECK (one = 1),

@@ -95,18 +95,21 @@ func (s *Store) WriteBatch(ctx context.Context, recs []reqlog.Record) error {
 	var (
 		inBatch  bool
 		inserted []reqlog.Record
-		flushed  bool
 		through  int64
 		now      = time.Now()
+		flush    = p.due(now)
 	)
 	err := s.withWriteConn(ctx, func(c *writeConn) (err error) {
 		inBatch = true
-		inserted, flushed, through, err = writeBatch(ctx, c, recs, p, now)
+		inserted, through, err = writeBatch(ctx, c, recs, p, flush)
 		return err
 	})
 	switch {
+	case err != nil && flush:
+		// The pending rollup may have taken the batch's records.
+		s.forgetLocked()
 	case err != nil:
-	case flushed:
+	case flush:
 		p.flushed(through)
 	default:
 		s.wrote(inserted, now)
@@ -117,15 +120,15 @@ func (s *Store) WriteBatch(ctx context.Context, recs []reqlog.Record) error {
 	return err
 }
 
-// writeBatch is WriteBatch on the write connection c, with p.mu held: when
-// a flush is due, it adds p's rollup and the batch's to the table in the
-// batch's transaction (flushed, and the id the table counts through);
-// otherwise it returns the records it inserted, for WriteBatch to add to p
-// once committed.
-func writeBatch(ctx context.Context, c *writeConn, recs []reqlog.Record, p *pendingRollup, now time.Time) (inserted []reqlog.Record, flush bool, through int64, err error) {
+// writeBatch is WriteBatch on the write connection c, with p.mu held: with
+// flush, it adds p's rollup and the batch's to the table in the batch's
+// transaction and returns the id the table then counts through; otherwise
+// it returns the records it inserted, for WriteBatch to add to p once
+// committed.
+func writeBatch(ctx context.Context, c *writeConn, recs []reqlog.Record, p *pendingRollup, flush bool) (inserted []reqlog.Record, through int64, err error) {
 	insert, rollup, err := c.statements(ctx)
 	if err != nil {
-		return nil, false, 0, fmt.Errorf("write request log: %w", err)
+		return nil, 0, fmt.Errorf("write request log: %w", err)
 	}
 	// The buffers hold the batch's strings, bodies among them: let them go
 	// with the batch.
@@ -136,7 +139,7 @@ func writeBatch(ctx context.Context, c *writeConn, recs []reqlog.Record, p *pend
 	}()
 	tx, err := c.BeginTx(ctx, driver.TxOptions{})
 	if err != nil {
-		return nil, false, 0, fmt.Errorf("write request log: %w", err)
+		return nil, 0, fmt.Errorf("write request log: %w", err)
 	}
 	committing := false
 	defer func() {
@@ -147,31 +150,23 @@ func writeBatch(ctx context.Context, c *writeConn, recs []reqlog.Record, p *pend
 	}()
 	inserted, err = c.insertRecords(ctx, insert, recs)
 	if err != nil {
-		return nil, false, 0, fmt.Errorf("write request log: %w", err)
+		return nil, 0, fmt.Errorf("write request log: %w", err)
 	}
-	flush = p.due(now)
 	if flush {
-		// Whatever fails from here, the pending rollup may have taken the
-		// batch's records: the next flush counts from the log.
-		defer func() {
-			if err != nil {
-				p.forget()
-			}
-		}()
 		if through, err = c.flushRollup(ctx, rollup, p, inserted); err != nil {
-			return nil, false, 0, fmt.Errorf("write request log rollup: %w", err)
+			return nil, 0, fmt.Errorf("write request log rollup: %w", err)
 		}
 	}
 	// database/sql's Tx does not commit once its context is done; neither
 	// does this.
 	if err := ctx.Err(); err != nil {
-		return nil, false, 0, fmt.Errorf("write request log: commit: %w", err)
+		return nil, 0, fmt.Errorf("write request log: commit: %w", err)
 	}
 	committing = true
 	if err := tx.Commit(); err != nil {
-		return nil, false, 0, fmt.Errorf("write request log: commit: %w", err)
+		return nil, 0, fmt.Errorf("write request log: commit: %w", err)
 	}
-	return inserted, flush, through, nil
+	return inserted, through, nil
 }
 
 // recordKey identifies a stored record: its time as stored and its request
@@ -383,8 +378,10 @@ func (s *Store) DeleteBefore(ctx context.Context, t time.Time) (int64, error) {
 	const q = "DELETE FROM " + reqlog.SQLTable + " WHERE id IN (SELECT id FROM " + reqlog.SQLTable +
 		" WHERE time < ? ORDER BY time LIMIT ?)"
 	// The buckets it removes must not come back with the pending rollup.
+	// A flush that fails leaves the next to recount from the log, which
+	// the rows removed here cannot fool; retention goes on regardless.
 	if err := s.FlushRollup(ctx); err != nil {
-		return 0, err
+		s.logger.Warn("request log rollup flush before retention failed", "err", err)
 	}
 	cutoff := EncodeTime(t)
 	if t.Nanosecond()%1000 != 0 {

@@ -66,6 +66,12 @@ func rollupBucket(g time.Duration) string {
 // rows that match where (all rows when where is empty). A migration passes
 // the dimensions its rollup table has at that step.
 func rollupFillSQL(dims, meas []reqlog.Column, g time.Duration, where string) string {
+	return rollupFillFromSQL(dims, meas, g, reqlog.SQLTable, where)
+}
+
+// rollupFillFromSQL is rollupFillSQL reading the log's rows from from, a
+// relation whose unqualified column names are the log's.
+func rollupFillFromSQL(dims, meas []reqlog.Column, g time.Duration, from, where string) string {
 	var sel, agg, groupBy []string
 	groupBy = append(groupBy, "2")
 	for i, d := range dims {
@@ -87,7 +93,7 @@ func rollupFillSQL(dims, meas []reqlog.Column, g time.Duration, where string) st
 	return "INSERT INTO " + reqlog.RollupTable + " (" + strings.Join(names, ", ") + ")\nSELECT " +
 		strconv.FormatInt(int64(g/time.Second), 10) + ", " + rollupBucket(g) + ", " +
 		strings.Join(sel, ", ") + ", " + strings.Join(agg, ", ") +
-		"\nFROM " + reqlog.SQLTable + where + " GROUP BY " + strings.Join(groupBy, ", ") + ";\n"
+		"\nFROM " + from + where + " GROUP BY " + strings.Join(groupBy, ", ") + ";\n"
 }
 
 // rollupChunk is the most rollup rows one upsert carries: 32 rows of 51
@@ -117,11 +123,43 @@ func rollupOnConflict() string {
 	return "ON CONFLICT (" + strings.Join(key, ", ") + ") DO UPDATE SET " + strings.Join(set, ", ")
 }
 
-// rollupCatchUpSQL adds to the rollup, at grain g, the log rows past the
-// id of its one argument: what a flush counts from the log itself.
-func rollupCatchUpSQL(g time.Duration) string {
-	fill := strings.TrimSuffix(rollupFillSQL(reqlog.RollupDims(), reqlog.RollupMeasures(), g, "id > ?"), ";\n")
-	return fill + "\n" + rollupOnConflict()
+// rollupRecountSQL rebuilds, from the log, the rollup buckets that hold a
+// log row past the id ?1: what a flush does when what it holds in memory
+// may not be what the log holds past through_id. The hours are counted
+// from the log's rows in them, the days from their hours, so the recount
+// is exact whoever counted what before (an older moat on the same file
+// counts its batches itself) and reads at most the hours with new rows.
+func rollupRecountSQL() []string {
+	const hour, day = reqlog.GrainHour, reqlog.GrainDay
+	us := func(g time.Duration) string { return strconv.FormatInt(int64(g/time.Microsecond), 10) }
+	secs := func(g time.Duration) string { return strconv.FormatInt(int64(g/time.Second), 10) }
+	touched := func(g time.Duration) string {
+		return "SELECT DISTINCT time - time % " + us(g) + " AS start FROM " + reqlog.SQLTable + " WHERE id > ?1"
+	}
+	dims, meas := reqlog.RollupDims(), reqlog.RollupMeasures()
+	var names, dayCols, groupBy []string
+	names = append(names, "grain", "time")
+	groupBy = append(groupBy, "2")
+	for i, d := range dims {
+		names = append(names, d.SQL)
+		dayCols = append(dayCols, "h."+d.SQL)
+		groupBy = append(groupBy, strconv.Itoa(i+3))
+	}
+	names = append(names, "calls")
+	dayCols = append(dayCols, "SUM(h.calls)")
+	for _, m := range meas {
+		names = append(names, "sum_"+m.SQL, "min_"+m.SQL, "max_"+m.SQL)
+		dayCols = append(dayCols, "SUM(h.sum_"+m.SQL+")", "MIN(h.min_"+m.SQL+")", "MAX(h.max_"+m.SQL+")")
+	}
+	return []string{
+		"DELETE FROM " + reqlog.RollupTable + " WHERE grain = " + secs(hour) + " AND time IN (" + touched(hour) + ")",
+		strings.TrimSuffix(rollupFillFromSQL(dims, meas, hour,
+			"("+touched(hour)+") AS t JOIN "+reqlog.SQLTable+" AS r ON r.time >= t.start AND r.time < t.start + "+us(hour), ""), ";\n"),
+		"DELETE FROM " + reqlog.RollupTable + " WHERE grain = " + secs(day) + " AND time IN (" + touched(day) + ")",
+		"INSERT INTO " + reqlog.RollupTable + " (" + strings.Join(names, ", ") + ")\nSELECT " + secs(day) + ", t.start, " +
+			strings.Join(dayCols, ", ") + "\nFROM (" + touched(day) + ") AS t JOIN " + reqlog.RollupTable + " AS h ON h.grain = " +
+			secs(hour) + " AND h.time >= t.start AND h.time < t.start + " + us(day) + " GROUP BY " + strings.Join(groupBy, ", "),
+	}
 }
 
 // writeRollup upserts rows, a chunk of buckets per statement of m.
@@ -186,6 +224,7 @@ type pendingRollup struct {
 	since   time.Time     // when the oldest pending record was written
 	every   time.Duration // rollupFlushEvery, but in tests
 	timer   *time.Timer   // flushes what no batch follows within every
+	behind  bool          // a flush failed: the table lags the log until one succeeds
 	closed  bool
 }
 
@@ -197,25 +236,49 @@ func (p *pendingRollup) due(now time.Time) bool {
 // flushed records a committed flush that counted the log through id.
 func (p *pendingRollup) flushed(id int64) {
 	p.set.Reset()
-	p.records, p.through, p.since = 0, id, time.Time{}
+	p.records, p.through, p.since, p.behind = 0, id, time.Time{}, false
 	if p.timer != nil {
 		p.timer.Stop()
 		p.timer = nil
 	}
 }
 
-// forget makes the next flush count from the log: what is pending may no
-// longer match what the log holds past through_id.
-func (p *pendingRollup) forget() {
+// forgetLocked makes the next flush recount from the log, after one that
+// failed: what is pending may no longer match what the log holds past
+// through_id. The timer retries it, so the table does not stay behind for
+// want of another batch. p.mu is held.
+func (s *Store) forgetLocked() {
+	p := &s.pending
 	p.set.Reset()
-	p.records, p.through = 0, -1
+	p.records, p.through, p.since, p.behind = 0, -1, time.Time{}, true
+	if p.timer != nil {
+		p.timer.Stop()
+		p.timer = nil
+	}
+	s.armLocked()
+}
+
+// armLocked sets the timer that flushes within p.every, unless it is set.
+// p.mu is held.
+func (s *Store) armLocked() {
+	p := &s.pending
+	if p.timer != nil || p.closed {
+		return
+	}
+	p.timer = time.AfterFunc(p.every, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := s.FlushRollup(ctx); err != nil {
+			s.logger.Warn("request log rollup flush failed; it is retried, recounting from the log", "err", err)
+		}
+	})
 }
 
 // flushRollup adds the pending rollup, and that of extra (records the
 // transaction in progress has just inserted), to the table inside the
 // transaction in progress on c, and returns the id through which the table
 // then counts the log. The caller holds p.mu, and on failure calls
-// p.forget.
+// forgetLocked.
 func (c *writeConn) flushRollup(ctx context.Context, m *multiRow, p *pendingRollup, extra []reqlog.Record) (int64, error) {
 	stored, err := c.queryInt(ctx, "SELECT through_id FROM "+rollupStateTable)
 	if err != nil {
@@ -240,9 +303,9 @@ func (c *writeConn) flushRollup(ctx context.Context, m *multiRow, p *pendingRoll
 		}
 	}
 	if !counted && last > stored {
-		for _, g := range reqlog.Grains() {
-			if _, err := c.ExecContext(ctx, rollupCatchUpSQL(g), []driver.NamedValue{{Ordinal: 1, Value: stored}}); err != nil {
-				return 0, fmt.Errorf("count the log into the rollup: %w", err)
+		for _, q := range rollupRecountSQL() {
+			if _, err := c.ExecContext(ctx, q, []driver.NamedValue{{Ordinal: 1, Value: stored}}); err != nil {
+				return 0, fmt.Errorf("recount the rollup from the log: %w", err)
 			}
 		}
 	}
@@ -320,7 +383,7 @@ func (s *Store) flushLocked(ctx context.Context) error {
 		return tx.Commit()
 	})
 	if err != nil {
-		p.forget()
+		s.forgetLocked()
 		return fmt.Errorf("flush request log rollup: %w", err)
 	}
 	p.flushed(last)
@@ -339,15 +402,7 @@ func (s *Store) wrote(recs []reqlog.Record, now time.Time) {
 	}
 	p.set.Add(recs)
 	p.records += int64(len(recs))
-	if p.timer == nil {
-		p.timer = time.AfterFunc(p.every, func() {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			defer cancel()
-			if err := s.FlushRollup(ctx); err != nil {
-				s.logger.Warn("request log rollup flush failed; the next counts from the log", "err", err)
-			}
-		})
-	}
+	s.armLocked()
 }
 
 // closeRollup flushes what is pending and stops the timer, for Close.
@@ -356,7 +411,7 @@ func (s *Store) closeRollup() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var err error
-	if p.records > 0 {
+	if p.records > 0 || p.behind {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		err = s.flushLocked(ctx)
 		cancel()
