@@ -32,6 +32,11 @@ type ProcUse struct {
 	RSSkB int64 `json:"rss_kb"`
 	// HWMkB is VmHWM, the process's peak resident set since it started.
 	HWMkB int64 `json:"hwm_kb"`
+	// ReadsPerReq and WritesPerReq are the read and write system calls
+	// (syscr and syscw of /proc/<pid>/io, all threads) in the window per
+	// call; 0 where /proc/<pid>/io cannot be read.
+	ReadsPerReq  float64 `json:"read_syscalls_per_req"`
+	WritesPerReq float64 `json:"write_syscalls_per_req"`
 }
 
 // procWatch reads CPU time of several processes at the window's edges.
@@ -39,13 +44,16 @@ type procWatch struct {
 	pids   map[string]int
 	before map[string]float64 // CPU ms at start
 	after  map[string]float64
-	t0, t1 time.Time
+	// read and write syscalls at start and end
+	ioBefore, ioAfter map[string][2]int64
+	t0, t1            time.Time
 }
 
 // newProcWatch watches the named pids and loadgen itself, whose CPU per
 // call is part of the budget that direct and via-moat runs share.
 func newProcWatch(names map[string]string) (*procWatch, error) {
-	w := &procWatch{pids: map[string]int{"loadgen": os.Getpid()}, before: map[string]float64{}, after: map[string]float64{}}
+	w := &procWatch{pids: map[string]int{"loadgen": os.Getpid()}, before: map[string]float64{}, after: map[string]float64{},
+		ioBefore: map[string][2]int64{}, ioAfter: map[string][2]int64{}}
 	for name, v := range names {
 		pid, err := strconv.Atoi(v)
 		if err != nil || pid <= 0 {
@@ -58,23 +66,49 @@ func newProcWatch(names map[string]string) (*procWatch, error) {
 
 func (w *procWatch) start() error {
 	w.t0 = time.Now()
-	return w.read(w.before)
+	return w.read(w.before, w.ioBefore)
 }
 
 func (w *procWatch) stop() error {
 	w.t1 = time.Now()
-	return w.read(w.after)
+	return w.read(w.after, w.ioAfter)
 }
 
-func (w *procWatch) read(into map[string]float64) error {
+func (w *procWatch) read(into map[string]float64, io map[string][2]int64) error {
 	for name, pid := range w.pids {
 		ms, err := cpuMillis(pid)
 		if err != nil {
 			return fmt.Errorf("watch %s: %w", name, err)
 		}
 		into[name] = ms
+		if rw, err := syscalls(pid); err == nil {
+			io[name] = rw
+		}
 	}
 	return nil
+}
+
+// syscalls reads syscr and syscw from /proc/<pid>/io.
+func syscalls(pid int) ([2]int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
+	if err != nil {
+		return [2]int64{}, err
+	}
+	var rw [2]int64
+	for line := range strings.SplitSeq(string(b), "\n") {
+		k, v, ok := strings.Cut(line, ": ")
+		if !ok {
+			continue
+		}
+		n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		switch k {
+		case "syscr":
+			rw[0] = n
+		case "syscw":
+			rw[1] = n
+		}
+	}
+	return rw, nil
 }
 
 // usage reports each process's use over the window, per call for calls.
@@ -90,6 +124,12 @@ func (w *procWatch) usage(calls int) map[string]ProcUse {
 			u.CPUCores = u.CPUms / wall
 		}
 		u.RSSkB, u.HWMkB, _ = memKB(pid)
+		b, okb := w.ioBefore[name]
+		a, oka := w.ioAfter[name]
+		if okb && oka && calls > 0 {
+			u.ReadsPerReq = float64(a[0]-b[0]) / float64(calls)
+			u.WritesPerReq = float64(a[1]-b[1]) / float64(calls)
+		}
 		out[name] = u
 	}
 	return out
