@@ -8,8 +8,9 @@
 # TPM + RPM rule per key and per deployment, the SQLite request log), stores
 # KEYS keys, makes an administrator key for the management plane, warms up,
 # then runs bench/loadgen at concurrency C for PROFILE_SECONDS while it takes a
-# CPU profile from the management listener's /debug/pprof/profile, and the
-# allocations over the same window from /debug/pprof/allocs. It prints
+# CPU profile from the management listener's /debug/pprof/profile, the
+# allocations over the same window from /debug/pprof/allocs, and the live
+# heap at the end. It prints
 # the profile's top entries and the CPU per call measured from /proc.
 #
 # With STORE=pg, keys and the request log are in PostgreSQL (a fresh schema
@@ -132,6 +133,7 @@ curl -fsS -H "api-key: $admin_key" -o "$OUT/allocs.pprof" "http://127.0.0.1:$MGM
 ALLOCS=$!
 curl -fsS -H "api-key: $admin_key" -o "$OUT/cpu.pprof" "http://127.0.0.1:$MGMT/debug/pprof/profile?seconds=$SECS"
 wait "$ALLOCS" "$LOAD"
+curl -fsS -H "api-key: $admin_key" -o "$OUT/heap.pprof" "http://127.0.0.1:$MGMT/debug/pprof/heap?gc=1"
 cat "$OUT/load.json"
 go tool pprof -top -nodecount=40 bin/moat "$OUT/cpu.pprof" 2>/dev/null | head -50
-log "profiles: $OUT/cpu.pprof, and $OUT/allocs.pprof (allocations over the same window: go tool pprof -sample_index=alloc_space bin/moat $OUT/allocs.pprof)"
+log "profiles: $OUT/cpu.pprof; $OUT/allocs.pprof, the allocations over the same window (go tool pprof -sample_index=alloc_space bin/moat $OUT/allocs.pprof); $OUT/heap.pprof, the live heap at the end"
