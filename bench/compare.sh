@@ -17,8 +17,10 @@
 #                schema of the shared database `test`) and the limits in a
 #                redis-server of its own
 #
-# moat-full and moat-pg are measured with one stored key and with 10,000 stored
-# keys in rotation (each call the next key). Each run reads the CPU time
+# moat-full and moat-pg are measured with one stored key, and as moat-full-10k
+# and moat-pg-10k, each a process of its own with a store of its own, with
+# 10,000 stored keys in rotation (each call the next key; every key called
+# once before the rounds, as a gateway's cache would be). Each run reads the CPU time
 # (utime + stime from /proc/<pid>/stat) of every process of the target over
 # the measured window, and its resident memory at the end. The order of the
 # targets rotates from round to round, so drifting background load does not
@@ -49,6 +51,7 @@ NGINX_PORT=$((BASE_PORT + 3))
 REDIS_PORT=$((BASE_PORT + 4))
 API="api-version=2024-10-21"
 SCHEMA=moat_bench_$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')
+SCHEMA10K=${SCHEMA}_10k
 
 PIDS=()
 cleanup() {
@@ -56,6 +59,7 @@ cleanup() {
 	for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
 	for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
 	psql -q "$PG_BASE" -c "DROP SCHEMA IF EXISTS $SCHEMA CASCADE" >/dev/null 2>&1 || true
+	psql -q "$PG_BASE" -c "DROP SCHEMA IF EXISTS $SCHEMA10K CASCADE" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -114,12 +118,13 @@ NGINX_MASTER=$!
 PIDS+=("$NGINX_MASTER")
 
 psql -q "$PG_BASE" -c "CREATE SCHEMA $SCHEMA" >/dev/null
+psql -q "$PG_BASE" -c "CREATE SCHEMA $SCHEMA10K" >/dev/null
 PG_DSN="$PG_BASE&search_path=$SCHEMA"
+PG_DSN10K="$PG_BASE&search_path=$SCHEMA10K"
 
-# moat configs. The one stored key of the one-key runs is the first of the
-# 10,000.
-moat_yaml() { # name port mgmt full(0/1) pg(0/1)
-	local name=$1 port=$2 mgmt=$3 full=$4 pg=$5
+# moat configs.
+moat_yaml() { # name port mgmt full(0/1) pg(0/1) [postgres dsn]
+	local name=$1 port=$2 mgmt=$3 full=$4 pg=$5 dsn=${6:-$PG_DSN}
 	mkdir -p "$OUT/$name/data"
 	{
 		echo "data_dir: $OUT/$name/data"
@@ -140,7 +145,7 @@ moat_yaml() { # name port mgmt full(0/1) pg(0/1)
 		echo "log:"
 		if [[ $pg == 1 ]]; then
 			echo "  store: postgres"
-			echo "  postgres_dsn: '$PG_DSN'"
+			echo "  postgres_dsn: '$dsn'"
 		else
 			echo "  store: sqlite"
 		fi
@@ -156,15 +161,17 @@ EOF
 moat_yaml moat-noauth $((BASE_PORT + 10)) $((BASE_PORT + 11)) 0 0
 moat_yaml moat-full $((BASE_PORT + 20)) $((BASE_PORT + 21)) 1 0
 moat_yaml moat-pg $((BASE_PORT + 30)) $((BASE_PORT + 31)) 1 1
+moat_yaml moat-full-10k $((BASE_PORT + 40)) $((BASE_PORT + 41)) 1 0
+moat_yaml moat-pg-10k $((BASE_PORT + 50)) $((BASE_PORT + 51)) 1 1 "$PG_DSN10K"
 
-log "storing $KEYS keys in SQLite and PostgreSQL…"
-bin/bench-seedkeys -sqlite "$OUT/moat-full/data/moat.db" -n "$KEYS" >"$OUT/keys-sqlite.txt"
-bin/bench-seedkeys -postgres "$PG_DSN" -n "$KEYS" >"$OUT/keys-pg.txt"
-head -1 "$OUT/keys-sqlite.txt" >"$OUT/key1-sqlite.txt"
-head -1 "$OUT/keys-pg.txt" >"$OUT/key1-pg.txt"
+log "storing 1 and $KEYS keys in SQLite and PostgreSQL…"
+bin/bench-seedkeys -sqlite "$OUT/moat-full/data/moat.db" -n 1 >"$OUT/key1-sqlite.txt"
+bin/bench-seedkeys -postgres "$PG_DSN" -n 1 >"$OUT/key1-pg.txt"
+bin/bench-seedkeys -sqlite "$OUT/moat-full-10k/data/moat.db" -n "$KEYS" >"$OUT/keys-sqlite.txt"
+bin/bench-seedkeys -postgres "$PG_DSN10K" -n "$KEYS" >"$OUT/keys-pg.txt"
 
 declare -A MOAT_PID
-for name in moat-noauth moat-full moat-pg; do
+for name in moat-noauth moat-full moat-pg moat-full-10k moat-pg-10k; do
 	bin/moat serve --config "$OUT/$name.yaml" >"$OUT/$name.log" 2>&1 &
 	MOAT_PID[$name]=$!
 	PIDS+=("$!")
@@ -175,8 +182,10 @@ url_of() { # target
 	nginx) echo "http://127.0.0.1:$NGINX_PORT" ;;
 	proxy) echo "http://127.0.0.1:$PROXY_PORT" ;;
 	moat-noauth) echo "http://127.0.0.1:$((BASE_PORT + 10))" ;;
-	moat-full*) echo "http://127.0.0.1:$((BASE_PORT + 20))" ;;
-	moat-pg*) echo "http://127.0.0.1:$((BASE_PORT + 30))" ;;
+	moat-full) echo "http://127.0.0.1:$((BASE_PORT + 20))" ;;
+	moat-pg) echo "http://127.0.0.1:$((BASE_PORT + 30))" ;;
+	moat-full-10k) echo "http://127.0.0.1:$((BASE_PORT + 40))" ;;
+	moat-pg-10k) echo "http://127.0.0.1:$((BASE_PORT + 50))" ;;
 	esac
 }
 keys_of() { # target
@@ -197,8 +206,6 @@ watch_of() {
 		for p in $(pgrep -P "$NGINX_MASTER"); do w="$w,nginx-w$p=$p"; done
 		;;
 	proxy) w="proxy=$PROXY_PIDS" ;;
-	moat-full*) w="moat=${MOAT_PID[moat-full]}" ;;
-	moat-pg*) w="moat=${MOAT_PID[moat-pg]}" ;;
 	*) w="moat=${MOAT_PID[$t]}" ;;
 	esac
 	echo "$w,upstream=$ECHO_PID"
@@ -209,10 +216,10 @@ rss_of() { # pid…: resident KiB summed
 	echo "$n"
 }
 
-for t in nginx proxy moat-noauth moat-full moat-pg; do
+for t in nginx proxy moat-noauth moat-full moat-pg moat-full-10k moat-pg-10k; do
 	u="$(url_of "$t")/openai/deployments/gpt-4o-mini/chat/completions?$API"
 	for i in $(seq 100); do
-		if curl -fsS -o /dev/null -X POST -H "api-key: $(cat "$(keys_of "$t")")" -H 'content-type: application/json' \
+		if curl -fsS -o /dev/null -X POST -H "api-key: $(head -1 "$(keys_of "$t")")" -H 'content-type: application/json' \
 			-d '{"messages":[{"role":"user","content":"hi"}],"max_tokens":2}' "$u" 2>/dev/null; then
 			break
 		fi
