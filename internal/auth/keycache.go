@@ -137,31 +137,35 @@ const (
 )
 
 // lookup reports the cached key for ck and what may be done with it; a
-// fresh entry with a nil key means "no such key".
-func (c *KeyCache) lookup(ck string) (*Key, cacheState) {
+// fresh entry with a nil key means "no such key". down says, for a miss or
+// a stale entry, whether the store failed within storeRetryInterval, read
+// under the same lock as the entry: a failure recorded in between by
+// another call would otherwise refuse a key that is usable now.
+func (c *KeyCache) lookup(ck string) (k *Key, state cacheState, down bool) {
 	if c.disabled {
-		return nil, stateMiss
+		return nil, stateMiss, false
 	}
 	now := c.o.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	down = now.Before(c.downTill)
 	if e, ok := c.lruFor(ck).get(ck); ok {
 		switch {
 		case now.Before(e.fresh):
 			c.hits.Add(1)
-			return e.key, stateFresh
-		case now.Before(c.downTill) && now.Sub(e.confirmed) < c.o.MaxStale:
+			return e.key, stateFresh, false
+		case down && now.Sub(e.confirmed) < c.o.MaxStale:
 			c.stale.Add(1)
-			return e.key, stateStaleUsable
+			return e.key, stateStaleUsable, false
 		}
-		return e.key, stateStale
+		return e.key, stateStale, down
 	}
 	if until, ok := c.unknown.get(ck); ok && now.Before(until) {
 		c.hits.Add(1)
-		return nil, stateFresh
+		return nil, stateFresh, false
 	}
 	c.misses.Add(1)
-	return nil, stateMiss
+	return nil, stateMiss, down
 }
 
 // usable returns k if the store has failed and k is within MaxStale of its
@@ -178,14 +182,6 @@ func (c *KeyCache) usable(ck string) *Key {
 		return e.key
 	}
 	return nil
-}
-
-// storeDown reports whether the store failed within storeRetryInterval.
-func (c *KeyCache) storeDown() bool {
-	now := c.o.Now()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return now.Before(c.downTill)
 }
 
 // generation returns the invalidation counter, to be passed to put.

@@ -175,12 +175,12 @@ func (v *KeyVerifier) lookup(ctx context.Context, q keyQuery) (*Key, error) {
 		return nil, nil
 	}
 	ck := q.cacheKey()
-	k, state := v.cache.lookup(ck)
+	k, state, down := v.cache.lookup(ck)
 	switch state {
 	case stateFresh, stateStaleUsable:
 		return k, nil
 	case stateMiss, stateStale:
-		if v.cache.storeDown() {
+		if down {
 			// Fail fast: the store failed a moment ago and nothing usable
 			// is cached (never seen, or past MaxStale), so the key cannot
 			// be verified now.

@@ -108,9 +108,28 @@ func ecJWK(kid string, k *ecdsa.PrivateKey) map[string]string {
 type fakeClock struct {
 	mu sync.Mutex
 	t  time.Time
+	// onNow, if set, is called (once, then cleared) at the call of Now
+	// numbered nowCall counting from 1, before it answers.
+	onNow   func()
+	nowCall int
 }
 
-func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	var hook func()
+	if c.onNow != nil {
+		if c.nowCall--; c.nowCall == 0 {
+			hook, c.onNow = c.onNow, nil
+		}
+	}
+	c.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
 func (c *fakeClock) Add(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
