@@ -21,22 +21,22 @@ import (
 const conflictTarget = "(time, request_id) WHERE request_id <> ''"
 
 // insertSQL inserts a batch given as one array per column, skipping the
-// records already stored, and adds those it inserted to the rollup. One statement and one round trip per batch, like the COPY it
-// replaced, which cannot skip conflicts. PostgreSQL aggregates the rollup
-// from the rows the insert returns, so a batch of many keys costs moat no
-// more than one of a single key: it used to send an upsert of 51 values
-// per bucket, one bucket per record and grain with 10,000 keys in rotation.
+// records already stored, and adds those it inserted to the rollup. One
+// statement and one round trip per batch, like the COPY it replaced, which
+// cannot skip conflicts. PostgreSQL aggregates the rollup from the rows the
+// insert returns (a record skipped is not returned, so not counted), so
+// moat sends nothing per rollup bucket: it used to send an upsert of 51
+// values per bucket, one bucket per record and grain with 10,000 keys in
+// rotation.
 var insertSQL = func() string {
 	names, _ := requestLogSQL()
 	var arrays []string
 	for i, c := range reqlog.Columns() {
 		arrays = append(arrays, "$"+strconv.Itoa(i+1)+"::"+pgType(c.Type)+"[]")
 	}
-	returning := []string{"time", "request_id"}
+	returning := []string{"time"}
 	for _, c := range append(reqlog.RollupDims(), reqlog.RollupMeasures()...) {
-		if c.SQL != "time" && c.SQL != "request_id" {
-			returning = append(returning, c.SQL)
-		}
+		returning = append(returning, c.SQL)
 	}
 	return "WITH inserted AS (\nINSERT INTO " + reqlog.SQLTable + " (" + strings.Join(names, ", ") + ")\nSELECT * FROM unnest(" +
 		strings.Join(arrays, ", ") + ")\nON CONFLICT " + conflictTarget + " DO NOTHING RETURNING " + strings.Join(returning, ", ") +
