@@ -79,8 +79,12 @@ type Redis struct {
 	running    atomic.Bool // Run is running: it probes, calls do not
 	recovering atomic.Bool // a store error happened since the last sync
 	needSync   atomic.Bool // epoch unknown or stale, or pending changes
-	dirty      atomic.Bool // pending changes were recorded
-	epoch      atomic.Pointer[string]
+	// merging is set while a sync that may carry this replica's changes
+	// runs: calls wait for it before admitting through the store, which
+	// lacks those changes until it ends.
+	merging atomic.Bool
+	dirty   atomic.Bool // pending changes were recorded
+	epoch   atomic.Pointer[string]
 
 	storeErrs, fallbacks, closed, holds, reseeds, merges atomic.Uint64
 
@@ -228,7 +232,7 @@ func (h *holdError) Error() string { return "rate limit store on hold for " + h.
 // unknown or stale or local changes wait to be merged.
 func (r *Redis) reserve(ctx context.Context, now time.Time, res *Reservation) ([]int64, error) {
 	for attempt := 0; ; attempt++ {
-		if r.needSync.Load() {
+		if r.needSync.Load() || r.merging.Load() {
 			if err := r.sync(ctx, now, false); err != nil {
 				return nil, err
 			}

@@ -85,6 +85,14 @@ func (r *Redis) sync(ctx context.Context, now time.Time, force bool) error {
 	if !force && !r.needSync.Load() {
 		return nil // another call did it meanwhile
 	}
+	// Calls that come while this sync may merge wait for it (reserve), so
+	// none admits through a store that lacks what this replica admitted
+	// locally. A steady-state sync (Run's epoch check, nothing pending)
+	// holds no one up.
+	if r.dirty.Load() || len(r.outbox) > 0 || r.recovering.Load() || r.epochValue() == "" {
+		r.merging.Store(true)
+		defer r.merging.Store(false)
+	}
 	r.needSync.Store(false) // changes from here on ask for the next sync
 	known := r.epochValue()
 	var fresh [8]byte

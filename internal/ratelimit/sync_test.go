@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -322,5 +323,98 @@ func TestRedisRunProbes(t *testing.T) {
 	}
 	if got := windowSum(t, c, prefix+"t:"+lim.Key); got != 1 {
 		t.Errorf("window = %d, want the 1 token admitted after recovery", got)
+	}
+}
+
+// gatedScripter holds the sync script (the one call that names only the
+// epoch key) at a gate once armed, so a test can act while a sync is in
+// flight; every other command goes through.
+type gatedScripter struct {
+	*redis.Client
+	epochKey string
+	armed    atomic.Bool
+	entered  chan struct{} // closed when a sync script reaches the gate
+	gate     chan struct{} // closed to let it through
+	once     sync.Once
+}
+
+func (g *gatedScripter) wait(keys []string) {
+	if g.armed.Load() && len(keys) == 1 && keys[0] == g.epochKey {
+		g.once.Do(func() { close(g.entered) })
+		<-g.gate
+	}
+}
+
+func (g *gatedScripter) Eval(ctx context.Context, script string, keys []string, args ...any) *redis.Cmd {
+	g.wait(keys)
+	return g.Client.Eval(ctx, script, keys, args...)
+}
+
+func (g *gatedScripter) EvalSha(ctx context.Context, sha1 string, keys []string, args ...any) *redis.Cmd {
+	g.wait(keys)
+	return g.Client.EvalSha(ctx, sha1, keys, args...)
+}
+
+// TestRedisNoAdmissionBeforeMerge: when a call starts merging this
+// replica's local_share admissions into Redis, a call that comes meanwhile
+// waits for the merge. sync used to mark itself done as it began, so that
+// call admitted through Redis against a window that still lacked them: 1 +
+// 65 admitted and 40 merged after, 106 of a limit of 100.
+// TestRedisFrozenLocalShare saw it as 20,010 tokens of 20,000: while Run
+// has a store marked down, calls admit locally; some of those come after
+// Run's merge has taken its snapshot, and once Run marks the store up the
+// first call merges them while the others admit through Redis.
+func TestRedisNoAdmissionBeforeMerge(t *testing.T) {
+	oc, c, o, prefix := outageClient(t)
+	g := &gatedScripter{Client: oc, epochKey: prefix + "epoch", entered: make(chan struct{}), gate: make(chan struct{})}
+	l := NewRedis(g, RedisOptions{Prefix: prefix, RetryInterval: 2 * time.Second, Hold: time.Minute})
+	l.running.Store(true) // as under Run: calls never probe a store marked down
+	lim := &Limit{Key: "dep|deployment:z", TPM: 100, OnBackendDown: LocalShare, LocalShare: 0.5}
+	ctx := context.Background()
+	s := time.Second
+	if _, err := l.Reserve(ctx, t0, reqs(1, lim)); err != nil {
+		t.Fatal(err)
+	}
+	o.on.Store(true)
+	if _, err := l.Reserve(ctx, t0.Add(s), reqs(40, lim)); err != nil {
+		t.Fatalf("local_share admission while Redis is down: %v", err)
+	}
+	o.on.Store(false)
+	l.storeUp() // Run found the store back; the 40 are still to merge
+	g.armed.Store(true)
+
+	type result struct {
+		r   *Reservation
+		err error
+	}
+	first, second := make(chan result, 1), make(chan result, 1)
+	go func() { r, err := l.Reserve(ctx, t0.Add(3*s), reqs(1, lim)); first <- result{r, err} }()
+	select {
+	case <-g.entered: // the first call's sync is in flight, the 40 not yet merged
+	case <-time.After(10 * time.Second):
+		t.Fatal("the first call did not sync")
+	}
+	go func() { r, err := l.Reserve(ctx, t0.Add(3*s), reqs(65, lim)); second <- result{r, err} }()
+	var got result
+	done := false
+	select {
+	case got = <-second: // the old code: admitted through Redis at once
+		done = true
+	case <-time.After(300 * time.Millisecond): // waiting for the merge, as it should
+	}
+	close(g.gate)
+	<-first
+	if !done {
+		got = <-second
+	}
+	if got.r != nil {
+		t.Errorf("65 tokens admitted while 40 of 100 were being merged")
+	}
+	var d *Denial
+	if got.err != nil && !errors.As(got.err, &d) {
+		t.Errorf("second call: %v, want a denial", got.err)
+	}
+	if sum := windowSum(t, c, prefix+"t:"+lim.Key); sum > 100 {
+		t.Errorf("Redis window holds %d tokens, over the limit of 100", sum)
 	}
 }
