@@ -232,7 +232,9 @@ func (h *holdError) Error() string { return "rate limit store on hold for " + h.
 // unknown or stale or local changes wait to be merged.
 func (r *Redis) reserve(ctx context.Context, now time.Time, res *Reservation) ([]int64, error) {
 	for attempt := 0; ; attempt++ {
-		if r.needSync.Load() || r.merging.Load() {
+		// needSync again after merging: a merge that fails sets it before
+		// it clears merging, so a call that missed both still sees it.
+		if r.needSync.Load() || r.merging.Load() || r.needSync.Load() {
 			if err := r.sync(ctx, now, false); err != nil {
 				return nil, err
 			}
