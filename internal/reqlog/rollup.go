@@ -173,12 +173,9 @@ func (r *RollupRow) AppendValues(v []any) []any {
 
 // Rollup aggregates recs into rollup rows for every grain, sorted by grain,
 // time and dimensions, so that concurrent writers upsert them in the same
-// order. clean maps a string as the store will hold it (PostgreSQL cannot
-// hold NUL bytes) so that keys agree with the stored log; nil keeps strings.
-// NaN durations count as 0, as the stores store them.
-func Rollup(recs []Record, clean func(string) string) []RollupRow {
+// order. NaN durations count as 0, as the stores store them.
+func Rollup(recs []Record) []RollupRow {
 	var s RollupSet
-	s.Clean = clean
 	s.Add(recs)
 	return s.Rows()
 }
@@ -187,9 +184,6 @@ func Rollup(recs []Record, clean func(string) string) []RollupRow {
 // store that adds a stretch of batches to its rollup at once. The zero
 // value is empty and ready; it is not safe for concurrent use.
 type RollupSet struct {
-	// Clean is Rollup's clean; set it before the first Add.
-	Clean func(string) string
-
 	// A record's dimensions are hashed once, into dims; the buckets are
 	// keyed by their index, so each grain's lookup hashes three integers
 	// rather than every dimension again.
@@ -212,7 +206,7 @@ func (s *RollupSet) Add(recs []Record) {
 	}
 	for i := range recs {
 		r := &recs[i]
-		dk := newDimKey(r, s.Clean)
+		dk := newDimKey(r)
 		d, ok := s.dims[dk]
 		if !ok {
 			d = len(s.dimValues)
@@ -277,19 +271,13 @@ type dimKey struct {
 	keyName, team, priceVersion                                                            string
 }
 
-func newDimKey(r *Record, clean func(string) string) dimKey {
-	s := func(v string) string {
-		if clean != nil {
-			return clean(v)
-		}
-		return v
-	}
+func newDimKey(r *Record) dimKey {
 	return dimKey{
-		caller: s(r.Caller), authType: s(r.AuthType), listener: s(r.Listener), deployment: s(r.Deployment),
-		model: s(r.Model), upstream: s(r.Upstream), region: s(r.Region), operation: s(r.Operation),
-		apiVersion: s(r.APIVersion), status: int64(r.Status), upstreamStatus: int64(r.UpstreamStatus),
-		errorKind: s(r.ErrorKind), streamed: r.Streamed, tokensEstimated: r.TokensEstimated,
-		replica: s(r.Replica), keyName: s(r.KeyName), team: s(r.Team), priceVersion: s(r.PriceVersion),
+		caller: r.Caller, authType: r.AuthType, listener: r.Listener, deployment: r.Deployment,
+		model: r.Model, upstream: r.Upstream, region: r.Region, operation: r.Operation,
+		apiVersion: r.APIVersion, status: int64(r.Status), upstreamStatus: int64(r.UpstreamStatus),
+		errorKind: r.ErrorKind, streamed: r.Streamed, tokensEstimated: r.TokensEstimated,
+		replica: r.Replica, keyName: r.KeyName, team: r.Team, priceVersion: r.PriceVersion,
 	}
 }
 

@@ -14,7 +14,7 @@ func TestRollup(t *testing.T) {
 		{Time: t0.Add(time.Microsecond), Caller: "a", Deployment: "d", Status: 200, TotalMs: 4, TotalTokens: 1}, // 11:00, next hour
 		{Time: t0, Caller: "b", Deployment: "d", Status: 429, TotalMs: 1},
 	}
-	rows := Rollup(recs, nil)
+	rows := Rollup(recs)
 	type want struct {
 		grain        time.Duration
 		start        time.Time
@@ -73,7 +73,7 @@ func TestRollupFieldOrder(t *testing.T) {
 		pos[c.SQL] = i
 	}
 	v := r.Values()
-	dims := newDimKey(&r, nil).values()
+	dims := newDimKey(&r).values()
 	for i, name := range rollupDims {
 		want := v[pos[name]]
 		if n, ok := want.(int); ok {

@@ -57,7 +57,7 @@ func (s *Store) WriteBatchCounted(ctx context.Context, recs []reqlog.Record) err
 		}
 		inserted, err := c.insertRecords(ctx, insert, recs)
 		if err == nil {
-			err = c.writeRollup(ctx, rollup, reqlog.Rollup(inserted, nil))
+			err = c.writeRollup(ctx, rollup, reqlog.Rollup(inserted))
 		}
 		if err != nil {
 			_ = tx.Rollback()

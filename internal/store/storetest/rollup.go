@@ -48,7 +48,7 @@ func testRollup(t *testing.T, open Opener) {
 	for start := 0; start < len(recs); start += 41 {
 		write(t, s, recs[start:min(start+41, len(recs))])
 	}
-	if diff := cmp.Diff(normalizeRollup(reqlog.Rollup(recs, nil)), readRollup(t, s)); diff != "" {
+	if diff := cmp.Diff(normalizeRollup(reqlog.Rollup(recs)), readRollup(t, s)); diff != "" {
 		t.Fatalf("rollup after writes (-want +got):\n%s", diff)
 	}
 
@@ -62,7 +62,7 @@ func testRollup(t *testing.T, open Opener) {
 			kept = append(kept, r)
 		}
 	}
-	if diff := cmp.Diff(normalizeRollup(reqlog.Rollup(kept, nil)), readRollup(t, s)); diff != "" {
+	if diff := cmp.Diff(normalizeRollup(reqlog.Rollup(kept)), readRollup(t, s)); diff != "" {
 		t.Fatalf("rollup after DeleteBefore(%s) (-want +got):\n%s", cutoff.Format(time.RFC3339), diff)
 	}
 }
@@ -75,7 +75,7 @@ func CheckRollup(t *testing.T, s reqlog.Store, recs []reqlog.Record) {
 	if !ok {
 		t.Fatal("store has no DB method; the rollup check reads its tables")
 	}
-	if diff := cmp.Diff(normalizeRollup(reqlog.Rollup(recs, nil)), readRollup(t, ss)); diff != "" {
+	if diff := cmp.Diff(normalizeRollup(reqlog.Rollup(recs)), readRollup(t, ss)); diff != "" {
 		t.Fatalf("rollup (-want +got):\n%s", diff)
 	}
 }
@@ -193,7 +193,7 @@ func RollupBackfill(t *testing.T, open Opener, forget func(t *testing.T)) {
 	if !ok {
 		t.Fatal("store has no DB method")
 	}
-	if diff := cmp.Diff(normalizeRollup(reqlog.Rollup(recs, nil)), readRollup(t, s2)); diff != "" {
+	if diff := cmp.Diff(normalizeRollup(reqlog.Rollup(recs)), readRollup(t, s2)); diff != "" {
 		t.Fatalf("rollup filled by the migration (-want +got):\n%s", diff)
 	}
 }
