@@ -2,7 +2,6 @@ package sqlitestore
 
 import (
 	"context"
-	"database/sql/driver"
 	"time"
 
 	"github.com/moat-gw/moat/internal/reqlog"
@@ -51,18 +50,12 @@ func (s *Store) WriteBatchCounted(ctx context.Context, recs []reqlog.Record) err
 		if err != nil {
 			return err
 		}
-		tx, err := c.BeginTx(ctx, driver.TxOptions{})
-		if err != nil {
-			return err
-		}
-		inserted, err := c.insertRecords(ctx, insert, recs)
-		if err == nil {
-			err = c.writeRollup(ctx, rollup, reqlog.Rollup(inserted))
-		}
-		if err != nil {
-			_ = tx.Rollback()
-			return err
-		}
-		return tx.Commit()
+		return c.inTx(ctx, func() error {
+			inserted, err := c.insertRecords(ctx, insert, recs)
+			if err != nil {
+				return err
+			}
+			return c.writeRollup(ctx, rollup, reqlog.Rollup(inserted))
+		})
 	})
 }

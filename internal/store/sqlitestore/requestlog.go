@@ -93,14 +93,12 @@ func (s *Store) WriteBatch(ctx context.Context, recs []reqlog.Record) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var (
-		inBatch  bool
 		inserted []reqlog.Record
 		through  int64
 		now      = time.Now()
 		flush    = p.due(now)
 	)
 	err := s.withWriteConn(ctx, func(c *writeConn) (err error) {
-		inBatch = true
 		inserted, through, err = writeBatch(ctx, c, recs, p, flush)
 		return err
 	})
@@ -114,10 +112,10 @@ func (s *Store) WriteBatch(ctx context.Context, recs []reqlog.Record) error {
 	default:
 		s.wrote(inserted, now)
 	}
-	if err != nil && !inBatch { // no connection: the batch never began
+	if err != nil {
 		return fmt.Errorf("write request log: %w", err)
 	}
-	return err
+	return nil
 }
 
 // writeBatch is WriteBatch on the write connection c, with p.mu held: with
@@ -128,45 +126,20 @@ func (s *Store) WriteBatch(ctx context.Context, recs []reqlog.Record) error {
 func writeBatch(ctx context.Context, c *writeConn, recs []reqlog.Record, p *pendingRollup, flush bool) (inserted []reqlog.Record, through int64, err error) {
 	insert, rollup, err := c.statements(ctx)
 	if err != nil {
-		return nil, 0, fmt.Errorf("write request log: %w", err)
+		return nil, 0, err
 	}
-	// The buffers hold the batch's strings, bodies among them: let them go
-	// with the batch.
-	defer func() {
-		clear(c.vals[:cap(c.vals)])
-		clear(c.args[:cap(c.args)])
-		clear(c.keys[:cap(c.keys)])
-	}()
-	tx, err := c.BeginTx(ctx, driver.TxOptions{})
-	if err != nil {
-		return nil, 0, fmt.Errorf("write request log: %w", err)
-	}
-	committing := false
-	defer func() {
-		// A failed COMMIT has rolled back already (the driver sees to it).
-		if err != nil && !committing {
-			_ = tx.Rollback()
+	err = c.inTx(ctx, func() (err error) {
+		if inserted, err = c.insertRecords(ctx, insert, recs); err != nil {
+			return err
 		}
-	}()
-	inserted, err = c.insertRecords(ctx, insert, recs)
-	if err != nil {
-		return nil, 0, fmt.Errorf("write request log: %w", err)
-	}
-	if flush {
-		if through, err = c.flushRollup(ctx, rollup, p, inserted); err != nil {
-			return nil, 0, fmt.Errorf("write request log rollup: %w", err)
+		if flush {
+			if through, err = c.flushRollup(ctx, rollup, p, inserted); err != nil {
+				return fmt.Errorf("rollup: %w", err)
+			}
 		}
-	}
-	// database/sql's Tx does not commit once its context is done; neither
-	// does this.
-	if err := ctx.Err(); err != nil {
-		return nil, 0, fmt.Errorf("write request log: commit: %w", err)
-	}
-	committing = true
-	if err := tx.Commit(); err != nil {
-		return nil, 0, fmt.Errorf("write request log: commit: %w", err)
-	}
-	return inserted, through, nil
+		return nil
+	})
+	return inserted, through, err
 }
 
 // recordKey identifies a stored record: its time as stored and its request

@@ -137,18 +137,14 @@ func rollupRecountSQL() []string {
 		return "SELECT DISTINCT time - time % " + us(g) + " AS start FROM " + reqlog.SQLTable + " WHERE id > ?1"
 	}
 	dims, meas := reqlog.RollupDims(), reqlog.RollupMeasures()
-	var names, dayCols, groupBy []string
-	names = append(names, "grain", "time")
+	var dayCols, groupBy []string
 	groupBy = append(groupBy, "2")
 	for i, d := range dims {
-		names = append(names, d.SQL)
 		dayCols = append(dayCols, "h."+d.SQL)
 		groupBy = append(groupBy, strconv.Itoa(i+3))
 	}
-	names = append(names, "calls")
 	dayCols = append(dayCols, "SUM(h.calls)")
 	for _, m := range meas {
-		names = append(names, "sum_"+m.SQL, "min_"+m.SQL, "max_"+m.SQL)
 		dayCols = append(dayCols, "SUM(h.sum_"+m.SQL+")", "MIN(h.min_"+m.SQL+")", "MAX(h.max_"+m.SQL+")")
 	}
 	return []string{
@@ -156,7 +152,7 @@ func rollupRecountSQL() []string {
 		strings.TrimSuffix(rollupFillFromSQL(dims, meas, hour,
 			"("+touched(hour)+") AS t JOIN "+reqlog.SQLTable+" AS r ON r.time >= t.start AND r.time < t.start + "+us(hour), ""), ";\n"),
 		"DELETE FROM " + reqlog.RollupTable + " WHERE grain = " + secs(day) + " AND time IN (" + touched(day) + ")",
-		"INSERT INTO " + reqlog.RollupTable + " (" + strings.Join(names, ", ") + ")\nSELECT " + secs(day) + ", t.start, " +
+		"INSERT INTO " + reqlog.RollupTable + " (" + strings.Join(reqlog.RollupColumns(), ", ") + ")\nSELECT " + secs(day) + ", t.start, " +
 			strings.Join(dayCols, ", ") + "\nFROM (" + touched(day) + ") AS t JOIN " + reqlog.RollupTable + " AS h ON h.grain = " +
 			secs(hour) + " AND h.time >= t.start AND h.time < t.start + " + us(day) + " GROUP BY " + strings.Join(groupBy, ", "),
 	}
@@ -322,9 +318,9 @@ func (c *writeConn) flushRollup(ctx context.Context, m *multiRow, p *pendingRoll
 
 // queryInt runs q, which returns one integer, on c.
 func (c *writeConn) queryInt(ctx context.Context, q string, args ...any) (_ int64, err error) {
-	nv := make([]driver.NamedValue, len(args))
-	for i, a := range args {
-		nv[i] = driver.NamedValue{Ordinal: i + 1, Value: a}
+	nv, err := namedValues(nil, args)
+	if err != nil {
+		return 0, err
 	}
 	rows, err := c.QueryContext(ctx, q, nv)
 	if err != nil {
@@ -368,19 +364,10 @@ func (s *Store) flushLocked(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		defer func() {
-			clear(c.vals[:cap(c.vals)])
-			clear(c.args[:cap(c.args)])
-		}()
-		tx, err := c.BeginTx(ctx, driver.TxOptions{})
-		if err != nil {
+		return c.inTx(ctx, func() (err error) {
+			last, err = c.flushRollup(ctx, rollup, p, nil)
 			return err
-		}
-		if last, err = c.flushRollup(ctx, rollup, p, nil); err != nil {
-			_ = tx.Rollback()
-			return err
-		}
-		return tx.Commit()
+		})
 	})
 	if err != nil {
 		s.forgetLocked()

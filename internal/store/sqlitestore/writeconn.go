@@ -79,6 +79,35 @@ func (c *writeConn) statements(ctx context.Context) (insert, rollup *multiRow, e
 	return c.insert, c.rollup, nil
 }
 
+// inTx runs f in a transaction on c as database/sql's Tx would: it begins
+// IMMEDIATE (the pool's _txlock), rolls back when f fails, and does not
+// commit once ctx is done. The buffers then let go of the values f bound,
+// bodies among them.
+func (c *writeConn) inTx(ctx context.Context, f func() error) error {
+	defer func() {
+		clear(c.vals[:cap(c.vals)])
+		clear(c.args[:cap(c.args)])
+		clear(c.keys[:cap(c.keys)])
+	}()
+	tx, err := c.BeginTx(ctx, driver.TxOptions{})
+	if err != nil {
+		return err
+	}
+	if err := f(); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		_ = tx.Rollback()
+		return fmt.Errorf("commit: %w", err)
+	}
+	// A failed COMMIT has rolled back already (the driver sees to it).
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
 // Close finalizes the connection's statements, then closes it: once the
 // connection is closed, its statements can no longer be.
 func (c *writeConn) Close() error {
