@@ -111,13 +111,13 @@ func pointAt(query string, ke *kql.Error) error {
 	return fmt.Errorf("%w\n%s\n%s^", ke, string(line), string(pad))
 }
 
-// rollupOptions has the rollup that queries of st read count every record
-// written so far (store.FlushRollup: a running moat serve may hold the
-// newest in memory), and says to read the log alone when that fails.
+// rollupOptions returns store.KQLOptions for st (a running moat serve may
+// hold the rollup of the newest records in memory), saying on stderr when
+// the query reads the log alone.
 func rollupOptions(ctx context.Context, st store.Store, stderr io.Writer) kql.Options {
-	if err := store.FlushRollup(ctx, st); err != nil {
+	opts, err := store.KQLOptions(ctx, st)
+	if err != nil {
 		fmt.Fprintf(stderr, "moat: the rollup could not be brought up to date (%v); reading the log alone\n", err)
-		return kql.Options{}
 	}
-	return kql.Options{Rollup: true}
+	return opts
 }

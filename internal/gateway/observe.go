@@ -6,7 +6,6 @@ import (
 	"runtime"
 
 	"github.com/moat-gw/moat/internal/dashboard"
-	"github.com/moat-gw/moat/internal/kql"
 	"github.com/moat-gw/moat/internal/logquery"
 	"github.com/moat-gw/moat/internal/store"
 )
@@ -17,12 +16,11 @@ import (
 func (s *Server) logQuery() func(ctx context.Context, q string) (*logquery.Result, error) {
 	db, d := store.KQL(s.store)
 	return func(ctx context.Context, q string) (*logquery.Result, error) {
-		rollup := true
-		if err := store.FlushRollup(ctx, s.store); err != nil {
+		opts, err := store.KQLOptions(ctx, s.store)
+		if err != nil {
 			s.log.Warn("request log rollup flush failed; the query reads the log alone", "err", err)
-			rollup = false
 		}
-		return logquery.RunOptions(ctx, db, d, q, s.now(), kql.Options{Rollup: rollup})
+		return logquery.RunOptions(ctx, db, d, q, s.now(), opts)
 	}
 }
 

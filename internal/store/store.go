@@ -112,6 +112,16 @@ func FlushRollup(ctx context.Context, st Store) error {
 	return nil
 }
 
+// KQLOptions returns the options a KQL query of st compiles with: the
+// rollup, brought up to date first (FlushRollup), or, when that fails, the
+// log alone (slower but exact) and the error, for the caller to report.
+func KQLOptions(ctx context.Context, st Store) (kql.Options, error) {
+	if err := FlushRollup(ctx, st); err != nil {
+		return kql.Options{}, err
+	}
+	return kql.Options{Rollup: true}, nil
+}
+
 // Optimize lets st refresh its planner statistics where the backend needs
 // to be asked (SQLite's PRAGMA optimize); elsewhere it does nothing.
 func Optimize(ctx context.Context, st Store) error {
