@@ -1,6 +1,7 @@
 package ratelimit_test
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -9,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/moat-gw/moat/internal/proctest"
 )
@@ -151,6 +154,49 @@ func worstWindow(calls []call) (definite, possible int) {
 		definite, possible = max(definite, d), max(possible, p)
 	}
 	return definite, possible
+}
+
+// logState logs what Redis holds in the fleet's token windows and each
+// replica's limiter counters, so a failed run says where the tokens went.
+func (f *fleet) logState(t *testing.T, admitted int) {
+	t.Helper()
+	ctx := context.Background()
+	c := redis.NewClient(&redis.Options{Addr: f.redis.Addr})
+	defer c.Close()
+	keys, err := c.Keys(ctx, "moat:rl:t:*").Result()
+	if err != nil {
+		t.Logf("reading Redis: %v", err)
+		return
+	}
+	var sum int64
+	for _, k := range keys {
+		m, _ := c.HGetAll(ctx, k).Result()
+		for field, v := range m {
+			if field == "L" {
+				continue
+			}
+			var n int64
+			_, _ = fmt.Sscan(v, &n)
+			sum += n
+		}
+	}
+	t.Logf("Redis token windows hold %d tokens; the clients saw %d admitted", sum, admitted)
+	for i, p := range f.procs {
+		resp, err := http.Get("http://" + p.Mgmt + "/metrics")
+		if err != nil {
+			t.Logf("moat %d metrics: %v", i, err)
+			continue
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		var lines []string
+		for _, l := range strings.Split(string(body), "\n") {
+			if strings.HasPrefix(l, "moat_ratelimit_") {
+				lines = append(lines, l)
+			}
+		}
+		t.Logf("moat %d: %s", i, strings.Join(lines, "; "))
+	}
 }
 
 // checkJSONLogs fails when a process wrote a log line that is not JSON,
@@ -299,6 +345,13 @@ func TestRedisFrozenLocalShare(t *testing.T) {
 	}
 	t.Logf("local_share, Redis frozen 8 s: %d calls; admitted %d before, %d during, %d after the freeze; worst 60 s span %d tokens definite, %d possible (limit %d: %.1f%%)",
 		len(calls), before, during, after, definite, possible, faultLimit, 100*float64(definite)/faultLimit)
+	admitted := 0
+	for _, c := range calls {
+		if c.status == http.StatusOK {
+			admitted += callTokens
+		}
+	}
+	f.logState(t, admitted)
 	if during == 0 {
 		t.Fatal("no local admission during the freeze; the test proves nothing")
 	}

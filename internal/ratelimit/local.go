@@ -63,23 +63,38 @@ func (l *Local) Reserve(_ context.Context, now time.Time, reqs []Request) (*Rese
 	if err != nil || len(r.items) == 0 {
 		return r, err
 	}
-	if d := l.charge(r, now, true, false); d != nil {
+	if d := l.charge(r, now, chargeChecked); d != nil {
 		return nil, d
 	}
 	r.owner = l
 	return r, nil
 }
 
-// charge locks r's scopes and charges them: after the check when check is
-// set (a denial charges nothing), unconditionally otherwise (a Redis
-// shadow recording what Redis admitted). pend also records the charge as
-// not yet seen by Redis.
-func (l *Local) charge(r *Reservation, now time.Time, check, pend bool) *Denial {
+// chargeMode says what a charge checks and records.
+type chargeMode uint8
+
+const (
+	// chargeChecked admits only what fits (Local.Reserve).
+	chargeChecked chargeMode = iota
+	// chargeAdmitted records, unchecked, what Redis admitted, and what
+	// Redis said was left then (a Redis limiter's shadow).
+	chargeAdmitted
+	// chargeFallback admits what fits in the local_share of the limits
+	// and records it as admitted locally and not yet seen by Redis.
+	chargeFallback
+	// chargeHeld is chargeFallback for a call that met a hold: the caller
+	// charges Redis itself while the hold stands, so nothing is pending.
+	chargeHeld
+)
+
+// charge locks r's scopes and charges them as mode says (a denial charges
+// nothing).
+func (l *Local) charge(r *Reservation, now time.Time, mode chargeMode) *Denial {
 	sortItems(r.items)
 	for !l.lockAll(r.items, now) {
 	}
 	var d *Denial
-	if check {
+	if mode != chargeAdmitted {
 		d = admit(r, now)
 	} else {
 		for i := range r.items {
@@ -96,18 +111,31 @@ func (l *Local) charge(r *Reservation, now time.Time, check, pend bool) *Denial 
 		if d == nil {
 			it.sc.inflight++
 			it.sc.lim = *it.lim
-			if pend {
-				it.sc.pending().add(it, it.wsec, it.tokens, 1)
+			switch mode {
+			case chargeAdmitted:
+				it.sc.seen.set(now.Unix(), int64(r.RemainingTokens), int64(r.RemainingRequests))
+			case chargeFallback, chargeHeld:
+				if mode == chargeFallback {
+					it.sc.pending().add(it, it.wsec, it.tokens, 1)
+				}
 				it.sc.seen.tok += it.tokens
 				it.sc.seen.req++
-			}
-			if !check {
-				it.sc.seen.set(now.Unix(), int64(r.RemainingTokens), int64(r.RemainingRequests))
 			}
 		}
 		it.sc.mu.Unlock()
 	}
 	return d
+}
+
+// pend records r's whole charge as not yet seen by Redis: a held
+// admission whose charge may not have reached it.
+func (l *Local) pend(r *Reservation) {
+	for i := range r.items {
+		it := &r.items[i]
+		it.sc.mu.Lock()
+		it.sc.pending().add(it, it.wsec, it.tokens, 1)
+		it.sc.mu.Unlock()
+	}
 }
 
 // lockAll looks up and locks every item's scope in key order; it reports
@@ -214,14 +242,31 @@ func (s *scope) quota(it *item) int64 {
 // settle implements settler: each scope is adjusted on its own, since a
 // settle only moves counters and cannot fail.
 func (l *Local) settle(_ context.Context, r *Reservation, now time.Time, actual int64, how change) error {
-	l.adjust(r, now, actual, how, false)
+	l.adjust(r, now, actual, how, recordNone)
 	return nil
 }
 
+// record says what part of a settle a Redis shadow records as pending,
+// not yet seen by Redis.
+type record uint8
+
+const (
+	// recordNone: Redis has the change (or the Local is no shadow).
+	recordNone record = iota
+	// recordAll: Redis has none of it (never sent).
+	recordAll
+	// recordIncrease: Redis may have it, a settle sent whose answer never
+	// came (Redis runs what it had read when it thaws). An increase is
+	// recorded; a refund is dropped, so one Redis applied after all is
+	// never given back twice: too strict for the rest of the window,
+	// never too loose.
+	recordIncrease
+)
+
 // adjust moves every scope of r from its charge to actual (or refunds it
-// all on cancel); pend also records the change as not yet seen by Redis.
-// Only an adjust leaves the reservation in flight.
-func (l *Local) adjust(r *Reservation, now time.Time, actual int64, how change, pend bool) {
+// all on cancel); rec says what it records as pending for Redis. Only an
+// adjust leaves the reservation in flight.
+func (l *Local) adjust(r *Reservation, now time.Time, actual int64, how change, rec record) {
 	nowSec := now.Unix()
 	for i := range r.items {
 		it := &r.items[i]
@@ -235,7 +280,7 @@ func (l *Local) adjust(r *Reservation, now time.Time, actual int64, how change, 
 		if it.lim.Quota > 0 && s.qStart == it.qStart {
 			s.qUsed = max(0, s.qUsed+dtok)
 		}
-		if pend {
+		if rec == recordAll || (rec == recordIncrease && dtok > 0) {
 			switch {
 			case live:
 				s.pending().add(it, it.wsec, dtok, dreq)

@@ -185,28 +185,80 @@ func (r *Redis) Reserve(ctx context.Context, now time.Time, reqs []Request) (*Re
 	}
 	probe, ok := r.turn(now)
 	if !ok {
-		return r.backendDown(ctx, now, res, errStoreSkipped, 0)
+		return r.backendDown(ctx, now, res, errStoreSkipped, 0, chargeFallback)
 	}
 	if probe {
 		defer r.probing.Store(false)
 	}
 	tctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
-	reply, err := r.reserve(tctx, now, res)
-	var h *holdError
+	for attempt := 0; ; attempt++ {
+		reply, err := r.reserve(tctx, now, res)
+		var h *holdError
+		switch {
+		case errors.As(err, &h) && attempt < maxHeldAttempts:
+			r.holds.Add(1)
+			r.storeUp() // the store answered
+			local, again, err := r.held(ctx, tctx, now, res, h.wait)
+			if again {
+				continue
+			}
+			return local, err
+		case errors.As(err, &h):
+			r.holds.Add(1)
+			r.storeUp()
+			return r.backendDown(ctx, now, res, errHold, h.wait, chargeFallback)
+		case err != nil && ctx.Err() != nil:
+			return nil, fmt.Errorf("reserve rate limit: %w", ctx.Err())
+		case err != nil:
+			r.storeFailed(now, err)
+			return r.backendDown(ctx, now, res, err, 0, chargeFallback)
+		}
+		r.storeUp()
+		return r.parseReserve(now, res, reply)
+	}
+}
+
+// maxHeldAttempts bounds how often one call meets a hold that ends before
+// its held admission reaches Redis; past it the call admits as in an
+// outage (locally, merged later).
+const maxHeldAttempts = 3
+
+// held admits a call that met a hold. Its limits' on_redis_down decide, as
+// in an outage, but a local_share admission is charged to Redis at once by
+// a script that first checks the hold still stands. The replicas that
+// admit through Redis once the hold ends therefore find it in the window:
+// merged at a later sync, as an outage's admissions are, it could land
+// after another replica had already admitted against a window without it.
+// When the hold ended (or the store lost its data) before the charge, the
+// admission is undone and again is set: the call reserves as usual. When
+// Redis does not answer, the admission stands as an outage's does.
+func (r *Redis) held(ctx, tctx context.Context, now time.Time, res *Reservation, wait time.Duration) (local *Reservation, again bool, err error) {
+	local, err = r.backendDown(ctx, now, res, errHold, wait, chargeHeld)
+	if err != nil {
+		return nil, false, err
+	}
+	keys, args := r.reserveArgs(res, now)
+	deadline, _ := tctx.Deadline()
+	n, err := r.scripts.run(tctx, r, heldScript, keys, args, deadline).Int64()
 	switch {
-	case errors.As(err, &h):
-		r.holds.Add(1)
-		r.storeUp() // the store answered
-		return r.backendDown(ctx, now, res, errHold, h.wait)
 	case err != nil && ctx.Err() != nil:
-		return nil, fmt.Errorf("reserve rate limit: %w", ctx.Err())
+		r.own.adjust(local, now, 0, cancel, recordNone)
+		return nil, false, fmt.Errorf("reserve rate limit: %w", ctx.Err())
 	case err != nil:
 		r.storeFailed(now, err)
-		return r.backendDown(ctx, now, res, err, 0)
+		r.own.pend(local)
+		local.local = true
+		r.markDirty()
+		return local, false, nil
+	case n == 0:
+		return local, false, nil
 	}
-	r.storeUp()
-	return r.parseReserve(now, res, reply)
+	r.own.adjust(local, now, 0, cancel, recordNone)
+	if n == 2 {
+		r.needSync.Store(true) // the store lost its data: re-seed first
+	}
+	return nil, true, nil
 }
 
 // turn says whether this call may use the store, and whether it is the one
@@ -296,7 +348,7 @@ func (r *Redis) parseReserve(now time.Time, res *Reservation, v []int64) (*Reser
 		r.noteDrift(now, res, v[4:])
 		res.RemainingTokens, res.RemainingRequests, res.RemainingQuota = int(v[1]), int(v[2]), v[3]
 		res.owner = r
-		r.own.charge(res, now, false, false)
+		r.own.charge(res, now, chargeAdmitted)
 		return res, nil
 	case len(v) == 10 && v[0] == 1 && v[1] >= 1 && int(v[1]) <= len(res.items):
 		kinds := [...]DenialKind{1: DeniedTokens, 2: DeniedRequests, 3: DeniedQuota}
@@ -324,7 +376,9 @@ func (r *Redis) noteDrift(now time.Time, res *Reservation, d []int64) {
 // the call denies it; when all are local_share the shadow decides with the
 // scaled limits, counting what this replica admitted through Redis too.
 // wait is the retry-after of a fail_closed denial (0: the retry interval).
-func (r *Redis) backendDown(_ context.Context, now time.Time, res *Reservation, cause error, wait time.Duration) (*Reservation, error) {
+// mode is chargeFallback (merged at the next sync) or chargeHeld (the
+// caller charges Redis).
+func (r *Redis) backendDown(_ context.Context, now time.Time, res *Reservation, cause error, wait time.Duration, mode chargeMode) (*Reservation, error) {
 	if wait <= 0 {
 		wait = r.retry
 	}
@@ -343,11 +397,14 @@ func (r *Redis) backendDown(_ context.Context, now time.Time, res *Reservation, 
 	if err != nil {
 		return nil, err
 	}
-	if d := r.own.charge(local, now, true, true); d != nil {
+	if d := r.own.charge(local, now, mode); d != nil {
 		return nil, d
 	}
-	local.owner, local.local = r, true
-	r.markDirty()
+	local.owner = r
+	if mode == chargeFallback {
+		local.local = true
+		r.markDirty()
+	}
 	return local, nil
 }
 

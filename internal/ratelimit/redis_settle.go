@@ -5,29 +5,33 @@ import (
 	"time"
 )
 
-// settle implements settler. A settle that cannot reach Redis (or skips it
-// during an outage) is kept in the shadow and merged when Redis answers
-// again, so it is never lost; the call does not wait for that.
+// settle implements settler. A settle that skips Redis during an outage
+// is kept in the shadow and merged when Redis answers again, so it is
+// never lost; the call does not wait for that. One sent without an answer
+// may still run when Redis thaws, so only an increase is kept for the
+// merge: a refund merged too would be given back twice (recordIncrease).
 func (r *Redis) settle(ctx context.Context, res *Reservation, now time.Time, actual int64, how change) error {
 	if res.local {
-		r.own.adjust(res, now, actual, how, true)
+		r.own.adjust(res, now, actual, how, recordAll)
 		r.markDirty()
 		return nil
 	}
-	pend := r.down.Load()
-	if !pend {
+	rec := recordNone
+	if r.down.Load() {
+		rec = recordAll
+	} else {
 		keys, args := r.settleArgs(res, now, actual, how == cancel)
 		n, err := r.scripts.run(ctx, r, settleScript, keys, args, time.Time{}).Int64()
 		switch {
 		case err != nil:
 			r.storeErrs.Add(1)
-			pend = true
+			rec = recordIncrease
 		case n == 2:
 			r.needSync.Store(true) // the re-seed carries the settled count
 		}
 	}
-	r.own.adjust(res, now, actual, how, pend)
-	if pend {
+	r.own.adjust(res, now, actual, how, rec)
+	if rec != recordNone {
 		r.markDirty()
 	}
 	return nil

@@ -156,6 +156,38 @@ end
 return {0, rt, rr, rq, di, dt, dr}
 `)
 
+// heldScript charges a call that this replica admitted by its local_share
+// while a hold stands, so the window has it before anyone admits through
+// Redis again. KEYS and ARGV are reserveScript's; it checks nothing but the
+// epoch and the hold, and returns 0 charged, 1 the hold is over, 2 the
+// epoch differs (nothing done in either case). It leaves field L alone:
+// the charge was decided under the local_share, not the limit.
+var heldScript = redis.NewScript(`
+local W = 60
+local n = tonumber(ARGV[2])
+local now_s = math.floor(tonumber(ARGV[1]) / 1000)
+if redis.call('GET', KEYS[3 * n + 1]) ~= ARGV[3] then return 2 end
+if redis.call('PTTL', KEYS[3 * n + 2]) <= 0 then return 1 end
+for i = 1, n do
+  local a = 3 + (i - 1) * 6
+  local tpm, rpm, quota = tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])
+  local k = (i - 1) * 3
+  if tpm > 0 then
+    redis.call('HINCRBY', KEYS[k + 1], now_s, ARGV[a + 1])
+    redis.call('PEXPIRE', KEYS[k + 1], 2 * W * 1000)
+  end
+  if rpm > 0 then
+    redis.call('HINCRBY', KEYS[k + 2], now_s, 1)
+    redis.call('PEXPIRE', KEYS[k + 2], 2 * W * 1000)
+  end
+  if quota > 0 then
+    redis.call('INCRBY', KEYS[k + 3], ARGV[a + 1])
+    redis.call('PEXPIRE', KEYS[k + 3], ARGV[a + 6])
+  end
+end
+return 0
+`)
+
 // settleScript: KEYS = 3 per limit, then the epoch key. ARGV = now_ms,
 // admission_s, n, cancel (0/1), epoch, then per limit 5 values: token delta,
 // tpm, rpm, quota, quota_ttl_ms (≤ 0 once the period of admission is over).

@@ -21,7 +21,9 @@ import (
 // remembers for a few minutes, so a batch sent twice (a timeout after
 // Redis applied it) counts once. While the replicas re-seed, a short hold
 // sends every call down its backend-down path, so no replica admits
-// against a window that lacks another replica's part.
+// against a window that lacks another replica's part; a local_share
+// admission made during the hold goes into Redis while the hold stands
+// (Redis.held), so none is missing from the window once it ends.
 
 // batchScopes is the most scopes one re-seed script carries.
 const batchScopes = 64
