@@ -196,18 +196,20 @@ func (r *Redis) Reserve(ctx context.Context, now time.Time, reqs []Request) (*Re
 		reply, err := r.reserve(tctx, now, res)
 		var h *holdError
 		switch {
-		case errors.As(err, &h) && attempt < maxHeldAttempts:
+		case errors.As(err, &h):
 			r.holds.Add(1)
 			r.storeUp() // the store answered
 			local, again, err := r.held(ctx, tctx, now, res, h.wait)
-			if again {
+			switch {
+			case !again:
+				return local, err
+			case attempt+1 < maxHeldAttempts:
 				continue
 			}
-			return local, err
-		case errors.As(err, &h):
-			r.holds.Add(1)
-			r.storeUp()
-			return r.backendDown(ctx, now, res, errHold, h.wait, chargeFallback)
+			// Holds that keep ending just before this call's charge: admitted
+			// locally, it would miss the window once they end.
+			return nil, &Denial{Key: res.items[0].lim.Key, Kind: DeniedUnavailable, RetryAfter: r.every,
+				RemainingTokens: -1, RemainingRequests: -1, RemainingQuota: -1, Err: errHold}
 		case err != nil && ctx.Err() != nil:
 			return nil, fmt.Errorf("reserve rate limit: %w", ctx.Err())
 		case err != nil:
@@ -220,8 +222,8 @@ func (r *Redis) Reserve(ctx context.Context, now time.Time, reqs []Request) (*Re
 }
 
 // maxHeldAttempts bounds how often one call meets a hold that ends before
-// its held admission reaches Redis; past it the call admits as in an
-// outage (locally, merged later).
+// its held admission reaches Redis; past it the call is refused as during
+// a hold under fail_closed.
 const maxHeldAttempts = 3
 
 // held admits a call that met a hold. Its limits' on_redis_down decide, as
@@ -231,8 +233,10 @@ const maxHeldAttempts = 3
 // merged at a later sync, as an outage's admissions are, it could land
 // after another replica had already admitted against a window without it.
 // When the hold ended (or the store lost its data) before the charge, the
-// admission is undone and again is set: the call reserves as usual. When
-// Redis does not answer, the admission stands as an outage's does.
+// admission is undone and again is set: the call reserves as usual (the
+// shadow's count of local admissions since Redis last answered keeps it
+// until that answer: stricter, never looser). When Redis does not answer,
+// the admission stands as an outage's does.
 func (r *Redis) held(ctx, tctx context.Context, now time.Time, res *Reservation, wait time.Duration) (local *Reservation, again bool, err error) {
 	local, err = r.backendDown(ctx, now, res, errHold, wait, chargeHeld)
 	if err != nil {
@@ -247,6 +251,7 @@ func (r *Redis) held(ctx, tctx context.Context, now time.Time, res *Reservation,
 		return nil, false, fmt.Errorf("reserve rate limit: %w", ctx.Err())
 	case err != nil:
 		r.storeFailed(now, err)
+		r.fallbacks.Add(1)
 		r.own.pend(local)
 		local.local = true
 		r.markDirty()
@@ -392,7 +397,9 @@ func (r *Redis) backendDown(_ context.Context, now time.Time, res *Reservation, 
 		}
 		reqs[i] = Request{Limit: it.lim.scaled(), Tokens: int(it.tokens)}
 	}
-	r.fallbacks.Add(1)
+	if mode == chargeFallback {
+		r.fallbacks.Add(1)
+	}
 	local, err := newReservation(now, reqs)
 	if err != nil {
 		return nil, err

@@ -54,8 +54,9 @@ func (l *Local) see(r *Reservation, now time.Time, remTok, remReq int64) {
 
 // pending is what a replica charged to a scope that Redis has not seen:
 // admissions of the local_share fallback while Redis was unreachable, and
-// settles that could not reach it. It is merged into Redis when the store
-// answers again.
+// settles that could not reach it (of a settle sent without an answer,
+// only an increase: recordIncrease). It is merged into Redis when the
+// store answers again.
 type pending struct {
 	buckets map[int64]*[2]int64 // window second → tokens, requests
 	qStart  int64               // quota period start of q

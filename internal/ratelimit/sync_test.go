@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -241,32 +242,47 @@ func TestRedisHeldAdmissionInRedis(t *testing.T) {
 	runSteps(t, c, prefix, ls, lim, []step{
 		{name: "a admits through Redis", replica: 0, tokens: 400, settle: -1, sum: 400},
 		{name: "b admits through Redis", replica: 1, tokens: 100, settle: -1, sum: 500},
-		{name: "during a hold b admits by its share, charged to Redis at once", replica: 1, at: s, tokens: 200, settle: 200,
-			before: hold, sum: 700},
-		{name: "after the hold a finds it in the window", replica: 0, at: 2 * s, tokens: 450, want: DeniedTokens, before: endHold, sum: 700},
-		{name: "what is left fits", replica: 0, at: 2 * s, tokens: 300, settle: -1, sum: 1000},
+		{name: "during a hold b admits by its share, charged to Redis at once, and settles through Redis", replica: 1, at: s,
+			tokens: 200, settle: 150, before: hold, sum: 650},
+		{name: "after the hold a finds it in the window", replica: 0, at: 2 * s, tokens: 400, want: DeniedTokens, before: endHold, sum: 650},
+		{name: "what is left fits", replica: 0, at: 2 * s, tokens: 350, settle: -1, sum: 1000},
 	})
-	if st := ls[1].Stats(); st.Holds != 1 || st.Merges != 0 {
-		t.Errorf("b's stats = %+v, want 1 hold and nothing to merge", st)
+	if err := ls[1].sync(ctx, t0.Add(3*s), true); err != nil {
+		t.Fatal(err)
+	}
+	if got := windowSum(t, c, prefix+"t:"+lim.Key); got != 1000 {
+		t.Errorf("Redis window holds %d tokens after b's next sync, want 1000 (nothing merged twice)", got)
+	}
+	if st := ls[1].Stats(); st.Holds != 1 || st.Merges != 0 || st.FallbackReserves != 0 {
+		t.Errorf("b's stats = %+v, want 1 hold, nothing to merge, no fallback", st)
 	}
 }
 
 // heldHook is a client that runs hook just before the held script's
-// EVALSHA; an error from hook fails the script without sending it.
+// EVALSHA (an error from hook fails the script without sending it), and
+// after just after it.
 type heldHook struct {
 	*redis.Client
-	hook func() error
+	hook  func() error
+	after func()
 }
 
 func (h *heldHook) EvalSha(ctx context.Context, sha1 string, keys []string, args ...any) *redis.Cmd {
-	if sha1 == heldScript.Hash() && h.hook != nil {
+	if sha1 != heldScript.Hash() {
+		return h.Client.EvalSha(ctx, sha1, keys, args...)
+	}
+	if h.hook != nil {
 		if err := h.hook(); err != nil {
 			cmd := redis.NewCmd(ctx)
 			cmd.SetErr(err)
 			return cmd
 		}
 	}
-	return h.Client.EvalSha(ctx, sha1, keys, args...)
+	cmd := h.Client.EvalSha(ctx, sha1, keys, args...)
+	if h.after != nil {
+		h.after()
+	}
+	return cmd
 }
 
 // TestRedisHoldEndsBeforeHeldCharge: the hold ends between the answer a
@@ -289,8 +305,36 @@ func TestRedisHoldEndsBeforeHeldCharge(t *testing.T) {
 		{name: "a hold that ends before the held charge: Redis decides", at: s, tokens: 150, want: DeniedTokens,
 			before: func() { c.Set(ctx, prefix+"hold", "1", time.Minute) }, sum: 900},
 	})
-	if tok, req := l.own.scope(lim.Key, t0).w.sums(t0.Add(s).Unix()); tok != 100 || req != 1 {
-		t.Errorf("shadow holds %d tokens and %d requests, want the undone admission gone (100, 1)", tok, req)
+	sc := l.own.scope(lim.Key, t0)
+	if tok, req := sc.w.sums(t0.Add(s).Unix()); tok != 100 || req != 1 || sc.inflight != 1 {
+		t.Errorf("shadow holds %d tokens, %d requests, %d in flight; want the undone admission gone (100, 1, 1)", tok, req, sc.inflight)
+	}
+}
+
+// TestRedisHoldKeepsEnding: every hold the call meets ends just before its
+// held charge, and a new one starts just after. After maxHeldAttempts the
+// call is refused rather than admitted locally (merged later, it could
+// miss the window), and it leaves nothing charged.
+func TestRedisHoldKeepsEnding(t *testing.T) {
+	ctx := context.Background()
+	c := testRedisClient(t)
+	prefix := testPrefix(t, c)
+	setHold := func() { c.Set(ctx, prefix+"hold", "1", time.Minute) }
+	h := &heldHook{Client: c, hook: func() error { c.Del(ctx, prefix+"hold"); return nil }, after: setHold}
+	l := NewRedis(h, RedisOptions{Prefix: prefix})
+	lim := &Limit{Key: "dep|deployment:k", TPM: 1000, OnBackendDown: LocalShare, LocalShare: 0.5}
+	s := time.Second
+	runSteps(t, c, prefix, []*Redis{l}, lim, []step{
+		{name: "admits through Redis", tokens: 100, settle: 100, sum: 100},
+		{name: "refused after the holds kept ending", at: s, tokens: 50, want: DeniedUnavailable, cause: errHold,
+			before: setHold, sum: 100},
+	})
+	sc := l.own.scope(lim.Key, t0)
+	if tok, _ := sc.w.sums(t0.Add(s).Unix()); tok != 100 || sc.inflight != 0 || sc.pend != nil {
+		t.Errorf("shadow holds %d tokens, %d in flight, pending %v; want 100, 0, none", tok, sc.inflight, sc.pend)
+	}
+	if st := l.Stats(); st.Holds != maxHeldAttempts {
+		t.Errorf("holds = %d, want %d", st.Holds, maxHeldAttempts)
 	}
 }
 
@@ -323,55 +367,91 @@ func TestRedisHeldChargeFails(t *testing.T) {
 	}
 }
 
-// replyLost is a client whose settle scripts run in Redis but fail as a
-// timeout would: a Redis that froze after reading them runs them when it
-// thaws, long after the caller gave up.
-type replyLost struct{ *redis.Client }
+// lostSettle is a client whose settle scripts fail: after running in
+// Redis (sent, the answer lost, as when Redis froze after reading them and
+// runs them when it thaws, long after the caller gave up) or without
+// being sent (no connection could be made).
+type lostSettle struct {
+	*redis.Client
+	sent bool
+}
 
-func (c *replyLost) EvalSha(ctx context.Context, sha1 string, keys []string, args ...any) *redis.Cmd {
-	cmd := c.Client.EvalSha(ctx, sha1, keys, args...)
-	if sha1 == settleScript.Hash() && cmd.Err() == nil {
-		cmd = redis.NewCmd(ctx)
-		cmd.SetErr(errors.New("i/o timeout (the reply lost for the test)"))
+func (c *lostSettle) EvalSha(ctx context.Context, sha1 string, keys []string, args ...any) *redis.Cmd {
+	if sha1 != settleScript.Hash() {
+		return c.Client.EvalSha(ctx, sha1, keys, args...)
 	}
+	var err error = &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused (for the test)")}
+	if c.sent {
+		if err = c.Client.EvalSha(ctx, sha1, keys, args...).Err(); err == nil {
+			err = errors.New("i/o timeout (the answer lost for the test)")
+		}
+	}
+	cmd := redis.NewCmd(ctx)
+	cmd.SetErr(err)
 	return cmd
 }
 
-// TestRedisSettleReplyLost: a settle reaches Redis but its answer never
-// comes back. A refund is not merged again (it would be given twice, and
-// the window would count less than was admitted); an increase is, since
-// counting it twice is only too strict.
-func TestRedisSettleReplyLost(t *testing.T) {
-	ctx := context.Background()
-	c := testRedisClient(t)
-	prefix := testPrefix(t, c)
-	l := NewRedis(&replyLost{c}, RedisOptions{Prefix: prefix})
-	lim := &Limit{Key: "dep|deployment:l", TPM: 1000}
-	key := prefix + "t:" + lim.Key
-	s := time.Second
-	if err := settleScript.Load(ctx, c).Err(); err != nil { // else EVAL runs it, not the wrapper's EVALSHA
-		t.Fatal(err)
+// TestRedisSettleLost: a settle fails. When Redis ran it and only the
+// answer was lost, its refund is not merged again (it would be given
+// twice, and the window would count less than was admitted); its increase
+// is, since counting that twice is only too strict. When it was never
+// sent, all of it is merged.
+func TestRedisSettleLost(t *testing.T) {
+	for _, tc := range []struct {
+		name               string
+		sent               bool
+		before, afterMerge int64
+	}{
+		// 300 and 100 reserved, settled to 100 (-200) and 150 (+50): 250 admitted.
+		// The merge used to carry the -200 again when Redis had run it: 100.
+		{"answer lost", true, 250, 300},
+		{"never sent", false, 400, 250},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			c := testRedisClient(t)
+			prefix := testPrefix(t, c)
+			l := NewRedis(&lostSettle{Client: c, sent: tc.sent}, RedisOptions{Prefix: prefix})
+			lim := &Limit{Key: "dep|deployment:l", TPM: 1000}
+			key := prefix + "t:" + lim.Key
+			s := time.Second
+			if err := settleScript.Load(ctx, c).Err(); err != nil { // else EVAL runs it, not the wrapper's EVALSHA
+				t.Fatal(err)
+			}
+			refund, err := l.Reserve(ctx, t0, reqs(300, lim))
+			if err != nil {
+				t.Fatal(err)
+			}
+			more, err := l.Reserve(ctx, t0, reqs(100, lim))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = refund.Settle(ctx, t0.Add(s), 100)
+			_ = more.Settle(ctx, t0.Add(s), 150)
+			if got := windowSum(t, c, key); got != tc.before {
+				t.Fatalf("window = %d after the settles, want %d", got, tc.before)
+			}
+			if err := l.sync(ctx, t0.Add(2*s), true); err != nil {
+				t.Fatal(err)
+			}
+			if got := windowSum(t, c, key); got != tc.afterMerge {
+				t.Errorf("window = %d after the merge, want %d", got, tc.afterMerge)
+			}
+		})
 	}
-	refund, err := l.Reserve(ctx, t0, reqs(300, lim))
-	if err != nil {
-		t.Fatal(err)
+}
+
+// TestNeverSent: go-redis's error for a Redis that refuses connections is
+// one a settle can merge whole.
+func TestNeverSent(t *testing.T) {
+	c := redis.NewClient(ClientOptions(closedAddr(t), "", 0, time.Second))
+	defer c.Close()
+	err := c.Ping(context.Background()).Err()
+	if err == nil || !neverSent(err) {
+		t.Errorf("neverSent(%v) = false, want true", err)
 	}
-	more, err := l.Reserve(ctx, t0, reqs(100, lim))
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = refund.Settle(ctx, t0.Add(s), 100) // Redis applies -200, the caller sees a timeout
-	_ = more.Settle(ctx, t0.Add(s), 150)   // +50
-	if got := windowSum(t, c, key); got != 250 {
-		t.Fatalf("window = %d after both settles ran in Redis, want 250", got)
-	}
-	if err := l.sync(ctx, t0.Add(2*s), true); err != nil {
-		t.Fatal(err)
-	}
-	// The merge used to carry the -200 again: 250 - 200 + 50 = 100, with
-	// 250 admitted. Now only the +50: counted twice, too strict by 50.
-	if got := windowSum(t, c, key); got != 300 {
-		t.Errorf("window = %d after the merge, want 300 (the refund once, the increase at most twice)", got)
+	if neverSent(context.DeadlineExceeded) {
+		t.Error("a timeout counted as never sent")
 	}
 }
 
