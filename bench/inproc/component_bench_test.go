@@ -3,6 +3,7 @@ package inproc
 import (
 	"context"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -73,32 +74,66 @@ func BenchmarkStreamChunk(b *testing.B) {
 
 // BenchmarkSQLiteWritePerRecord is the request log's cost per record when
 // written in batches of 256 (the default batch size), on the writer's
-// goroutine rather than the call's.
+// goroutine rather than the call's, into a log that already holds 100,000
+// rows. Every record is new: its own request ID, times moving forward as in
+// real traffic (a record already stored is skipped, which is far cheaper
+// than an insert). With 10,000 callers in rotation each record lands in
+// another leaf of the (caller, time) index, as with bench/compare.sh's
+// moat-full-10k.
 func BenchmarkSQLiteWritePerRecord(b *testing.B) {
-	ctx := context.Background()
-	st, err := sqlitestore.Open(ctx, filepath.Join(b.TempDir(), "moat.db"), nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer st.Close()
-	rec := reqlog.Record{Time: time.Now().UTC(), RequestID: "0c9f7c0e-5d6b-4a59-a1a4-53f1f0f3b1d2", Caller: "bench",
-		AuthType: "key", ClientIP: "127.0.0.1", Listener: "bench", Deployment: "echo-gpt-4o-mini", Model: "gpt-4o-mini",
-		Operation: "ChatCompletions_Create", APIVersion: "2024-10-21", Method: "POST",
-		Path: "/openai/deployments/echo-gpt-4o-mini/chat/completions", Status: 200, UpstreamStatus: 200,
-		TotalMs: 0.3, UpstreamMs: 0.1, FirstByteMs: 0.2, PromptTokens: 8, CompletionTokens: 20, TotalTokens: 28,
-		RequestBytes: 160, ResponseBytes: 1312, Region: "local", Attempts: 1, Upstream: "echo"}
-	batch := make([]reqlog.Record, 256)
-	for i := range batch {
-		batch[i] = rec
-	}
-	b.ReportAllocs()
-	n := 0
-	for b.Loop() {
-		if n%len(batch) == 0 {
-			if err := st.WriteBatch(ctx, batch); err != nil {
+	for _, callers := range []int{1, 10000} {
+		b.Run("callers="+strconv.Itoa(callers), func(b *testing.B) {
+			ctx := context.Background()
+			st, err := sqlitestore.Open(ctx, filepath.Join(b.TempDir(), "moat.db"), nil)
+			if err != nil {
 				b.Fatal(err)
 			}
-		}
-		n++
+			defer st.Close()
+			rec := reqlog.Record{Time: time.Now().UTC(), AuthType: "key", ClientIP: "127.0.0.1", Listener: "bench",
+				Deployment: "echo-gpt-4o-mini", Model: "gpt-4o-mini",
+				Operation: "ChatCompletions_Create", APIVersion: "2024-10-21", Method: "POST",
+				Path: "/openai/deployments/echo-gpt-4o-mini/chat/completions", Status: 200, UpstreamStatus: 200,
+				TotalMs: 0.3, UpstreamMs: 0.1, FirstByteMs: 0.2, PromptTokens: 8, CompletionTokens: 20, TotalTokens: 28,
+				RequestBytes: 160, ResponseBytes: 1312, Region: "local", Attempts: 1, Upstream: "echo"}
+			batch := make([]reqlog.Record, reqlog.DefaultBatchSize)
+			for i := range batch {
+				batch[i] = rec
+				batch[i].Time = rec.Time.Add(time.Duration(i) * time.Millisecond)
+			}
+			n := 0
+			write := func() {
+				for i := range batch {
+					batch[i].Time = batch[i].Time.Add(time.Duration(len(batch)) * time.Millisecond)
+					batch[i].RequestID = "req-" + strconv.Itoa(n+i)
+					batch[i].Caller = "key:" + strconv.Itoa((n+i)%callers) + "-3f9a1c0e"
+				}
+				if err := st.WriteBatch(ctx, batch); err != nil {
+					b.Fatal(err)
+				}
+				n += len(batch)
+			}
+			for n < 100000 {
+				write()
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i += len(batch) {
+				write()
+			}
+			b.StopTimer()
+			if got := countRows(b, st); got != n {
+				b.Fatalf("%d rows stored, %d written", got, n)
+			}
+		})
 	}
+}
+
+// countRows returns how many request-log rows st holds.
+func countRows(b *testing.B, st *sqlitestore.Store) int {
+	b.Helper()
+	var n int
+	if err := st.DB().QueryRowContext(context.Background(), "SELECT count(*) FROM "+reqlog.SQLTable).Scan(&n); err != nil {
+		b.Fatal(err)
+	}
+	return n
 }

@@ -59,3 +59,13 @@ func (s *Store) WriteBatchCounted(ctx context.Context, recs []reqlog.Record) err
 		})
 	})
 }
+
+// WritePragma reads a pragma on the write connection.
+func (s *Store) WritePragma(ctx context.Context, name string) (string, error) {
+	var v string
+	err := s.write.QueryRowContext(ctx, "PRAGMA "+name).Scan(&v)
+	return v, err
+}
+
+// WALCheckpointPages is walCheckpointPages, for the pragma test.
+const WALCheckpointPages = walCheckpointPages

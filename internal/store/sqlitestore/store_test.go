@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -147,6 +148,16 @@ func TestPragmas(t *testing.T) {
 				t.Errorf("PRAGMA %s = %q, want %q", tt.pragma, got, tt.want)
 			}
 		})
+	}
+	for _, tt := range []struct{ pragma, want string }{
+		{"journal_mode", "wal"},
+		{"synchronous", "1"}, // NORMAL
+		{"wal_autocheckpoint", strconv.Itoa(sqlitestore.WALCheckpointPages)},
+		{"query_only", "0"},
+	} {
+		if got, err := s.WritePragma(context.Background(), tt.pragma); err != nil || got != tt.want {
+			t.Errorf("write connection: PRAGMA %s = %q, %v; want %q", tt.pragma, got, err, tt.want)
+		}
 	}
 	if _, err := s.DB().ExecContext(context.Background(), "DELETE FROM request_log"); err == nil {
 		t.Error("DB() accepted a write")
