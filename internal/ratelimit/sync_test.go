@@ -285,18 +285,26 @@ func (h *heldHook) EvalSha(ctx context.Context, sha1 string, keys []string, args
 	return cmd
 }
 
+// heldSetup is a limiter on a heldHook client, a local_share limit of
+// 1,000 TPM with a share of 0.5 under key, and the plain client and
+// prefix the test checks Redis with.
+func heldSetup(t *testing.T, key string) (c *redis.Client, prefix string, h *heldHook, l *Redis, lim *Limit) {
+	t.Helper()
+	c = testRedisClient(t)
+	prefix = testPrefix(t, c)
+	h = &heldHook{Client: c}
+	l = NewRedis(h, RedisOptions{Prefix: prefix})
+	return c, prefix, h, l, &Limit{Key: key, TPM: 1000, OnBackendDown: LocalShare, LocalShare: 0.5}
+}
+
 // TestRedisHoldEndsBeforeHeldCharge: the hold ends between the answer a
 // call met it in and its held charge. The charge changes nothing, the
 // local admission is undone, and the call reserves through Redis, which
 // denies it: the local share would have admitted it.
 func TestRedisHoldEndsBeforeHeldCharge(t *testing.T) {
 	ctx := context.Background()
-	c := testRedisClient(t)
-	prefix := testPrefix(t, c)
-	h := &heldHook{Client: c}
-	l := NewRedis(h, RedisOptions{Prefix: prefix})
+	c, prefix, h, l, lim := heldSetup(t, "dep|deployment:e")
 	other := NewRedis(c, RedisOptions{Prefix: prefix})
-	lim := &Limit{Key: "dep|deployment:e", TPM: 1000, OnBackendDown: LocalShare, LocalShare: 0.5}
 	s := time.Second
 	h.hook = func() error { c.Del(ctx, prefix+"hold"); return nil }
 	runSteps(t, c, prefix, []*Redis{l, other}, lim, []step{
@@ -317,12 +325,9 @@ func TestRedisHoldEndsBeforeHeldCharge(t *testing.T) {
 // miss the window), and it leaves nothing charged.
 func TestRedisHoldKeepsEnding(t *testing.T) {
 	ctx := context.Background()
-	c := testRedisClient(t)
-	prefix := testPrefix(t, c)
+	c, prefix, h, l, lim := heldSetup(t, "dep|deployment:k")
 	setHold := func() { c.Set(ctx, prefix+"hold", "1", time.Minute) }
-	h := &heldHook{Client: c, hook: func() error { c.Del(ctx, prefix+"hold"); return nil }, after: setHold}
-	l := NewRedis(h, RedisOptions{Prefix: prefix})
-	lim := &Limit{Key: "dep|deployment:k", TPM: 1000, OnBackendDown: LocalShare, LocalShare: 0.5}
+	h.hook, h.after = func() error { c.Del(ctx, prefix+"hold"); return nil }, setHold
 	s := time.Second
 	runSteps(t, c, prefix, []*Redis{l}, lim, []step{
 		{name: "admits through Redis", tokens: 100, settle: 100, sum: 100},
@@ -343,11 +348,7 @@ func TestRedisHoldKeepsEnding(t *testing.T) {
 // sync merges it.
 func TestRedisHeldChargeFails(t *testing.T) {
 	ctx := context.Background()
-	c := testRedisClient(t)
-	prefix := testPrefix(t, c)
-	h := &heldHook{Client: c}
-	l := NewRedis(h, RedisOptions{Prefix: prefix})
-	lim := &Limit{Key: "dep|deployment:f", TPM: 1000, OnBackendDown: LocalShare, LocalShare: 0.5}
+	c, prefix, h, l, lim := heldSetup(t, "dep|deployment:f")
 	s := time.Second
 	h.hook = func() error { return errors.New("store down for the test") }
 	runSteps(t, c, prefix, []*Redis{l}, lim, []step{
