@@ -52,6 +52,13 @@ func (d *Denial) Error() string {
 // Unwrap returns the store error behind DeniedUnavailable, if any.
 func (d *Denial) Unwrap() error { return d.Err }
 
+// unavailable is the DeniedUnavailable denial of key: the store could not
+// count the call (cause), retry after wait; nothing is left to report.
+func unavailable(key string, wait time.Duration, cause error) *Denial {
+	return &Denial{Key: key, Kind: DeniedUnavailable, RetryAfter: wait,
+		RemainingTokens: -1, RemainingRequests: -1, RemainingQuota: -1, Err: cause}
+}
+
 // Policy-id header values Azure sends with its own rate-limit 429s (§2.9).
 const (
 	PolicyIDToken = "DeploymentRatelimit-Token"

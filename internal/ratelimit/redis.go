@@ -208,8 +208,7 @@ func (r *Redis) Reserve(ctx context.Context, now time.Time, reqs []Request) (*Re
 			}
 			// Holds that keep ending just before this call's charge: admitted
 			// locally, it would miss the window once they end.
-			return nil, &Denial{Key: res.items[0].lim.Key, Kind: DeniedUnavailable, RetryAfter: r.every,
-				RemainingTokens: -1, RemainingRequests: -1, RemainingQuota: -1, Err: errHold}
+			return nil, unavailable(res.items[0].lim.Key, r.every, errHold)
 		case err != nil && ctx.Err() != nil:
 			return nil, fmt.Errorf("reserve rate limit: %w", ctx.Err())
 		case err != nil:
@@ -392,8 +391,7 @@ func (r *Redis) backendDown(_ context.Context, now time.Time, res *Reservation, 
 		it := &res.items[i]
 		if it.lim.OnBackendDown != LocalShare {
 			r.closed.Add(1)
-			return nil, &Denial{Key: it.lim.Key, Kind: DeniedUnavailable, RetryAfter: wait,
-				RemainingTokens: -1, RemainingRequests: -1, RemainingQuota: -1, Err: cause}
+			return nil, unavailable(it.lim.Key, wait, cause)
 		}
 		reqs[i] = Request{Limit: it.lim.scaled(), Tokens: int(it.tokens)}
 	}
