@@ -4,9 +4,10 @@
 //
 // The database runs in WAL mode with synchronous=NORMAL: readers never block
 // the writer, and a crash loses at most the last transactions, never
-// consistency. The writer checkpoints every walCheckpointPages pages. Writes go through a pool of one connection (SQLite has one
-// writer at a time anyway, and queueing in Go beats spinning on
-// SQLITE_BUSY); reads use a separate read-only pool.
+// consistency; the writer checkpoints every walCheckpointPages pages.
+// Writes go through a pool of one connection (SQLite has one writer at a
+// time anyway, and queueing in Go beats spinning on SQLITE_BUSY); reads use
+// a separate read-only pool.
 package sqlitestore
 
 import (
@@ -124,9 +125,9 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*Store, error)
 // row dirties a leaf of each request_log index; with many callers the
 // (caller, time) leaves are scattered, and each checkpoint copied nearly
 // every one it held. Ten times the default copies a page once for several
-// commits that dirtied it: BenchmarkSQLiteWritePerRecord 33 → 28 µs a row
-// with 10,000 callers, 15 → 14 with one (docs/benchmarks.md), for a WAL of
-// up to ~40 MB beside the database.
+// commits that dirtied it: BenchmarkSQLiteWritePerRecord about 27 → 20 µs a
+// row with 10,000 callers, 14–16 → 13–14 with one (docs/benchmarks.md), for
+// a WAL of up to ~40 MB beside the database.
 const walCheckpointPages = 10000
 
 // dsn builds the modernc.org/sqlite data source name for path. Writers begin
