@@ -181,8 +181,9 @@ func (f *fleet) logState(t *testing.T, admitted int) {
 		}
 	}
 	t.Logf("Redis token windows hold %d tokens; the clients saw %d admitted", sum, admitted)
+	client := &http.Client{Timeout: 10 * time.Second}
 	for i, p := range f.procs {
-		resp, err := http.Get("http://" + p.Mgmt + "/metrics")
+		resp, err := client.Get("http://" + p.Mgmt + "/metrics")
 		if err != nil {
 			t.Logf("moat %d metrics: %v", i, err)
 			continue
