@@ -100,6 +100,9 @@ func (b *builder) where(s *sel, op *whereOp) (*sel, error) {
 		return nil, b.errorf(op.pred.exprPos(), "where needs a boolean predicate, got %s", x.t)
 	}
 	s.where = append(s.where, x.sql)
+	if hint := b.callerIndexHint(s, op.pred); hint != "" {
+		s.where = append(s.where, hint)
+	}
 	return s, nil
 }
 

@@ -154,7 +154,26 @@ func openSQLite(t *testing.T, recs []reqlog.Record) *sql.DB {
 	}
 	t.Cleanup(func() { db.Close() })
 	createTable(t, db, SQLite, recs)
+	indexCallers(t, db, int64(len(recs)/2))
 	return db
+}
+
+// indexCallers creates the SQLite store's caller index (migration 14 of
+// sqlitestore) holding the rows up to id through, as the store leaves it
+// between two of its flushes: a query by CallerId must find the rows past
+// through in the log and the others through the index.
+func indexCallers(t *testing.T, db *sql.DB, through int64) {
+	t.Helper()
+	for _, q := range []string{
+		"CREATE TABLE " + reqlog.CallerIndexTable + " (caller TEXT NOT NULL, time INTEGER NOT NULL, id INTEGER NOT NULL, PRIMARY KEY (caller, time, id)) WITHOUT ROWID",
+		"CREATE TABLE " + reqlog.CallerIndexStateTable + " (one INTEGER PRIMARY KEY CHECK (one = 1), through_id INTEGER NOT NULL)",
+		fmt.Sprintf("INSERT INTO %s SELECT caller, time, id FROM %s WHERE id <= %d", reqlog.CallerIndexTable, reqlog.SQLTable, through),
+		fmt.Sprintf("INSERT INTO %s VALUES (1, %d)", reqlog.CallerIndexStateTable, through),
+	} {
+		if _, err := db.ExecContext(context.Background(), q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
 }
 
 // openPostgres returns a connection to a fresh schema holding recs, or nil
@@ -254,6 +273,20 @@ func countWhere(pred func(r reqlog.Record) bool) func([]reqlog.Record) [][]any {
 			}
 		}
 		return [][]any{{n}}
+	}
+}
+
+// idsWhere is the expectation of "project CorrelationId" over the records
+// pred admits.
+func idsWhere(pred func(r reqlog.Record) bool) func([]reqlog.Record) [][]any {
+	return func(recs []reqlog.Record) [][]any {
+		var out [][]any
+		for _, r := range recs {
+			if pred(r) {
+				out = append(out, []any{r.RequestID})
+			}
+		}
+		return out
 	}
 }
 

@@ -102,3 +102,16 @@ func (r *Record) ScanTargets() []any {
 		&r.Streamed, &r.RequestBytes, &r.ResponseBytes, &r.Region, &r.Attempts, &r.RequestBody, &r.ResponseBody, &r.Replica, &r.FirstTokenMs, &r.Guardrail,
 		&r.KeyName, &r.Owner, &r.Team, &r.Cost, &r.PriceVersion, &r.Headers}
 }
+
+// The SQLite store's caller index: the (caller, time, id) of every row up
+// to CallerIndexStateTable's through_id, added in bulk, sorted by caller,
+// every few tens of thousands of rows rather than row by row. An index on
+// request_log (caller, time) put every call of a different caller into a
+// leaf of its own: with 10,000 keys in rotation it was three quarters of
+// the cost of a row once the log held a million (docs/benchmarks.md). The
+// KQL compiler's SQLite dialect reads it for a CallerId equality, and the
+// rows past through_id from the log itself.
+const (
+	CallerIndexTable      = "request_log_by_caller"
+	CallerIndexStateTable = "request_log_by_caller_state"
+)

@@ -2,6 +2,7 @@ package sqlitestore
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/moat-gw/moat/internal/reqlog"
@@ -69,3 +70,55 @@ func (s *Store) WritePragma(ctx context.Context, name string) (string, error) {
 
 // WALCheckpointPages is walCheckpointPages, for the pragma test.
 const WALCheckpointPages = walCheckpointPages
+
+// SetCallerIndexRows sets how many new rows make a batch add them to the
+// caller index (callerIndexRows).
+func (s *Store) SetCallerIndexRows(n int64) {
+	s.pending.mu.Lock()
+	defer s.pending.mu.Unlock()
+	s.pending.indexRows = n
+}
+
+// CallerIndex returns the caller index's entries, "caller time id" in
+// index order, and its through_id.
+func (s *Store) CallerIndex(ctx context.Context) ([]string, int64, error) {
+	rows, err := s.write.QueryContext(ctx, "SELECT caller, time, id FROM "+reqlog.CallerIndexTable)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var caller string
+		var tm, id int64
+		if err := rows.Scan(&caller, &tm, &id); err != nil {
+			return nil, 0, err
+		}
+		out = append(out, fmt.Sprint(caller, " ", tm, " ", id))
+	}
+	var through int64
+	if err := s.write.QueryRowContext(ctx, callerIndexThroughSQL).Scan(&through); err != nil {
+		return nil, 0, err
+	}
+	return out, through, rows.Err()
+}
+
+// LogIndexEntries returns what the caller index should hold for the log's
+// rows up to through: "caller time id" of each, in index order.
+func (s *Store) LogIndexEntries(ctx context.Context, through int64) ([]string, error) {
+	rows, err := s.write.QueryContext(ctx, "SELECT caller, time, id FROM "+reqlog.SQLTable+" WHERE id <= ? ORDER BY caller, time, id", through)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var caller string
+		var tm, id int64
+		if err := rows.Scan(&caller, &tm, &id); err != nil {
+			return nil, err
+		}
+		out = append(out, fmt.Sprint(caller, " ", tm, " ", id))
+	}
+	return out, rows.Err()
+}

@@ -290,6 +290,35 @@ CREATE TABLE ` + rollupStateTable + ` (
 INSERT INTO ` + rollupStateTable + ` (one, through_id) SELECT 1, coalesce(max(id), 0) FROM request_log;
 `,
 		},
+		{
+			version: 14,
+			name:    "request_log_by_caller",
+			// The caller index in bulk (reqlog.CallerIndexTable, see
+			// callerindex.go) replaces the (caller, time) index, which
+			// cost a random leaf per row. It starts with every row there
+			// is; a trigger keeps deletions (retention) out of it. An
+			// older moat still runs on this schema, without the index:
+			// its rows past through_id are indexed when this one next
+			// flushes.
+			sql: `
+CREATE TABLE ` + reqlog.CallerIndexTable + ` (
+	caller TEXT    NOT NULL,
+	time   INTEGER NOT NULL,
+	id     INTEGER NOT NULL,
+	PRIMARY KEY (caller, time, id)
+) WITHOUT ROWID, STRICT;
+CREATE TABLE ` + reqlog.CallerIndexStateTable + ` (
+	one        INTEGER PRIMARY KEY CHECK (one = 1),
+	through_id INTEGER NOT NULL
+) STRICT;
+INSERT INTO ` + reqlog.CallerIndexTable + ` (caller, time, id) SELECT caller, time, id FROM request_log ORDER BY caller, time, id;
+INSERT INTO ` + reqlog.CallerIndexStateTable + ` (one, through_id) SELECT 1, coalesce(max(id), 0) FROM request_log;
+CREATE TRIGGER request_log_by_caller_delete AFTER DELETE ON request_log BEGIN
+	DELETE FROM ` + reqlog.CallerIndexTable + ` WHERE caller = old.caller AND time = old.time AND id = old.id;
+END;
+DROP INDEX request_log_caller_time;
+`,
+		},
 	}
 }
 

@@ -97,9 +97,10 @@ func (s *Store) WriteBatch(ctx context.Context, recs []reqlog.Record) error {
 		through  int64
 		now      = time.Now()
 		flush    = p.due(now)
+		index    = !flush && p.unindexed+int64(len(recs)) >= p.indexRows
 	)
 	err := s.withWriteConn(ctx, func(c *writeConn) (err error) {
-		inserted, through, err = writeBatch(ctx, c, recs, p, flush)
+		inserted, through, err = writeBatch(ctx, c, recs, p, flush, index)
 		return err
 	})
 	switch {
@@ -111,6 +112,9 @@ func (s *Store) WriteBatch(ctx context.Context, recs []reqlog.Record) error {
 		p.flushed(through)
 	default:
 		s.wrote(inserted, now)
+		if index {
+			p.unindexed = 0
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("write request log: %w", err)
@@ -120,10 +124,11 @@ func (s *Store) WriteBatch(ctx context.Context, recs []reqlog.Record) error {
 
 // writeBatch is WriteBatch on the write connection c, with p.mu held: with
 // flush, it adds p's rollup and the batch's to the table in the batch's
-// transaction and returns the id the table then counts through; otherwise
-// it returns the records it inserted, for WriteBatch to add to p once
-// committed.
-func writeBatch(ctx context.Context, c *writeConn, recs []reqlog.Record, p *pendingRollup, flush bool) (inserted []reqlog.Record, through int64, err error) {
+// transaction (and the rows past the caller index's through_id to it) and
+// returns the id the table then counts through; otherwise it returns the
+// records it inserted, for WriteBatch to add to p once committed, and with
+// index adds the rows past through_id to the caller index.
+func writeBatch(ctx context.Context, c *writeConn, recs []reqlog.Record, p *pendingRollup, flush, index bool) (inserted []reqlog.Record, through int64, err error) {
 	insert, rollup, err := c.statements(ctx)
 	if err != nil {
 		return nil, 0, err
@@ -135,6 +140,10 @@ func writeBatch(ctx context.Context, c *writeConn, recs []reqlog.Record, p *pend
 		if flush {
 			if through, err = c.flushRollup(ctx, rollup, p, inserted); err != nil {
 				return fmt.Errorf("rollup: %w", err)
+			}
+		} else if index {
+			if err := c.indexCallers(ctx); err != nil {
+				return err
 			}
 		}
 		return nil

@@ -222,6 +222,12 @@ type pendingRollup struct {
 	timer   *time.Timer   // flushes what no batch follows within every
 	behind  bool          // a flush failed: the table lags the log until one succeeds
 	closed  bool
+
+	// unindexed counts the records written since the caller index last
+	// took the log's new rows (callerindex.go); a flush takes them too,
+	// and so does the batch that brings it to indexRows (callerIndexRows
+	// but in tests).
+	unindexed, indexRows int64
 }
 
 // due says whether the batch being written should flush the rollup.
@@ -232,7 +238,7 @@ func (p *pendingRollup) due(now time.Time) bool {
 // flushed records a committed flush that counted the log through id.
 func (p *pendingRollup) flushed(id int64) {
 	p.set.Reset()
-	p.records, p.through, p.since, p.behind = 0, id, time.Time{}, false
+	p.records, p.through, p.since, p.behind, p.unindexed = 0, id, time.Time{}, false, 0
 	if p.timer != nil {
 		p.timer.Stop()
 		p.timer = nil
@@ -304,6 +310,9 @@ func (c *writeConn) flushRollup(ctx context.Context, m *multiRow, p *pendingRoll
 				return 0, fmt.Errorf("recount the rollup from the log: %w", err)
 			}
 		}
+	}
+	if err := c.indexCallers(ctx); err != nil {
+		return 0, err
 	}
 	// Ids are never reused (AUTOINCREMENT), so through_id never needs to
 	// go back, even when retention has removed the rows up to it.
@@ -389,6 +398,7 @@ func (s *Store) wrote(recs []reqlog.Record, now time.Time) {
 	}
 	p.set.Add(recs)
 	p.records += int64(len(recs))
+	p.unindexed += int64(len(recs))
 	s.armLocked()
 }
 

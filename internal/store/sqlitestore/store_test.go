@@ -256,7 +256,11 @@ const undoIdentityChanges = " DROP TRIGGER api_keys_changed_insert; DROP TRIGGER
 	" DROP TABLE identity_changes;" + undoRollupState
 
 // undoRollupState undoes migration 13 (request_log_rollup_state).
-const undoRollupState = " DROP TABLE request_log_rollup_state;"
+const undoRollupState = " DROP TABLE request_log_rollup_state;" + undoCallerIndex
+
+// undoCallerIndex undoes migration 14 (request_log_by_caller).
+const undoCallerIndex = " DROP TRIGGER request_log_by_caller_delete; DROP TABLE request_log_by_caller;" +
+	" DROP TABLE request_log_by_caller_state; CREATE INDEX request_log_caller_time ON request_log (caller, time);"
 
 // BenchmarkPins is the store side of a pin: the write every Responses
 // create, upload and batch create makes before its answer reaches the

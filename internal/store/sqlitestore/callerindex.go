@@ -1,0 +1,55 @@
+package sqlitestore
+
+import (
+	"context"
+	"database/sql/driver"
+	"fmt"
+
+	"github.com/moat-gw/moat/internal/reqlog"
+)
+
+// The caller index (reqlog.CallerIndexTable) takes the log's new rows in
+// bulk: the rows past its through_id, sorted by caller, whenever the rollup
+// flushes (every 30 s) and whenever callerIndexRows rows have been written
+// since it last did, in the transaction of the batch that got there. Sorted,
+// a key's rows of the stretch go into its leaf together, so with 10,000 keys
+// in rotation a leaf is written once for tens of rows instead of once for
+// each; with few callers it costs about what the (caller, time) index it
+// replaced did (docs/benchmarks.md).
+//
+// The KQL compiler reads the index for the rows up to through_id and the
+// log itself past it, so the index never has to be current: the rows past
+// through_id are the newest, at most a stretch of them, found by id.
+const callerIndexRows = 65536
+
+var (
+	callerIndexThroughSQL = "SELECT through_id FROM " + reqlog.CallerIndexStateTable
+	callerIndexAddSQL     = "INSERT OR IGNORE INTO " + reqlog.CallerIndexTable + " (caller, time, id)\n" +
+		"SELECT caller, time, id FROM " + reqlog.SQLTable + " WHERE id > ? AND id <= ? ORDER BY caller, time, id"
+	callerIndexSetSQL = "UPDATE " + reqlog.CallerIndexStateTable + " SET through_id = ?"
+)
+
+// indexCallers adds the log's rows past the caller index's through_id to it
+// and moves through_id to the log's last id, in the transaction in progress
+// on c.
+func (c *writeConn) indexCallers(ctx context.Context) error {
+	through, err := c.queryInt(ctx, callerIndexThroughSQL)
+	if err != nil {
+		return fmt.Errorf("caller index: %w", err)
+	}
+	last, err := c.queryInt(ctx, "SELECT coalesce(max(id), 0) FROM "+reqlog.SQLTable)
+	if err != nil {
+		return fmt.Errorf("caller index: %w", err)
+	}
+	if last <= through {
+		return nil
+	}
+	args := []driver.NamedValue{{Ordinal: 1, Value: through}, {Ordinal: 2, Value: last}}
+	if _, err := c.ExecContext(ctx, callerIndexAddSQL, args); err != nil {
+		return fmt.Errorf("caller index: %w", err)
+	}
+	if _, err := c.ExecContext(ctx, callerIndexSetSQL, []driver.NamedValue{{Ordinal: 1, Value: last}}); err != nil {
+		return fmt.Errorf("caller index: %w", err)
+	}
+	return nil
+}
