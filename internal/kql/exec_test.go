@@ -214,12 +214,32 @@ var execCases = []execCase{
 			return r.Caller == "key-a" && r.Time.After(testNow.Add(-40*time.Minute)) && !r.Time.After(testNow.Add(-5*time.Minute))
 		})},
 	{name: "caller index and between", query: `MoatGatewayLogs
+		| where CallerId == "Entra-OID-1" and TimeGenerated between (ago(50m) .. ago(20m)) and (ResponseCode == 200 or Attempts > 1)
+		| project CorrelationId`,
+		want: idsWhere(func(r reqlog.Record) bool {
+			return r.Caller == "Entra-OID-1" && (r.Status == 200 || r.Attempts > 1) &&
+				!r.Time.Before(testNow.Add(-50*time.Minute)) && !r.Time.After(testNow.Add(-20*time.Minute))
+		})},
+	{name: "caller under or", query: `MoatGatewayLogs
 		| where CallerId == "Entra-OID-1" and TimeGenerated between (ago(50m) .. ago(20m)) or CallerId == "key-a"
 		| project CorrelationId`,
 		want: idsWhere(func(r reqlog.Record) bool {
 			return r.Caller == "key-a" || r.Caller == "Entra-OID-1" &&
 				!r.Time.Before(testNow.Add(-50*time.Minute)) && !r.Time.After(testNow.Add(-20*time.Minute))
 		})},
+	// Record 5 (key-b, in the index) is 368 s old and record 1 (key-b too)
+	// 84 s: the index's time bounds must keep a row on an inclusive bound
+	// and drop one on an exclusive bound, as the predicate does.
+	{name: "caller index, inclusive lower bound", query: `MoatGatewayLogs | where CallerId == "key-b" and TimeGenerated >= ago(368s) | project CorrelationId`,
+		want: func([]reqlog.Record) [][]any { return [][]any{{"req-001"}, {"req-005"}} }},
+	{name: "caller index, exclusive lower bound", query: `MoatGatewayLogs | where CallerId == "key-b" and TimeGenerated > ago(368s) | project CorrelationId`,
+		want: func([]reqlog.Record) [][]any { return [][]any{{"req-001"}} }},
+	{name: "caller index, inclusive upper bound", query: `MoatGatewayLogs | where CallerId == "key-b" and TimeGenerated <= ago(368s) and TimeGenerated >= ago(1000s) | project CorrelationId`,
+		want: func([]reqlog.Record) [][]any { return [][]any{{"req-005"}, {"req-009"}, {"req-013"}} }},
+	{name: "caller index, exclusive upper bound", query: `MoatGatewayLogs | where CallerId == "key-b" and TimeGenerated < ago(368s) and TimeGenerated >= ago(1000s) | project CorrelationId`,
+		want: func([]reqlog.Record) [][]any { return [][]any{{"req-009"}, {"req-013"}} }},
+	{name: "caller index, between its ends", query: `MoatGatewayLogs | where CallerId == "key-b" and TimeGenerated between (ago(368s) .. ago(84s)) | project CorrelationId`,
+		want: func([]reqlog.Record) [][]any { return [][]any{{"req-001"}, {"req-005"}} }},
 	{name: "caller index after a recomputed caller", query: `MoatGatewayLogs
 		| extend CallerId = strcat(CallerId, "-x")
 		| where CallerId == "key-a-x" and TimeGenerated > ago(30m)

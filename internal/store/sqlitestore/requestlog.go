@@ -99,8 +99,9 @@ func (s *Store) WriteBatch(ctx context.Context, recs []reqlog.Record) error {
 		flush    = p.due(now)
 		index    = !flush && p.unindexed+int64(len(recs)) >= p.indexRows
 	)
+	var behind bool
 	err := s.withWriteConn(ctx, func(c *writeConn) (err error) {
-		inserted, through, err = writeBatch(ctx, c, recs, p, flush, index)
+		inserted, through, behind, err = writeBatch(ctx, c, recs, p, flush, index)
 		return err
 	})
 	switch {
@@ -110,11 +111,13 @@ func (s *Store) WriteBatch(ctx context.Context, recs []reqlog.Record) error {
 	case err != nil:
 	case flush:
 		p.flushed(through)
+		p.indexBehind(behind)
 	default:
 		s.wrote(inserted, now)
 		if index {
 			p.unindexed = 0
 		}
+		p.indexBehind(behind)
 	}
 	if err != nil {
 		return fmt.Errorf("write request log: %w", err)
@@ -127,28 +130,29 @@ func (s *Store) WriteBatch(ctx context.Context, recs []reqlog.Record) error {
 // transaction (and the rows past the caller index's through_id to it) and
 // returns the id the table then counts through; otherwise it returns the
 // records it inserted, for WriteBatch to add to p once committed, and with
-// index adds the rows past through_id to the caller index.
-func writeBatch(ctx context.Context, c *writeConn, recs []reqlog.Record, p *pendingRollup, flush, index bool) (inserted []reqlog.Record, through int64, err error) {
+// index adds the rows past through_id to the caller index. indexBehind says
+// that rows are left past it (callerIndexStep).
+func writeBatch(ctx context.Context, c *writeConn, recs []reqlog.Record, p *pendingRollup, flush, index bool) (inserted []reqlog.Record, through int64, indexBehind bool, err error) {
 	insert, rollup, err := c.statements(ctx)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, false, err
 	}
 	err = c.inTx(ctx, func() (err error) {
 		if inserted, err = c.insertRecords(ctx, insert, recs); err != nil {
 			return err
 		}
 		if flush {
-			if through, err = c.flushRollup(ctx, rollup, p, inserted); err != nil {
+			if through, indexBehind, err = c.flushRollup(ctx, rollup, p, inserted); err != nil {
 				return fmt.Errorf("rollup: %w", err)
 			}
 		} else if index {
-			if err := c.indexCallers(ctx); err != nil {
+			if indexBehind, err = c.indexCallers(ctx, callerIndexStep*p.indexRows); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
-	return inserted, through, err
+	return inserted, through, indexBehind, err
 }
 
 // recordKey identifies a stored record: its time as stored and its request

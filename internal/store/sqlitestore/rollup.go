@@ -245,6 +245,14 @@ func (p *pendingRollup) flushed(id int64) {
 	}
 }
 
+// indexBehind makes the next batch add rows to the caller index when an
+// index step has left some behind (rows an older moat wrote).
+func (p *pendingRollup) indexBehind(behind bool) {
+	if behind {
+		p.unindexed = max(p.unindexed, p.indexRows)
+	}
+}
+
 // forgetLocked makes the next flush recount from the log, after one that
 // failed: what is pending may no longer match what the log holds past
 // through_id. The timer retries it, so the table does not stay behind for
@@ -279,27 +287,28 @@ func (s *Store) armLocked() {
 // flushRollup adds the pending rollup, and that of extra (records the
 // transaction in progress has just inserted), to the table inside the
 // transaction in progress on c, and returns the id through which the table
-// then counts the log. The caller holds p.mu, and on failure calls
+// then counts the log. It adds the log's new rows to the caller index too,
+// and says whether rows are left past that index's through_id. The caller holds p.mu, and on failure calls
 // forgetLocked.
-func (c *writeConn) flushRollup(ctx context.Context, m *multiRow, p *pendingRollup, extra []reqlog.Record) (int64, error) {
+func (c *writeConn) flushRollup(ctx context.Context, m *multiRow, p *pendingRollup, extra []reqlog.Record) (through int64, indexBehind bool, err error) {
 	stored, err := c.queryInt(ctx, "SELECT through_id FROM "+rollupStateTable)
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	last, err := c.queryInt(ctx, "SELECT coalesce(max(id), 0) FROM "+reqlog.SQLTable)
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	counted := false
 	if p.through >= 0 && stored == p.through {
 		past, err := c.queryInt(ctx, "SELECT count(*) FROM "+reqlog.SQLTable+" WHERE id > ?", stored)
 		if err != nil {
-			return 0, err
+			return 0, false, err
 		}
 		if past == p.records+int64(len(extra)) {
 			p.set.Add(extra)
 			if err := c.writeRollup(ctx, m, p.set.Rows()); err != nil {
-				return 0, err
+				return 0, false, err
 			}
 			counted = true
 		}
@@ -307,22 +316,23 @@ func (c *writeConn) flushRollup(ctx context.Context, m *multiRow, p *pendingRoll
 	if !counted && last > stored {
 		for _, q := range rollupRecountSQL() {
 			if _, err := c.ExecContext(ctx, q, []driver.NamedValue{{Ordinal: 1, Value: stored}}); err != nil {
-				return 0, fmt.Errorf("recount the rollup from the log: %w", err)
+				return 0, false, fmt.Errorf("recount the rollup from the log: %w", err)
 			}
 		}
 	}
-	if err := c.indexCallers(ctx); err != nil {
-		return 0, err
+	behind, err := c.indexCallers(ctx, callerIndexStep*p.indexRows)
+	if err != nil {
+		return 0, false, err
 	}
 	// Ids are never reused (AUTOINCREMENT), so through_id never needs to
 	// go back, even when retention has removed the rows up to it.
 	if last <= stored {
-		return stored, nil
+		return stored, behind, nil
 	}
 	if _, err := c.ExecContext(ctx, "UPDATE "+rollupStateTable+" SET through_id = ?", []driver.NamedValue{{Ordinal: 1, Value: last}}); err != nil {
-		return 0, err
+		return 0, false, err
 	}
-	return last, nil
+	return last, behind, nil
 }
 
 // queryInt runs q, which returns one integer, on c.
@@ -367,14 +377,17 @@ func (s *Store) flushLocked(ctx context.Context) error {
 	if p.closed || (p.records == 0 && p.through >= 0) {
 		return nil
 	}
-	var last int64
+	var (
+		last   int64
+		behind bool
+	)
 	err := s.withWriteConn(ctx, func(c *writeConn) (err error) {
 		_, rollup, err := c.statements(ctx)
 		if err != nil {
 			return err
 		}
 		return c.inTx(ctx, func() (err error) {
-			last, err = c.flushRollup(ctx, rollup, p, nil)
+			last, behind, err = c.flushRollup(ctx, rollup, p, nil)
 			return err
 		})
 	})
@@ -383,6 +396,7 @@ func (s *Store) flushLocked(ctx context.Context) error {
 		return fmt.Errorf("flush request log rollup: %w", err)
 	}
 	p.flushed(last)
+	p.indexBehind(behind)
 	return nil
 }
 
