@@ -58,6 +58,10 @@ var queries = []benchQuery{
 	{name: "one caller's calls per hour, 24h", kql: `MoatGatewayLogs
 | where TimeGenerated > ago(24h) and CallerId == "key-app03"
 | summarize Calls = count(), Tokens = sum(TotalTokens) by bin(TimeGenerated, 1h)`},
+	{name: "one caller's latest 20 calls, 7d", kql: `MoatGatewayLogs
+| where TimeGenerated > ago(7d) and CallerId == "key-app03"
+| top 20 by TimeGenerated desc
+| project TimeGenerated, CorrelationId, DeploymentName, ResponseCode, TotalTokens`},
 	{name: "dashboard summary, 1h (7 queries)", dashboard: "1h"},
 	{name: "dashboard summary, 24h (7 queries)", dashboard: "24h"},
 	{name: "dashboard summary, 7d (7 queries)", dashboard: "7d"},
