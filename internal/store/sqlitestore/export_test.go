@@ -82,31 +82,27 @@ func (s *Store) SetCallerIndexRows(n int64) {
 // CallerIndex returns the caller index's entries, "caller time id" in
 // index order, and its through_id.
 func (s *Store) CallerIndex(ctx context.Context) ([]string, int64, error) {
-	rows, err := s.write.QueryContext(ctx, "SELECT caller, time, id FROM "+reqlog.CallerIndexTable)
+	out, err := s.indexEntries(ctx, "SELECT caller, time, id FROM "+reqlog.CallerIndexTable)
 	if err != nil {
 		return nil, 0, err
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var caller string
-		var tm, id int64
-		if err := rows.Scan(&caller, &tm, &id); err != nil {
-			return nil, 0, err
-		}
-		out = append(out, fmt.Sprint(caller, " ", tm, " ", id))
 	}
 	var through int64
 	if err := s.write.QueryRowContext(ctx, callerIndexThroughSQL).Scan(&through); err != nil {
 		return nil, 0, err
 	}
-	return out, through, rows.Err()
+	return out, through, nil
 }
 
 // LogIndexEntries returns what the caller index should hold for the log's
 // rows up to through: "caller time id" of each, in index order.
 func (s *Store) LogIndexEntries(ctx context.Context, through int64) ([]string, error) {
-	rows, err := s.write.QueryContext(ctx, "SELECT caller, time, id FROM "+reqlog.SQLTable+" WHERE id <= ? ORDER BY caller, time, id", through)
+	return s.indexEntries(ctx, "SELECT caller, time, id FROM "+reqlog.SQLTable+" WHERE id <= ? ORDER BY caller, time, id", through)
+}
+
+// indexEntries runs q, which selects caller, time and id, and returns its
+// rows as "caller time id".
+func (s *Store) indexEntries(ctx context.Context, q string, args ...any) ([]string, error) {
+	rows, err := s.write.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
