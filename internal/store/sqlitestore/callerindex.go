@@ -31,6 +31,13 @@ var (
 	callerIndexThroughSQL = "SELECT through_id FROM " + reqlog.CallerIndexStateTable
 	callerIndexAddSQL     = "INSERT OR IGNORE INTO " + reqlog.CallerIndexTable + " (caller, time, id)\n" +
 		"SELECT caller, time, id FROM " + reqlog.SQLTable + " WHERE id > ? AND id <= ? ORDER BY caller, time, id"
+	// callerIndexAddRecentSQL reads the rows from the covering time index
+	// instead of the table, from the earliest time among them on: an entry
+	// there is a tenth of a row, and the newest entries are the index's
+	// last pages, which SQLite's cache still holds.
+	callerIndexAddRecentSQL = "INSERT OR IGNORE INTO " + reqlog.CallerIndexTable + " (caller, time, id)\n" +
+		"SELECT caller, time, id FROM " + reqlog.SQLTable + " INDEXED BY request_log_time_cover" +
+		" WHERE time >= ? AND id > ? AND id <= ? ORDER BY caller, time, id"
 	callerIndexSetSQL = "UPDATE " + reqlog.CallerIndexStateTable + " SET through_id = ?"
 )
 
@@ -40,7 +47,13 @@ var (
 // through_id: rows an older moat wrote on this schema, which later batches
 // take step by step (a batch's transaction must not outlast the writer's
 // timeout, or it would be rolled back and retried forever).
-func (c *writeConn) indexCallers(ctx context.Context, step int64) (behind bool, err error) {
+//
+// With known, oldest is the earliest stored time of those rows as the store
+// has counted them, and they are read from the covering time index from
+// then on. That read is checked: it must have added one entry per id in
+// the range, or the table is read as well (INSERT OR IGNORE), so a wrong
+// oldest, another writer or a gap in the ids costs time, never an entry.
+func (c *writeConn) indexCallers(ctx context.Context, step, oldest int64, known bool) (behind bool, err error) {
 	through, err := c.queryInt(ctx, callerIndexThroughSQL)
 	if err != nil {
 		return false, fmt.Errorf("caller index: %w", err)
@@ -55,9 +68,21 @@ func (c *writeConn) indexCallers(ctx context.Context, step int64) (behind bool, 
 	if last-through > step {
 		last, behind = through+step, true
 	}
-	args := []driver.NamedValue{{Ordinal: 1, Value: through}, {Ordinal: 2, Value: last}}
-	if _, err := c.ExecContext(ctx, callerIndexAddSQL, args); err != nil {
-		return false, fmt.Errorf("caller index: %w", err)
+	complete := false
+	if known && !behind {
+		args := []driver.NamedValue{{Ordinal: 1, Value: oldest}, {Ordinal: 2, Value: through}, {Ordinal: 3, Value: last}}
+		res, err := c.ExecContext(ctx, callerIndexAddRecentSQL, args)
+		if err != nil {
+			return false, fmt.Errorf("caller index: %w", err)
+		}
+		n, err := res.RowsAffected()
+		complete = err == nil && n == last-through
+	}
+	if !complete {
+		args := []driver.NamedValue{{Ordinal: 1, Value: through}, {Ordinal: 2, Value: last}}
+		if _, err := c.ExecContext(ctx, callerIndexAddSQL, args); err != nil {
+			return false, fmt.Errorf("caller index: %w", err)
+		}
 	}
 	if _, err := c.ExecContext(ctx, callerIndexSetSQL, []driver.NamedValue{{Ordinal: 1, Value: last}}); err != nil {
 		return false, fmt.Errorf("caller index: %w", err)

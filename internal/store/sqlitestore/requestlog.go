@@ -111,13 +111,12 @@ func (s *Store) WriteBatch(ctx context.Context, recs []reqlog.Record) error {
 	case err != nil:
 	case flush:
 		p.flushed(through)
-		p.indexBehind(behind)
+		p.indexed(behind)
 	default:
 		s.wrote(inserted, now)
 		if index {
-			p.unindexed = 0
+			p.indexed(behind)
 		}
-		p.indexBehind(behind)
 	}
 	if err != nil {
 		return fmt.Errorf("write request log: %w", err)
@@ -146,7 +145,8 @@ func writeBatch(ctx context.Context, c *writeConn, recs []reqlog.Record, p *pend
 				return fmt.Errorf("rollup: %w", err)
 			}
 		} else if index {
-			if indexBehind, err = c.indexCallers(ctx, callerIndexStep*p.indexRows); err != nil {
+			oldest, known := p.indexFrom(inserted)
+			if indexBehind, err = c.indexCallers(ctx, callerIndexStep*p.indexRows, oldest, known); err != nil {
 				return err
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql/driver"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"sync"
@@ -228,6 +229,11 @@ type pendingRollup struct {
 	// and so does the batch that brings it to indexRows (callerIndexRows
 	// but in tests).
 	unindexed, indexRows int64
+	// oldest is the earliest time, as stored, of those records, when
+	// oldestKnown: they are all the rows past the index's through_id, as
+	// far as this store knows (math.MaxInt64 for none).
+	oldest      int64
+	oldestKnown bool
 }
 
 // due says whether the batch being written should flush the rollup.
@@ -238,19 +244,39 @@ func (p *pendingRollup) due(now time.Time) bool {
 // flushed records a committed flush that counted the log through id.
 func (p *pendingRollup) flushed(id int64) {
 	p.set.Reset()
-	p.records, p.through, p.since, p.behind, p.unindexed = 0, id, time.Time{}, false, 0
+	p.records, p.through, p.since, p.behind = 0, id, time.Time{}, false
 	if p.timer != nil {
 		p.timer.Stop()
 		p.timer = nil
 	}
 }
 
-// indexBehind makes the next batch add rows to the caller index when an
-// index step has left some behind (rows an older moat wrote).
-func (p *pendingRollup) indexBehind(behind bool) {
+// indexed records a committed transaction that added the log's new rows to
+// the caller index. When its step left some behind (rows an older moat
+// wrote), the next batch adds more.
+func (p *pendingRollup) indexed(behind bool) {
+	p.unindexed, p.oldest, p.oldestKnown = 0, math.MaxInt64, !behind
 	if behind {
-		p.unindexed = max(p.unindexed, p.indexRows)
+		p.unindexed = p.indexRows
 	}
+}
+
+// indexFrom returns the earliest stored time of the rows past the caller
+// index's through_id, those of p and recs, which the transaction in
+// progress has just inserted; ok is false when p does not know it.
+func (p *pendingRollup) indexFrom(recs []reqlog.Record) (oldest int64, ok bool) {
+	if !p.oldestKnown {
+		return 0, false
+	}
+	return minTime(p.oldest, recs), true
+}
+
+// minTime returns the earliest stored time of recs, or t if earlier.
+func minTime(t int64, recs []reqlog.Record) int64 {
+	for i := range recs {
+		t = min(t, EncodeTime(recs[i].Time))
+	}
+	return t
 }
 
 // forgetLocked makes the next flush recount from the log, after one that
@@ -320,7 +346,8 @@ func (c *writeConn) flushRollup(ctx context.Context, m *multiRow, p *pendingRoll
 			}
 		}
 	}
-	behind, err := c.indexCallers(ctx, callerIndexStep*p.indexRows)
+	oldest, known := p.indexFrom(extra)
+	behind, err := c.indexCallers(ctx, callerIndexStep*p.indexRows, oldest, known)
 	if err != nil {
 		return 0, false, err
 	}
@@ -396,7 +423,7 @@ func (s *Store) flushLocked(ctx context.Context) error {
 		return fmt.Errorf("flush request log rollup: %w", err)
 	}
 	p.flushed(last)
-	p.indexBehind(behind)
+	p.indexed(behind)
 	return nil
 }
 
@@ -413,6 +440,9 @@ func (s *Store) wrote(recs []reqlog.Record, now time.Time) {
 	p.set.Add(recs)
 	p.records += int64(len(recs))
 	p.unindexed += int64(len(recs))
+	if p.oldestKnown {
+		p.oldest = minTime(p.oldest, recs)
+	}
 	s.armLocked()
 }
 
