@@ -25,10 +25,8 @@ func (b *builder) callerIndexHint(s *sel, pred expr) string {
 	if col, _, ok := s.lookup(callerColumn); !ok || col.sql != qualify(s.alias, "caller") {
 		return "" // renamed or recomputed by an extend: not the stored column
 	}
-	rawTime := false
-	if col, _, ok := s.lookup(timeColumn); ok && col.sql == qualify(s.alias, "time") {
-		rawTime = true
-	}
+	tcol, _, ok := s.lookup(timeColumn)
+	rawTime := ok && tcol.sql == qualify(s.alias, "time")
 	c := &ectx{b: b, s: s}
 	var caller string
 	found := false

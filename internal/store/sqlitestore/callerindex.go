@@ -41,33 +41,32 @@ var (
 	callerIndexSetSQL = "UPDATE " + reqlog.CallerIndexStateTable + " SET through_id = ?"
 )
 
-// indexCallers adds the log's rows past the caller index's through_id to
-// it, at most step of them, and moves through_id past them, in the
-// transaction in progress on c. It reports whether rows are left past
-// through_id: rows an older moat wrote on this schema, which later batches
-// take step by step (a batch's transaction must not outlast the writer's
-// timeout, or it would be rolled back and retried forever).
+// indexCallers adds the log's rows past the caller index's through_id, up
+// to last (the log's largest id), to it, at most a step of them
+// (callerIndexStep times p.indexRows), and moves through_id past them, in
+// the transaction in progress on c, which has just inserted recs. It
+// reports whether rows are left past through_id: rows an older moat wrote
+// on this schema, which later batches take step by step (a batch's
+// transaction must not outlast the writer's timeout, or it would be rolled
+// back and retried forever).
 //
-// With known, oldest is the earliest stored time of those rows as the store
-// has counted them, and they are read from the covering time index from
-// then on. That read is checked: it must have added one entry per id in
-// the range, or the table is read as well (INSERT OR IGNORE), so a wrong
-// oldest, another writer or a gap in the ids costs time, never an entry.
-func (c *writeConn) indexCallers(ctx context.Context, step, oldest int64, known bool) (behind bool, err error) {
+// When p knows the earliest stored time of those rows (pendingRollup.
+// indexFrom), they are read from the covering time index from then on.
+// That read is checked: it must have added one entry per id in the range,
+// or the table is read as well (INSERT OR IGNORE), so a wrong earliest
+// time, another writer or a gap in the ids costs time, never an entry.
+func (c *writeConn) indexCallers(ctx context.Context, p *pendingRollup, recs []reqlog.Record, last int64) (behind bool, err error) {
 	through, err := c.queryInt(ctx, callerIndexThroughSQL)
-	if err != nil {
-		return false, fmt.Errorf("caller index: %w", err)
-	}
-	last, err := c.queryInt(ctx, "SELECT coalesce(max(id), 0) FROM "+reqlog.SQLTable)
 	if err != nil {
 		return false, fmt.Errorf("caller index: %w", err)
 	}
 	if last <= through {
 		return false, nil
 	}
-	if last-through > step {
+	if step := callerIndexStep * p.indexRows; last-through > step {
 		last, behind = through+step, true
 	}
+	oldest, known := p.indexFrom(recs)
 	complete := false
 	if known && !behind {
 		args := []driver.NamedValue{{Ordinal: 1, Value: oldest}, {Ordinal: 2, Value: through}, {Ordinal: 3, Value: last}}

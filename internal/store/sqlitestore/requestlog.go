@@ -98,8 +98,8 @@ func (s *Store) WriteBatch(ctx context.Context, recs []reqlog.Record) error {
 		now      = time.Now()
 		flush    = p.due(now)
 		index    = !flush && p.unindexed+int64(len(recs)) >= p.indexRows
+		behind   bool // the caller index has rows left to take
 	)
-	var behind bool
 	err := s.withWriteConn(ctx, func(c *writeConn) (err error) {
 		inserted, through, behind, err = writeBatch(ctx, c, recs, p, flush, index)
 		return err
@@ -145,8 +145,11 @@ func writeBatch(ctx context.Context, c *writeConn, recs []reqlog.Record, p *pend
 				return fmt.Errorf("rollup: %w", err)
 			}
 		} else if index {
-			oldest, known := p.indexFrom(inserted)
-			if indexBehind, err = c.indexCallers(ctx, callerIndexStep*p.indexRows, oldest, known); err != nil {
+			last, err := c.lastID(ctx)
+			if err != nil {
+				return fmt.Errorf("caller index: %w", err)
+			}
+			if indexBehind, err = c.indexCallers(ctx, p, inserted, last); err != nil {
 				return err
 			}
 		}

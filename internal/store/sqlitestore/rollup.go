@@ -314,14 +314,14 @@ func (s *Store) armLocked() {
 // transaction in progress has just inserted), to the table inside the
 // transaction in progress on c, and returns the id through which the table
 // then counts the log. It adds the log's new rows to the caller index too,
-// and says whether rows are left past that index's through_id. The caller holds p.mu, and on failure calls
-// forgetLocked.
+// and says whether rows are left past that index's through_id. The caller
+// holds p.mu, and on failure calls forgetLocked.
 func (c *writeConn) flushRollup(ctx context.Context, m *multiRow, p *pendingRollup, extra []reqlog.Record) (through int64, indexBehind bool, err error) {
 	stored, err := c.queryInt(ctx, "SELECT through_id FROM "+rollupStateTable)
 	if err != nil {
 		return 0, false, err
 	}
-	last, err := c.queryInt(ctx, "SELECT coalesce(max(id), 0) FROM "+reqlog.SQLTable)
+	last, err := c.lastID(ctx)
 	if err != nil {
 		return 0, false, err
 	}
@@ -346,8 +346,7 @@ func (c *writeConn) flushRollup(ctx context.Context, m *multiRow, p *pendingRoll
 			}
 		}
 	}
-	oldest, known := p.indexFrom(extra)
-	behind, err := c.indexCallers(ctx, callerIndexStep*p.indexRows, oldest, known)
+	behind, err := c.indexCallers(ctx, p, extra, last)
 	if err != nil {
 		return 0, false, err
 	}
@@ -360,6 +359,11 @@ func (c *writeConn) flushRollup(ctx context.Context, m *multiRow, p *pendingRoll
 		return 0, false, err
 	}
 	return last, behind, nil
+}
+
+// lastID returns the log's largest id, 0 when it is empty.
+func (c *writeConn) lastID(ctx context.Context) (int64, error) {
+	return c.queryInt(ctx, "SELECT coalesce(max(id), 0) FROM "+reqlog.SQLTable)
 }
 
 // queryInt runs q, which returns one integer, on c.

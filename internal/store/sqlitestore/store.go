@@ -121,13 +121,13 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*Store, error)
 }
 
 // walCheckpointPages is how many pages the WAL grows to before the writer
-// copies them into the database (SQLite's default is 1,000, 4 MB). A log
-// row dirties a leaf of each request_log index; with many callers the
-// (caller, time) leaves are scattered, and each checkpoint copied nearly
-// every one it held. Ten times the default copies a page once for several
-// commits that dirtied it: BenchmarkSQLiteWritePerRecord about 27 → 20 µs a
-// row with 10,000 callers, 14–16 → 13–14 with one (docs/benchmarks.md), for
-// a WAL of up to ~40 MB beside the database.
+// copies them into the database (SQLite's default is 1,000, 4 MB). Ten
+// times the default copies a page once for several commits that dirtied
+// it. Measured when a (caller, time) index still scattered every row of
+// 10,000 callers over its leaves (migration 14 replaced it):
+// BenchmarkSQLiteWritePerRecord about 27 → 20 µs a row with 10,000 callers,
+// 14–16 → 13–14 with one (docs/benchmarks.md), for a WAL of up to ~40 MB
+// beside the database.
 const walCheckpointPages = 10000
 
 // dsn builds the modernc.org/sqlite data source name for path. Writers begin
@@ -153,9 +153,9 @@ func dsn(path string, readOnly bool) string {
 // (deployment, time) index noskipscan: with statistics but without that
 // mark, SQLite skip-scans it for time-range summaries and is slower than
 // with no statistics at all (so it did the (caller, time) index that
-// migration 14 replaced with reqlog.CallerIndexTable). Measured at 10M rows, statistics
-// + the covering time index + noskipscan took 24-hour summaries from 5.4 s to
-// 1.8 s (docs/benchmarks.md). moat runs it at start and hourly; read
+// migration 14 replaced with reqlog.CallerIndexTable). Measured at 10M
+// rows, statistics + the covering time index + noskipscan took 24-hour
+// summaries from 5.4 s to 1.8 s (docs/benchmarks.md). moat runs it at start and hourly; read
 // connections are recycled hourly so they load the new statistics.
 func (s *Store) Optimize(ctx context.Context) error {
 	if _, err := s.write.ExecContext(ctx, "PRAGMA optimize=0x10002"); err != nil {
