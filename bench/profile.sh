@@ -13,11 +13,15 @@
 # heap at the end. It prints
 # the profile's top entries and the CPU per call measured from /proc.
 #
+# With TARGET=proxy, it profiles bench/proxy, the bare httputil.ReverseProxy
+# compare.sh measures moat against, under the same load (no keys, no store):
+# the other side of a per-function comparison with moat's profile.
+#
 # With STORE=pg, keys and the request log are in PostgreSQL (a fresh schema
 # of PG_BASE's database, dropped at the end) and the limits in a
 # redis-server of its own, as compare.sh's moat-pg.
 #
-# Knobs: KEYS=1 (or 10000: each call the next key) PROFILE_SECONDS=10 C=64
+# Knobs: TARGET=moat (or proxy) KEYS=1 (or 10000: each call the next key) PROFILE_SECONDS=10 C=64
 #        STREAM=0 (1: streamed calls) STORE=sqlite (or pg) BASE_PORT=19600
 #        PG_BASE=postgres://postgres@127.0.0.1:5432/test?sslmode=disable OUT=dir
 set -euo pipefail
@@ -25,6 +29,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 KEYS=${KEYS:-1}
+TARGET=${TARGET:-moat}
 SECS=${PROFILE_SECONDS:-10}
 C=${C:-64}
 STREAM=${STREAM:-0}
@@ -55,11 +60,40 @@ log() { printf '%s\n' "$*" >&2; }
 
 log "building…"
 go build -o bin/moat ./cmd/moat
-for t in loadgen upstream seedkeys; do go build -o "bin/bench-$t" "./bench/$t"; done
+for t in loadgen upstream seedkeys proxy; do go build -o "bin/bench-$t" "./bench/$t"; done
 
 bin/bench-upstream -addr "127.0.0.1:$ECHO_PORT" >"$OUT/upstream.log" 2>&1 &
 ECHO_PID=$!
 PIDS+=("$ECHO_PID")
+
+if [[ $TARGET == proxy ]]; then
+	bin/bench-proxy -addr "127.0.0.1:$PORT" -upstream "http://127.0.0.1:$ECHO_PORT" -pprof "127.0.0.1:$MGMT" >"$OUT/proxy.log" 2>&1 &
+	PROXY_PID=$!
+	PIDS+=("$PROXY_PID")
+	URL="http://127.0.0.1:$PORT/openai/deployments/gpt-4o-mini/chat/completions?$API"
+	for i in $(seq 100); do
+		curl -fsS -o /dev/null -X POST -H 'content-type: application/json' \
+			-d '{"messages":[{"role":"user","content":"hi"}],"max_tokens":2}' "$URL" 2>/dev/null && break
+		((i == 100)) && { log "no answer from the proxy: $(tail -5 "$OUT/proxy.log")"; exit 1; }
+		sleep 0.2
+	done
+	stream=()
+	[[ $STREAM == 1 ]] && stream=(-stream)
+	bin/bench-loadgen -url "$URL" -c "$C" -d 3s -warmup 0 "${stream[@]}" >/dev/null
+	log "profiling the bare proxy ${SECS}s at concurrency $C (STREAM=$STREAM)…"
+	bin/bench-loadgen -url "$URL" -c "$C" -d "$((SECS + 2))s" -warmup 1s "${stream[@]}" \
+		-watch "proxy=$PROXY_PID" -tags "target=proxy,stream=$STREAM" >"$OUT/load.json" &
+	LOAD=$!
+	sleep 1
+	curl -fsS -o "$OUT/allocs.pprof" "http://127.0.0.1:$MGMT/debug/pprof/allocs?seconds=$SECS" &
+	ALLOCS=$!
+	curl -fsS -o "$OUT/cpu.pprof" "http://127.0.0.1:$MGMT/debug/pprof/profile?seconds=$SECS"
+	wait "$ALLOCS" "$LOAD"
+	cat "$OUT/load.json"
+	go tool pprof -top -nodecount=40 bin/bench-proxy "$OUT/cpu.pprof" 2>/dev/null | head -50
+	log "profiles: $OUT/cpu.pprof; $OUT/allocs.pprof (go tool pprof -sample_index=alloc_space bin/bench-proxy $OUT/allocs.pprof)"
+	exit 0
+fi
 
 mkdir -p "$OUT/data"
 if [[ $STORE == pg ]]; then

@@ -17,6 +17,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/http/pprof"
 	"net/url"
 	"os"
 	"os/signal"
@@ -28,13 +29,31 @@ import (
 func main() {
 	addr := flag.String("addr", "127.0.0.1:18090", "address to listen on")
 	upstream := flag.String("upstream", "http://127.0.0.1:18080", "base URL to forward to")
+	pprofAddr := flag.String("pprof", "", "address to serve net/http/pprof on (bench/profile.sh TARGET=proxy); off when empty")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if *pprofAddr != "" {
+		// The profiling handlers on a listener of their own, never on the
+		// proxied one, so the profile is of the proxy's work alone.
+		go func() {
+			if err := http.ListenAndServe(*pprofAddr, pprofMux()); err != nil {
+				fmt.Fprintln(os.Stderr, "proxy: pprof:", err)
+			}
+		}()
+	}
 	if err := run(ctx, *addr, *upstream); err != nil {
 		fmt.Fprintln(os.Stderr, "proxy:", err)
 		os.Exit(1)
 	}
+}
+
+// pprofMux serves the profiles of net/http/pprof.
+func pprofMux() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	return mux
 }
 
 // buffered reads the request body before forwarding, as moat does to parse
