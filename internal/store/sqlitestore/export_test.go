@@ -47,12 +47,12 @@ func (s *Store) Crash() error {
 // batch's transaction, leaving through_id where it was.
 func (s *Store) WriteBatchCounted(ctx context.Context, recs []reqlog.Record) error {
 	return s.withWriteConn(ctx, func(c *writeConn) error {
-		insert, rollup, err := c.statements(ctx)
+		rollup, err := c.statements(ctx)
 		if err != nil {
 			return err
 		}
 		return c.inTx(ctx, func() error {
-			inserted, err := c.insertRecords(ctx, insert, recs)
+			inserted, err := c.insertRecords(ctx, recs)
 			if err != nil {
 				return err
 			}
@@ -117,4 +117,11 @@ func (s *Store) indexEntries(ctx context.Context, q string, args ...any) ([]stri
 		out = append(out, fmt.Sprint(caller, " ", tm, " ", id))
 	}
 	return out, rows.Err()
+}
+
+// OpenBindingThroughDriver opens the store at path with the request log's
+// insert bound through the driver (writeConnector.driverBind), the path a
+// driver upgrade that moved the connection's handle would bring back.
+func OpenBindingThroughDriver(ctx context.Context, path string) (*Store, error) {
+	return open(ctx, path, nil, options{driverBind: true})
 }

@@ -132,12 +132,12 @@ func (s *Store) WriteBatch(ctx context.Context, recs []reqlog.Record) error {
 // index adds the rows past through_id to the caller index. indexBehind says
 // that rows are left past it (callerIndexStep).
 func writeBatch(ctx context.Context, c *writeConn, recs []reqlog.Record, p *pendingRollup, flush, index bool) (inserted []reqlog.Record, through int64, indexBehind bool, err error) {
-	insert, rollup, err := c.statements(ctx)
+	rollup, err := c.statements(ctx)
 	if err != nil {
 		return nil, 0, false, err
 	}
 	err = c.inTx(ctx, func() (err error) {
-		if inserted, err = c.insertRecords(ctx, insert, recs); err != nil {
+		if inserted, err = c.insertRecords(ctx, recs); err != nil {
 			return err
 		}
 		if flush {
@@ -165,7 +165,7 @@ type recordKey struct {
 	id   string
 }
 
-// insertRecords inserts recs a chunk per statement of m and returns the
+// insertRecords inserts recs a chunk per statement and returns the
 // records it inserted: recs itself when it inserted all, as it does but for
 // replays and retries.
 //
@@ -175,29 +175,13 @@ type recordKey struct {
 // is the only writer inside the transaction), read back by insertedKeys.
 // RETURNING would say the same for every chunk, but SQLite builds an
 // ephemeral table for it each time: a fifth of the insert's CPU.
-func (c *writeConn) insertRecords(ctx context.Context, m *multiRow, recs []reqlog.Record) ([]reqlog.Record, error) {
+func (c *writeConn) insertRecords(ctx context.Context, recs []reqlog.Record) ([]reqlog.Record, error) {
 	inserted, skipped := recs, false
 	var returned map[recordKey]int // keys a chunk inserted, when it skipped some
 	off := 0
-	for _, n := range chunks(len(recs), m.max) {
+	for _, n := range chunks(len(recs), insertChunk) {
 		chunk := recs[off : off+n]
-		vals := c.vals[:0]
-		for i := range chunk {
-			vals = appendValues(vals, &chunk[i])
-		}
-		c.vals = vals
-		st, err := m.stmt(n)
-		if err != nil {
-			return nil, err
-		}
-		if c.args, err = namedValues(c.args, vals); err != nil {
-			return nil, err
-		}
-		res, err := st.ExecContext(ctx, c.args)
-		if err != nil {
-			return nil, err
-		}
-		changed, err := res.RowsAffected()
+		changed, err := c.insertChunk(ctx, chunk)
 		if err != nil {
 			return nil, err
 		}
@@ -272,17 +256,67 @@ func (c *writeConn) insertedKeys(ctx context.Context, n int64, keys []recordKey)
 	}
 }
 
-// appendValues appends r's column values, in reqlog.Columns order, encoded
-// for SQLite: time as EncodeTime, integers as int64 (what database/sql would
-// convert them to, at an allocation each), NaN durations as 0. It is
-// Record.Values without the slice of its own (a test keeps the two alike).
+// columnWriter takes a record's column values from writeRecord.
+type columnWriter interface {
+	int64Col(int64)
+	floatCol(float64)
+	boolCol(bool)
+	textCol(string)
+}
+
+// writeRecord gives w r's column values, in reqlog.Columns order, encoded
+// for SQLite: time as EncodeTime, NaN durations as 0. It is Record.Values
+// in the types the store binds (a test keeps the two alike).
+func writeRecord(w columnWriter, r *reqlog.Record) {
+	w.int64Col(EncodeTime(r.Time))
+	for _, s := range [...]string{r.RequestID, r.Caller, r.AuthType, r.ClientIP, r.Listener,
+		r.Deployment, r.Model, r.Upstream, r.Operation, r.APIVersion, r.Method, r.Path} {
+		w.textCol(s)
+	}
+	w.int64Col(int64(r.Status))
+	w.int64Col(int64(r.UpstreamStatus))
+	w.textCol(r.ErrorKind)
+	w.textCol(r.ErrorMessage)
+	w.floatCol(notNaN(r.TotalMs))
+	w.floatCol(notNaN(r.UpstreamMs))
+	w.floatCol(notNaN(r.FirstByteMs))
+	w.int64Col(int64(r.PromptTokens))
+	w.int64Col(int64(r.CompletionTokens))
+	w.int64Col(int64(r.TotalTokens))
+	w.boolCol(r.TokensEstimated)
+	w.boolCol(r.Streamed)
+	w.int64Col(r.RequestBytes)
+	w.int64Col(r.ResponseBytes)
+	w.textCol(r.Region)
+	w.int64Col(int64(r.Attempts))
+	w.textCol(r.RequestBody)
+	w.textCol(r.ResponseBody)
+	w.textCol(r.Replica)
+	w.floatCol(notNaN(r.FirstTokenMs))
+	w.textCol(r.Guardrail)
+	w.textCol(r.KeyName)
+	w.textCol(r.Owner)
+	w.textCol(r.Team)
+	w.floatCol(notNaN(r.Cost))
+	w.textCol(r.PriceVersion)
+	w.textCol(r.Headers)
+}
+
+// anyValues is the columnWriter of the driver's arguments: driver.Value
+// types already (int64 rather than int, which database/sql would convert
+// at an allocation each).
+type anyValues []any
+
+func (v *anyValues) int64Col(x int64)   { *v = append(*v, x) }
+func (v *anyValues) floatCol(x float64) { *v = append(*v, x) }
+func (v *anyValues) boolCol(x bool)     { *v = append(*v, x) }
+func (v *anyValues) textCol(x string)   { *v = append(*v, x) }
+
+// appendValues appends r's column values (writeRecord) to v.
 func appendValues(v []any, r *reqlog.Record) []any {
-	return append(v, EncodeTime(r.Time), r.RequestID, r.Caller, r.AuthType, r.ClientIP, r.Listener,
-		r.Deployment, r.Model, r.Upstream, r.Operation, r.APIVersion, r.Method, r.Path,
-		int64(r.Status), int64(r.UpstreamStatus), r.ErrorKind, r.ErrorMessage, notNaN(r.TotalMs), notNaN(r.UpstreamMs),
-		notNaN(r.FirstByteMs), int64(r.PromptTokens), int64(r.CompletionTokens), int64(r.TotalTokens), r.TokensEstimated,
-		r.Streamed, r.RequestBytes, r.ResponseBytes, r.Region, int64(r.Attempts), r.RequestBody, r.ResponseBody, r.Replica,
-		notNaN(r.FirstTokenMs), r.Guardrail, r.KeyName, r.Owner, r.Team, notNaN(r.Cost), r.PriceVersion, r.Headers)
+	w := anyValues(v)
+	writeRecord(&w, r)
+	return w
 }
 
 // notNaN returns f, or 0 for NaN, which SQLite would store as NULL.

@@ -413,7 +413,7 @@ func (s *Store) flushLocked(ctx context.Context) error {
 		behind bool
 	)
 	err := s.withWriteConn(ctx, func(c *writeConn) (err error) {
-		_, rollup, err := c.statements(ctx)
+		rollup, err := c.statements(ctx)
 		if err != nil {
 			return err
 		}

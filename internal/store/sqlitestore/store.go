@@ -54,6 +54,15 @@ type Store struct {
 // Open opens (creating it if needed, with its folder) the database at path
 // and brings its schema up to date. A nil logger discards the store's logs.
 func Open(ctx context.Context, path string, logger *slog.Logger) (*Store, error) {
+	return open(ctx, path, logger, options{})
+}
+
+// options are the store's settings for tests.
+type options struct {
+	driverBind bool // writeConnector.driverBind
+}
+
+func open(ctx context.Context, path string, logger *slog.Logger, o options) (*Store, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -74,7 +83,7 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*Store, error)
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite store: %w", err)
 	}
-	write := sql.OpenDB(&writeConnector{Connector: base, insertSQL: insertSQL})
+	write := sql.OpenDB(&writeConnector{Connector: base, insertSQL: insertSQL, driverBind: o.driverBind})
 	write.SetMaxOpenConns(1)
 	write.SetMaxIdleConns(1)
 	write.SetConnMaxIdleTime(0)
@@ -93,7 +102,7 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*Store, error)
 	// Prepared now, after the migrations, so that a statement that does
 	// not compile fails Open rather than the first write.
 	if err := s.withWriteConn(ctx, func(c *writeConn) error {
-		_, _, err := c.statements(ctx)
+		_, err := c.statements(ctx)
 		return err
 	}); err != nil {
 		write.Close()

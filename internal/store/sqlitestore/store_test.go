@@ -44,6 +44,28 @@ func TestContract(t *testing.T) {
 	storetest.Run(t, newStore)
 }
 
+// TestContractDriverBind runs the contract with the request log's insert
+// bound through the driver, the store's path when it cannot reach the
+// connection's handle.
+func TestContractDriverBind(t *testing.T) {
+	storetest.Run(t, func(tb testing.TB) storetest.Opener {
+		path := filepath.Join(tb.TempDir(), "moat.db")
+		return func(tb testing.TB) reqlog.Store {
+			tb.Helper()
+			s, err := sqlitestore.OpenBindingThroughDriver(context.Background(), path)
+			if err != nil {
+				tb.Fatalf("open %q: %v", path, err)
+			}
+			tb.Cleanup(func() {
+				if err := s.Close(); err != nil {
+					tb.Errorf("Close: %v", err)
+				}
+			})
+			return s
+		}
+	})
+}
+
 func BenchmarkWriteBatch(b *testing.B) {
 	storetest.BenchmarkWriteBatch(b, newStore)
 }

@@ -5,6 +5,8 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+
+	"github.com/moat-gw/moat/internal/reqlog"
 )
 
 // sqliteConn is what database/sql uses of a modernc.org/sqlite connection;
@@ -25,6 +27,10 @@ type sqliteConn interface {
 type writeConnector struct {
 	driver.Connector
 	insertSQL func(rows int) string // the request_log insert of rows records
+	// driverBind binds the insert's values through the driver even where
+	// the connection's handle is at hand (cInsert): for the tests of that
+	// path, which a driver upgrade could bring back.
+	driverBind bool
 }
 
 // Connect opens a connection of the write pool.
@@ -37,7 +43,11 @@ func (c *writeConnector) Connect(ctx context.Context) (driver.Conn, error) {
 	if !ok {
 		return nil, errors.Join(fmt.Errorf("sqlite driver connection %T lacks a method database/sql uses", conn), conn.Close())
 	}
-	return &writeConn{sqliteConn: sc, insertSQL: c.insertSQL}, nil
+	wc := &writeConn{sqliteConn: sc, insertSQL: c.insertSQL}
+	if !c.driverBind {
+		wc.handle, wc.direct = connHandle(conn)
+	}
+	return wc, nil
 }
 
 // writeConn is a connection of the write pool that holds the request log's
@@ -51,11 +61,14 @@ func (c *writeConnector) Connect(ctx context.Context) (driver.Conn, error) {
 type writeConn struct {
 	sqliteConn
 	insertSQL func(rows int) string
+	handle    handle // the SQLite connection under sqliteConn, when direct
+	direct    bool   // the request_log insert runs on handle (cInsert)
 
 	// Prepared on first use, nil until then. Only the holder of the
 	// connection (Raw's function, or Close) touches them.
-	insert *multiRow // the request_log inserts
-	rollup *multiRow // the rollup upserts
+	cinsert *cInsert  // the request_log inserts, when direct
+	insert  *multiRow // the request_log inserts, otherwise
+	rollup  *multiRow // the rollup upserts
 	// Buffers of WriteBatch, kept for the next: a chunk's values, the
 	// same as the driver's arguments, and the keys its insert returned.
 	vals []any
@@ -63,20 +76,53 @@ type writeConn struct {
 	keys []recordKey
 }
 
-// statements returns the connection's request log statements, preparing
-// them the first time.
-func (c *writeConn) statements(ctx context.Context) (insert, rollup *multiRow, err error) {
-	if c.insert == nil {
+// statements prepares the connection's request log statements the first
+// time, and returns the rollup's (insertRecords runs the inserts).
+func (c *writeConn) statements(ctx context.Context) (rollup *multiRow, err error) {
+	switch {
+	case c.direct && c.cinsert == nil:
+		if c.cinsert, err = prepareCInsert(c.handle, insertChunk, len(reqlog.Columns()), c.insertSQL); err != nil {
+			return nil, fmt.Errorf("prepare request log insert: %w", err)
+		}
+	case !c.direct && c.insert == nil:
 		if c.insert, err = prepareMultiRow(ctx, c.sqliteConn, insertChunk, c.insertSQL); err != nil {
-			return nil, nil, fmt.Errorf("prepare request log insert: %w", err)
+			return nil, fmt.Errorf("prepare request log insert: %w", err)
 		}
 	}
 	if c.rollup == nil {
 		if c.rollup, err = prepareMultiRow(ctx, c.sqliteConn, rollupChunk, rollupUpsertSQL); err != nil {
-			return nil, nil, fmt.Errorf("prepare rollup upsert: %w", err)
+			return nil, fmt.Errorf("prepare rollup upsert: %w", err)
 		}
 	}
-	return c.insert, c.rollup, nil
+	return c.rollup, nil
+}
+
+// insertChunk inserts chunk, whose length is a chunk size (chunks), with
+// the statements prepared, and returns the rows it changed.
+func (c *writeConn) insertChunk(ctx context.Context, chunk []reqlog.Record) (int64, error) {
+	if c.cinsert != nil {
+		return c.cinsert.exec(ctx, chunk)
+	}
+	if c.insert == nil {
+		return 0, errors.New("request log insert not prepared")
+	}
+	vals := c.vals[:0]
+	for i := range chunk {
+		vals = appendValues(vals, &chunk[i])
+	}
+	c.vals = vals
+	st, err := c.insert.stmt(len(chunk))
+	if err != nil {
+		return 0, err
+	}
+	if c.args, err = namedValues(c.args, vals); err != nil {
+		return 0, err
+	}
+	res, err := st.ExecContext(ctx, c.args)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
 }
 
 // inTx runs f in a transaction on c as database/sql's Tx would: it begins
@@ -117,6 +163,9 @@ func (c *writeConn) Close() error {
 			errs = append(errs, m.Close())
 		}
 	}
-	c.insert, c.rollup = nil, nil
+	if c.cinsert != nil {
+		errs = append(errs, c.cinsert.Close())
+	}
+	c.cinsert, c.insert, c.rollup = nil, nil, nil
 	return errors.Join(append(errs, c.sqliteConn.Close())...)
 }
