@@ -192,6 +192,11 @@ func (ins *cInsert) exec(ctx context.Context, recs []reqlog.Record) (int64, erro
 		return 0, err
 	}
 	tls, p := ins.h.tls, st.p
+	// Held across the chunk, SQLite's connection mutex (recursive) is taken
+	// again by each call below at the cost of a counter, not of a lock.
+	mu := sqlite3.Xsqlite3_db_mutex(tls, ins.h.db)
+	sqlite3.Xsqlite3_mutex_enter(tls, mu)
+	defer sqlite3.Xsqlite3_mutex_leave(tls, mu)
 	for i, v := range ins.params {
 		var rc int32
 		switch v.kind {
