@@ -41,7 +41,7 @@ type KeyVerifierOptions struct {
 
 // KeyVerifier checks presented API keys against the stores.
 type KeyVerifier struct {
-	local   []KeyStore // in memory: no cache, no deadline needed
+	local   []inMemory // in memory: no cache, no deadline needed
 	remote  []KeyStore // behind the cache and the deadline
 	hasher  Hasher
 	cache   *KeyCache
@@ -52,10 +52,27 @@ type KeyVerifier struct {
 }
 
 // inMemory is implemented by stores that answer from memory, never fail
-// and need no cache in front of them.
-type inMemory interface{ inMemory() }
+// and need no cache in front of them. find is their lookup without an
+// error for a miss: a stored key is missing from the configuration's store
+// on every call, and wrapping ErrKeyNotFound with its ID each time was a
+// format and two allocations per call.
+type inMemory interface {
+	find(q keyQuery) *Key
+}
 
-func (*MemKeyStore) inMemory() {}
+// find implements inMemory.
+func (s *MemKeyStore) find(q keyQuery) *Key {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	k, ok := s.byID[q.id]
+	if q.id == "" {
+		k, ok = s.byHash[string(q.hash)]
+	}
+	if !ok {
+		return nil
+	}
+	return clone(k)
+}
 
 // NewKeyVerifier returns a verifier over the stores.
 func NewKeyVerifier(o KeyVerifierOptions) (*KeyVerifier, error) {
@@ -65,8 +82,8 @@ func NewKeyVerifier(o KeyVerifierOptions) (*KeyVerifier, error) {
 	v := &KeyVerifier{hasher: o.Hasher, cache: o.Cache, timeout: cmp.Or(o.StoreTimeout, DefaultStoreTimeout),
 		log: o.Logger, now: o.Now}
 	for _, s := range o.Stores {
-		if _, ok := s.(inMemory); ok {
-			v.local = append(v.local, s)
+		if m, ok := s.(inMemory); ok {
+			v.local = append(v.local, m)
 		} else {
 			v.remote = append(v.remote, s)
 		}
@@ -168,8 +185,10 @@ func (q keyQuery) cacheKey() string {
 // lookup asks the in-memory stores, then the cache, then the other stores.
 // A nil key with a nil error means no store knows it.
 func (v *KeyVerifier) lookup(ctx context.Context, q keyQuery) (*Key, error) {
-	if k, err := firstKnown(ctx, v.local, q); k != nil || err != nil {
-		return k, err
+	for _, s := range v.local {
+		if k := s.find(q); k != nil {
+			return k, nil
+		}
 	}
 	if len(v.remote) == 0 {
 		return nil, nil

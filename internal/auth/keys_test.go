@@ -264,15 +264,25 @@ func BenchmarkVerify(b *testing.B) {
 		pepper []byte
 		ttl    time.Duration
 		static bool
+		behind bool // the key's store after an in-memory one without it, as a gateway's config keys
 	}{
 		{name: "moat/sha256/cached"},
 		{name: "moat/hmac/cached", pepper: []byte("pepper")},
 		{name: "moat/sha256/uncached", ttl: -1},
 		{name: "static/sha256/cached", static: true},
+		{name: "moat/sha256/cached/behind-config-keys", behind: true},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			f := newKeyFixture(b, tc.pepper)
-			v, _ := NewKeyVerifier(KeyVerifierOptions{Stores: []KeyStore{f.store}, Hasher: NewHasher(tc.pepper), CacheTTL: tc.ttl})
+			stores := []KeyStore{f.store}
+			if tc.behind {
+				config, err := NewMemKeyStore()
+				if err != nil {
+					b.Fatal(err)
+				}
+				stores = []KeyStore{config, &dbStore{mem: f.store}}
+			}
+			v, _ := NewKeyVerifier(KeyVerifierOptions{Stores: stores, Hasher: NewHasher(tc.pepper), CacheTTL: tc.ttl})
 			plain := f.plain
 			if tc.static {
 				plain = key1
