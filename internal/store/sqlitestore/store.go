@@ -7,7 +7,9 @@
 // consistency; the writer checkpoints every walCheckpointPages pages.
 // Writes go through a pool of one connection (SQLite has one writer at a
 // time anyway, and queueing in Go beats spinning on SQLITE_BUSY); reads use
-// a separate read-only pool.
+// a separate read-only pool. The request log's insert, the one statement
+// run per call, binds its values through SQLite's API on the write
+// connection's own handle rather than through the driver (cbind.go).
 package sqlitestore
 
 import (
