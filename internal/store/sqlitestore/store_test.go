@@ -28,7 +28,15 @@ func newStore(tb testing.TB) storetest.Opener {
 
 func open(tb testing.TB, path string) *sqlitestore.Store {
 	tb.Helper()
-	s, err := sqlitestore.Open(context.Background(), path, nil)
+	return openWith(tb, path, func(ctx context.Context, path string) (*sqlitestore.Store, error) {
+		return sqlitestore.Open(ctx, path, nil)
+	})
+}
+
+// openWith opens the store at path with opener, closed at the test's end.
+func openWith(tb testing.TB, path string, opener func(context.Context, string) (*sqlitestore.Store, error)) *sqlitestore.Store {
+	tb.Helper()
+	s, err := opener(context.Background(), path)
 	if err != nil {
 		tb.Fatalf("Open(%q): %v", path, err)
 	}
@@ -51,17 +59,7 @@ func TestContractDriverBind(t *testing.T) {
 	storetest.Run(t, func(tb testing.TB) storetest.Opener {
 		path := filepath.Join(tb.TempDir(), "moat.db")
 		return func(tb testing.TB) reqlog.Store {
-			tb.Helper()
-			s, err := sqlitestore.OpenBindingThroughDriver(context.Background(), path)
-			if err != nil {
-				tb.Fatalf("open %q: %v", path, err)
-			}
-			tb.Cleanup(func() {
-				if err := s.Close(); err != nil {
-					tb.Errorf("Close: %v", err)
-				}
-			})
-			return s
+			return openWith(tb, path, sqlitestore.OpenBindingThroughDriver)
 		}
 	})
 }
