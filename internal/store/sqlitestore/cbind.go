@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"reflect"
 	"unsafe"
 
@@ -143,15 +144,16 @@ type cInsert struct {
 	// The chunk being bound, kept for the next.
 	params []cparam
 	text   []byte
-	// block is C memory holding the text of the last chunk; the statements'
-	// text parameters point into it until they are bound again, so it is
-	// freed only with them (or for a larger one, between two runs).
+	// block is C memory holding the text of the chunk being bound. The
+	// statements' text parameters point into it after their run too, but
+	// no statement runs before exec binds all its parameters again, so a
+	// block may be freed between two runs (a large one is, at once).
 	block     uintptr
 	blockSize int
 }
 
 // blockKeep is the largest text block (and Go buffer) kept between chunks;
-// a chunk of large bodies has its own, freed after it.
+// a chunk of large bodies has its own, freed as soon as it has run.
 const blockKeep = 1 << 20
 
 // prepareCInsert prepares build(n) on h for every chunk size n, as
@@ -184,6 +186,11 @@ func (ins *cInsert) exec(ctx context.Context, recs []reqlog.Record) (int64, erro
 	ins.params, ins.text = ins.params[:0], ins.text[:0]
 	for i := range recs {
 		writeRecord(ins, &recs[i])
+	}
+	for _, v := range ins.params {
+		if v.n < 0 {
+			return 0, fmt.Errorf("sqlite: a text value of %d rows is over 2 GiB", len(recs))
+		}
 	}
 	if len(ins.params) != st.params {
 		return 0, fmt.Errorf("%d records give %d values, the insert takes %d", len(recs), len(ins.params), st.params)
@@ -221,19 +228,23 @@ func (ins *cInsert) exec(ctx context.Context, recs []reqlog.Record) (int64, erro
 	if cap(ins.text) > blockKeep {
 		ins.text = nil
 	}
+	if ins.blockSize > blockKeep {
+		libc.Xfree(tls, ins.block)
+		ins.block, ins.blockSize = 0, 0
+	}
 	if err != nil {
 		return 0, err
 	}
 	return changed, nil
 }
 
-// copyText copies the chunk's text into the block, growing it as needed;
-// a block over blockKeep is replaced by one of the chunk's size. The
-// statements then point into the old one no longer than until they are
-// bound again, which exec does before any run.
+// copyText copies the chunk's text into the block, replacing it by a
+// larger one as needed (of the chunk's size past blockKeep). The statements
+// then point into the old one no longer than until they are bound again,
+// which exec does before any run.
 func (ins *cInsert) copyText() error {
 	need := max(len(ins.text), 1)
-	if need > ins.blockSize || (ins.blockSize > blockKeep && need <= blockKeep) {
+	if need > ins.blockSize {
 		if ins.block != 0 {
 			libc.Xfree(ins.h.tls, ins.block)
 			ins.block, ins.blockSize = 0, 0
@@ -278,6 +289,11 @@ func (ins *cInsert) boolCol(v bool) {
 	ins.params = append(ins.params, cparam{kind: cInt64, i: i})
 }
 func (ins *cInsert) textCol(v string) {
+	if len(v) > math.MaxInt32 {
+		// exec refuses it: SQLite takes a length of 32 bits.
+		ins.params = append(ins.params, cparam{kind: cText, n: -1})
+		return
+	}
 	ins.params = append(ins.params, cparam{kind: cText, i: int64(len(ins.text)), n: int32(len(v))})
 	ins.text = append(ins.text, v...)
 }

@@ -98,6 +98,14 @@ func TestCInsertValues(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	if err := direct.withWriteConn(ctx, func(c *writeConn) error {
+		if c.cinsert.blockSize > blockKeep {
+			t.Errorf("text block of %d bytes kept after the chunk that needed it, want at most %d", c.cinsert.blockSize, blockKeep)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 	got, want := dump(direct), dump(viaDriver)
 	if len(got) != len(recs) {
 		t.Fatalf("stored %d rows through the handle, want %d", len(got), len(recs))
@@ -146,5 +154,60 @@ func TestCInsertValues(t *testing.T) {
 	}
 	if n := len(dump(direct)); n != len(recs)+len(more) {
 		t.Errorf("stored %d rows after the second batch, want %d", n, len(recs)+len(more))
+	}
+}
+
+// TestCInsertStepError has SQLite fail a chunk's run (a trigger aborts the
+// insert of one record): the batch fails with SQLite's message and leaves
+// nothing, the statement runs again for the next batch, on the handle as
+// through the driver.
+func TestCInsertStepError(t *testing.T) {
+	ctx := context.Background()
+	for _, bind := range []struct {
+		name string
+		open func(context.Context, string) (*Store, error)
+	}{
+		{"handle", func(ctx context.Context, path string) (*Store, error) { return Open(ctx, path, nil) }},
+		{"driver", OpenBindingThroughDriver},
+	} {
+		t.Run(bind.name, func(t *testing.T) {
+			s, err := bind.open(ctx, filepath.Join(t.TempDir(), "moat.db"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			if err := s.withWriteConn(ctx, func(c *writeConn) error {
+				_, err := c.ExecContext(ctx, "CREATE TEMP TRIGGER refuse BEFORE INSERT ON "+reqlog.SQLTable+
+					" WHEN new.caller = 'refused' BEGIN SELECT RAISE(ABORT, 'caller refused by the test'); END", nil)
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+			start := time.Date(2026, 12, 8, 9, 0, 0, 0, time.UTC)
+			bad := storetest.Records(start, 70)
+			bad[66].Caller = "refused" // in the second chunk
+			err = s.WriteBatch(ctx, bad)
+			if err == nil || !strings.Contains(err.Error(), "caller refused by the test") {
+				t.Fatalf("WriteBatch with a refused record: %v, want SQLite's message", err)
+			}
+			count := func() int {
+				t.Helper()
+				var n int
+				if err := s.read.QueryRowContext(ctx, "SELECT count(*) FROM "+reqlog.SQLTable).Scan(&n); err != nil {
+					t.Fatal(err)
+				}
+				return n
+			}
+			if n := count(); n != 0 {
+				t.Fatalf("%d rows stored by the failed batch, want 0", n)
+			}
+			good := storetest.Records(start, 70)
+			if err := s.WriteBatch(ctx, good); err != nil {
+				t.Fatalf("WriteBatch after the failure: %v", err)
+			}
+			if n := count(); n != 70 {
+				t.Fatalf("%d rows stored, want 70", n)
+			}
+		})
 	}
 }

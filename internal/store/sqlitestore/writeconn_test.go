@@ -55,7 +55,7 @@ func TestWriteBatchOnNewConnection(t *testing.T) {
 	if cur := conn(); cur == old {
 		t.Fatal("the write pool kept its connection; the test needs a new one")
 	}
-	if old.insert != nil || old.rollup != nil {
+	if old.insert != nil || old.cinsert != nil || old.rollup != nil {
 		t.Error("the closed connection kept its statements")
 	}
 
