@@ -63,8 +63,9 @@ func connHandle(c driver.Conn) (h handle, ok bool) {
 	return h, h.db != 0 && h.tls != nil
 }
 
-// error returns SQLite's message for rc, the result of the last call on h.
-func (h handle) error(rc int32) error {
+// error returns SQLite's message and extended code for the last call on h
+// that failed; it must be read before any other call on h.
+func (h handle) error() error {
 	msg := libc.GoString(sqlite3.Xsqlite3_errmsg(h.tls, h.db))
 	return fmt.Errorf("sqlite: %s (%d)", msg, sqlite3.Xsqlite3_extended_errcode(h.tls, h.db))
 }
@@ -86,7 +87,7 @@ func (h handle) prepare(query string) (*cstmt, error) {
 	out := h.tls.Alloc(int(unsafe.Sizeof(uintptr(0))))
 	defer h.tls.Free(int(unsafe.Sizeof(uintptr(0))))
 	if rc := sqlite3.Xsqlite3_prepare_v3(h.tls, h.db, z, -1, sqlite3.SQLITE_PREPARE_PERSISTENT, out, 0); rc != sqlite3.SQLITE_OK {
-		return nil, h.error(rc)
+		return nil, h.error()
 	}
 	p := readPtr(out)
 	if p == 0 {
@@ -112,7 +113,7 @@ func (s *cstmt) close() error {
 	rc := sqlite3.Xsqlite3_finalize(s.h.tls, s.p)
 	s.p = 0
 	if rc != sqlite3.SQLITE_OK {
-		return s.h.error(rc)
+		return s.h.error()
 	}
 	return nil
 }
@@ -125,7 +126,8 @@ const (
 )
 
 // cparam is one value of a chunk, in column order: an integer, a float,
-// or a text at off in the chunk's text block, n bytes long.
+// or a text n bytes long at offset i of the chunk's text block (n is -1
+// for a text longer than SQLite takes).
 type cparam struct {
 	kind uint8
 	n    int32
@@ -138,7 +140,6 @@ type cparam struct {
 // Statements are per chunk size, as multiRow's.
 type cInsert struct {
 	h     handle
-	max   int
 	stmts map[int]*cstmt // by row count: max, max/2, …, 1
 
 	// The chunk being bound, kept for the next.
@@ -159,7 +160,7 @@ const blockKeep = 1 << 20
 // prepareCInsert prepares build(n) on h for every chunk size n, as
 // prepareMultiRow does, and checks each takes cols values a row.
 func prepareCInsert(h handle, max, cols int, build func(rows int) string) (*cInsert, error) {
-	ins := &cInsert{h: h, max: max, stmts: map[int]*cstmt{}}
+	ins := &cInsert{h: h, stmts: map[int]*cstmt{}}
 	for n := max; n >= 1; n /= 2 {
 		st, err := h.prepare(build(n))
 		if err != nil {
@@ -187,11 +188,6 @@ func (ins *cInsert) exec(ctx context.Context, recs []reqlog.Record) (int64, erro
 	for i := range recs {
 		writeRecord(ins, &recs[i])
 	}
-	for _, v := range ins.params {
-		if v.n < 0 {
-			return 0, fmt.Errorf("sqlite: a text value of %d rows is over 2 GiB", len(recs))
-		}
-	}
 	if len(ins.params) != st.params {
 		return 0, fmt.Errorf("%d records give %d values, the insert takes %d", len(recs), len(ins.params), st.params)
 	}
@@ -211,17 +207,21 @@ func (ins *cInsert) exec(ctx context.Context, recs []reqlog.Record) (int64, erro
 			rc = sqlite3.Xsqlite3_bind_int64(tls, p, int32(i+1), v.i)
 		case cFloat:
 			rc = sqlite3.Xsqlite3_bind_double(tls, p, int32(i+1), v.f)
-		default: // SQLITE_STATIC: the block outlives the run
+		case cText:
+			if v.n < 0 {
+				return 0, fmt.Errorf("bind value %d: sqlite: text over 2 GiB", i+1)
+			}
+			// SQLITE_STATIC: the block outlives the run.
 			rc = sqlite3.Xsqlite3_bind_text(tls, p, int32(i+1), ins.block+uintptr(v.i), v.n, 0)
 		}
 		if rc != sqlite3.SQLITE_OK {
-			return 0, fmt.Errorf("bind value %d: %w", i+1, ins.h.error(rc))
+			return 0, fmt.Errorf("bind value %d: %w", i+1, ins.h.error())
 		}
 	}
 	rc := sqlite3.Xsqlite3_step(tls, p)
 	var err error
 	if rc != sqlite3.SQLITE_DONE {
-		err = ins.h.error(rc)
+		err = ins.h.error()
 	}
 	changed := int64(sqlite3.Xsqlite3_changes64(tls, ins.h.db))
 	sqlite3.Xsqlite3_reset(tls, p)
