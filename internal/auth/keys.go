@@ -60,20 +60,6 @@ type inMemory interface {
 	find(q keyQuery) *Key
 }
 
-// find implements inMemory.
-func (s *MemKeyStore) find(q keyQuery) *Key {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	k, ok := s.byID[q.id]
-	if q.id == "" {
-		k, ok = s.byHash[string(q.hash)]
-	}
-	if !ok {
-		return nil
-	}
-	return clone(k)
-}
-
 // NewKeyVerifier returns a verifier over the stores.
 func NewKeyVerifier(o KeyVerifierOptions) (*KeyVerifier, error) {
 	if len(o.Stores) == 0 {

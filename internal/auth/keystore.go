@@ -54,26 +54,34 @@ func NewMemKeyStore(keys ...*Key) (*MemKeyStore, error) {
 	return s, nil
 }
 
-// Get implements KeyStore.
-func (s *MemKeyStore) Get(_ context.Context, id string) (*Key, error) {
+// find implements inMemory: the key q names, or nil.
+func (s *MemKeyStore) find(q keyQuery) *Key {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	k, ok := s.byID[id]
-	if !ok {
-		return nil, fmt.Errorf("key %s: %w", id, ErrKeyNotFound)
+	k, ok := s.byID[q.id]
+	if q.id == "" {
+		k, ok = s.byHash[string(q.hash)]
 	}
-	return clone(k), nil
+	if !ok {
+		return nil
+	}
+	return clone(k)
+}
+
+// Get implements KeyStore.
+func (s *MemKeyStore) Get(_ context.Context, id string) (*Key, error) {
+	if k := s.find(keyQuery{id: id}); k != nil {
+		return k, nil
+	}
+	return nil, fmt.Errorf("key %s: %w", id, ErrKeyNotFound)
 }
 
 // GetByHash implements HashIndex.
 func (s *MemKeyStore) GetByHash(_ context.Context, hash []byte) (*Key, error) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	k, ok := s.byHash[string(hash)]
-	if !ok {
-		return nil, fmt.Errorf("key hash %s…: %w", hex.EncodeToString(hash[:min(4, len(hash))]), ErrKeyNotFound)
+	if k := s.find(keyQuery{hash: hash}); k != nil {
+		return k, nil
 	}
-	return clone(k), nil
+	return nil, fmt.Errorf("key hash %s…: %w", hex.EncodeToString(hash[:min(4, len(hash))]), ErrKeyNotFound)
 }
 
 // Put implements KeyStore.
